@@ -1,0 +1,50 @@
+# Curbside: the two commands a newcomer needs.
+#   make run   install, initialise the embedded database (Los Angeles pack + demo requests),
+#              start the dashboard on http://localhost:8501
+#   make test  install with the dev extras, run ruff, mypy and pytest
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 8501
+CITY ?= los_angeles
+
+.PHONY: run test install install-dev lint typecheck pytest bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev
+
+run: install
+	$(BIN)/dispatch --city $(CITY) init --demo
+	$(BIN)/streamlit run streamlit_app.py --server.headless true --server.port $(PORT) \
+		--browser.gatherUsageStats false
+
+lint: install-dev
+	$(BIN)/ruff check .
+
+typecheck: install-dev
+	$(BIN)/mypy
+
+pytest: install-dev
+	$(BIN)/python -m pytest
+
+test: lint typecheck pytest
+
+bench: install-dev
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

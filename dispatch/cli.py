@@ -1,0 +1,222 @@
+"""The ``dispatch`` command: a thin shell over the services.
+
+Every subcommand parses its arguments, opens a unit of work and calls one service;
+the services do the work and own the transaction. Exit codes: 0 done, 2 the input
+could not be read or the arguments are wrong, 1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from dispatch.errors import DispatchError, ImportFormatError
+
+DEFAULT_CITY = "los_angeles"
+
+
+class CliError(Exception):
+    """An error the CLI reports in one line, with an exit code."""
+
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _engine(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from dispatch.store import make_engine
+
+    return make_engine(args.db)
+
+
+def _ready_engine(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from dispatch.store import is_initialised
+
+    engine = _engine(args)
+    if not is_initialised(engine):
+        raise CliError(
+            f"database {engine.url.render_as_string(hide_password=True)} is not initialised; "
+            "run 'dispatch init' first"
+        )
+    return engine
+
+
+def _pack(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from dispatch.citypack import load_city_pack
+
+    return load_city_pack(args.city)
+
+
+def _progress_bar(desc: str) -> Callable[[int, int], None]:
+    from tqdm import tqdm
+
+    bar: dict[str, tqdm] = {}
+
+    def update(done: int, total: int) -> None:
+        if "bar" not in bar:
+            bar["bar"] = tqdm(total=total, desc=desc, unit="row", file=sys.stderr,
+                              disable=not sys.stderr.isatty())
+        b = bar["bar"]
+        b.update(done - b.n)
+        if done >= total:
+            b.close()
+
+    return update
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Create or migrate the database, load the city pack, optionally the demo requests."""
+    from dispatch.services.setup import load_roster
+    from dispatch.store import UnitOfWork, migrate
+
+    engine = _engine(args)
+    migrate(engine)
+    pack = _pack(args)
+    with UnitOfWork(engine, actor="cli:init") as uow:
+        print(load_roster(uow, pack).line())
+    if args.demo:
+        if pack.demo_requests is None:
+            print(f"city {pack.name} ships no demo requests")
+        else:
+            summary = _do_import(engine, pack, pack.demo_requests, "auto", None, None)
+            print(f"demo requests: {summary.line()}")
+    if not pack.has_districts:
+        print(f"note: {pack.districts_note}")
+    return 0
+
+
+def _geocoder(pack, enabled: bool):  # type: ignore[no-untyped-def]
+    if not enabled:
+        return None
+    from dispatch.services.locate import pack_geocoder
+
+    return pack_geocoder(pack)
+
+
+def _do_import(engine, pack, path: Path, fmt: str, mapping, rejects, geocode: bool = True):  # type: ignore[no-untyped-def]
+    from dispatch.services.imports import import_requests
+    from dispatch.store import UnitOfWork
+
+    with UnitOfWork(engine, actor="cli:import") as uow:
+        return import_requests(
+            uow, path, pack, fmt=fmt, mapping=mapping, geocoder=_geocoder(pack, geocode),
+            reject_file=rejects, progress=_progress_bar("import"),
+        )
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Import a request file."""
+    from dispatch.importers.generic_csv import load_mapping
+
+    engine = _ready_engine(args)
+    pack = _pack(args)
+    mapping = load_mapping(Path(args.mapping)) if args.mapping else None
+    path = Path(args.path)
+    rejects = Path(args.rejects) if args.rejects else Path("var") / f"{path.stem}.rejects.csv"
+    summary = _do_import(engine, pack, path, args.format, mapping, rejects, not args.no_geocode)
+    print(summary.line())
+    if summary.rejects:
+        for r in summary.rejects[:20]:
+            print(f"  line {r.line}: {r.field}: {r.reason}", file=sys.stderr)
+        if len(summary.rejects) > 20:
+            print(f"  ... and {len(summary.rejects) - 20} more", file=sys.stderr)
+        print(f"rejected rows written to {rejects}", file=sys.stderr)
+    if summary.unlocated:
+        print(f"{summary.unlocated} requests have no location yet (see 'Needs location')",
+              file=sys.stderr)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export stored requests."""
+    from dispatch.services.exports import export_requests
+    from dispatch.store import UnitOfWork
+
+    engine = _ready_engine(args)
+    pack = _pack(args)
+    with UnitOfWork(engine, actor="cli:export") as uow:
+        count = export_requests(uow, pack, args.format, Path(args.out))
+    print(f"exported {count} requests to {args.out}")
+    return 0
+
+
+def cmd_districts_load(args: argparse.Namespace) -> int:
+    """Load a city's council-district layer from a file or an ArcGIS FeatureServer URL."""
+    from dispatch.services.districts import load_districts
+
+    result = load_districts(args.city, args.source, args.id_field, args.name_field)
+    print(result)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``dispatch`` command."""
+    parser = argparse.ArgumentParser(
+        prog="dispatch",
+        description="Curbside: service requests to crew routes.",
+    )
+    parser.add_argument("--db", default=None,
+                        help="database URL (default: $DATABASE_URL, else var/curbside.db)")
+    parser.add_argument("--city", default=DEFAULT_CITY,
+                        help=f"city pack name or path (default: {DEFAULT_CITY})")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("init", help="create or migrate the database and load the city pack")
+    p.add_argument("--city", default=argparse.SUPPRESS)
+    p.add_argument("--demo", action="store_true", help="also import the pack's demo requests")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("import", help="import a request file (MyLA311 CSV, Open311 JSON, CSV)")
+    p.add_argument("path")
+    p.add_argument("--format", default="auto", choices=["auto", "myla311", "open311", "csv"])
+    p.add_argument("--mapping", help="column mapping file (TOML/JSON) for --format csv")
+    p.add_argument("--rejects", help="where to write rejected rows (CSV)")
+    p.add_argument("--no-geocode", action="store_true",
+                   help="do not geocode rows without coordinates")
+    p.add_argument("--city", default=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("export", help="export stored data")
+    exp = p.add_subparsers(dest="what", required=True)
+    q = exp.add_parser("requests", help="export requests")
+    q.add_argument("--format", required=True, choices=["open311", "csv", "geojson"])
+    q.add_argument("--out", required=True)
+    q.add_argument("--city", default=argparse.SUPPRESS)
+    q.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("districts", help="council-district layers")
+    dsub = p.add_subparsers(dest="what", required=True)
+    q = dsub.add_parser("load", help="load a district layer from a file or ArcGIS layer URL")
+    q.add_argument("source", help="GeoJSON/Shapefile/GeoPackage path or FeatureServer layer URL")
+    q.add_argument("--id-field", required=True)
+    q.add_argument("--name-field", default=None)
+    q.add_argument("--city", default=argparse.SUPPRESS)
+    q.set_defaults(func=cmd_districts_load)
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``dispatch`` command; return its exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (CliError,) as err:
+        print(f"dispatch: {err}", file=sys.stderr)
+        return err.code
+    except ImportFormatError as err:
+        print(f"dispatch: {err}", file=sys.stderr)
+        return 2
+    except DispatchError as err:
+        print(f"dispatch: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("dispatch: interrupted; nothing was committed", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

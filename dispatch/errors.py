@@ -1,0 +1,31 @@
+"""Errors raised by :mod:`dispatch`.
+
+Messages say what came in and what was expected, naming the file, line and
+field where there is one.
+"""
+
+from __future__ import annotations
+
+
+class DispatchError(Exception):
+    """Base class of every error raised by :mod:`dispatch`."""
+
+
+class CityPackError(DispatchError):
+    """A city pack (``data/cities/*.toml``) is missing, malformed or inconsistent."""
+
+
+class ImportFormatError(DispatchError):
+    """An input file cannot be read at all (not CSV/JSON, unknown layout)."""
+
+
+class NotFoundError(DispatchError):
+    """A request, crew, plan or route named by the caller does not exist."""
+
+
+class InvalidTransitionError(DispatchError):
+    """A status change that the workflow does not allow (e.g. closing a cancelled request)."""
+
+
+class PlanningError(DispatchError):
+    """A planning problem cannot be built or solved from the given inputs."""

@@ -1,0 +1,18 @@
+"""Readers of incoming request files: pure shaping from rows to :class:`ServiceRequest`.
+
+Each reader turns the rows of one layout into :class:`ParsedRecord` objects and
+:class:`Reject` entries (line, field, reason); nothing here touches the store.
+"""
+
+from dispatch.importers.common import ImportContext, ParsedRecord, ParseResult, Reject
+from dispatch.importers.detect import FORMATS, detect_format, read_file
+
+__all__ = [
+    "FORMATS",
+    "ImportContext",
+    "ParseResult",
+    "ParsedRecord",
+    "Reject",
+    "detect_format",
+    "read_file",
+]

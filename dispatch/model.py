@@ -1,0 +1,259 @@
+"""Domain model of Curbside: requests, statuses, channels, categories, depots and crews.
+
+Pure data: nothing here touches a database, a file or the network. Coordinates are
+always ``lon, lat`` (EPSG:4326); timestamps are timezone-aware UTC ``datetime``.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+
+from dispatch.errors import DispatchError
+
+
+class RequestStatus(enum.StrEnum):
+    """Internal status of a service request; each maps to Open311 ``open``/``closed``."""
+
+    NEW = "new"
+    TRIAGED = "triaged"
+    SCHEDULED = "scheduled"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    CLOSED_NOT_FIXED = "closed_not_fixed"
+    CANCELLED = "cancelled"
+    DUPLICATE = "duplicate"
+
+    @property
+    def open311(self) -> str:
+        """Return the Open311 GeoReport v2 status, ``open`` or ``closed``."""
+        return "closed" if self in CLOSED_STATUSES else "open"
+
+    @property
+    def is_open(self) -> bool:
+        """Return whether the request still needs work."""
+        return self not in CLOSED_STATUSES
+
+
+CLOSED_STATUSES = frozenset(
+    {
+        RequestStatus.COMPLETED,
+        RequestStatus.CLOSED_NOT_FIXED,
+        RequestStatus.CANCELLED,
+        RequestStatus.DUPLICATE,
+    }
+)
+
+
+class Channel(enum.StrEnum):
+    """How a resident (or a crew) reported the request."""
+
+    PHONE = "phone"
+    APP = "app"
+    WEB = "web"
+    EMAIL = "email"
+    DRIVER_SELF_REPORT = "driver_self_report"
+    COUNCIL_OFFICE = "council_office"
+    LETTER = "letter"
+    CHAT = "chat"
+    OTHER = "other"
+
+
+#: MyLA311 ``requestsource`` values and the channel each one is.
+MYLA311_CHANNELS: dict[str, Channel] = {
+    "call": Channel.PHONE,
+    "mobile app": Channel.APP,
+    "self service": Channel.WEB,
+    "email": Channel.EMAIL,
+    "driver self report": Channel.DRIVER_SELF_REPORT,
+    "council's office": Channel.COUNCIL_OFFICE,
+    "letter": Channel.LETTER,
+    "chat": Channel.CHAT,
+    "voicemail": Channel.PHONE,
+    "phone": Channel.PHONE,
+    "web": Channel.WEB,
+    "app": Channel.APP,
+}
+
+
+def channel_from_text(text: str | None) -> Channel:
+    """Map a free-text source name (``Call``, ``Mobile App`` ...) to a :class:`Channel`.
+
+    Parameters
+    ----------
+    text
+        Source as the city's system wrote it; case and surrounding spaces are ignored.
+
+    Returns
+    -------
+    Channel
+        The matching channel, or :attr:`Channel.OTHER` for unknown or empty text.
+    """
+    if not text:
+        return Channel.OTHER
+    key = text.strip().lower()
+    if key in MYLA311_CHANNELS:
+        return MYLA311_CHANNELS[key]
+    try:
+        return Channel(key.replace(" ", "_"))
+    except ValueError:
+        return Channel.OTHER
+
+
+@dataclass(frozen=True)
+class Category:
+    """A request category of a city pack.
+
+    Parameters
+    ----------
+    code
+        Stable identifier, e.g. ``bulky_items``.
+    label
+        Name shown to people, e.g. ``Bulky items``.
+    service_codes
+        The city's own request types that belong to this category (MyLA311
+        ``requesttype`` values, Open311 ``service_code`` values).
+    routable
+        Whether the planner routes crews to it by default.
+    service_time_s
+        Time a crew spends at one stop of this category.
+    sla_h
+        Target hours from request to close.
+    colour
+        Map colour (CSS hex).
+    """
+
+    code: str
+    label: str
+    service_codes: tuple[str, ...]
+    routable: bool
+    service_time_s: int
+    sla_h: float
+    colour: str = "#555555"
+
+    def __post_init__(self) -> None:
+        if not self.code or not self.code.replace("_", "").isalnum():
+            raise DispatchError(
+                f"category code {self.code!r} must be a non-empty identifier like 'bulky_items'"
+            )
+        if self.service_time_s < 0:
+            raise DispatchError(
+                f"category {self.code!r}: service_time_s {self.service_time_s} is negative"
+            )
+        if self.sla_h <= 0:
+            raise DispatchError(f"category {self.code!r}: sla_h {self.sla_h} must be positive")
+
+
+@dataclass(frozen=True)
+class Depot:
+    """A crew base: where routes start and end.
+
+    Parameters
+    ----------
+    code
+        Short identifier, e.g. ``NC``.
+    name
+        Display name.
+    address
+        Street address.
+    lon, lat
+        Position in EPSG:4326.
+    """
+
+    code: str
+    name: str
+    address: str
+    lon: float
+    lat: float
+
+
+@dataclass(frozen=True)
+class Crew:
+    """A field crew of a city pack's roster.
+
+    Parameters
+    ----------
+    name
+        Unique crew name, e.g. ``NC-bulky-1``.
+    categories
+        Category codes the crew can serve (its skills).
+    depot
+        Code of the home depot.
+    districts
+        District ids the crew serves (empty: the whole city as one service area).
+    shift_start, shift_end
+        Local wall-clock shift window.
+    capacity
+        Truck capacity in size units (a bulky pickup of one item is 1).
+    organisation
+        The city's own name for the crew's organisation (MyLA311 ``assignto``).
+    lunch_start, lunch_end
+        Window in which the 30-minute lunch break must start (local time).
+    lunch_s
+        Length of the lunch break.
+    max_duration_s
+        Optional cap on the route's total duration.
+    """
+
+    name: str
+    categories: tuple[str, ...]
+    depot: str
+    districts: tuple[str, ...]
+    shift_start: time
+    shift_end: time
+    capacity: int
+    organisation: str = ""
+    lunch_start: time = time(11, 30)
+    lunch_end: time = time(13, 30)
+    lunch_s: int = 1800
+    max_duration_s: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.shift_end <= self.shift_start:
+            raise DispatchError(
+                f"crew {self.name!r}: shift_end {self.shift_end} is not after "
+                f"shift_start {self.shift_start}"
+            )
+        if self.capacity <= 0:
+            raise DispatchError(f"crew {self.name!r}: capacity {self.capacity} must be positive")
+        if not self.categories:
+            raise DispatchError(f"crew {self.name!r}: categories is empty; expected at least one")
+
+
+@dataclass
+class ServiceRequest:
+    """A service request as the importers and services pass it around (not the ORM row).
+
+    Parameters
+    ----------
+    source
+        Where the record came from (``myla311``, ``open311``, ``csv``, ``phone`` ...).
+    external_id
+        The id in that source; ``(source, external_id)`` is unique.
+    """
+
+    source: str
+    external_id: str
+    service_code: str
+    category: str
+    requested_at: datetime
+    status: RequestStatus = RequestStatus.NEW
+    description: str = ""
+    address: str = ""
+    zipcode: str = ""
+    lon: float | None = None
+    lat: float | None = None
+    geocode_precision: str | None = None
+    geocode_confidence: float | None = None
+    matched_address: str | None = None
+    district: str | None = None
+    channel: Channel = Channel.OTHER
+    updated_at: datetime | None = None
+    closed_at: datetime | None = None
+    expected_at: datetime | None = None
+    service_date: date | None = None
+    assigned_org: str = ""
+    priority: int = 0
+    size: int = 1
+    extra: dict[str, str] = field(default_factory=dict)

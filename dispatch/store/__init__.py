@@ -1,0 +1,17 @@
+"""Persistence of Curbside: SQLAlchemy models, migrations and the unit of work.
+
+This is the only package that imports sqlalchemy.
+"""
+
+from dispatch.store.db import default_url, is_initialised, make_engine, migrate
+from dispatch.store.uow import RequestFilter, UnitOfWork, utcnow
+
+__all__ = [
+    "RequestFilter",
+    "UnitOfWork",
+    "default_url",
+    "is_initialised",
+    "make_engine",
+    "migrate",
+    "utcnow",
+]

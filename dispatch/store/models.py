@@ -1,0 +1,238 @@
+"""SQLAlchemy 2.0 typed models of the Curbside store.
+
+Every table that supervisors edit carries a ``version`` column used for optimistic
+locking (SQLAlchemy's ``version_id_col``). ``events`` is append-only.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    Time,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from dispatch.model import Channel, RequestStatus, ServiceRequest
+from dispatch.store.types import UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a stable constraint naming convention."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+class RequestRow(Base):
+    """A service request."""
+
+    __tablename__ = "requests"
+    __table_args__ = (
+        UniqueConstraint("source", "external_id", name="uq_requests_source_external_id"),
+        Index("ix_requests_status_category", "status", "category"),
+        Index("ix_requests_district", "district"),
+        Index("ix_requests_requested_at", "requested_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(64))
+    service_code: Mapped[str] = mapped_column(String(100))
+    category: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(Text, default="")
+    address: Mapped[str] = mapped_column(String(300), default="")
+    zipcode: Mapped[str] = mapped_column(String(10), default="")
+    lon: Mapped[float | None] = mapped_column(Float)
+    lat: Mapped[float | None] = mapped_column(Float)
+    geocode_precision: Mapped[str | None] = mapped_column(String(16))
+    geocode_confidence: Mapped[float | None] = mapped_column(Float)
+    matched_address: Mapped[str | None] = mapped_column(String(300))
+    district: Mapped[str | None] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(32), default="other")
+    status: Mapped[str] = mapped_column(String(32), default="new")
+    requested_at: Mapped[datetime]
+    updated_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    expected_at: Mapped[datetime | None]
+    service_date: Mapped[date | None] = mapped_column(Date)
+    assigned_org: Mapped[str] = mapped_column(String(64), default="")
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    size: Mapped[int] = mapped_column(Integer, default=1)
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id"))
+    caller_name: Mapped[str | None] = mapped_column(String(200))
+    caller_phone: Mapped[str | None] = mapped_column(String(50))
+    caller_email: Mapped[str | None] = mapped_column(String(200))
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    content_hash: Mapped[str] = mapped_column(String(64), default="")
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+    def to_domain(self) -> ServiceRequest:
+        """Return the request as the domain model's :class:`ServiceRequest`."""
+        return ServiceRequest(
+            source=self.source,
+            external_id=self.external_id,
+            service_code=self.service_code,
+            category=self.category,
+            requested_at=self.requested_at,
+            status=RequestStatus(self.status),
+            description=self.description or "",
+            address=self.address or "",
+            zipcode=self.zipcode or "",
+            lon=self.lon,
+            lat=self.lat,
+            geocode_precision=self.geocode_precision,
+            geocode_confidence=self.geocode_confidence,
+            matched_address=self.matched_address,
+            district=self.district,
+            channel=Channel(self.channel),
+            updated_at=self.updated_at,
+            closed_at=self.closed_at,
+            expected_at=self.expected_at,
+            service_date=self.service_date,
+            assigned_org=self.assigned_org or "",
+            priority=self.priority,
+            size=self.size,
+            extra=dict(self.extra or {}),
+        )
+
+
+class DepotRow(Base):
+    """A crew base."""
+
+    __tablename__ = "depots"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    city: Mapped[str] = mapped_column(String(64))
+    code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str] = mapped_column(String(300), default="")
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (UniqueConstraint("city", "code", name="uq_depots_city_code"),)
+
+
+class CrewRow(Base):
+    """A field crew of the roster."""
+
+    __tablename__ = "crews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    city: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(64))
+    categories: Mapped[list[str]] = mapped_column(JSON, default=list)
+    depot_code: Mapped[str] = mapped_column(String(32))
+    districts: Mapped[list[str]] = mapped_column(JSON, default=list)
+    shift_start: Mapped[time] = mapped_column(Time)
+    shift_end: Mapped[time] = mapped_column(Time)
+    capacity: Mapped[int] = mapped_column(Integer)
+    organisation: Mapped[str] = mapped_column(String(64), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    __table_args__ = (UniqueConstraint("city", "name", name="uq_crews_city_name"),)
+
+
+class PlanRow(Base):
+    """A day's plan: draft, assigned or superseded."""
+
+    __tablename__ = "plans"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    city: Mapped[str] = mapped_column(String(64))
+    service_date: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    seed: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(64), default="system")
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+
+    routes: Mapped[list[RouteRow]] = relationship(
+        back_populates="plan", cascade="all, delete-orphan", order_by="RouteRow.id"
+    )
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class RouteRow(Base):
+    """One crew's route in a plan."""
+
+    __tablename__ = "routes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))
+    crew_name: Mapped[str] = mapped_column(String(64))
+    district: Mapped[str | None] = mapped_column(String(32))
+    distance_m: Mapped[int] = mapped_column(Integer, default=0)
+    drive_s: Mapped[int] = mapped_column(Integer, default=0)
+    service_s: Mapped[int] = mapped_column(Integer, default=0)
+    load: Mapped[int] = mapped_column(Integer, default=0)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+
+    plan: Mapped[PlanRow] = relationship(back_populates="routes")
+    stops: Mapped[list[StopRow]] = relationship(
+        back_populates="route", cascade="all, delete-orphan", order_by="StopRow.sequence"
+    )
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class StopRow(Base):
+    """A stop of a route: one request, in order."""
+
+    __tablename__ = "stops"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    route_id: Mapped[int] = mapped_column(ForeignKey("routes.id", ondelete="CASCADE"))
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"))
+    sequence: Mapped[int] = mapped_column(Integer)
+    eta: Mapped[datetime | None]
+    departure: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(32), default="pending")
+    reason: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+    completed_at: Mapped[datetime | None]
+    locked: Mapped[bool] = mapped_column(Boolean, default=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+
+    route: Mapped[RouteRow] = relationship(back_populates="stops")
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class EventRow(Base):
+    """An append-only record of a state change: who, when, what entity, what changed."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_entity", "entity_type", "entity_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(64))
+    entity_type: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -1,0 +1,333 @@
+"""Unit of work and repositories: the only door services have to the database.
+
+A service takes a :class:`UnitOfWork`, does its reads and writes through the
+repositories and calls :meth:`UnitOfWork.commit` once; an exception anywhere rolls
+everything back, so an import or an assignment is all or nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from dispatch.store.models import CrewRow, DepotRow, EventRow, PlanRow, RequestRow, RouteRow
+
+
+def utcnow() -> datetime:
+    """Return the current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class RequestFilter:
+    """Filters of a request query; ``None`` means no filter on that field."""
+
+    categories: Sequence[str] | None = None
+    districts: Sequence[str] | None = None
+    statuses: Sequence[str] | None = None
+    requested_from: datetime | None = None
+    requested_until: datetime | None = None
+    located: bool | None = None
+    max_precision_rank: int | None = None
+
+
+class RequestRepository:
+    """Reads and writes service requests."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def keys(self) -> dict[tuple[str, str], int]:
+        """Return ``{(source, external_id): id}`` of every stored request."""
+        rows = self.session.execute(
+            select(RequestRow.source, RequestRow.external_id, RequestRow.id)
+        )
+        return {(s, e): i for s, e, i in rows}
+
+    def by_ids(self, ids: Iterable[int]) -> list[RequestRow]:
+        """Return the requests with the given primary keys."""
+        ids = list(ids)
+        if not ids:
+            return []
+        out: list[RequestRow] = []
+        for start in range(0, len(ids), 900):
+            chunk = ids[start : start + 900]
+            out.extend(self.session.scalars(select(RequestRow).where(RequestRow.id.in_(chunk))))
+        return out
+
+    def get(self, request_id: int) -> RequestRow | None:
+        """Return one request by primary key."""
+        return self.session.get(RequestRow, request_id)
+
+    def by_external_id(self, external_id: str) -> list[RequestRow]:
+        """Return the requests whose external id is ``external_id`` (any source)."""
+        return list(
+            self.session.scalars(select(RequestRow).where(RequestRow.external_id == external_id))
+        )
+
+    def insert_many(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert new requests in bulk (each dict holds the column values)."""
+        if rows:
+            self.session.execute(insert(RequestRow), [dict(r, version=1) for r in rows])
+
+    def update_many(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Update requests in bulk; each dict holds ``id`` and the changed columns."""
+        for row in rows:
+            values = {k: v for k, v in row.items() if k != "id"}
+            self.session.execute(
+                update(RequestRow)
+                .where(RequestRow.id == row["id"])
+                .values(**values, version=RequestRow.version + 1)
+            )
+
+    def query(self, flt: RequestFilter | None = None, limit: int | None = None) -> list[RequestRow]:
+        """Return requests matching ``flt``, oldest first."""
+        flt = flt or RequestFilter()
+        stmt = select(RequestRow)
+        if flt.categories is not None:
+            stmt = stmt.where(RequestRow.category.in_(list(flt.categories)))
+        if flt.districts is not None:
+            stmt = stmt.where(RequestRow.district.in_(list(flt.districts)))
+        if flt.statuses is not None:
+            stmt = stmt.where(RequestRow.status.in_(list(flt.statuses)))
+        if flt.requested_from is not None:
+            stmt = stmt.where(RequestRow.requested_at >= flt.requested_from)
+        if flt.requested_until is not None:
+            stmt = stmt.where(RequestRow.requested_at < flt.requested_until)
+        if flt.located is True:
+            stmt = stmt.where(RequestRow.lon.is_not(None))
+        elif flt.located is False:
+            stmt = stmt.where(RequestRow.lon.is_(None))
+        stmt = stmt.order_by(RequestRow.requested_at, RequestRow.id)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        return list(self.session.scalars(stmt))
+
+    def count(self) -> int:
+        """Return the number of stored requests."""
+        return int(self.session.scalar(select(func.count(RequestRow.id))) or 0)
+
+    def date_range(self) -> tuple[datetime | None, datetime | None]:
+        """Return the earliest and latest ``requested_at``."""
+        lo, hi = self.session.execute(
+            select(func.min(RequestRow.requested_at), func.max(RequestRow.requested_at))
+        ).one()
+        return lo, hi
+
+
+class EventLog:
+    """The append-only event log: who did what to which entity, and when."""
+
+    def __init__(self, session: Session, actor: str) -> None:
+        self.session = session
+        self.actor = actor
+
+    def append(
+        self,
+        entity_type: str,
+        entity_id: str | int,
+        action: str,
+        details: dict[str, Any] | None = None,
+        *,
+        actor: str | None = None,
+    ) -> None:
+        """Record one state change."""
+        self.append_many([(entity_type, entity_id, action, details or {})], actor=actor)
+
+    def append_many(
+        self,
+        items: Iterable[tuple[str, str | int, str, dict[str, Any]]],
+        *,
+        actor: str | None = None,
+    ) -> None:
+        """Record many state changes in one statement."""
+        now = utcnow()
+        rows = [
+            {
+                "at": now,
+                "actor": actor or self.actor,
+                "entity_type": et,
+                "entity_id": str(eid),
+                "action": action,
+                "details": details,
+            }
+            for et, eid, action, details in items
+        ]
+        if rows:
+            self.session.execute(insert(EventRow), rows)
+
+    def for_entity(self, entity_type: str, entity_id: str | int) -> list[EventRow]:
+        """Return the events of one entity, oldest first."""
+        return list(
+            self.session.scalars(
+                select(EventRow)
+                .where(EventRow.entity_type == entity_type, EventRow.entity_id == str(entity_id))
+                .order_by(EventRow.id)
+            )
+        )
+
+    def recent(self, limit: int = 100) -> list[EventRow]:
+        """Return the newest events, newest first."""
+        return list(self.session.scalars(select(EventRow).order_by(EventRow.id.desc()).limit(limit)))
+
+    def count(self) -> int:
+        """Return the number of events."""
+        return int(self.session.scalar(select(func.count(EventRow.id))) or 0)
+
+
+class RosterRepository:
+    """Depots and crews of a city."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def depots(self, city: str) -> list[DepotRow]:
+        """Return the city's depots."""
+        return list(self.session.scalars(select(DepotRow).where(DepotRow.city == city)))
+
+    def crews(self, city: str) -> list[CrewRow]:
+        """Return the city's crews, by name."""
+        return list(
+            self.session.scalars(
+                select(CrewRow).where(CrewRow.city == city).order_by(CrewRow.name)
+            )
+        )
+
+    def upsert_depot(self, city: str, values: dict[str, Any]) -> bool:
+        """Insert or update one depot; return whether anything changed."""
+        row = self.session.scalar(
+            select(DepotRow).where(DepotRow.city == city, DepotRow.code == values["code"])
+        )
+        return _upsert(self.session, row, DepotRow, dict(values, city=city))
+
+    def upsert_crew(self, city: str, values: dict[str, Any]) -> bool:
+        """Insert or update one crew; return whether anything changed."""
+        row = self.session.scalar(
+            select(CrewRow).where(CrewRow.city == city, CrewRow.name == values["name"])
+        )
+        return _upsert(self.session, row, CrewRow, dict(values, city=city))
+
+
+def _upsert(session: Session, row: Any, model: Any, values: dict[str, Any]) -> bool:
+    if row is None:
+        session.add(model(**values))
+        return True
+    changed = False
+    for key, value in values.items():
+        if getattr(row, key) != value:
+            setattr(row, key, value)
+            changed = True
+    return changed
+
+
+class PlanRepository:
+    """Plans, their routes and stops."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, plan: PlanRow) -> PlanRow:
+        """Add a plan (with its routes and stops) and flush to get ids."""
+        self.session.add(plan)
+        self.session.flush()
+        return plan
+
+    def get(self, plan_id: int) -> PlanRow | None:
+        """Return one plan."""
+        return self.session.get(PlanRow, plan_id)
+
+    def for_date(self, city: str, service_date: date) -> list[PlanRow]:
+        """Return the city's plans for a date, newest first."""
+        return list(
+            self.session.scalars(
+                select(PlanRow)
+                .where(PlanRow.city == city, PlanRow.service_date == service_date)
+                .order_by(PlanRow.id.desc())
+            )
+        )
+
+    def route(self, route_id: int) -> RouteRow | None:
+        """Return one route."""
+        return self.session.get(RouteRow, route_id)
+
+
+class UnitOfWork:
+    """A transaction over the store, with its repositories.
+
+    Parameters
+    ----------
+    bind
+        An :class:`~sqlalchemy.Engine`, or a :class:`~sqlalchemy.Connection` already in a
+        transaction (tests use this to roll back after each test).
+    actor
+        Who is acting; written into every event.
+
+    Examples
+    --------
+    >>> with UnitOfWork(engine, actor="supervisor:ana") as uow:  # doctest: +SKIP
+    ...     uow.events.append("request", 1, "triaged")
+    ...     uow.commit()
+    """
+
+    def __init__(self, bind: Engine | Connection, actor: str = "system") -> None:
+        self.bind = bind
+        self.actor = actor
+        self._session: Session | None = None
+
+    def __enter__(self) -> UnitOfWork:
+        if isinstance(self.bind, Connection):
+            self._session = Session(
+                bind=self.bind, join_transaction_mode="create_savepoint", expire_on_commit=False
+            )
+        else:
+            self._session = Session(bind=self.bind, expire_on_commit=False)
+        self.requests = RequestRepository(self._session)
+        self.events = EventLog(self._session, self.actor)
+        self.roster = RosterRepository(self._session)
+        self.plans = PlanRepository(self._session)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._session is not None
+        if exc_type is not None:
+            self._session.rollback()
+        else:
+            self._session.rollback()  # anything not committed explicitly is discarded
+        self._session.close()
+        self._session = None
+
+    @property
+    def session(self) -> Session:
+        """Return the open session (only inside ``with``)."""
+        if self._session is None:
+            raise RuntimeError("UnitOfWork used outside its 'with' block")
+        return self._session
+
+    def commit(self) -> None:
+        """Commit everything done in this unit of work."""
+        self.session.commit()
+
+    def rollback(self) -> None:
+        """Discard everything done since the last commit."""
+        self.session.rollback()
+
+    def flush(self) -> None:
+        """Send pending changes to the database without committing."""
+        self.session.flush()
+
+
+def iter_chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    """Yield ``items`` in slices of ``size``."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
