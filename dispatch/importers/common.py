@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -102,6 +103,32 @@ LOCAL_FORMATS = (
 )
 
 
+_last_format: list[str | None] = [None]
+
+
+def _parse_naive_or_aware(text: str) -> datetime | None:
+    """Try the format that worked last, then ISO 8601, then every known local format."""
+    last = _last_format[0]
+    if last is not None:
+        try:
+            return datetime.strptime(text, last)
+        except ValueError:
+            pass
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        pass
+    for fmt in LOCAL_FORMATS:
+        try:
+            parsed = datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+        _last_format[0] = fmt
+        return parsed
+    return None
+
+
+@lru_cache(maxsize=65536)
 def parse_timestamp(value: str, field_name: str, tz: ZoneInfo) -> datetime:
     """Parse a timestamp: ISO 8601 (with or without offset) or a US local format.
 
@@ -115,16 +142,7 @@ def parse_timestamp(value: str, field_name: str, tz: ZoneInfo) -> datetime:
     text = value.strip()
     if not text:
         raise FieldError(field_name, f"{field_name} is empty; expected a date and time")
-    parsed: datetime | None = None
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        for fmt in LOCAL_FORMATS:
-            try:
-                parsed = datetime.strptime(text, fmt)
-                break
-            except ValueError:
-                continue
+    parsed = _parse_naive_or_aware(text)
     if parsed is None:
         raise FieldError(
             field_name,

@@ -74,7 +74,9 @@ class RequestRepository:
     def insert_many(self, rows: Sequence[dict[str, Any]]) -> None:
         """Insert new requests in bulk (each dict holds the column values)."""
         if rows:
-            self.session.execute(insert(RequestRow), [dict(r, version=1) for r in rows])
+            self.session.execute(
+                insert(RequestRow.__table__), [dict(r, version=1) for r in rows]
+            )
 
     def update_many(self, rows: Sequence[dict[str, Any]]) -> None:
         """Update requests in bulk; each dict holds ``id`` and the changed columns."""
@@ -160,7 +162,7 @@ class EventLog:
             for et, eid, action, details in items
         ]
         if rows:
-            self.session.execute(insert(EventRow), rows)
+            self.session.execute(insert(EventRow.__table__), rows)
 
     def for_entity(self, entity_type: str, entity_id: str | int) -> list[EventRow]:
         """Return the events of one entity, oldest first."""
@@ -302,8 +304,7 @@ class UnitOfWork:
         assert self._session is not None
         if exc_type is not None:
             self._session.rollback()
-        else:
-            self._session.rollback()  # anything not committed explicitly is discarded
+        # Closing discards anything not committed explicitly; loaded rows stay readable.
         self._session.close()
         self._session = None
 

@@ -1,0 +1,22 @@
+"""Curbside dashboard: the entry point (``streamlit run streamlit_app.py``)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app_pages.common import pack
+
+st.set_page_config(page_title="Curbside", page_icon="🧹", layout="wide")
+
+city = pack()
+with st.sidebar:
+    st.markdown(f"**Curbside** · {city.display_name}")
+    if not city.has_districts:
+        st.warning(city.districts_note, icon="🗺️")
+
+pages = {
+    "Requests": [
+        st.Page("app_pages/requests_map.py", title="Requests map", icon="🗺️", default=True),
+    ],
+}
+st.navigation(pages).run()
