@@ -15,6 +15,7 @@ from dispatch.services.queries import (
     request_date_range,
     requests_frame,
 )
+from geo.map_assets import use_local_assets
 from geo.maps import requests_map
 
 POPUP_FIELDS = ("status", "district", "address", "requested_at", "service_code", "description")
@@ -77,12 +78,7 @@ frame_for_map = located.assign(
     category=located["category"].map(lambda c: categories.get(c, c)),
 )
 label_colours = {categories.get(k, k): v for k, v in colours.items()}
-fmap = requests_map(
-    frame_for_map,
-    city.districts,
-    label_colours,
-    POPUP_FIELDS,
-)
+fmap = use_local_assets(requests_map(frame_for_map, city.districts, label_colours, POPUP_FIELDS))
 if not city.has_districts:
     st.caption(city.districts_note)
 st_folium(fmap, height=640, use_container_width=True, returned_objects=[], key="requests_map")

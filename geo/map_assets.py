@@ -1,0 +1,60 @@
+"""Serve the map's JavaScript and CSS from the app itself instead of public CDNs.
+
+folium points every map at CDNs (jsDelivr, cdnjs, code.jquery.com). A service center
+without internet would then get a blank frame. :func:`use_local_assets` rewrites the
+links of every element of a map to the copies vendored under ``static/vendor`` (served by
+Streamlit at ``/app/static/vendor``) and drops the libraries Curbside's maps do not use
+(jQuery, Bootstrap, Font Awesome, awesome-markers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+import folium
+from branca.element import Element
+
+#: Where Streamlit serves ``static/vendor`` (``server.enableStaticServing``).
+DEFAULT_BASE_URL = "/app/static/vendor"
+
+#: folium's asset names and the vendored file each one is.
+LOCAL_ASSETS: Mapping[str, str] = {
+    "leaflet": "leaflet/leaflet.js",
+    "leaflet_css": "leaflet/leaflet.css",
+    "markerclusterjs": "leaflet.markercluster/leaflet.markercluster.js",
+    "markerclustercss": "leaflet.markercluster/MarkerCluster.css",
+    "markerclusterdefaultcss": "leaflet.markercluster/MarkerCluster.Default.css",
+}
+
+
+def _walk(element: Element) -> Iterator[Element]:
+    yield element
+    for child in getattr(element, "_children", {}).values():
+        yield from _walk(child)
+
+
+def use_local_assets(m: folium.Map, base_url: str = DEFAULT_BASE_URL) -> folium.Map:
+    """Point every script and stylesheet of ``m`` at the vendored copies.
+
+    Parameters
+    ----------
+    m
+        A finished map (call after adding every layer).
+    base_url
+        URL prefix of the vendored folder, without a trailing slash.
+
+    Returns
+    -------
+    folium.Map
+        ``m`` itself, changed in place.
+    """
+    base = base_url.rstrip("/")
+    for element in _walk(m):
+        for attr in ("default_js", "default_css"):
+            links = getattr(element, attr, None)
+            if not links:
+                continue
+            local = [(name, f"{base}/{LOCAL_ASSETS[name]}") for name, _ in links
+                     if name in LOCAL_ASSETS]
+            setattr(element, attr, local)
+    return m

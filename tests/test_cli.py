@@ -1,0 +1,79 @@
+"""The `dispatch` command, end to end on a throw-away SQLite file."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from dispatch.cli import main
+
+DATA = Path(__file__).parent / "data" / "import"
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'cli.db'}"
+
+
+def test_commands_need_an_initialised_database(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--db", db_url, "import", str(DATA / "myla311_2020_sample.csv")]) == 2
+    assert "dispatch init" in capsys.readouterr().err
+
+
+def test_init_import_twice_export(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["--db", db_url, "init"]) == 0
+    assert "crews" in capsys.readouterr().out
+    sample = str(DATA / "myla311_2020_sample.csv")
+    assert main(["--db", db_url, "import", sample, "--no-geocode"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[0] == (
+        "imported 23, updated 0, unchanged 0, rejected 0")
+    assert main(["--db", db_url, "import", sample, "--no-geocode"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[0] == (
+        "imported 0, updated 0, unchanged 23, rejected 0")
+    out = tmp_path / "requests.json"
+    assert main(["--db", db_url, "export", "requests", "--format", "open311",
+                 "--out", str(out)]) == 0
+    assert len(json.loads(out.read_text())) == 23
+    # the second init changes nothing
+    assert main(["--db", db_url, "init"]) == 0
+    assert "0 depots and 0 crews" in capsys.readouterr().out
+
+
+def test_broken_file_exits_zero_and_names_rows(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--db", db_url, "init"]) == 0
+    rejects = tmp_path / "rejects.csv"
+    code = main(["--db", db_url, "import", str(DATA / "myla311_broken.csv"), "--no-geocode",
+                 "--rejects", str(rejects)])
+    captured = capsys.readouterr()
+    assert code == 0
+    assert "imported 5, updated 0, unchanged 0, rejected 5" in captured.out
+    assert "line 3: createddate" in captured.err
+    assert rejects.exists()
+
+
+@pytest.mark.parametrize("name", ["not_a_table.zip", "latin1.csv", "does_not_exist.csv"])
+def test_unreadable_file_exits_two(
+    db_url: str, tmp_path: Path, name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--db", db_url, "init"]) == 0
+    path = tmp_path / name
+    if (DATA / name).exists():
+        shutil.copy(DATA / name, path)
+    assert main(["--db", db_url, "import", str(path)]) == 2
+    assert capsys.readouterr().err.startswith("dispatch: ")
+
+
+def test_console_script_is_registered() -> None:
+    import tomllib
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    assert pyproject["project"]["scripts"]["dispatch"] == "dispatch.cli:main"
