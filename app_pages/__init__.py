@@ -1,0 +1,1 @@
+"""Streamlit pages of the Curbside dashboard (thin: they call dispatch services)."""

@@ -144,10 +144,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_districts_load(args: argparse.Namespace) -> int:
     """Load a city's council-district layer from a file or an ArcGIS FeatureServer URL."""
-    from dispatch.services.districts import load_districts
+    from dispatch.services.districts import import_districts
 
-    result = load_districts(args.city, args.source, args.id_field, args.name_field)
-    print(result)
+    result = import_districts(args.source, city=args.city, id_field=args.id_field,
+                              name_field=args.name_field)
+    print(result.line() if hasattr(result, "line") else result)
     return 0
 
 
@@ -204,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
-    except (CliError,) as err:
+    except CliError as err:
         print(f"dispatch: {err}", file=sys.stderr)
         return err.code
     except ImportFormatError as err:

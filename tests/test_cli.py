@@ -18,7 +18,9 @@ def db_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'cli.db'}"
 
 
-def test_commands_need_an_initialised_database(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_commands_need_an_initialised_database(
+    db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["--db", db_url, "import", str(DATA / "myla311_2020_sample.csv")]) == 2
     assert "dispatch init" in capsys.readouterr().err
 

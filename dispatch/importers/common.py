@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from dispatch.model import ServiceRequest
@@ -188,7 +188,9 @@ def parse_lonlat(lon_text: object, lat_text: object) -> tuple[float | None, floa
     try:
         lon, lat = float(lon_s), float(lat_s)
     except ValueError:
-        raise FieldError("latitude", f"coordinates ({lon_s!r}, {lat_s!r}) are not numbers") from None
+        raise FieldError(
+            "latitude", f"coordinates ({lon_s!r}, {lat_s!r}) are not numbers"
+        ) from None
     if not (math.isfinite(lon) and math.isfinite(lat)):
         raise FieldError("latitude", f"coordinates ({lon_s}, {lat_s}) are not finite")
     if not (-180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):

@@ -89,7 +89,9 @@ def parse_items(payload: Any, ctx: ImportContext) -> ParseResult:
     ctx
         City time zone and category mapping.
     """
-    items: Sequence[Any] = payload.get("service_requests", []) if isinstance(payload, dict) else payload
+    items: Sequence[Any] = (
+        payload.get("service_requests", []) if isinstance(payload, dict) else payload
+    )
     result = ParseResult(format="open311")
     for index, item in enumerate(items):
         line = index + 1

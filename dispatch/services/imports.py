@@ -21,7 +21,6 @@ from dispatch.importers import ImportContext, ParsedRecord, ParseResult, Reject,
 from dispatch.importers.generic_csv import ColumnMapping
 from dispatch.model import CLOSED_STATUSES, RequestStatus, ServiceRequest
 from dispatch.store import UnitOfWork
-from geo.districts import assign_districts
 
 #: Precision recorded for coordinates that came with the record from the city's system.
 SOURCE_PRECISION = "source"
@@ -261,11 +260,11 @@ def store_records(
             )
             continue
         seen.add(key)
-        rid = match(rec.request)
-        if rid is None:
+        found = match(rec.request)
+        if found is None:
             new_rows.append(row_values(rec.request))
         else:
-            matched[rid] = rec
+            matched[found] = rec
     existing = {row.id: row for row in uow.requests.by_ids(list(matched))}
     updates: list[dict[str, Any]] = []
     events: list[tuple[str, str | int, str, dict[str, Any]]] = []

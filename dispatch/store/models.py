@@ -7,7 +7,7 @@ locking (SQLAlchemy's ``version_id_col``). ``events`` is append-only.
 from __future__ import annotations
 
 from datetime import date, datetime, time
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -41,7 +41,10 @@ class Base(DeclarativeBase):
     """Declarative base with a stable constraint naming convention."""
 
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+    }
 
 
 class RequestRow(Base):
@@ -87,7 +90,7 @@ class RequestRow(Base):
     content_hash: Mapped[str] = mapped_column(String(64), default="")
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
 
-    __mapper_args__ = {"version_id_col": version}
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy convention)
 
     def to_domain(self) -> ServiceRequest:
         """Return the request as the domain model's :class:`ServiceRequest`."""
@@ -174,7 +177,7 @@ class PlanRow(Base):
         back_populates="plan", cascade="all, delete-orphan", order_by="RouteRow.id"
     )
 
-    __mapper_args__ = {"version_id_col": version}
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy convention)
 
 
 class RouteRow(Base):
@@ -197,7 +200,7 @@ class RouteRow(Base):
         back_populates="route", cascade="all, delete-orphan", order_by="StopRow.sequence"
     )
 
-    __mapper_args__ = {"version_id_col": version}
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy convention)
 
 
 class StopRow(Base):
@@ -220,7 +223,7 @@ class StopRow(Base):
 
     route: Mapped[RouteRow] = relationship(back_populates="stops")
 
-    __mapper_args__ = {"version_id_col": version}
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy convention)
 
 
 class EventRow(Base):

@@ -11,9 +11,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, Table, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from dispatch.store.models import CrewRow, DepotRow, EventRow, PlanRow, RequestRow, RouteRow
@@ -75,7 +75,7 @@ class RequestRepository:
         """Insert new requests in bulk (each dict holds the column values)."""
         if rows:
             self.session.execute(
-                insert(RequestRow.__table__), [dict(r, version=1) for r in rows]
+                insert(cast(Table, RequestRow.__table__)), [dict(r, version=1) for r in rows]
             )
 
     def update_many(self, rows: Sequence[dict[str, Any]]) -> None:
@@ -162,7 +162,7 @@ class EventLog:
             for et, eid, action, details in items
         ]
         if rows:
-            self.session.execute(insert(EventRow.__table__), rows)
+            self.session.execute(insert(cast(Table, EventRow.__table__)), rows)
 
     def for_entity(self, entity_type: str, entity_id: str | int) -> list[EventRow]:
         """Return the events of one entity, oldest first."""
@@ -176,7 +176,8 @@ class EventLog:
 
     def recent(self, limit: int = 100) -> list[EventRow]:
         """Return the newest events, newest first."""
-        return list(self.session.scalars(select(EventRow).order_by(EventRow.id.desc()).limit(limit)))
+        stmt = select(EventRow).order_by(EventRow.id.desc()).limit(limit)
+        return list(self.session.scalars(stmt))
 
     def count(self) -> int:
         """Return the number of events."""
