@@ -152,6 +152,35 @@ def cmd_districts_load(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Plan a day: one route per crew, district by district; save it as a draft."""
+    from datetime import date
+
+    from dispatch.services.planning import plan_for_day
+    from dispatch.store import UnitOfWork
+
+    try:
+        day = date.fromisoformat(args.date)
+    except ValueError:
+        raise CliError(f"--date {args.date!r} is not a date; expected YYYY-MM-DD") from None
+    engine = _ready_engine(args)
+    pack = _pack(args)
+    with UnitOfWork(engine, actor="cli:plan") as uow:
+        summary = plan_for_day(
+            uow, pack, day, districts=args.district, absent=args.absent or (), seed=args.seed,
+            time_limit_s=args.time_limit, allow_cross_district=args.cross_districts,
+            progress=_progress_bar("districts"),
+        )
+    for line in summary.lines():
+        print(line)
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(summary.plan.to_json(), encoding="utf-8")
+        print(f"plan written to {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``dispatch`` command."""
     parser = argparse.ArgumentParser(
@@ -186,6 +215,19 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--out", required=True)
     q.add_argument("--city", default=argparse.SUPPRESS)
     q.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("plan", help="plan a day's routes and save them as a draft")
+    p.add_argument("--date", required=True, help="service date, YYYY-MM-DD")
+    p.add_argument("--district", action="append", help="plan only this district (repeatable)")
+    p.add_argument("--absent", action="append", help="crew absent today (repeatable)")
+    p.add_argument("--time-limit", type=float, default=None,
+                   help="solver time budget per district, seconds")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--cross-districts", action="store_true",
+                   help="let crews serving several districts cross between them")
+    p.add_argument("--out", help="write the plan as JSON")
+    p.add_argument("--city", default=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("districts", help="council-district layers")
     dsub = p.add_subparsers(dest="what", required=True)

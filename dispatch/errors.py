@@ -29,3 +29,11 @@ class InvalidTransitionError(DispatchError):
 
 class PlanningError(DispatchError):
     """A planning problem cannot be built or solved from the given inputs."""
+
+
+class AccessDeniedError(DispatchError):
+    """The caller may not see or change this (e.g. a crew asking for another crew's route)."""
+
+
+class ConcurrentEditError(DispatchError):
+    """Somebody else changed the same thing first; the caller must reload and retry."""

@@ -232,7 +232,7 @@ def store_records(
     progress: Progress | None = None,
 ) -> None:
     """Insert new requests and update changed ones; count the unchanged."""
-    keys = uow.requests.keys()
+    keys = uow.requests.key_index()
     by_external: dict[str, list[tuple[str, int]]] = {}
     for (source, external_id), rid in keys.items():
         by_external.setdefault(external_id, []).append((source, rid))
@@ -291,7 +291,7 @@ def store_records(
             progress(done, total)
     summary.imported = len(new_rows)
     if new_rows:
-        ids = uow.requests.keys()
+        ids = uow.requests.key_index()
         events.extend(
             ("request", ids[(r["source"], r["external_id"])], "imported",
              {"source": r["source"], "external_id": r["external_id"]})

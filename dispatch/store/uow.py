@@ -43,7 +43,7 @@ class RequestRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def keys(self) -> dict[tuple[str, str], int]:
+    def key_index(self) -> dict[tuple[str, str], int]:
         """Return ``{(source, external_id): id}`` of every stored request."""
         rows = self.session.execute(
             select(RequestRow.source, RequestRow.external_id, RequestRow.id)
@@ -70,6 +70,33 @@ class RequestRepository:
         return list(
             self.session.scalars(select(RequestRow).where(RequestRow.external_id == external_id))
         )
+
+    def pks_by_external_id(self, external_ids: Iterable[str]) -> dict[str, int]:
+        """Return ``{external_id: id}`` for the given external ids (first match per id)."""
+        wanted = sorted(set(external_ids))
+        out: dict[str, int] = {}
+        for start in range(0, len(wanted), 900):
+            chunk = wanted[start : start + 900]
+            rows = self.session.execute(
+                select(RequestRow.external_id, RequestRow.id)
+                .where(RequestRow.external_id.in_(chunk))
+                .order_by(RequestRow.id)
+            )
+            for external_id, pk in rows:
+                out.setdefault(external_id, pk)
+        return out
+
+    def external_ids(self, pks: Iterable[int]) -> dict[int, str]:
+        """Return ``{id: external_id}`` for the given primary keys."""
+        wanted = sorted(set(pks))
+        out: dict[int, str] = {}
+        for start in range(0, len(wanted), 900):
+            chunk = wanted[start : start + 900]
+            rows = self.session.execute(
+                select(RequestRow.id, RequestRow.external_id).where(RequestRow.id.in_(chunk))
+            )
+            out.update({pk: ext for pk, ext in rows})
+        return out
 
     def insert_many(self, rows: Sequence[dict[str, Any]]) -> None:
         """Insert new requests in bulk (each dict holds the column values)."""

@@ -1,0 +1,222 @@
+"""Planning service: open requests of a day -> a draft plan saved in the store.
+
+The service gathers the day's candidate requests from the store, hands them to the
+pure planner (:mod:`dispatch.planning`) and saves the result as a draft plan with one
+route per crew and one stop row per planned request.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time
+
+from dispatch.citypack import CityPack
+from dispatch.errors import PlanningError
+from dispatch.model import CLOSED_STATUSES, Crew, ServiceRequest
+from dispatch.planning import Plan, plan_day, select_stops_for_day
+from dispatch.planning.planner import DEFAULT_TIME_LIMIT_S
+from dispatch.services.locate import ROUTABLE_PRECISIONS
+from dispatch.store import RequestFilter, UnitOfWork, utcnow
+from dispatch.store.models import PlanRow, RouteRow, StopRow
+
+#: Local time at which a day's plan is made (the supervisor's 7 a.m.).
+MORNING = time(7, 0)
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class PlanSummary:
+    """What a planning run produced."""
+
+    plan_id: int
+    plan: Plan
+
+    def lines(self) -> list[str]:
+        """Return the summary the CLI prints."""
+        totals = self.plan.totals()
+        reasons = Counter(_reason_kind(u.reason) for u in self.plan.unplanned)
+        out = [
+            f"plan {self.plan_id} (draft) for {self.plan.date.isoformat()}: "
+            f"{totals['stops_planned']} stops planned on {totals['routes_used']} of "
+            f"{totals['routes']} crews, {totals['stops_unplanned']} unplanned",
+            f"total drive {totals['drive_s'] / 3600:.1f} h, "
+            f"service {totals['service_s'] / 3600:.1f} h, "
+            f"distance {totals['distance_m'] / 1000:.0f} km",
+        ]
+        for reason, count in reasons.most_common():
+            out.append(f"  unplanned: {count} {reason}")
+        return out
+
+
+def _reason_kind(reason: str) -> str:
+    """Return the kind of an unplanned reason, without its per-stop details."""
+    for marker in (" in district", " (", ":"):
+        if marker in reason:
+            return reason.split(marker, 1)[0]
+    return reason
+
+
+def candidate_requests(uow: UnitOfWork, pack: CityPack, day: date) -> list[ServiceRequest]:
+    """Return the requests that may need a crew on ``day``.
+
+    Those still open now, plus those closed after ``day``'s morning (a past day is
+    replayed from the recorded timestamps, as the records stood that morning).
+    """
+    morning = datetime.combine(day, MORNING, tzinfo=pack.timezone)
+    rows = uow.requests.query(RequestFilter(categories=pack.routable_categories))
+    out = []
+    for row in rows:
+        req = row.to_domain()
+        if req.requested_at >= morning and req.service_date != day:
+            continue
+        if req.status in CLOSED_STATUSES and (req.closed_at is None or req.closed_at < morning):
+            continue
+        if req.geocode_precision not in ROUTABLE_PRECISIONS:
+            req.lon = req.lat = None  # a zip or street centroid is not a place to send a crew
+        out.append(req)
+    return out
+
+
+def plan_for_day(
+    uow: UnitOfWork,
+    pack: CityPack,
+    day: date,
+    *,
+    districts: Sequence[str] | None = None,
+    absent: Collection[str] = (),
+    crews: Sequence[Crew] | None = None,
+    seed: int = 1,
+    time_limit_s: float | None = None,
+    allow_cross_district: bool = False,
+    max_workers: int | None = None,
+    progress: Progress | None = None,
+) -> PlanSummary:
+    """Plan ``day`` and save the plan as a draft.
+
+    Parameters
+    ----------
+    uow
+        Unit of work; committed once the plan is saved.
+    pack
+        City pack: categories, depots, roster, time zone.
+    day
+        Local service date.
+    districts
+        Only these districts (default all).
+    absent
+        Names of crews absent for the day.
+    crews
+        Roster to use (default: the pack's), e.g. with shift changes.
+    seed, time_limit_s
+        Solver seed and time budget per district.
+    allow_cross_district
+        Let crews serving several districts cross between them.
+    max_workers
+        Parallel processes for the districts.
+    progress
+        ``callable(done, total)`` as districts finish.
+    """
+    roster = list(crews if crews is not None else pack.crews)
+    known = {c.name for c in roster}
+    unknown = sorted(set(absent) - known)
+    if unknown:
+        raise PlanningError(f"absent crews {unknown} are not in the roster of {pack.name}")
+    if districts:
+        wanted = {str(d) for d in districts}
+        bad = sorted(wanted - set(pack.district_ids)) if pack.has_districts else []
+        if bad:
+            raise PlanningError(
+                f"district(s) {bad} are not among {pack.district_label.lower()}s "
+                f"{', '.join(pack.district_ids)} of {pack.name}"
+            )
+        roster = [c for c in roster if not c.districts or wanted & set(c.districts)]
+    requests = candidate_requests(uow, pack, day)
+    stops = select_stops_for_day(requests, day, pack.timezone, pack.categories, morning=MORNING)
+    if districts:
+        stops = [s for s in stops if s.district in wanted]
+        roster = [
+            c if not c.districts else _restrict(c, wanted) for c in roster
+        ]
+    plan = plan_day(
+        stops,
+        roster,
+        pack.depots,
+        day=day,
+        tz=pack.timezone,
+        city=pack.name,
+        seed=seed,
+        time_limit_s=time_limit_s if time_limit_s is not None else DEFAULT_TIME_LIMIT_S,
+        allow_cross_district=allow_cross_district,
+        absent=frozenset(absent),
+        max_workers=max_workers,
+        progress=progress,
+    )
+    plan_id = save_plan(uow, plan, created_by=uow.actor)
+    uow.events.append("plan", plan_id, "planned", {
+        "date": day.isoformat(), "districts": list(districts or []), "seed": seed,
+        **plan.totals(),
+    })
+    uow.commit()
+    return PlanSummary(plan_id, plan)
+
+
+def _restrict(crew: Crew, districts: set[str]) -> Crew:
+    from dataclasses import replace
+
+    return replace(crew, districts=tuple(d for d in crew.districts if d in districts))
+
+
+def save_plan(uow: UnitOfWork, plan: Plan, *, created_by: str, status: str = "draft") -> int:
+    """Store a plan with its routes and stops; return its id."""
+    ids = _request_ids(uow, plan)
+    row = PlanRow(
+        city=plan.city,
+        service_date=plan.date,
+        status=status,
+        seed=plan.seed,
+        created_at=utcnow(),
+        created_by=created_by,
+        payload=plan.to_dict(),
+    )
+    for route in plan.routes:
+        route_row = RouteRow(
+            crew_name=route.crew,
+            district=route.district,
+            distance_m=route.distance_m,
+            drive_s=route.drive_s,
+            service_s=route.service_s,
+            load=route.load,
+        )
+        for seq, planned in enumerate(route.stops, start=1):
+            route_row.stops.append(
+                StopRow(
+                    request_id=ids[planned.request_id],
+                    sequence=seq,
+                    eta=planned.arrival,
+                    departure=planned.departure,
+                )
+            )
+        row.routes.append(route_row)
+    return uow.plans.add(row).id
+
+
+def _request_ids(uow: UnitOfWork, plan: Plan) -> dict[str, int]:
+    wanted = [p.request_id for r in plan.routes for p in r.stops]
+    out = uow.requests.pks_by_external_id(wanted)
+    missing = sorted(set(wanted) - set(out))
+    if missing:
+        raise PlanningError(f"planned requests {missing[:5]} are not in the store")
+    return out
+
+
+def load_plan(uow: UnitOfWork, plan_id: int) -> Plan:
+    """Return a stored plan as the planner's :class:`Plan`."""
+    row = uow.plans.get(plan_id)
+    if row is None:
+        raise PlanningError(f"plan {plan_id} does not exist")
+    return Plan.from_dict(row.payload)
+
+

@@ -1,0 +1,546 @@
+"""The daily workflow: adjust a draft plan, assign it to crews, crews work their stops.
+
+Every function takes a unit of work, checks what the caller may do, records each state
+change in the event log and commits once. Plans carry a version: a change made on a
+stale version fails with :class:`~dispatch.errors.ConcurrentEditError` naming who
+changed it and when, instead of silently overwriting their work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from dispatch.citypack import CityPack
+from dispatch.errors import (
+    AccessDeniedError,
+    ConcurrentEditError,
+    InvalidTransitionError,
+    NotFoundError,
+    PlanningError,
+)
+from dispatch.model import RequestStatus
+from dispatch.planning import Lock, Plan, replan
+from dispatch.planning.problem import stop_from_request
+from dispatch.services.locate import ROUTABLE_PRECISIONS
+from dispatch.services.planning import MORNING
+from dispatch.store import UnitOfWork, utcnow
+from dispatch.store.models import PlanRow, RouteRow, StopRow
+
+#: Why a crew could not complete a stop (code -> label shown to crews).
+CANT_COMPLETE_REASONS: dict[str, str] = {
+    "not_out": "Item not out",
+    "blocked": "Blocked / no access",
+    "hazardous": "Hazardous material",
+    "too_large": "Too large for the truck",
+    "excluded_item": "Excluded item",
+    "other": "Other",
+}
+
+#: Stop statuses a crew moves through.
+STOP_PENDING, STOP_ARRIVED, STOP_DONE, STOP_CANT = "pending", "arrived", "done", "cant_complete"
+
+#: Largest photo accepted from a crew, in bytes.
+MAX_PHOTO_BYTES = 8 * 1024 * 1024
+_PHOTO_TYPES = {b"\xff\xd8\xff": ".jpg", b"\x89PNG\r\n\x1a\n": ".png"}
+
+
+# ----------------------------------------------------------------------------- views
+
+
+@dataclass(frozen=True)
+class StopView:
+    """A stop as pages show it (joined with its request)."""
+
+    stop_id: int
+    sequence: int
+    request_pk: int
+    request_id: str
+    category: str
+    service_code: str
+    address: str
+    description: str
+    lon: float | None
+    lat: float | None
+    eta: datetime | None
+    departure: datetime | None
+    status: str
+    locked: bool
+    reason: str | None
+    note: str | None
+    navigation_url: str
+
+
+@dataclass(frozen=True)
+class RouteView:
+    """A crew's route with its stops."""
+
+    route_id: int
+    plan_id: int
+    plan_status: str
+    crew: str
+    district: str | None
+    distance_m: int
+    drive_s: int
+    service_s: int
+    load: int
+    capacity: int
+    stops: tuple[StopView, ...]
+    notice: str | None = None
+
+    @property
+    def next_stop(self) -> StopView | None:
+        """Return the first stop not yet done or abandoned."""
+        for stop in self.stops:
+            if stop.status in (STOP_PENDING, STOP_ARRIVED):
+                return stop
+        return None
+
+
+@dataclass
+class PlanChange:
+    """What a re-plan changed for each crew (stops added and removed)."""
+
+    added: dict[str, list[str]] = field(default_factory=dict)
+    removed: dict[str, list[str]] = field(default_factory=dict)
+
+    def crews(self) -> list[str]:
+        """Return the crews whose route changed."""
+        return sorted(set(self.added) | set(self.removed))
+
+
+def navigation_url(lon: float | None, lat: float | None) -> str:
+    """Return a one-tap directions link (Google Maps ``destination=LAT,LON``)."""
+    if lon is None or lat is None:
+        return ""
+    # the URL wants (lat, lon): (lon, lat) -> (lat, lon)
+    return f"https://www.google.com/maps/dir/?api=1&destination={lat:.6f},{lon:.6f}"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _plan_row(uow: UnitOfWork, plan_id: int) -> PlanRow:
+    row = uow.plans.get(plan_id)
+    if row is None:
+        raise NotFoundError(f"plan {plan_id} does not exist")
+    return row
+
+
+def _check_version(uow: UnitOfWork, row: PlanRow, expected_version: int | None) -> None:
+    if expected_version is None or row.version == expected_version:
+        return
+    last = uow.events.for_entity("plan", row.id)
+    who, when = (last[-1].actor, last[-1].at) if last else (row.created_by, row.created_at)
+    raise ConcurrentEditError(
+        f"plan {row.id} was changed by {who} at {when:%Y-%m-%d %H:%M:%S} UTC "
+        f"(version {row.version}, you had {expected_version}); reload and try again"
+    )
+
+
+def _locks(row: PlanRow) -> list[Lock]:
+    return [Lock(d["request_id"], d["crew"], d.get("position"))
+            for d in row.payload.get("locks", [])]
+
+
+def _stop_states(row: PlanRow) -> dict[int, StopRow]:
+    return {s.request_id: s for r in row.routes for s in r.stops}
+
+
+def _rebuild(uow: UnitOfWork, row: PlanRow, plan: Plan, locks: Sequence[Lock]) -> PlanChange:
+    """Replace the plan's routes and stops by ``plan``, keeping what crews recorded."""
+    before = {r.crew_name: [s.request_id for s in r.stops] for r in row.routes}
+    states = _stop_states(row)
+    ids = _request_pks(uow, plan)
+    row.routes.clear()
+    uow.flush()
+    locked = {lk.request_id for lk in locks}
+    for route in plan.routes:
+        route_row = RouteRow(crew_name=route.crew, district=route.district,
+                             distance_m=route.distance_m, drive_s=route.drive_s,
+                             service_s=route.service_s, load=route.load)
+        for seq, planned in enumerate(route.stops, start=1):
+            pk = ids[planned.request_id]
+            old = states.get(pk)
+            route_row.stops.append(StopRow(
+                request_id=pk, sequence=seq, eta=planned.arrival, departure=planned.departure,
+                status=old.status if old else STOP_PENDING,
+                reason=old.reason if old else None, note=old.note if old else None,
+                completed_at=old.completed_at if old else None,
+                locked=planned.request_id in locked,
+            ))
+        row.routes.append(route_row)
+    payload = plan.to_dict()
+    payload["locks"] = [{"request_id": lk.request_id, "crew": lk.crew, "position": lk.position}
+                        for lk in locks]
+    row.payload = payload
+    uow.flush()
+    after = {r.crew_name: [s.request_id for s in r.stops] for r in row.routes}
+    names = uow.requests.external_ids(pk for pks in (*before.values(), *after.values())
+                                      for pk in pks)
+    change = PlanChange()
+    for crew in set(before) | set(after):
+        old_set, new_set = set(before.get(crew, [])), set(after.get(crew, []))
+        if new_set - old_set:
+            change.added[crew] = sorted(names[pk] for pk in new_set - old_set)
+        if old_set - new_set:
+            change.removed[crew] = sorted(names[pk] for pk in old_set - new_set)
+    return change
+
+
+def _request_pks(uow: UnitOfWork, plan: Plan) -> dict[str, int]:
+    wanted = [p.request_id for r in plan.routes for p in r.stops]
+    out = uow.requests.pks_by_external_id(wanted)
+    missing = sorted(set(wanted) - set(out))
+    if missing:
+        raise PlanningError(f"planned requests {missing[:5]} are not in the store")
+    return out
+
+
+def _apply_replan(
+    uow: UnitOfWork,
+    plan_id: int,
+    action: str,
+    details: dict[str, Any],
+    *,
+    expected_version: int | None,
+    confirm: bool,
+    locks: Sequence[Lock] | None = None,
+    **replan_args: Any,
+) -> PlanChange:
+    row = _plan_row(uow, plan_id)
+    _check_version(uow, row, expected_version)
+    if row.status == "superseded":
+        raise InvalidTransitionError(f"plan {plan_id} is superseded; open the newest plan")
+    if row.status == "assigned" and not confirm:
+        raise InvalidTransitionError(
+            f"plan {plan_id} is already assigned to crews; confirm to re-plan it "
+            "(the crews will be told what changed)"
+        )
+    current = Plan.from_dict(row.payload)
+    all_locks = list(locks if locks is not None else _locks(row))
+    now = utcnow() if row.status == "assigned" else None
+    new_plan = replan(current, locks=all_locks, now=now, **replan_args)
+    moves = replan_args.get("moves") or {}
+    for rid, crew in moves.items():
+        all_locks = [lk for lk in all_locks if lk.request_id != rid]
+        all_locks.append(Lock(rid, crew, None))
+    change = _rebuild(uow, row, new_plan, all_locks)
+    uow.events.append("plan", plan_id, action, {**details, "changed_crews": change.crews()})
+    if row.status == "assigned":
+        for crew in change.crews():
+            uow.events.append("crew", crew, "route_changed", {
+                "plan_id": plan_id, "added": change.added.get(crew, []),
+                "removed": change.removed.get(crew, []),
+            })
+        _schedule_requests(uow, row)
+    uow.commit()
+    return change
+
+
+# --------------------------------------------------------------------- supervisor
+
+
+def plans_for_day(uow: UnitOfWork, city: str, day: date) -> list[PlanRow]:
+    """Return the city's plans for ``day``, newest first."""
+    return uow.plans.for_date(city, day)
+
+
+def move_stop(
+    uow: UnitOfWork,
+    plan_id: int,
+    request_id: str,
+    to_crew: str,
+    *,
+    position: int | None = None,
+    expected_version: int | None = None,
+    confirm: bool = False,
+) -> PlanChange:
+    """Move a stop to another crew (optionally to a 0-based position) and re-optimise."""
+    row = _plan_row(uow, plan_id)
+    locks = [lk for lk in _locks(row) if lk.request_id != request_id]
+    locks.append(Lock(request_id, to_crew, position))
+    return _apply_replan(
+        uow, plan_id, "stop_moved",
+        {"request_id": request_id, "to_crew": to_crew, "position": position},
+        expected_version=expected_version, confirm=confirm, locks=locks,
+        moves={request_id: to_crew},
+    )
+
+
+def set_lock(
+    uow: UnitOfWork,
+    plan_id: int,
+    request_id: str,
+    locked: bool,
+    *,
+    keep_position: bool = False,
+    expected_version: int | None = None,
+) -> None:
+    """Lock a stop to its crew (and optionally its position), or unlock it."""
+    row = _plan_row(uow, plan_id)
+    _check_version(uow, row, expected_version)
+    plan = Plan.from_dict(row.payload)
+    where = {p.request_id: (r.crew, i) for r in plan.routes for i, p in enumerate(r.stops)}
+    if request_id not in where:
+        raise NotFoundError(f"request {request_id} is not on a route of plan {plan_id}")
+    crew, index = where[request_id]
+    locks = [lk for lk in _locks(row) if lk.request_id != request_id]
+    if locked:
+        locks.append(Lock(request_id, crew, index if keep_position else None))
+    payload = dict(row.payload)
+    payload["locks"] = [{"request_id": lk.request_id, "crew": lk.crew, "position": lk.position}
+                        for lk in locks]
+    row.payload = payload
+    pk = uow.requests.pks_by_external_id([request_id]).get(request_id)
+    for route in row.routes:
+        for stop in route.stops:
+            if stop.request_id == pk:
+                stop.locked = locked
+    uow.events.append("plan", plan_id, "stop_locked" if locked else "stop_unlocked",
+                      {"request_id": request_id, "crew": crew,
+                       "position": index if locked and keep_position else None})
+    uow.commit()
+
+
+def reoptimise(
+    uow: UnitOfWork, plan_id: int, *, expected_version: int | None = None, confirm: bool = False
+) -> PlanChange:
+    """Re-optimise every route of the plan except what is locked."""
+    row = _plan_row(uow, plan_id)
+    crews = [r.crew_name for r in row.routes]
+    moves = {lk.request_id: lk.crew for lk in _locks(row)}
+    if not moves and crews:
+        # touch every group: pin nothing, re-solve by moving nothing anywhere
+        plan = Plan.from_dict(row.payload)
+        first = next((p for r in plan.routes for p in r.stops), None)
+        if first is None:
+            return PlanChange()
+        owner = next(r.crew for r in plan.routes if first in r.stops)
+        moves = {first.request_id: owner}
+    return _apply_replan(uow, plan_id, "reoptimised", {}, expected_version=expected_version,
+                         confirm=confirm, moves=moves)
+
+
+def remove_crew(
+    uow: UnitOfWork, plan_id: int, crew: str, *, expected_version: int | None = None,
+    confirm: bool = False,
+) -> PlanChange:
+    """Take a crew out of the plan (breakdown, sickness); its stops are re-planned."""
+    return _apply_replan(uow, plan_id, "crew_removed", {"crew": crew},
+                         expected_version=expected_version, confirm=confirm,
+                         remove_crews=[crew])
+
+
+def add_urgent_request(
+    uow: UnitOfWork, pack: CityPack, plan_id: int, request_pk: int, *,
+    expected_version: int | None = None, confirm: bool = False,
+) -> PlanChange:
+    """Add an urgent request to the day's plan (it goes first in line)."""
+    req_row = uow.requests.get(request_pk)
+    if req_row is None:
+        raise NotFoundError(f"request {request_pk} does not exist")
+    req = req_row.to_domain()
+    category = pack.categories.get(req.category)
+    if category is None or not category.routable:
+        raise PlanningError(f"request {req.external_id} ({req.category}) is not routable")
+    if req.geocode_precision not in ROUTABLE_PRECISIONS:
+        raise PlanningError(
+            f"request {req.external_id} has no trustworthy location "
+            f"(precision {req.geocode_precision}); fix its location first"
+        )
+    row = _plan_row(uow, plan_id)
+    day = row.service_date
+    now = datetime.combine(day, MORNING, tzinfo=pack.timezone)
+    stop = stop_from_request(req, category, now, day)
+    from dataclasses import replace
+
+    stop = replace(stop, urgency=max(stop.urgency, 10.0))
+    return _apply_replan(uow, plan_id, "urgent_added", {"request_id": req.external_id},
+                         expected_version=expected_version, confirm=confirm, add=[stop])
+
+
+def _schedule_requests(uow: UnitOfWork, row: PlanRow) -> None:
+    for route in row.routes:
+        for stop in route.stops:
+            req = uow.requests.get(stop.request_id)
+            if req is not None and req.status in (RequestStatus.NEW, RequestStatus.TRIAGED):
+                req.status = RequestStatus.SCHEDULED.value
+                req.updated_at = utcnow()
+
+
+def assign_plan(
+    uow: UnitOfWork, plan_id: int, *, expected_version: int | None = None
+) -> list[str]:
+    """Assign a draft plan: each route becomes its crew's work for the day.
+
+    Other plans of the same city and day are marked superseded. Requests on the routes
+    become ``scheduled``. Returns the crews that received a route.
+    """
+    row = _plan_row(uow, plan_id)
+    _check_version(uow, row, expected_version)
+    if row.status != "draft":
+        raise InvalidTransitionError(f"plan {plan_id} is {row.status}; only a draft is assigned")
+    for other in uow.plans.for_date(row.city, row.service_date):
+        if other.id != row.id and other.status == "assigned":
+            other.status = "superseded"
+            uow.events.append("plan", other.id, "superseded", {"by": plan_id})
+    row.status = "assigned"
+    _schedule_requests(uow, row)
+    crews = [r.crew_name for r in row.routes if r.stops]
+    uow.events.append("plan", plan_id, "assigned", {"crews": crews})
+    uow.events.append_many(
+        ("route", r.id, "assigned", {"crew": r.crew_name, "stops": len(r.stops)})
+        for r in row.routes if r.stops
+    )
+    uow.commit()
+    return crews
+
+
+def route_view(uow: UnitOfWork, route: RouteRow, capacity: int = 0) -> RouteView:
+    """Return a route joined with its requests."""
+    stops = []
+    for s in route.stops:
+        req = uow.requests.get(s.request_id)
+        assert req is not None
+        stops.append(StopView(
+            stop_id=s.id, sequence=s.sequence, request_pk=req.id, request_id=req.external_id,
+            category=req.category, service_code=req.service_code, address=req.address,
+            description=req.description, lon=req.lon, lat=req.lat, eta=s.eta,
+            departure=s.departure, status=s.status, locked=s.locked, reason=s.reason,
+            note=s.note, navigation_url=navigation_url(req.lon, req.lat),
+        ))
+    payload_route: dict[str, Any] = next((r for r in route.plan.payload.get("routes", [])
+                          if r.get("crew") == route.crew_name), {})
+    return RouteView(
+        route_id=route.id, plan_id=route.plan_id, plan_status=route.plan.status,
+        crew=route.crew_name, district=route.district, distance_m=route.distance_m,
+        drive_s=route.drive_s, service_s=route.service_s, load=route.load,
+        capacity=int(payload_route.get("capacity", capacity)), stops=tuple(stops),
+    )
+
+
+# --------------------------------------------------------------------------- crews
+
+
+def crew_route(uow: UnitOfWork, city: str, day: date, crew: str) -> RouteView | None:
+    """Return the crew's assigned route for ``day`` (``None`` when it has none).
+
+    Only the crew's own route is returned; no other crew's stops are reachable here.
+    """
+    for row in uow.plans.for_date(city, day):
+        if row.status != "assigned":
+            continue
+        for route in row.routes:
+            if route.crew_name == crew:
+                view = route_view(uow, route)
+                changes = [e for e in uow.events.for_entity("crew", crew)
+                           if e.details.get("plan_id") == row.id]
+                if changes:
+                    last = changes[-1]
+                    view = RouteView(**{**view.__dict__, "notice": _notice(last.details)})
+                return view
+    return None
+
+
+def _notice(details: dict[str, Any]) -> str:
+    parts = []
+    if details.get("added"):
+        parts.append(f"added {', '.join(details['added'])}")
+    if details.get("removed"):
+        parts.append(f"removed {', '.join(details['removed'])}")
+    return "Your route was changed by the supervisor: " + "; ".join(parts)
+
+
+def _crew_stop(uow: UnitOfWork, stop_id: int, crew: str) -> StopRow:
+    stop = uow.session.get(StopRow, stop_id)
+    if stop is None:
+        raise NotFoundError(f"stop {stop_id} does not exist")
+    if stop.route.crew_name != crew:
+        raise AccessDeniedError(f"stop {stop_id} is not on the route of crew {crew}")
+    if stop.route.plan.status != "assigned":
+        raise InvalidTransitionError(f"stop {stop_id} belongs to a plan that is not assigned")
+    return stop
+
+
+def record_arrival(uow: UnitOfWork, stop_id: int, crew: str) -> None:
+    """Record that the crew is at the stop."""
+    stop = _crew_stop(uow, stop_id, crew)
+    if stop.status != STOP_PENDING:
+        raise InvalidTransitionError(f"stop {stop_id} is {stop.status}; expected pending")
+    stop.status = STOP_ARRIVED
+    req = uow.requests.get(stop.request_id)
+    assert req is not None
+    req.status = RequestStatus.IN_PROGRESS.value
+    req.updated_at = utcnow()
+    uow.events.append("stop", stop_id, "arrived", {"crew": crew, "request": req.external_id})
+    uow.commit()
+
+
+def complete_stop(
+    uow: UnitOfWork, stop_id: int, crew: str, *, note: str | None = None,
+) -> None:
+    """Record that the crew fixed it: stop done, request completed (Open311 closed)."""
+    _finish_stop(uow, stop_id, crew, STOP_DONE, RequestStatus.COMPLETED, None, note)
+
+
+def cannot_complete(
+    uow: UnitOfWork, stop_id: int, crew: str, reason: str, *, note: str | None = None,
+) -> None:
+    """Record that the crew could not do it: request closed-not-fixed, with the reason."""
+    if reason not in CANT_COMPLETE_REASONS:
+        raise InvalidTransitionError(
+            f"reason {reason!r} is not one of {sorted(CANT_COMPLETE_REASONS)}"
+        )
+    _finish_stop(uow, stop_id, crew, STOP_CANT, RequestStatus.CLOSED_NOT_FIXED, reason, note)
+
+
+def _finish_stop(
+    uow: UnitOfWork, stop_id: int, crew: str, stop_status: str, req_status: RequestStatus,
+    reason: str | None, note: str | None,
+) -> None:
+    stop = _crew_stop(uow, stop_id, crew)
+    if stop.status not in (STOP_PENDING, STOP_ARRIVED):
+        raise InvalidTransitionError(f"stop {stop_id} is already {stop.status}")
+    if note is not None and len(note) > 2000:
+        raise InvalidTransitionError(f"note has {len(note)} characters; at most 2000")
+    now = utcnow()
+    stop.status, stop.reason, stop.note, stop.completed_at = stop_status, reason, note, now
+    req = uow.requests.get(stop.request_id)
+    assert req is not None
+    req.status = req_status.value
+    req.updated_at = now
+    req.closed_at = now
+    uow.events.append("stop", stop_id, stop_status,
+                      {"crew": crew, "request": req.external_id, "reason": reason})
+    uow.events.append("request", req.id, req_status.value,
+                      {"by_crew": crew, "reason": reason, "note": note})
+    uow.commit()
+
+
+def attach_photo(
+    uow: UnitOfWork, stop_id: int, crew: str, data: bytes, photo_dir: Path
+) -> Path:
+    """Keep a crew's photo with the stop's request; JPEG or PNG up to 8 MB."""
+    stop = _crew_stop(uow, stop_id, crew)
+    if len(data) > MAX_PHOTO_BYTES:
+        raise InvalidTransitionError(
+            f"photo is {len(data) / 1e6:.1f} MB; at most {MAX_PHOTO_BYTES / 1e6:.0f} MB")
+    suffix = next((s for magic, s in _PHOTO_TYPES.items() if data.startswith(magic)), None)
+    if suffix is None:
+        raise InvalidTransitionError("photo is not a JPEG or PNG image")
+    req = uow.requests.get(stop.request_id)
+    assert req is not None
+    folder = photo_dir / str(req.id)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"stop{stop_id}-{len(list(folder.iterdir())) + 1}{suffix}"
+    path.write_bytes(data)
+    extra = dict(req.extra or {})
+    extra["photos"] = [*extra.get("photos", []), str(path)]
+    req.extra = extra
+    uow.events.append("request", req.id, "photo_added", {"by_crew": crew, "path": str(path)})
+    uow.commit()
+    return path

@@ -1,0 +1,175 @@
+"""Plan a day, adjust it, assign it, crews work their stops: services on a real database."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection
+
+from dispatch.citypack import CityPack, load_city_pack
+from dispatch.errors import (
+    AccessDeniedError,
+    ConcurrentEditError,
+    InvalidTransitionError,
+    PlanningError,
+)
+from dispatch.model import RequestStatus
+from dispatch.services import workflow as wf
+from dispatch.services.imports import import_requests
+from dispatch.services.planning import PlanSummary, plan_for_day
+from dispatch.store import UnitOfWork
+
+pytestmark = pytest.mark.db
+DAY = date(2020, 1, 3)
+SAMPLE = Path(__file__).parent / "data" / "workflow" / "la_day_cd13_cd14.csv"
+
+
+@pytest.fixture(scope="module")
+def la() -> CityPack:
+    return load_city_pack("los_angeles")
+
+
+@pytest.fixture
+def planned(db: Connection, la: CityPack) -> PlanSummary:
+    with UnitOfWork(db, actor="supervisor:ana") as uow:
+        import_requests(uow, SAMPLE, la)
+    with UnitOfWork(db, actor="supervisor:ana") as uow:
+        return plan_for_day(uow, la, DAY, districts=["13", "14"], time_limit_s=2,
+                            max_workers=1)
+
+
+def _route_with_stops(summary: PlanSummary, skill: str) -> tuple[str, list[str]]:
+    for route in summary.plan.routes:
+        if route.stops and skill in route.skills:
+            return route.crew, [p.request_id for p in route.stops]
+    raise AssertionError(f"no {skill} route")
+
+
+def test_every_due_request_is_planned_or_has_a_reason(planned: PlanSummary) -> None:
+    plan = planned.plan
+    on_routes = [p.request_id for r in plan.routes for p in r.stops]
+    assert len(on_routes) == len(set(on_routes))
+    # 30 rows in the fixture; one bulky pickup was closed at 06:48, before the morning plan
+    assert len(on_routes) + len(plan.unplanned) == 29
+    assert all(u.reason for u in plan.unplanned)
+    for route in plan.routes:
+        for p in route.stops:
+            assert p.stop.category in route.skills
+            assert p.stop.district in route.crew_districts or not route.crew_districts
+
+
+def test_plan_is_saved_as_a_draft_with_its_events(db: Connection, planned: PlanSummary) -> None:
+    with UnitOfWork(db) as uow:
+        row = uow.plans.get(planned.plan_id)
+        assert row is not None and row.status == "draft"
+        stored = sum(len(r.stops) for r in row.routes)
+        assert stored == planned.plan.totals()["stops_planned"]
+        assert [e.action for e in uow.events.for_entity("plan", row.id)] == ["planned"]
+        assert uow.events.for_entity("plan", row.id)[0].actor == "supervisor:ana"
+
+
+def test_unknown_district_is_named(db: Connection, la: CityPack) -> None:
+    with UnitOfWork(db) as uow, pytest.raises(PlanningError, match="'99'"):
+        plan_for_day(uow, la, DAY, districts=["99"])
+
+
+def test_move_lock_assign_and_a_crew_completes_stops(
+    db: Connection, la: CityPack, planned: PlanSummary
+) -> None:
+    crew, stops = _route_with_stops(planned, "bulky_items")
+    others = [r.crew for r in planned.plan.routes
+              if "bulky_items" in r.skills and r.crew != crew and "13" in r.crew_districts]
+    target = others[0]
+    moved = stops[-1]
+    with UnitOfWork(db, actor="supervisor:ana") as uow:
+        version = uow.plans.get(planned.plan_id).version  # type: ignore[union-attr]
+        wf.move_stop(uow, planned.plan_id, moved, target, expected_version=version)
+    with UnitOfWork(db, actor="supervisor:ana") as uow:
+        row = uow.plans.get(planned.plan_id)
+        assert row is not None and row.version == version + 1
+        route = next(r for r in row.routes if r.crew_name == target)
+        names = uow.requests.external_ids(s.request_id for s in route.stops)
+        assert moved in names.values()
+        # a stale version is refused with who and when
+        with pytest.raises(ConcurrentEditError, match="supervisor:ana"):
+            wf.set_lock(uow, planned.plan_id, moved, True, expected_version=version)
+        wf.set_lock(uow, planned.plan_id, moved, True, expected_version=row.version)
+    with UnitOfWork(db, actor="supervisor:ana") as uow:
+        assigned = wf.assign_plan(uow, planned.plan_id)
+        assert target in assigned
+    with UnitOfWork(db, actor="supervisor:ana") as uow, pytest.raises(InvalidTransitionError):
+        wf.assign_plan(uow, planned.plan_id)
+
+    with UnitOfWork(db, actor=f"crew:{target}") as uow:
+        view = wf.crew_route(uow, la.name, DAY, target)
+        assert view is not None and view.crew == target
+        first = view.next_stop
+        assert first is not None and first.navigation_url.startswith("https://")
+        req = uow.requests.get(first.request_pk)
+        assert req is not None and req.status == RequestStatus.SCHEDULED
+        # another crew cannot touch this stop
+        with pytest.raises(AccessDeniedError):
+            wf.complete_stop(uow, first.stop_id, crew)
+        wf.record_arrival(uow, first.stop_id, target)
+    with UnitOfWork(db, actor=f"crew:{target}") as uow:
+        wf.complete_stop(uow, first.stop_id, target, note="picked up")
+    with UnitOfWork(db, actor=f"crew:{target}") as uow:
+        second = wf.crew_route(uow, la.name, DAY, target).next_stop  # type: ignore[union-attr]
+        assert second is not None and second.stop_id != first.stop_id
+        wf.cannot_complete(uow, second.stop_id, target, "not_out", note="nothing at the curb")
+    with UnitOfWork(db) as uow:
+        done = uow.requests.get(first.request_pk)
+        failed = uow.requests.get(second.request_pk)
+        assert done is not None and failed is not None
+        assert (done.status, RequestStatus(done.status).open311) == ("completed", "closed")
+        assert failed.status == "closed_not_fixed"
+        assert RequestStatus(failed.status).open311 == "open"
+        actions = [e.action for e in uow.events.for_entity("request", done.id)]
+        assert actions[-1] == "completed"
+        with pytest.raises(InvalidTransitionError):
+            wf.complete_stop(uow, first.stop_id, target)
+
+
+def test_unknown_reason_is_refused(db: Connection, planned: PlanSummary) -> None:
+    crew, _ = _route_with_stops(planned, "bulky_items")
+    with UnitOfWork(db) as uow:
+        wf.assign_plan(uow, planned.plan_id)
+    with UnitOfWork(db) as uow:
+        stop = wf.crew_route(uow, "los_angeles", DAY, crew).next_stop  # type: ignore[union-attr]
+        assert stop is not None
+        with pytest.raises(InvalidTransitionError, match="not one of"):
+            wf.cannot_complete(uow, stop.stop_id, crew, "aliens")
+
+
+def test_replanning_an_assigned_plan_needs_confirmation_and_tells_the_crew(
+    db: Connection, planned: PlanSummary
+) -> None:
+    crew, stops = _route_with_stops(planned, "bulky_items")
+    others = [r.crew for r in planned.plan.routes
+              if "bulky_items" in r.skills and r.crew != crew and "13" in r.crew_districts]
+    with UnitOfWork(db) as uow:
+        wf.assign_plan(uow, planned.plan_id)
+    with UnitOfWork(db) as uow, pytest.raises(InvalidTransitionError, match="confirm"):
+        wf.move_stop(uow, planned.plan_id, stops[0], others[0])
+    with UnitOfWork(db, actor="supervisor:bob") as uow:
+        change = wf.move_stop(uow, planned.plan_id, stops[0], others[0], confirm=True)
+        assert stops[0] in change.added.get(others[0], [])
+    with UnitOfWork(db) as uow:
+        view = wf.crew_route(uow, "los_angeles", DAY, others[0])
+        assert view is not None and view.notice is not None and stops[0] in view.notice
+
+
+def test_photo_is_type_checked(db: Connection, planned: PlanSummary, tmp_path: Path) -> None:
+    crew, _ = _route_with_stops(planned, "bulky_items")
+    with UnitOfWork(db) as uow:
+        wf.assign_plan(uow, planned.plan_id)
+    with UnitOfWork(db) as uow:
+        stop = wf.crew_route(uow, "los_angeles", DAY, crew).next_stop  # type: ignore[union-attr]
+        assert stop is not None
+        with pytest.raises(InvalidTransitionError, match="JPEG or PNG"):
+            wf.attach_photo(uow, stop.stop_id, crew, b"<html>", tmp_path)
+        path = wf.attach_photo(uow, stop.stop_id, crew, b"\x89PNG\r\n\x1a\n" + b"0" * 10,
+                               tmp_path)
+        assert path.exists()
