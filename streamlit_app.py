@@ -12,11 +12,15 @@ city = pack()
 with st.sidebar:
     st.markdown(f"**Curbside** · {city.display_name}")
     if not city.has_districts:
-        st.warning(city.districts_note, icon="🗺️")
+        st.warning(city.districts_note, icon=":material/info:")
 
 pages = {
     "Requests": [
-        st.Page("app_pages/requests_map.py", title="Requests map", icon="🗺️", default=True),
+        st.Page("app_pages/requests_map.py", title="Requests map", icon=":material/map:",
+                default=True),
+    ],
+    "Supervisor": [
+        st.Page("app_pages/plan.py", title="Plan and assign", icon=":material/route:"),
     ],
 }
 st.navigation(pages).run()

@@ -8,13 +8,14 @@ route per crew and one stop row per planned request.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from typing import Any
 
 from dispatch.citypack import CityPack
 from dispatch.errors import PlanningError
-from dispatch.model import CLOSED_STATUSES, Crew, ServiceRequest
+from dispatch.model import CLOSED_STATUSES, Crew, Depot, RequestStatus, ServiceRequest
 from dispatch.planning import Plan, plan_day, select_stops_for_day
 from dispatch.planning.planner import DEFAULT_TIME_LIMIT_S
 from dispatch.services.locate import ROUTABLE_PRECISIONS
@@ -220,3 +221,65 @@ def load_plan(uow: UnitOfWork, plan_id: int) -> Plan:
     return Plan.from_dict(row.payload)
 
 
+
+
+def default_plan_date(uow: UnitOfWork, pack: CityPack) -> date | None:
+    """Return the day a supervisor most likely wants to plan.
+
+    The newest day with a plan; else, for a store holding only past requests (a
+    replay), the last day on which requests were made; else ``None``.
+    """
+    latest = uow.plans.latest_date(pack.name)
+    if latest is not None:
+        return latest
+    _, hi = uow.requests.date_range()
+    return None if hi is None else hi.astimezone(pack.timezone).date()
+
+
+def urgent_candidates(uow: UnitOfWork, pack: CityPack, plan: Plan) -> dict[int, str]:
+    """Return open, well-located routable requests not in ``plan``: ``{pk: label}``."""
+    in_plan = {p.request_id for r in plan.routes for p in r.stops}
+    in_plan |= {u.request_id for u in plan.unplanned}
+    out: dict[int, str] = {}
+    rows = uow.requests.query(RequestFilter(categories=pack.routable_categories,
+                                            statuses=[s.value for s in RequestStatus
+                                                      if s not in CLOSED_STATUSES],
+                                            located=True))
+    for row in rows:
+        if row.external_id in in_plan or row.geocode_precision not in ROUTABLE_PRECISIONS:
+            continue
+        out[row.id] = f"{row.external_id} · {row.category} · {row.address}"
+    return out
+
+
+def plan_map_geojson(plan: Plan, depots: Mapping[str, Depot]) -> dict[str, Any]:
+    """Return the plan as GeoJSON for the map: routes, numbered stops, depots, unplanned."""
+    doc = plan.to_geojson()
+    features = []
+    for feat in doc["features"]:
+        props = dict(feat["properties"])
+        if props.get("kind") == "stop":
+            props["sequence"] = props.get("seq")
+        features.append({**feat, "properties": props})
+    seen: set[str] = set()
+    for route in plan.routes:
+        if route.depot in seen:
+            continue
+        seen.add(route.depot)
+        depot = depots.get(route.depot)
+        features.append({
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [route.depot_lon, route.depot_lat]},
+            "properties": {"kind": "depot", "code": route.depot,
+                           "name": depot.name if depot else route.depot},
+        })
+    for u in plan.unplanned:
+        if u.stop.lon is None or u.stop.lat is None:
+            continue
+        features.append({
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [u.stop.lon, u.stop.lat]},
+            "properties": {"kind": "unplanned", "request_id": u.request_id,
+                           "category": u.stop.category, "reason": u.reason},
+        })
+    return {"type": "FeatureCollection", "features": features}

@@ -282,6 +282,12 @@ class PlanRepository:
             )
         )
 
+    def latest_date(self, city: str) -> date | None:
+        """Return the newest service date with a plan for ``city``."""
+        return self.session.scalar(
+            select(func.max(PlanRow.service_date)).where(PlanRow.city == city)
+        )
+
     def route(self, route_id: int) -> RouteRow | None:
         """Return one route."""
         return self.session.get(RouteRow, route_id)
