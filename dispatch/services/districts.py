@@ -58,6 +58,8 @@ class DistrictsLoadSummary:
         Fraction of the districts' total area inside the pack's city limit.
     enabled
         Whether the pack already names this file (else the pack must be edited to use it).
+    pack_relative
+        ``path`` relative to the pack file's folder, as a ``[districts].file`` value.
     """
 
     city: str
@@ -66,6 +68,7 @@ class DistrictsLoadSummary:
     ids: tuple[str, ...]
     share_inside_city: float
     enabled: bool
+    pack_relative: str = ""
 
     def line(self) -> str:
         """Return a one-line summary for the CLI."""
@@ -77,7 +80,7 @@ class DistrictsLoadSummary:
         if not self.enabled:
             text += (
                 "; the city pack does not name this file yet: add a [districts] table with "
-                f'file = "{self.path.name}" (see the commented example in the pack)'
+                f'file = "{self.pack_relative or self.path}" (see docs/city_packs.md)'
             )
         return text
 
@@ -168,4 +171,5 @@ def import_districts(
         ids=tuple(str(i) for i in layer["district"]),
         share_inside_city=share,
         enabled=named,
+        pack_relative=Path(os.path.relpath(target, pack_path.parent)).as_posix(),
     )
