@@ -20,6 +20,8 @@ pages = {
                 default=True),
     ],
     "Supervisor": [
+        st.Page("app_pages/needs_location.py", title="Needs location",
+                icon=":material/wrong_location:"),
         st.Page("app_pages/plan.py", title="Plan and assign", icon=":material/route:"),
     ],
 }

@@ -7,6 +7,7 @@ reconnect to the database on every click.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import streamlit as st
 from sqlalchemy import Engine
@@ -55,3 +56,15 @@ def engine() -> Engine:
 def unit_of_work(actor: str = "dashboard") -> UnitOfWork:
     """Return a new unit of work on the configured database."""
     return UnitOfWork(engine(), actor=actor)
+
+
+@st.cache_resource(show_spinner="Loading the address reference…")
+def get_geocoder(name: str) -> Any:
+    """Return the city's offline geocoder (loaded once per process), or ``None``."""
+    from dispatch.errors import DispatchError
+    from dispatch.services.geocoding import pack_offline_geocoder
+
+    try:
+        return pack_offline_geocoder(get_pack(name))
+    except DispatchError:
+        return None

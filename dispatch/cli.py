@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from dispatch.errors import DispatchError, ImportFormatError
+from geo.errors import GeoError
 
 DEFAULT_CITY = "los_angeles"
 
@@ -181,6 +182,26 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_geocode(args: argparse.Namespace) -> int:
+    """Geocode a CSV file's address column offline."""
+    from dispatch.services.geocoding import geocode_csv
+
+    summary = geocode_csv(_pack(args), Path(args.path), args.address_column, Path(args.out),
+                          zip_column=args.zip_column, progress=sys.stderr.isatty())
+    for line in summary.lines():
+        print(line)
+    return 0
+
+
+def cmd_build_reference(args: argparse.Namespace) -> int:
+    """Rebuild the city's address reference from its shipped sources."""
+    from dispatch.services.geocoding import build_reference
+
+    for line in build_reference(_pack(args), Path(args.out) if args.out else None):
+        print(line)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``dispatch`` command."""
     parser = argparse.ArgumentParser(
@@ -229,6 +250,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--city", default=argparse.SUPPRESS)
     p.set_defaults(func=cmd_plan)
 
+    p = sub.add_parser("geocode", help="geocode a CSV file offline")
+    p.add_argument("path")
+    p.add_argument("--address-column", required=True)
+    p.add_argument("--zip-column", default=None)
+    p.add_argument("--out", required=True)
+    p.add_argument("--city", default=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_geocode)
+
+    p = sub.add_parser("geo", help="address references")
+    gsub = p.add_subparsers(dest="what", required=True)
+    q = gsub.add_parser("build-reference", help="rebuild the city's address reference")
+    q.add_argument("--out", default=None, help="where to write it (default: the pack's path)")
+    q.add_argument("--city", default=argparse.SUPPRESS)
+    q.set_defaults(func=cmd_build_reference)
+
     p = sub.add_parser("districts", help="council-district layers")
     dsub = p.add_subparsers(dest="what", required=True)
     q = dsub.add_parser("load", help="load a district layer from a file or ArcGIS layer URL")
@@ -253,7 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImportFormatError as err:
         print(f"dispatch: {err}", file=sys.stderr)
         return 2
-    except DispatchError as err:
+    except (DispatchError, GeoError) as err:
         print(f"dispatch: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,0 +1,107 @@
+"""Needs location: requests the geocoder could not place at a house, fixed by a supervisor."""
+
+from __future__ import annotations
+
+import folium
+import pandas as pd
+import streamlit as st
+from streamlit_folium import st_folium
+
+from app_pages.common import get_geocoder, pack, unit_of_work
+from dispatch.errors import DispatchError
+from dispatch.services.geocoding import needs_location
+from dispatch.services.requests import fix_location
+from geo.map_assets import use_local_assets
+from geo.maps import base_map, district_layer
+
+city = pack()
+geocoder = get_geocoder(city.name)
+st.title("Needs location")
+st.caption(
+    "Open requests whose position is missing or only known to the street or ZIP code. "
+    "Crews are only routed to requests located at a house, an intersection, or by hand."
+)
+
+if "flash" in st.session_state:
+    st.success(st.session_state.pop("flash"))
+
+with unit_of_work() as uow:
+    rows = needs_location(uow)
+if not rows:
+    st.success("Every open request has a trustworthy location.")
+    st.stop()
+
+table = pd.DataFrame([{
+    "pk": r.id, "request": r.external_id, "category": r.category, "address": r.address,
+    "zip": r.zipcode, "precision": r.geocode_precision or "none",
+    "confidence": r.geocode_confidence, "district": r.district,
+} for r in rows])
+st.metric("Waiting for a location", len(table))
+picked = st.dataframe(table.drop(columns=["pk"]), hide_index=True, on_select="rerun",
+                      selection_mode="single-row", key="needs_table")
+selected = picked.selection.rows if picked is not None else []
+index = selected[0] if selected else 0
+row = rows[index]
+st.subheader(f"{row.external_id} · {row.address or '(no address)'}")
+
+
+def _save(lon: float, lat: float, how: str, matched: str | None) -> None:
+    try:
+        with unit_of_work(actor="supervisor") as uow:
+            district = fix_location(uow, city, row.id, lon, lat, how=how, matched_address=matched)
+    except DispatchError as err:
+        st.error(str(err))
+        return
+    st.session_state["flash"] = (f"{row.external_id} located ({how})"
+                                 + (f", district {district}" if district else ""))
+    st.rerun()
+
+
+candidates: list[tuple[float, float, str, str, float]] = []
+if geocoder is None:
+    st.warning("This city ships no address reference: click the map to place the request.")
+else:
+    text = st.text_input("Address to try", value=row.address, key=f"addr_{row.id}")
+    result = geocoder.lookup(text, row.zipcode or None)
+    if result.lon is not None and result.lat is not None:
+        candidates.append((result.lon, result.lat, result.matched_address,
+                           str(result.precision), result.confidence))
+    for cand in result.candidates:
+        candidates.append((cand.lon, cand.lat, cand.matched_address, str(cand.precision),
+                           cand.confidence))
+    if not candidates:
+        st.info("No candidate for this text. Retype the address or click the map.")
+
+for i, (lon, lat, matched, precision, confidence) in enumerate(candidates):
+    cols = st.columns([4, 1])
+    cols[0].write(f"**{i + 1}.** {matched} — {precision}, confidence {confidence:.2f}")
+    if cols[1].button("Use", key=f"use_{row.id}_{i}"):
+        _save(lon, lat, f"candidate ({precision})", matched)
+
+bounds = list(city.boundary.bounds)
+fmap = base_map(bounds)
+if city.has_districts and city.districts is not None:
+    district_layer(city.districts).add_to(fmap)
+for i, (lon, lat, _matched, precision, _) in enumerate(candidates):
+    # folium wants (lat, lon): (lon, lat) -> (lat, lon)
+    folium.Marker([lat, lon], tooltip=f"{i + 1}. {precision}",
+                  popup=folium.Popup(folium.Html(f"{i + 1}. {precision}", script=False)),
+                  icon=folium.DivIcon(html=f'<div style="font:bold 14px sans-serif;'
+                                           f'color:#c0392b">{i + 1}</div>')).add_to(fmap)
+if candidates:
+    lats = [c[1] for c in candidates]
+    lons = [c[0] for c in candidates]
+    fmap.fit_bounds([[min(lats) - 0.005, min(lons) - 0.005], [max(lats) + 0.005,
+                                                               max(lons) + 0.005]])
+clicked = st_folium(use_local_assets(fmap), height=460, use_container_width=True,
+                    returned_objects=["last_clicked"], key=f"fix_map_{row.id}")
+point = (clicked or {}).get("last_clicked")
+if point:
+    # st_folium reports the click as {"lat": ..., "lng": ...}: (lat, lon) -> (lon, lat)
+    lon, lat = float(point["lng"]), float(point["lat"])
+    nearest = geocoder.reverse_result(lon, lat) if geocoder is not None else None
+    label = (f"nearest address {nearest.matched_address} ({nearest.distance_m:.0f} m)"
+             if nearest is not None and nearest.distance_m is not None else "no address nearby")
+    st.write(f"Clicked {lat:.5f}, {lon:.5f} — {label}")
+    if st.button("Place the request here", type="primary"):
+        _save(lon, lat, "map click", nearest.matched_address if nearest else None)

@@ -1,0 +1,107 @@
+"""Geocoding services: batch files, the reference build, and the "Needs location" queue."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from dispatch.citypack import CityPack
+from dispatch.errors import DispatchError
+from dispatch.services.exports import neutralise_formula
+from dispatch.services.locate import ROUTABLE_PRECISIONS
+from dispatch.store import RequestFilter, UnitOfWork
+from dispatch.store.models import RequestRow
+from geo.errors import GeoError
+
+#: Open statuses whose requests still need a trustworthy location.
+_OPEN = ("new", "triaged", "scheduled", "in_progress")
+
+
+def pack_offline_geocoder(pack: CityPack) -> Any:
+    """Return the pack's :class:`geo.geocoder.OfflineGeocoder`.
+
+    Raises
+    ------
+    DispatchError
+        When the pack ships no address reference.
+    """
+    from geo.geocoder import OfflineGeocoder
+
+    path = pack.address_reference
+    if path is None or not path.exists():
+        raise DispatchError(
+            f"city pack {pack.name} has no address reference at {path}; build it with "
+            f"'dispatch --city {pack.name} geo build-reference'"
+        )
+    return OfflineGeocoder.from_path(path)
+
+
+@dataclass(frozen=True)
+class GeocodeFileSummary:
+    """Counts by precision of a geocoded file."""
+
+    rows: int
+    by_precision: dict[str, int]
+    out_path: Path
+
+    def lines(self) -> list[str]:
+        """Return the summary the CLI prints."""
+        out = [f"geocoded {self.rows} rows -> {self.out_path}"]
+        for precision, count in self.by_precision.items():
+            share = count / self.rows if self.rows else 0.0
+            out.append(f"  {precision:<13}{count:>8}  {share:6.1%}")
+        return out
+
+
+def geocode_csv(
+    pack: CityPack,
+    in_path: Path,
+    address_column: str,
+    out_path: Path,
+    *,
+    zip_column: str | None = None,
+    progress: bool = False,
+) -> GeocodeFileSummary:
+    """Geocode a CSV file's address column offline and write it with the answers.
+
+    Adds ``lon, lat, precision, confidence, matched_address``; text cells that a
+    spreadsheet would run as formulas are neutralised.
+    """
+    from geo.geocoder import geocode_frame, summarize_precision
+
+    try:
+        frame = pd.read_csv(in_path, dtype=str, keep_default_na=False, encoding="utf-8")
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as err:
+        raise DispatchError(f"{in_path} cannot be read as a UTF-8 CSV: {err}") from None
+    try:
+        out = geocode_frame(frame, address_column, zip_column, pack_offline_geocoder(pack),
+                            progress=progress)
+    except GeoError as err:
+        raise DispatchError(str(err)) from None
+    safe = out.copy()
+    for column in frame.columns:
+        safe[column] = safe[column].map(neutralise_formula)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    safe.to_csv(out_path, index=False)
+    counts = summarize_precision(out)["count"]
+    return GeocodeFileSummary(len(out), {str(k): int(v) for k, v in counts.items()}, out_path)
+
+
+def build_reference(pack: CityPack, out_path: Path | None = None) -> list[str]:
+    """Rebuild the pack's shipped address reference; return the lines to print."""
+    from geo.reference import build_city_reference
+
+    try:
+        stats = build_city_reference(pack.name, out_path or pack.address_reference)
+    except GeoError as err:
+        raise DispatchError(str(err)) from None
+    return [str(stats)]
+
+
+def needs_location(uow: UnitOfWork, limit: int = 500) -> list[RequestRow]:
+    """Return open requests without a trustworthy location, oldest first."""
+    rows = uow.requests.query(RequestFilter(statuses=_OPEN))
+    return [r for r in rows if r.geocode_precision not in ROUTABLE_PRECISIONS][:limit]
