@@ -75,7 +75,9 @@ _TOP_FIELDS = {
 }
 _PATH_FIELDS = {"boundary", "address_reference", "demo_requests"}
 _DISTRICT_FIELDS = {"file", "id_field", "name_field", "label", "snap_m"}
-_CATEGORY_FIELDS = {"label", "service_codes", "routable", "service_time_s", "sla_h", "colour"}
+_CATEGORY_FIELDS = {
+    "label", "service_codes", "routable", "service_time_s", "sla_h", "colour", "booked",
+}
 _DEPOT_FIELDS = {
     "code",
     "name",
@@ -635,6 +637,7 @@ class _PackReader:
                     service_time_s=service_time_s,
                     sla_h=float(sla_h),
                     colour=colour,
+                    booked=self.get(c, "booked", w, bool, required=False, default=False),
                 )
             except DispatchError as exc:
                 raise self.fail(w, str(exc)) from exc

@@ -27,8 +27,15 @@ class RequestStatus(enum.StrEnum):
 
     @property
     def open311(self) -> str:
-        """Return the Open311 GeoReport v2 status, ``open`` or ``closed``."""
-        return "closed" if self in CLOSED_STATUSES else "open"
+        """Return the Open311 GeoReport v2 status, ``open`` or ``closed``.
+
+        Residents see ``closed`` only when nothing is left to do for them: the problem
+        was fixed, or the request was cancelled or merged into another. A crew that
+        could not fix it (``closed_not_fixed``: item not out, blocked, too large ...)
+        closes its work order, but the resident's request stays ``open`` in Open311,
+        with the reason in ``status_notes``.
+        """
+        return "open" if self is RequestStatus.CLOSED_NOT_FIXED or self.is_open else "closed"
 
     @property
     def is_open(self) -> bool:
@@ -122,6 +129,10 @@ class Category:
         Target hours from request to close.
     colour
         Map colour (CSS hex).
+    booked
+        Whether requests are booked for a service day (bulky-item pickups: MyLA311
+        ``servicedate``); for other categories a service date is only the city's own
+        scheduling note and is ignored when planning.
     """
 
     code: str
@@ -131,6 +142,7 @@ class Category:
     service_time_s: int
     sla_h: float
     colour: str = "#555555"
+    booked: bool = False
 
     def __post_init__(self) -> None:
         if not self.code or not self.code.replace("_", "").isalnum():

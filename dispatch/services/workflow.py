@@ -22,7 +22,7 @@ from dispatch.errors import (
     NotFoundError,
     PlanningError,
 )
-from dispatch.model import RequestStatus
+from dispatch.model import CLOSED_STATUSES, RequestStatus
 from dispatch.planning import Lock, Plan, replan
 from dispatch.planning.problem import stop_from_request
 from dispatch.services.locate import ROUTABLE_PRECISIONS
@@ -222,8 +222,15 @@ def _apply_replan(
         )
     current = Plan.from_dict(row.payload)
     all_locks = list(locks if locks is not None else _locks(row))
-    now = utcnow() if row.status == "assigned" else None
-    new_plan = replan(current, locks=all_locks, now=now, **replan_args)
+    # Stops a crew has reached or finished stay where they are.
+    started = {s.request_id for r in row.routes for s in r.stops if s.status != STOP_PENDING}
+    if started:
+        names = uow.requests.external_ids(started)
+        worked = {names[pk] for pk in started}
+        all_locks = [lk for lk in all_locks if lk.request_id not in worked]
+        all_locks += [Lock(p.request_id, r.crew, i) for r in current.routes
+                      for i, p in enumerate(r.stops) if p.request_id in worked]
+    new_plan = replan(current, locks=all_locks, **replan_args)
     moves = replan_args.get("moves") or {}
     for rid, crew in moves.items():
         all_locks = [lk for lk in all_locks if lk.request_id != rid]
@@ -364,12 +371,29 @@ def add_urgent_request(
 
 
 def _schedule_requests(uow: UnitOfWork, row: PlanRow) -> None:
-    for route in row.routes:
-        for stop in route.stops:
-            req = uow.requests.get(stop.request_id)
-            if req is not None and req.status in (RequestStatus.NEW, RequestStatus.TRIAGED):
-                req.status = RequestStatus.SCHEDULED.value
-                req.updated_at = utcnow()
+    """Mark the requests on the plan's routes as scheduled.
+
+    Stops the crews already finished keep their outcome. A request the store records
+    as closed is reopened as scheduled only because the planner took it as open on the
+    plan's morning: that is a replay of a past day, and the event says so.
+    """
+    pks = [s.request_id for r in row.routes for s in r.stops
+           if s.status in (STOP_PENDING, STOP_ARRIVED)]
+    now = utcnow()
+    events: list[tuple[str, str | int, str, dict[str, Any]]] = []
+    for req in uow.requests.by_ids(pks):
+        current = RequestStatus(req.status)
+        if current in (RequestStatus.SCHEDULED, RequestStatus.IN_PROGRESS):
+            continue
+        details: dict[str, Any] = {"plan_id": row.id, "from": current.value}
+        if current in CLOSED_STATUSES:
+            details["replay"] = (f"recorded as {current.value}; open on the morning of "
+                                 f"{row.service_date.isoformat()}")
+        req.status = RequestStatus.SCHEDULED.value
+        req.closed_at = None
+        req.updated_at = now
+        events.append(("request", req.id, "scheduled", details))
+    uow.events.append_many(events)
 
 
 def assign_plan(
