@@ -202,6 +202,20 @@ def cmd_build_reference(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report_monthly(args: argparse.Namespace) -> int:
+    """Write the monthly activity report (HTML) and its tables (CSV)."""
+    from dispatch.services.reports import monthly_report
+    from dispatch.store import UnitOfWork
+
+    engine = _ready_engine(args)
+    pack = _pack(args)
+    with UnitOfWork(engine, actor="cli:report") as uow:
+        summary = monthly_report(uow, pack, args.month, Path(args.out))
+    for line in summary.lines():
+        print(line)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``dispatch`` command."""
     parser = argparse.ArgumentParser(
@@ -264,6 +278,14 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--out", default=None, help="where to write it (default: the pack's path)")
     q.add_argument("--city", default=argparse.SUPPRESS)
     q.set_defaults(func=cmd_build_reference)
+
+    p = sub.add_parser("report", help="reports")
+    rsub = p.add_subparsers(dest="what", required=True)
+    q = rsub.add_parser("monthly", help="monthly activity report (HTML + CSV tables)")
+    q.add_argument("--month", required=True, help="YYYY-MM")
+    q.add_argument("--out", required=True, help="output folder")
+    q.add_argument("--city", default=argparse.SUPPRESS)
+    q.set_defaults(func=cmd_report_monthly)
 
     p = sub.add_parser("districts", help="council-district layers")
     dsub = p.add_subparsers(dest="what", required=True)
