@@ -216,6 +216,25 @@ def cmd_report_monthly(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    """Copy the embedded database to a file, safely while it is in use."""
+    from dispatch.store.backup import backup
+
+    size = backup(_ready_engine(args), Path(args.out))
+    print(f"backup written to {args.out} ({size / 1e6:.1f} MB)")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """Replace the embedded database by a backup."""
+    from dispatch.store import make_engine
+    from dispatch.store.backup import restore
+
+    kept = restore(make_engine(args.db), Path(args.path))
+    print(f"restored {args.path}; the previous database is kept as {kept}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``dispatch`` command."""
     parser = argparse.ArgumentParser(
@@ -286,6 +305,14 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--out", required=True, help="output folder")
     q.add_argument("--city", default=argparse.SUPPRESS)
     q.set_defaults(func=cmd_report_monthly)
+
+    p = sub.add_parser("backup", help="copy the embedded SQLite database to a file")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_backup)
+
+    p = sub.add_parser("restore", help="replace the embedded SQLite database by a backup")
+    p.add_argument("path")
+    p.set_defaults(func=cmd_restore)
 
     p = sub.add_parser("districts", help="council-district layers")
     dsub = p.add_subparsers(dest="what", required=True)

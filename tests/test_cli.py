@@ -79,3 +79,32 @@ def test_console_script_is_registered() -> None:
 
     pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
     assert pyproject["project"]["scripts"]["dispatch"] == "dispatch.cli:main"
+
+
+def test_backup_and_restore(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--db", db_url, "init"]) == 0
+    sample = str(DATA / "myla311_2020_sample.csv")
+    backup = tmp_path / "backup.db"
+    assert main(["--db", db_url, "backup", "--out", str(backup)]) == 0
+    assert main(["--db", db_url, "import", sample, "--no-geocode",
+                 "--rejects", str(tmp_path / "r.csv")]) == 0
+    capsys.readouterr()
+    assert main(["--db", db_url, "restore", str(backup)]) == 0
+    assert "previous database is kept" in capsys.readouterr().out
+    # the restored database has no requests again: the import comes back as new
+    assert main(["--db", db_url, "import", sample, "--no-geocode",
+                 "--rejects", str(tmp_path / "r.csv")]) == 0
+    assert "imported 23," in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("content", [b"", b"not a database", b"SQLite format 3\x00" + b"0" * 100])
+def test_restore_refuses_what_is_not_a_backup(
+    db_url: str, tmp_path: Path, content: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--db", db_url, "init"]) == 0
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(content)
+    assert main(["--db", db_url, "restore", str(bad)]) == 2
+    assert capsys.readouterr().err.startswith("dispatch: ")
