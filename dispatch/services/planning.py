@@ -172,7 +172,6 @@ def _restrict(crew: Crew, districts: set[str]) -> Crew:
 
 def save_plan(uow: UnitOfWork, plan: Plan, *, created_by: str, status: str = "draft") -> int:
     """Store a plan with its routes and stops; return its id."""
-    ids = _request_ids(uow, plan)
     row = PlanRow(
         city=plan.city,
         service_date=plan.date,
@@ -182,35 +181,44 @@ def save_plan(uow: UnitOfWork, plan: Plan, *, created_by: str, status: str = "dr
         created_by=created_by,
         payload=plan.to_dict(),
     )
-    for route in plan.routes:
-        route_row = RouteRow(
-            crew_name=route.crew,
-            district=route.district,
-            distance_m=route.distance_m,
-            drive_s=route.drive_s,
-            service_s=route.service_s,
-            load=route.load,
-        )
-        for seq, planned in enumerate(route.stops, start=1):
-            route_row.stops.append(
-                StopRow(
-                    request_id=ids[planned.request_id],
-                    sequence=seq,
-                    eta=planned.arrival,
-                    departure=planned.departure,
-                )
-            )
-        row.routes.append(route_row)
+    row.routes.extend(route_rows(uow, plan))
     return uow.plans.add(row).id
 
 
-def _request_ids(uow: UnitOfWork, plan: Plan) -> dict[str, int]:
+def route_rows(
+    uow: UnitOfWork,
+    plan: Plan,
+    states: Mapping[int, StopRow] | None = None,
+    locked: Collection[str] = (),
+) -> list[RouteRow]:
+    """Return the store rows of the plan's routes and stops.
+
+    ``states`` carries what crews already recorded on a stop (by request key) into the
+    new rows; ``locked`` names the stops shown as locked.
+    """
     wanted = [p.request_id for r in plan.routes for p in r.stops]
-    out = uow.requests.pks_by_external_id(wanted)
-    missing = sorted(set(wanted) - set(out))
+    ids = uow.requests.pks_by_external_id(wanted)
+    missing = sorted(set(wanted) - set(ids))
     if missing:
         raise PlanningError(f"planned requests {missing[:5]} are not in the store")
-    return out
+    states = states or {}
+    rows = []
+    for route in plan.routes:
+        route_row = RouteRow(crew_name=route.crew, district=route.district,
+                             distance_m=route.distance_m, drive_s=route.drive_s,
+                             service_s=route.service_s, load=route.load)
+        for seq, planned in enumerate(route.stops, start=1):
+            pk = ids[planned.request_id]
+            old = states.get(pk)
+            route_row.stops.append(StopRow(
+                request_id=pk, sequence=seq, eta=planned.arrival, departure=planned.departure,
+                status=old.status if old else "pending",
+                reason=old.reason if old else None, note=old.note if old else None,
+                completed_at=old.completed_at if old else None,
+                locked=planned.request_id in locked,
+            ))
+        rows.append(route_row)
+    return rows
 
 
 def load_plan(uow: UnitOfWork, plan_id: int) -> Plan:

@@ -26,7 +26,7 @@ from dispatch.model import CLOSED_STATUSES, RequestStatus
 from dispatch.planning import Lock, Plan, replan
 from dispatch.planning.problem import stop_from_request
 from dispatch.services.locate import ROUTABLE_PRECISIONS
-from dispatch.services.planning import MORNING
+from dispatch.services.planning import MORNING, route_rows
 from dispatch.store import UnitOfWork, utcnow
 from dispatch.store.models import PlanRow, RouteRow, StopRow
 
@@ -154,25 +154,10 @@ def _rebuild(uow: UnitOfWork, row: PlanRow, plan: Plan, locks: Sequence[Lock]) -
     """Replace the plan's routes and stops by ``plan``, keeping what crews recorded."""
     before = {r.crew_name: [s.request_id for s in r.stops] for r in row.routes}
     states = _stop_states(row)
-    ids = _request_pks(uow, plan)
+    new_rows = route_rows(uow, plan, states, {lk.request_id for lk in locks})
     row.routes.clear()
     uow.flush()
-    locked = {lk.request_id for lk in locks}
-    for route in plan.routes:
-        route_row = RouteRow(crew_name=route.crew, district=route.district,
-                             distance_m=route.distance_m, drive_s=route.drive_s,
-                             service_s=route.service_s, load=route.load)
-        for seq, planned in enumerate(route.stops, start=1):
-            pk = ids[planned.request_id]
-            old = states.get(pk)
-            route_row.stops.append(StopRow(
-                request_id=pk, sequence=seq, eta=planned.arrival, departure=planned.departure,
-                status=old.status if old else STOP_PENDING,
-                reason=old.reason if old else None, note=old.note if old else None,
-                completed_at=old.completed_at if old else None,
-                locked=planned.request_id in locked,
-            ))
-        row.routes.append(route_row)
+    row.routes.extend(new_rows)
     payload = plan.to_dict()
     payload["locks"] = [{"request_id": lk.request_id, "crew": lk.crew, "position": lk.position}
                         for lk in locks]
@@ -189,15 +174,6 @@ def _rebuild(uow: UnitOfWork, row: PlanRow, plan: Plan, locks: Sequence[Lock]) -
         if old_set - new_set:
             change.removed[crew] = sorted(names[pk] for pk in old_set - new_set)
     return change
-
-
-def _request_pks(uow: UnitOfWork, plan: Plan) -> dict[str, int]:
-    wanted = [p.request_id for r in plan.routes for p in r.stops]
-    out = uow.requests.pks_by_external_id(wanted)
-    missing = sorted(set(wanted) - set(out))
-    if missing:
-        raise PlanningError(f"planned requests {missing[:5]} are not in the store")
-    return out
 
 
 def _apply_replan(
