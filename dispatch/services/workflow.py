@@ -456,7 +456,7 @@ def _notice(details: dict[str, Any]) -> str:
 
 
 def _crew_stop(uow: UnitOfWork, stop_id: int, crew: str) -> StopRow:
-    stop = uow.session.get(StopRow, stop_id)
+    stop = uow.plans.stop(stop_id)
     if stop is None:
         raise NotFoundError(f"stop {stop_id} does not exist")
     if stop.route.crew_name != crew:

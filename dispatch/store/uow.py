@@ -16,7 +16,15 @@ from typing import Any, cast
 from sqlalchemy import Connection, Engine, Table, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from dispatch.store.models import CrewRow, DepotRow, EventRow, PlanRow, RequestRow, RouteRow
+from dispatch.store.models import (
+    CrewRow,
+    DepotRow,
+    EventRow,
+    PlanRow,
+    RequestRow,
+    RouteRow,
+    StopRow,
+)
 
 
 def utcnow() -> datetime:
@@ -291,6 +299,10 @@ class PlanRepository:
     def route(self, route_id: int) -> RouteRow | None:
         """Return one route."""
         return self.session.get(RouteRow, route_id)
+
+    def stop(self, stop_id: int) -> StopRow | None:
+        """Return one stop."""
+        return self.session.get(StopRow, stop_id)
 
 
 class UnitOfWork:
