@@ -1,0 +1,1 @@
+"""Curbside dispatch: domain model, importers, planning, services, CLI and the store."""
