@@ -1,0 +1,1 @@
+"""Curbside geo: addresses, geocoding, boundaries, districts, travel times and maps."""
