@@ -235,6 +235,39 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_users_create(args: argparse.Namespace) -> int:
+    """Create a local account (the first admin, then anyone)."""
+    import getpass
+    import os
+
+    from dispatch.auth import Role
+    from dispatch.services.users import create_user
+    from dispatch.store import UnitOfWork
+
+    password = os.environ.get("CURBSIDE_PASSWORD") or (
+        getpass.getpass(f"password for {args.username}: ") if sys.stdin.isatty() else "")
+    if not password:
+        raise CliError("no password: type it at the prompt or set CURBSIDE_PASSWORD")
+    engine = _ready_engine(args)
+    with UnitOfWork(engine, actor="cli:users") as uow:
+        create_user(uow, args.username, password, Role(args.role), crew=args.crew,
+                    pack=_pack(args) if args.crew else None)
+    print(f"account {args.username} ({args.role}) created")
+    return 0
+
+
+def cmd_users_list(args: argparse.Namespace) -> int:
+    """List the local accounts."""
+    from dispatch.services.users import list_users
+    from dispatch.store import UnitOfWork
+
+    with UnitOfWork(_ready_engine(args), actor="cli:users") as uow:
+        for row in list_users(uow):
+            state = "active" if row.active else "disabled"
+            print(f"{row.username:<24}{row.role:<12}{row.crew_name or '':<24}{state}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``dispatch`` command."""
     parser = argparse.ArgumentParser(
@@ -313,6 +346,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("restore", help="replace the embedded SQLite database by a backup")
     p.add_argument("path")
     p.set_defaults(func=cmd_restore)
+
+    p = sub.add_parser("users", help="local accounts")
+    usub = p.add_subparsers(dest="what", required=True)
+    q = usub.add_parser("create", help="create an account (password from a prompt or "
+                                       "$CURBSIDE_PASSWORD)")
+    q.add_argument("username")
+    q.add_argument("--role", required=True, choices=["admin", "supervisor", "crew", "manager"])
+    q.add_argument("--crew", default=None, help="for crew members: their crew's name")
+    q.add_argument("--city", default=argparse.SUPPRESS)
+    q.set_defaults(func=cmd_users_create)
+    q = usub.add_parser("list", help="list accounts")
+    q.set_defaults(func=cmd_users_list)
 
     p = sub.add_parser("districts", help="council-district layers")
     dsub = p.add_subparsers(dest="what", required=True)

@@ -37,3 +37,7 @@ class AccessDeniedError(DispatchError):
 
 class ConcurrentEditError(DispatchError):
     """Somebody else changed the same thing first; the caller must reload and retry."""
+
+
+class AuthenticationError(DispatchError):
+    """A sign-in failed: unknown user, wrong password, locked or disabled account."""

@@ -16,6 +16,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Engine, Table, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from dispatch.auth import SYSTEM, Principal
 from dispatch.store.models import (
     CrewRow,
     DepotRow,
@@ -24,6 +25,7 @@ from dispatch.store.models import (
     RequestRow,
     RouteRow,
     StopRow,
+    UserRow,
 )
 
 
@@ -305,6 +307,27 @@ class PlanRepository:
         return self.session.get(StopRow, stop_id)
 
 
+class UserRepository:
+    """Local accounts."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def by_username(self, username: str) -> UserRow | None:
+        """Return the account called ``username``."""
+        return self.session.scalar(select(UserRow).where(UserRow.username == username))
+
+    def add(self, row: UserRow) -> UserRow:
+        """Add an account and flush to get its id."""
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+    def all(self) -> list[UserRow]:
+        """Return every account, by name."""
+        return list(self.session.scalars(select(UserRow).order_by(UserRow.username)))
+
+
 class UnitOfWork:
     """A transaction over the store, with its repositories.
 
@@ -314,7 +337,9 @@ class UnitOfWork:
         An :class:`~sqlalchemy.Engine`, or a :class:`~sqlalchemy.Connection` already in a
         transaction (tests use this to roll back after each test).
     actor
-        Who is acting; written into every event.
+        Who is acting: a :class:`~dispatch.auth.Principal` (signed-in users; services
+        check its role), or a plain name for the command line and jobs, which act as
+        the all-powerful :data:`~dispatch.auth.SYSTEM` principal under that name.
 
     Examples
     --------
@@ -323,9 +348,14 @@ class UnitOfWork:
     ...     uow.commit()
     """
 
-    def __init__(self, bind: Engine | Connection, actor: str = "system") -> None:
+    def __init__(self, bind: Engine | Connection, actor: str | Principal = "system") -> None:
         self.bind = bind
-        self.actor = actor
+        if isinstance(actor, Principal):
+            self.principal = actor
+            self.actor = actor.actor
+        else:
+            self.principal = SYSTEM
+            self.actor = actor
         self._session: Session | None = None
 
     def __enter__(self) -> UnitOfWork:
@@ -339,6 +369,7 @@ class UnitOfWork:
         self.events = EventLog(self._session, self.actor)
         self.roster = RosterRepository(self._session)
         self.plans = PlanRepository(self._session)
+        self.users = UserRepository(self._session)
         return self
 
     def __exit__(

@@ -1,0 +1,115 @@
+"""Who is acting: roles, principals and the checks services make.
+
+Pure: password hashing uses argon2 (argon2-cffi); nothing here touches the database.
+Services read the acting :class:`Principal` from their unit of work and call
+:func:`require` before they read or change anything a role may not.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from dispatch.errors import AccessDeniedError, DispatchError
+
+
+class Role(enum.StrEnum):
+    """What a person may do."""
+
+    ADMIN = "admin"
+    SUPERVISOR = "supervisor"
+    CREW = "crew"
+    MANAGER = "manager"
+
+
+#: Roles that may see residents' personal data (caller name, phone, email).
+PII_ROLES = frozenset({Role.ADMIN, Role.SUPERVISOR})
+#: Roles that run the day: intake, triage, planning, assignment.
+SUPERVISING = (Role.ADMIN, Role.SUPERVISOR)
+#: Roles that may read dashboards and reports.
+READING = (Role.ADMIN, Role.SUPERVISOR, Role.MANAGER)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The person (or program) acting.
+
+    Parameters
+    ----------
+    username
+        Account name; ``system`` for the command line and jobs.
+    role
+        The account's role.
+    crew
+        For crew members, the crew whose route they work.
+    """
+
+    username: str
+    role: Role
+    crew: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.role is Role.CREW and not self.crew:
+            raise DispatchError(f"crew member {self.username!r} has no crew")
+
+    @property
+    def actor(self) -> str:
+        """Return the name written into the event log, e.g. ``supervisor:ana``."""
+        return f"{self.role.value}:{self.username}"
+
+    @property
+    def sees_personal_data(self) -> bool:
+        """Return whether residents' contact details may be shown to this principal."""
+        return self.role in PII_ROLES
+
+
+#: The command line and background jobs: whoever can run them owns the database.
+SYSTEM = Principal("system", Role.ADMIN)
+
+
+def require(principal: Principal, *roles: Role, action: str = "do this") -> None:
+    """Raise :class:`AccessDeniedError` unless ``principal`` has one of ``roles``."""
+    if principal.role not in roles:
+        allowed = ", ".join(r.value for r in roles)
+        raise AccessDeniedError(
+            f"{principal.actor} may not {action}; it needs the role {allowed}"
+        )
+
+
+def require_crew(principal: Principal, crew: str, action: str = "see this route") -> None:
+    """Let supervisors and admins through; a crew member only for their own crew."""
+    if principal.role in SUPERVISING:
+        return
+    if principal.role is Role.CREW and principal.crew == crew:
+        return
+    raise AccessDeniedError(f"{principal.actor} may not {action} of crew {crew}")
+
+
+_HASHER = PasswordHasher()
+#: Shortest password accepted.
+MIN_PASSWORD_CHARS = 10
+
+
+def hash_password(password: str) -> str:
+    """Return the argon2id hash of ``password`` (refusing short ones)."""
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise DispatchError(
+            f"password has {len(password)} characters; at least {MIN_PASSWORD_CHARS}"
+        )
+    return _HASHER.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    """Return whether ``password`` matches ``password_hash``."""
+    try:
+        return _HASHER.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    """Return whether the hash was made with weaker parameters than today's."""
+    return _HASHER.check_needs_rehash(password_hash)

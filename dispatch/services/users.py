@@ -1,0 +1,125 @@
+"""Local accounts: create, sign in (with lockout), list, disable, change password."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+from dispatch.auth import (
+    Principal,
+    Role,
+    hash_password,
+    needs_rehash,
+    require,
+    verify_password,
+)
+from dispatch.citypack import CityPack
+from dispatch.errors import AuthenticationError, DispatchError, NotFoundError
+from dispatch.store import UnitOfWork, utcnow
+from dispatch.store.models import UserRow
+
+#: Failed sign-ins in a row before an account is locked.
+MAX_FAILED_ATTEMPTS = 5
+#: How long a locked account stays locked.
+LOCKOUT = timedelta(minutes=15)
+#: A signed-in session ends after this long without activity.
+SESSION_TIMEOUT = timedelta(minutes=30)
+_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+#: Cost of checking a password for an account that does not exist, so that timing does
+#: not tell which usernames exist.
+_DUMMY_HASH = hash_password("not-a-real-password-at-all")
+
+
+def create_user(
+    uow: UnitOfWork, username: str, password: str, role: Role, *, crew: str | None = None,
+    pack: CityPack | None = None,
+) -> int:
+    """Create an account (only an admin, or the command line, may)."""
+    require(uow.principal, Role.ADMIN, action="create accounts")
+    username = username.strip().lower()
+    if not _USERNAME.match(username):
+        raise DispatchError(
+            f"username {username!r} must be 2-64 characters of a-z, 0-9, '.', '_' or '-'")
+    if role is Role.CREW:
+        if not crew:
+            raise DispatchError(f"crew member {username!r} needs --crew NAME")
+        if pack is not None:
+            pack.crew(crew)  # raises for an unknown crew
+    elif crew:
+        raise DispatchError(f"only crew members belong to a crew; {username!r} is {role.value}")
+    if uow.users.by_username(username) is not None:
+        raise DispatchError(f"account {username!r} already exists")
+    row = uow.users.add(UserRow(
+        username=username, password_hash=hash_password(password), role=role.value,
+        crew_name=crew, active=True, failed_attempts=0, created_at=utcnow(),
+    ))
+    uow.events.append("user", username, "created", {"role": role.value, "crew": crew})
+    uow.commit()
+    return row.id
+
+
+def authenticate(
+    uow: UnitOfWork, username: str, password: str, *, now: datetime | None = None
+) -> Principal:
+    """Check a sign-in; return the principal or raise :class:`AuthenticationError`.
+
+    After :data:`MAX_FAILED_ATTEMPTS` wrong passwords in a row the account is locked for
+    :data:`LOCKOUT`. Messages never say whether the username exists.
+    """
+    now = now or utcnow()
+    username = username.strip().lower()
+    row = uow.users.by_username(username)
+    if row is None or not row.active:
+        verify_password(_DUMMY_HASH, password)
+        uow.events.append("user", username or "(empty)", "sign_in_failed",
+                          {"why": "unknown or disabled"})
+        uow.commit()
+        raise AuthenticationError("wrong username or password")
+    if row.locked_until is not None and row.locked_until > now:
+        uow.events.append("user", username, "sign_in_refused", {"why": "locked"})
+        uow.commit()
+        minutes = max(1, int((row.locked_until - now).total_seconds() // 60))
+        raise AuthenticationError(
+            f"account locked after {MAX_FAILED_ATTEMPTS} failed sign-ins; try again in "
+            f"{minutes} min or ask an admin")
+    if not verify_password(row.password_hash, password):
+        row.failed_attempts += 1
+        details: dict[str, object] = {"failed_attempts": row.failed_attempts}
+        if row.failed_attempts >= MAX_FAILED_ATTEMPTS:
+            row.locked_until = now + LOCKOUT
+            details["locked_until"] = row.locked_until.isoformat()
+        uow.events.append("user", username, "sign_in_failed", details)
+        uow.commit()
+        raise AuthenticationError("wrong username or password")
+    row.failed_attempts = 0
+    row.locked_until = None
+    row.last_login_at = now
+    if needs_rehash(row.password_hash):
+        row.password_hash = hash_password(password)
+    uow.events.append("user", username, "signed_in", {})
+    uow.commit()
+    return Principal(row.username, Role(row.role), row.crew_name)
+
+
+def session_expired(last_seen: datetime, now: datetime | None = None) -> bool:
+    """Return whether a session idle since ``last_seen`` has timed out."""
+    return (now or utcnow()) - last_seen > SESSION_TIMEOUT
+
+
+def set_active(uow: UnitOfWork, username: str, active: bool) -> None:
+    """Enable or disable an account (admins only); enabling also lifts a lockout."""
+    require(uow.principal, Role.ADMIN, action="change accounts")
+    row = uow.users.by_username(username)
+    if row is None:
+        raise NotFoundError(f"account {username!r} does not exist")
+    row.active = active
+    if active:
+        row.failed_attempts, row.locked_until = 0, None
+    uow.events.append("user", username, "enabled" if active else "disabled", {})
+    uow.commit()
+
+
+def list_users(uow: UnitOfWork) -> list[UserRow]:
+    """Return every account (admins only)."""
+    require(uow.principal, Role.ADMIN, action="list accounts")
+    return uow.users.all()
