@@ -173,3 +173,36 @@ def test_photo_is_type_checked(db: Connection, planned: PlanSummary, tmp_path: P
         path = wf.attach_photo(uow, stop.stop_id, crew, b"\x89PNG\r\n\x1a\n" + b"0" * 10,
                                tmp_path)
         assert path.exists()
+
+
+def test_roles_are_checked_in_the_services(
+    db: Connection, la: CityPack, planned: PlanSummary
+) -> None:
+    from dispatch.auth import Principal, Role
+
+    crew, _ = _route_with_stops(planned, "bulky_items")
+    other = next(r.crew for r in planned.plan.routes if r.stops and r.crew != crew)
+    member = Principal("joe", Role.CREW, crew)
+    manager = Principal("mia", Role.MANAGER)
+    with UnitOfWork(db, actor=Principal("ana", Role.SUPERVISOR)) as uow:
+        wf.assign_plan(uow, planned.plan_id)
+    with UnitOfWork(db, actor=member) as uow:
+        for call in (
+            lambda: wf.assign_plan(uow, planned.plan_id),
+            lambda: wf.remove_crew(uow, planned.plan_id, other, confirm=True),
+            lambda: plan_for_day(uow, la, DAY, districts=["13"]),
+            lambda: wf.crew_route(uow, la.name, DAY, other),
+        ):
+            with pytest.raises(AccessDeniedError):
+                call()
+        own = wf.crew_route(uow, la.name, DAY, crew)
+        assert own is not None and own.crew == crew
+        stop = own.next_stop
+        assert stop is not None
+        # pretending to be the other crew does not help either
+        with pytest.raises(AccessDeniedError):
+            wf.record_arrival(uow, stop.stop_id, other)
+    with UnitOfWork(db, actor=manager) as uow:
+        with pytest.raises(AccessDeniedError):
+            wf.move_stop(uow, planned.plan_id, stop.request_id, other)
+        assert wf.plans_for_day(uow, la.name, DAY)

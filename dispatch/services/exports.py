@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from dispatch.auth import READING, require
 from dispatch.citypack import CityPack
 from dispatch.errors import DispatchError
 from dispatch.importers.open311 import to_open311
@@ -145,6 +146,7 @@ def export_requests(
     DispatchError
         When ``fmt`` is not one of :data:`EXPORT_FORMATS`.
     """
+    require(uow.principal, *READING, action="export requests")
     if fmt not in EXPORT_FORMATS:
         raise DispatchError(f"export format {fmt!r} is not one of {list(EXPORT_FORMATS)}")
     requests: Sequence[ServiceRequest] = [r.to_domain() for r in uow.requests.query(flt)]

@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from dispatch.auth import SUPERVISING, require
 from dispatch.citypack import CityPack
 from dispatch.errors import DispatchError
 from dispatch.services.exports import neutralise_formula
@@ -103,5 +104,6 @@ def build_reference(pack: CityPack, out_path: Path | None = None) -> list[str]:
 
 def needs_location(uow: UnitOfWork, limit: int = 500) -> list[RequestRow]:
     """Return open requests without a trustworthy location, oldest first."""
+    require(uow.principal, *SUPERVISING, action="see the location queue")
     rows = uow.requests.query(RequestFilter(statuses=_OPEN))
     return [r for r in rows if r.geocode_precision not in ROUTABLE_PRECISIONS][:limit]

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from dispatch.auth import SUPERVISING, require
 from dispatch.citypack import CityPack
 from dispatch.importers import ImportContext, ParsedRecord, ParseResult, Reject, read_file
 from dispatch.importers.generic_csv import ColumnMapping
@@ -337,6 +338,7 @@ def import_requests(
     dispatch.errors.ImportFormatError
         When the file cannot be read at all; nothing is changed.
     """
+    require(uow.principal, *SUPERVISING, action="import requests")
     parsed: ParseResult = read_file(path, import_context(pack, source=mapping.source if mapping
                                                           else "csv"), fmt, mapping)
     summary = ImportSummary(path=str(path), format=parsed.format, rejects=list(parsed.rejects))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
 
+from dispatch.auth import SUPERVISING, require
 from dispatch.citypack import CityPack
 from dispatch.errors import PlanningError
 from dispatch.model import CLOSED_STATUSES, Crew, Depot, RequestStatus, ServiceRequest
@@ -120,6 +121,7 @@ def plan_for_day(
     progress
         ``callable(done, total)`` as districts finish.
     """
+    require(uow.principal, *SUPERVISING, action="plan the day")
     roster = list(crews if crews is not None else pack.crews)
     known = {c.name for c in roster}
     unknown = sorted(set(absent) - known)

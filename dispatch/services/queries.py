@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
+from dispatch.auth import READING, require
 from dispatch.model import CLOSED_STATUSES, RequestStatus
 from dispatch.store import RequestFilter, UnitOfWork
 
@@ -67,6 +68,7 @@ def requests_frame(uow: UnitOfWork, flt: MapFilter, tz: ZoneInfo) -> pd.DataFram
 
     ``request_id`` is the city's own id (``external_id``); ``id`` is the store key.
     """
+    require(uow.principal, *READING, action="browse requests")
     rows = uow.requests.query(flt.to_request_filter(tz))
     records = [
         (

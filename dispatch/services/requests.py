@@ -10,6 +10,7 @@ from datetime import datetime
 
 import numpy as np
 
+from dispatch.auth import SUPERVISING, require
 from dispatch.citypack import CityPack
 from dispatch.errors import DispatchError, InvalidTransitionError, NotFoundError
 from dispatch.importers.common import MAX_ADDRESS_CHARS, MAX_DESCRIPTION_CHARS
@@ -112,6 +113,7 @@ def create_request(
     DispatchError
         For an unknown category, empty or oversize text, or a pin outside the city.
     """
+    require(uow.principal, *SUPERVISING, action="take requests")
     category = pack.categories.get(form.category)
     if category is None:
         raise DispatchError(
@@ -178,6 +180,7 @@ def _rows(uow: UnitOfWork, pks: Sequence[int]) -> list[RequestRow]:
 
 def change_category(uow: UnitOfWork, pack: CityPack, pks: Sequence[int], category: str) -> int:
     """Move requests to another category; return how many changed."""
+    require(uow.principal, *SUPERVISING, action="triage requests")
     cat = pack.categories.get(category)
     if cat is None:
         raise DispatchError(f"category {category!r} is not one of {sorted(pack.categories)}")
@@ -196,6 +199,7 @@ def change_category(uow: UnitOfWork, pack: CityPack, pks: Sequence[int], categor
 
 def set_priority(uow: UnitOfWork, pks: Sequence[int], priority: int) -> int:
     """Set the priority of requests (0 normal, 1 high, 2 urgent); return how many changed."""
+    require(uow.principal, *SUPERVISING, action="triage requests")
     if priority not in PRIORITIES:
         raise DispatchError(f"priority {priority} is not one of {sorted(PRIORITIES)}")
     changed = 0
@@ -212,6 +216,7 @@ def set_priority(uow: UnitOfWork, pks: Sequence[int], priority: int) -> int:
 
 def cancel(uow: UnitOfWork, pks: Sequence[int], reason: str) -> int:
     """Cancel open requests with a reason; return how many were cancelled."""
+    require(uow.principal, *SUPERVISING, action="cancel requests")
     reason = reason.strip()
     if not reason:
         raise DispatchError("a cancellation needs a reason")
@@ -231,6 +236,7 @@ def cancel(uow: UnitOfWork, pks: Sequence[int], reason: str) -> int:
 
 def mark_duplicate(uow: UnitOfWork, pks: Sequence[int], of_pk: int) -> int:
     """Mark requests as duplicates of another; they close when it closes."""
+    require(uow.principal, *SUPERVISING, action="triage requests")
     original = uow.requests.get(of_pk)
     if original is None:
         raise NotFoundError(f"request {of_pk} does not exist")
@@ -255,6 +261,7 @@ def fix_location(
 
     Returns the district the new position falls in.
     """
+    require(uow.principal, *SUPERVISING, action="fix locations")
     row = uow.requests.get(pk)
     if row is None:
         raise NotFoundError(f"request {pk} does not exist")

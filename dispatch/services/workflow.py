@@ -14,6 +14,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from dispatch.auth import READING, SUPERVISING, require, require_crew
 from dispatch.citypack import CityPack
 from dispatch.errors import (
     AccessDeniedError,
@@ -187,6 +188,7 @@ def _apply_replan(
     locks: Sequence[Lock] | None = None,
     **replan_args: Any,
 ) -> PlanChange:
+    require(uow.principal, *SUPERVISING, action="change plans")
     row = _plan_row(uow, plan_id)
     _check_version(uow, row, expected_version)
     if row.status == "superseded":
@@ -229,6 +231,7 @@ def _apply_replan(
 
 def plans_for_day(uow: UnitOfWork, city: str, day: date) -> list[PlanRow]:
     """Return the city's plans for ``day``, newest first."""
+    require(uow.principal, *READING, action="see plans")
     return uow.plans.for_date(city, day)
 
 
@@ -264,6 +267,7 @@ def set_lock(
     expected_version: int | None = None,
 ) -> None:
     """Lock a stop to its crew (and optionally its position), or unlock it."""
+    require(uow.principal, *SUPERVISING, action="lock stops")
     row = _plan_row(uow, plan_id)
     _check_version(uow, row, expected_version)
     plan = Plan.from_dict(row.payload)
@@ -293,6 +297,7 @@ def reoptimise(
     uow: UnitOfWork, plan_id: int, *, expected_version: int | None = None, confirm: bool = False
 ) -> PlanChange:
     """Re-optimise every route of the plan except what is locked."""
+    require(uow.principal, *SUPERVISING, action="change plans")
     row = _plan_row(uow, plan_id)
     crews = [r.crew_name for r in row.routes]
     moves = {lk.request_id: lk.crew for lk in _locks(row)}
@@ -323,6 +328,7 @@ def add_urgent_request(
     expected_version: int | None = None, confirm: bool = False,
 ) -> PlanChange:
     """Add an urgent request to the day's plan (it goes first in line)."""
+    require(uow.principal, *SUPERVISING, action="change plans")
     req_row = uow.requests.get(request_pk)
     if req_row is None:
         raise NotFoundError(f"request {request_pk} does not exist")
@@ -380,6 +386,7 @@ def assign_plan(
     Other plans of the same city and day are marked superseded. Requests on the routes
     become ``scheduled``. Returns the crews that received a route.
     """
+    require(uow.principal, *SUPERVISING, action="assign plans")
     row = _plan_row(uow, plan_id)
     _check_version(uow, row, expected_version)
     if row.status != "draft":
@@ -429,8 +436,10 @@ def route_view(uow: UnitOfWork, route: RouteRow, capacity: int = 0) -> RouteView
 def crew_route(uow: UnitOfWork, city: str, day: date, crew: str) -> RouteView | None:
     """Return the crew's assigned route for ``day`` (``None`` when it has none).
 
-    Only the crew's own route is returned; no other crew's stops are reachable here.
+    Only the crew's own route is returned; no other crew's stops are reachable here:
+    a crew member asking for another crew's route is refused.
     """
+    require_crew(uow.principal, crew)
     for row in uow.plans.for_date(city, day):
         if row.status != "assigned":
             continue
@@ -456,6 +465,7 @@ def _notice(details: dict[str, Any]) -> str:
 
 
 def _crew_stop(uow: UnitOfWork, stop_id: int, crew: str) -> StopRow:
+    require_crew(uow.principal, crew, action="work the stops")
     stop = uow.plans.stop(stop_id)
     if stop is None:
         raise NotFoundError(f"stop {stop_id} does not exist")
