@@ -1,28 +1,56 @@
-"""Curbside dashboard: the entry point (``streamlit run streamlit_app.py``)."""
+"""Curbside dashboard: the entry point (``streamlit run streamlit_app.py``).
+
+Only the sign-in page is reachable until someone signs in; then the navigation holds
+the pages of that person's role, and every page checks the role again.
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from app_pages.common import pack
+from app_pages.common import current_principal, pack, sign_out
+from dispatch.auth import Role
 
-st.set_page_config(page_title="Curbside", page_icon="🧹", layout="wide")
+st.set_page_config(page_title="Curbside", page_icon=":material/local_shipping:",
+                   layout="wide")
 
 city = pack()
+principal = current_principal()
+
+SUPERVISORS = {Role.ADMIN, Role.SUPERVISOR}
+READERS = {Role.ADMIN, Role.SUPERVISOR, Role.MANAGER}
+CREWS = {Role.ADMIN, Role.SUPERVISOR, Role.CREW}
+
+#: (section, file, title, icon, roles)
+PAGES = [
+    ("Requests", "app_pages/requests_map.py", "Requests map", ":material/map:", READERS),
+    ("Supervisor", "app_pages/intake.py", "Intake", ":material/call:", SUPERVISORS),
+    ("Supervisor", "app_pages/triage.py", "Triage", ":material/checklist:", SUPERVISORS),
+    ("Supervisor", "app_pages/needs_location.py", "Needs location",
+     ":material/wrong_location:", SUPERVISORS),
+    ("Supervisor", "app_pages/plan.py", "Plan and assign", ":material/route:", SUPERVISORS),
+    ("Supervisor", "app_pages/route_sheets.py", "Route sheets", ":material/print:", SUPERVISORS),
+    ("Crew", "app_pages/crew.py", "My route today", ":material/local_shipping:", CREWS),
+]
+
 with st.sidebar:
     st.markdown(f"**Curbside** · {city.display_name}")
     if not city.has_districts:
         st.warning(city.districts_note, icon=":material/info:")
+    if principal is not None:
+        st.caption(f"Signed in as **{principal.username}** ({principal.role.value}"
+                   + (f", {principal.crew}" if principal.crew else "") + ")")
+        if st.button("Sign out", icon=":material/logout:"):
+            sign_out("Signed out.")
+            st.rerun()
 
-pages = {
-    "Requests": [
-        st.Page("app_pages/requests_map.py", title="Requests map", icon=":material/map:",
-                default=True),
-    ],
-    "Supervisor": [
-        st.Page("app_pages/needs_location.py", title="Needs location",
-                icon=":material/wrong_location:"),
-        st.Page("app_pages/plan.py", title="Plan and assign", icon=":material/route:"),
-    ],
-}
-st.navigation(pages).run()
+if principal is None:
+    nav = st.navigation([st.Page("app_pages/sign_in.py", title="Sign in",
+                                 icon=":material/login:")])
+else:
+    sections: dict[str, list[st.Page]] = {}
+    for section, path, title, icon, roles in PAGES:
+        if principal.role in roles:
+            sections.setdefault(section, []).append(st.Page(path, title=title, icon=icon))
+    nav = st.navigation(sections)
+nav.run()

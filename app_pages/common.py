@@ -12,8 +12,10 @@ from typing import Any
 import streamlit as st
 from sqlalchemy import Engine
 
+from dispatch.auth import Principal, Role
 from dispatch.citypack import CityPack, load_city_pack
-from dispatch.store import UnitOfWork, default_url, is_initialised, make_engine
+from dispatch.services.users import session_expired
+from dispatch.store import UnitOfWork, default_url, is_initialised, make_engine, utcnow
 
 DEFAULT_CITY = "los_angeles"
 
@@ -53,9 +55,59 @@ def engine() -> Engine:
     return eng
 
 
-def unit_of_work(actor: str = "dashboard") -> UnitOfWork:
-    """Return a new unit of work on the configured database."""
-    return UnitOfWork(engine(), actor=actor)
+PRINCIPAL_KEY = "curbside_principal"
+LAST_SEEN_KEY = "curbside_last_seen"
+
+
+def current_principal() -> Principal | None:
+    """Return who is signed in, or ``None`` (also after the session timed out)."""
+    principal = st.session_state.get(PRINCIPAL_KEY)
+    if principal is None:
+        return None
+    last_seen = st.session_state.get(LAST_SEEN_KEY)
+    if last_seen is not None and session_expired(last_seen):
+        sign_out("Your session timed out; please sign in again.")
+        return None
+    st.session_state[LAST_SEEN_KEY] = utcnow()
+    return principal if isinstance(principal, Principal) else None
+
+
+def sign_in(principal: Principal) -> None:
+    """Remember ``principal`` for this browser session."""
+    st.session_state[PRINCIPAL_KEY] = principal
+    st.session_state[LAST_SEEN_KEY] = utcnow()
+
+
+def sign_out(message: str | None = None) -> None:
+    """Forget who is signed in."""
+    for key in (PRINCIPAL_KEY, LAST_SEEN_KEY):
+        st.session_state.pop(key, None)
+    if message:
+        st.session_state["signin_message"] = message
+
+
+def require_page(*roles: Role) -> Principal:
+    """Stop the page unless the signed-in person has one of ``roles``."""
+    principal = current_principal()
+    if principal is None:
+        st.error("Please sign in.")
+        st.stop()
+    if principal.role not in roles:
+        st.error(f"This page is not available to the {principal.role.value} role.")
+        st.stop()
+    return principal
+
+
+def unit_of_work(actor: str | None = None) -> UnitOfWork:
+    """Return a new unit of work acting as the signed-in person.
+
+    Services check that person's role. Without a signed-in person (the sign-in page
+    itself) the unit of work acts under ``actor`` with no role at all, so any service
+    that checks a role refuses it.
+    """
+    principal = current_principal()
+    return UnitOfWork(engine(), actor=principal or Principal(actor or "anonymous",
+                                                            Role.ANONYMOUS))
 
 
 @st.cache_resource(show_spinner="Loading the address reference…")

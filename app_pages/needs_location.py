@@ -7,13 +7,15 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from app_pages.common import get_geocoder, pack, unit_of_work
+from app_pages.common import get_geocoder, pack, require_page, unit_of_work
+from dispatch.auth import Role
 from dispatch.errors import DispatchError
 from dispatch.services.geocoding import needs_location
 from dispatch.services.requests import fix_location
 from geo.map_assets import use_local_assets
 from geo.maps import base_map, district_layer
 
+principal = require_page(Role.ADMIN, Role.SUPERVISOR)
 city = pack()
 geocoder = get_geocoder(city.name)
 st.title("Needs location")
@@ -47,7 +49,7 @@ st.subheader(f"{row.external_id} · {row.address or '(no address)'}")
 
 def _save(lon: float, lat: float, how: str, matched: str | None) -> None:
     try:
-        with unit_of_work(actor="supervisor") as uow:
+        with unit_of_work() as uow:
             district = fix_location(uow, city, row.id, lon, lat, how=how, matched_address=matched)
     except DispatchError as err:
         st.error(str(err))

@@ -8,7 +8,8 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from app_pages.common import pack, unit_of_work
+from app_pages.common import pack, require_page, unit_of_work
+from dispatch.auth import Role
 from dispatch.errors import DispatchError
 from dispatch.planning import Plan
 from dispatch.services import workflow as wf
@@ -22,8 +23,8 @@ from dispatch.services.planning import (
 from geo.map_assets import use_local_assets
 from geo.maps import base_map, crew_colours, district_layer, route_layer
 
+principal = require_page(Role.ADMIN, Role.SUPERVISOR)
 city = pack()
-ACTOR = "supervisor"
 st.title("Plan and assign")
 
 
@@ -34,7 +35,7 @@ def _hours(seconds: int) -> str:
 def _run(action: str, fn, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
     """Run one service call; show its error instead of a traceback."""
     try:
-        with unit_of_work(actor=ACTOR) as uow:
+        with unit_of_work() as uow:
             result = fn(uow, *args, **kwargs)
     except DispatchError as err:
         st.error(f"{action}: {err}")
@@ -74,7 +75,7 @@ if run and isinstance(day, date):
         bar.progress(done / max(total, 1), text=f"Planned {done} of {total} sub-problems")
 
     try:
-        with unit_of_work(actor=ACTOR) as uow:
+        with unit_of_work() as uow:
             summary = plan_for_day(uow, city, day, districts=districts or None, absent=absent,
                                    seed=int(seed), time_limit_s=float(time_limit),
                                    progress=progress)

@@ -7,7 +7,8 @@ from datetime import date
 import streamlit as st
 from streamlit_folium import st_folium
 
-from app_pages.common import pack, unit_of_work
+from app_pages.common import pack, require_page, unit_of_work
+from dispatch.auth import Role
 from dispatch.services.queries import (
     ALL_STATUSES,
     OPEN_STATUSES,
@@ -20,6 +21,7 @@ from geo.maps import requests_map
 
 POPUP_FIELDS = ("status", "district", "address", "requested_at", "service_code", "description")
 
+principal = require_page(Role.ADMIN, Role.SUPERVISOR, Role.MANAGER)
 city = pack()
 st.title("Requests map")
 

@@ -23,6 +23,8 @@ class Role(enum.StrEnum):
     SUPERVISOR = "supervisor"
     CREW = "crew"
     MANAGER = "manager"
+    #: Not signed in: may only sign in.
+    ANONYMOUS = "anonymous"
 
 
 #: Roles that may see residents' personal data (caller name, phone, email).

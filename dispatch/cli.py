@@ -78,6 +78,12 @@ def cmd_init(args: argparse.Namespace) -> int:
     with UnitOfWork(engine, actor="cli:init") as uow:
         print(load_roster(uow, pack).line())
     if args.demo:
+        from dispatch.services.users import DEMO_PASSWORD, ensure_demo_accounts
+
+        with UnitOfWork(engine, actor="cli:init") as uow:
+            made = ensure_demo_accounts(uow, pack)
+        if made:
+            print(f"demo accounts (password {DEMO_PASSWORD!r}): {', '.join(made)}")
         if pack.demo_requests is None:
             print(f"city {pack.name} ships no demo requests")
         else:

@@ -7,7 +7,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from app_pages.common import PRINCIPAL_KEY
+from dispatch.auth import Principal, Role
 from dispatch.cli import main
+
+SUPERVISOR = Principal("ana", Role.SUPERVISOR)
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data" / "import"
@@ -22,11 +26,15 @@ def seeded_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
-def _app(url: str, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+def _app(url: str, monkeypatch: pytest.MonkeyPatch, principal: Principal | None = SUPERVISOR,
+         ) -> AppTest:
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("CURBSIDE_CITY", "los_angeles")
     monkeypatch.chdir(ROOT)
-    return AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
+    if principal is not None:
+        at.session_state[PRINCIPAL_KEY] = principal
+    return at
 
 
 def test_requests_map_shows_the_requests(seeded_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -54,3 +62,38 @@ def test_uninitialised_database_says_what_to_run(
 ) -> None:
     at = _app(f"sqlite:///{tmp_path / 'empty.db'}", monkeypatch).run()
     assert any("make run" in e.value for e in at.error)
+
+
+def test_sign_in_page_comes_first_and_signs_in(
+    seeded_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CURBSIDE_PASSWORD", "a long password")
+    assert main(["--db", seeded_url, "users", "create", "ana", "--role", "supervisor"]) == 0
+    at = _app(seeded_url, monkeypatch, principal=None).run()
+    assert at.title[0].value == "Sign in to Curbside"
+    at.text_input[0].set_value("ana")
+    at.text_input[1].set_value("wrong password")
+    at.button[0].click().run()
+    assert any("wrong username or password" in e.value for e in at.error)
+    at.text_input[1].set_value("a long password")
+    at.button[0].click().run()
+    assert not at.exception
+    assert at.session_state[PRINCIPAL_KEY] == Principal("ana", Role.SUPERVISOR)
+    assert at.title[0].value == "Requests map"
+
+
+def test_a_crew_member_does_not_get_supervisor_pages(
+    seeded_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    crew = Principal("joe", Role.CREW, "NC-bulky-1")
+    at = _app(seeded_url, monkeypatch, principal=crew).run()
+    assert at.title[0].value == "My route today"
+    # the navigation holds no supervisor page, so no URL leads to one ...
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        at.switch_page("app_pages/plan.py")
+    # ... and the page itself refuses a crew member even when run directly
+    for page in ("plan.py", "needs_location.py", "requests_map.py"):
+        direct = AppTest.from_file(str(ROOT / "app_pages" / page), default_timeout=60)
+        direct.session_state[PRINCIPAL_KEY] = crew
+        direct.run()
+        assert any("not available to the crew role" in e.value for e in direct.error), page

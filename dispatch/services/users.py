@@ -36,6 +36,8 @@ def create_user(
 ) -> int:
     """Create an account (only an admin, or the command line, may)."""
     require(uow.principal, Role.ADMIN, action="create accounts")
+    if role is Role.ANONYMOUS:
+        raise DispatchError("an account needs a role: admin, supervisor, crew or manager")
     username = username.strip().lower()
     if not _USERNAME.match(username):
         raise DispatchError(
@@ -123,3 +125,30 @@ def list_users(uow: UnitOfWork) -> list[UserRow]:
     """Return every account (admins only)."""
     require(uow.principal, Role.ADMIN, action="list accounts")
     return uow.users.all()
+
+
+#: Demo accounts made by ``dispatch init --demo`` (never in production: see README).
+DEMO_PASSWORD = "curbside-demo"
+
+
+def ensure_demo_accounts(uow: UnitOfWork, pack: CityPack) -> list[str]:
+    """Create the demo accounts that do not exist yet; return the names created.
+
+    One account per role, and one crew account for the first crew of each skill.
+    """
+    wanted: list[tuple[str, Role, str | None]] = [
+        ("admin", Role.ADMIN, None),
+        ("supervisor", Role.SUPERVISOR, None),
+        ("manager", Role.MANAGER, None),
+    ]
+    seen: set[tuple[str, ...]] = set()
+    for crew in pack.crews:
+        if crew.categories not in seen:
+            seen.add(crew.categories)
+            wanted.append((f"crew-{crew.name.lower()}", Role.CREW, crew.name))
+    made = []
+    for username, role, crew_name in wanted:
+        if uow.users.by_username(username) is None:
+            create_user(uow, username, DEMO_PASSWORD, role, crew=crew_name)
+            made.append(username)
+    return made

@@ -1,0 +1,35 @@
+"""Sign in: local accounts (and, where configured, the city's identity provider)."""
+
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+
+from app_pages.common import sign_in, unit_of_work
+from dispatch.errors import AuthenticationError
+from dispatch.services.users import DEMO_PASSWORD, authenticate
+
+st.title("Sign in to Curbside")
+if "signin_message" in st.session_state:
+    st.info(st.session_state.pop("signin_message"))
+
+with st.form("sign_in"):
+    username = st.text_input("Username", autocomplete="username")
+    password = st.text_input("Password", type="password", autocomplete="current-password")
+    submitted = st.form_submit_button("Sign in", type="primary")
+if submitted:
+    try:
+        with unit_of_work(actor="sign-in") as uow:
+            principal = authenticate(uow, username, password)
+    except AuthenticationError as err:
+        st.error(str(err))
+    else:
+        sign_in(principal)
+        st.rerun()
+
+if os.environ.get("CURBSIDE_DEMO") == "1":
+    st.caption(
+        "Demo database: sign in as `supervisor`, `manager`, `admin` or a crew account such "
+        f"as `crew-nc-bulky-1`, password `{DEMO_PASSWORD}`."
+    )
