@@ -29,7 +29,7 @@ install-dev: $(VENV)/.installed-dev
 
 run: install
 	$(BIN)/dispatch --city $(CITY) init --demo
-	$(BIN)/streamlit run streamlit_app.py --server.headless true --server.port $(PORT) \
+	CURBSIDE_DEMO=1 $(BIN)/streamlit run streamlit_app.py --server.headless true --server.port $(PORT) \
 		--browser.gatherUsageStats false
 
 lint: install-dev

@@ -274,6 +274,17 @@ def cmd_users_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_anonymise(args: argparse.Namespace) -> int:
+    """Erase residents' contact details of requests closed more than N days ago."""
+    from dispatch.services.requests import anonymise_personal_data
+    from dispatch.store import UnitOfWork
+
+    with UnitOfWork(_ready_engine(args), actor="cli:retention") as uow:
+        count = anonymise_personal_data(uow, args.older_than_days)
+    print(f"anonymised {count} requests closed more than {args.older_than_days} days ago")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``dispatch`` command."""
     parser = argparse.ArgumentParser(
@@ -364,6 +375,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=cmd_users_create)
     q = usub.add_parser("list", help="list accounts")
     q.set_defaults(func=cmd_users_list)
+
+    p = sub.add_parser("anonymise", help="erase callers' contact details after N days")
+    p.add_argument("--older-than-days", type=int, default=90)
+    p.set_defaults(func=cmd_anonymise)
 
     p = sub.add_parser("districts", help="council-district layers")
     dsub = p.add_subparsers(dest="what", required=True)

@@ -6,13 +6,18 @@ import math
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 
-from dispatch.auth import SUPERVISING, require
+from dispatch.auth import SUPERVISING, Role, require
 from dispatch.citypack import CityPack
-from dispatch.errors import DispatchError, InvalidTransitionError, NotFoundError
+from dispatch.errors import (
+    AccessDeniedError,
+    DispatchError,
+    InvalidTransitionError,
+    NotFoundError,
+)
 from dispatch.importers.common import MAX_ADDRESS_CHARS, MAX_DESCRIPTION_CHARS
 from dispatch.model import CLOSED_STATUSES, Channel, RequestStatus
 from dispatch.services.queries import OPEN_STATUSES
@@ -282,3 +287,45 @@ def fix_location(
     row.updated_at = utcnow()
     uow.commit()
     return district
+
+
+#: Default number of days residents' contact details are kept after a request closes.
+DEFAULT_RETENTION_DAYS = 90
+
+
+def anonymise_personal_data(uow: UnitOfWork, older_than_days: int = DEFAULT_RETENTION_DAYS,
+                            ) -> int:
+    """Erase caller name, phone and email of requests closed more than N days ago.
+
+    Open requests keep them (the crew or the call center may still need to call back).
+    Returns how many requests were anonymised; each gets an event.
+    """
+    require(uow.principal, Role.ADMIN, action="anonymise personal data")
+    if older_than_days < 0:
+        raise DispatchError(f"older_than_days {older_than_days} is negative")
+    cutoff = utcnow() - timedelta(days=older_than_days)
+    count = 0
+    events: list[tuple[str, str | int, str, dict[str, object]]] = []
+    for row in uow.requests.with_personal_data():
+        if RequestStatus(row.status) not in CLOSED_STATUSES:
+            continue
+        closed = row.closed_at or row.updated_at or row.requested_at
+        if closed > cutoff:
+            continue
+        row.caller_name = row.caller_phone = row.caller_email = None
+        events.append(("request", row.id, "personal_data_erased",
+                       {"retention_days": older_than_days}))
+        count += 1
+    uow.events.append_many(events)
+    uow.commit()
+    return count
+
+
+def caller_details(uow: UnitOfWork, pk: int) -> dict[str, str | None]:
+    """Return the caller's contact details, for supervisors and admins only."""
+    if not uow.principal.sees_personal_data:
+        raise AccessDeniedError(f"{uow.principal.actor} may not see residents' contact details")
+    row = uow.requests.get(pk)
+    if row is None:
+        raise NotFoundError(f"request {pk} does not exist")
+    return {"name": row.caller_name, "phone": row.caller_phone, "email": row.caller_email}

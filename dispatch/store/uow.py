@@ -108,6 +108,12 @@ class RequestRepository:
             out.update({pk: ext for pk, ext in rows})
         return out
 
+    def with_personal_data(self) -> list[RequestRow]:
+        """Return the requests that still hold a caller's name, phone or email."""
+        return list(self.session.scalars(select(RequestRow).where(
+            RequestRow.caller_name.is_not(None) | RequestRow.caller_phone.is_not(None)
+            | RequestRow.caller_email.is_not(None))))
+
     def insert_many(self, rows: Sequence[dict[str, Any]]) -> None:
         """Insert new requests in bulk (each dict holds the column values)."""
         if rows:

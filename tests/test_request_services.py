@@ -1,0 +1,116 @@
+"""Intake, triage actions, personal data: request services on a real database."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Connection
+
+from dispatch.auth import Principal, Role
+from dispatch.citypack import CityPack, load_city_pack
+from dispatch.errors import AccessDeniedError, DispatchError, InvalidTransitionError
+from dispatch.model import Channel
+from dispatch.services import requests as rs
+from dispatch.store import UnitOfWork
+
+pytestmark = pytest.mark.db
+SUPERVISOR = Principal("ana", Role.SUPERVISOR)
+# City Hall, 200 N Spring St (council district 14)
+CITY_HALL = (-118.2427, 34.0537)
+
+
+@pytest.fixture(scope="module")
+def la() -> CityPack:
+    return load_city_pack("los_angeles")
+
+
+def _form(**kw: object) -> rs.IntakeForm:
+    values: dict[str, object] = dict(
+        category="graffiti_removal", address="200 N SPRING ST", lon=CITY_HALL[0],
+        lat=CITY_HALL[1], description="tag on the wall", caller_name="Rosa Diaz",
+        caller_phone="213-555-0100", channel=Channel.PHONE)
+    values.update(kw)
+    return rs.IntakeForm(**values)  # type: ignore[arg-type]
+
+
+def test_intake_saves_a_located_request_with_its_district(db: Connection, la: CityPack) -> None:
+    with UnitOfWork(db, actor=SUPERVISOR) as uow:
+        pk = rs.create_request(uow, la, _form())
+        row = uow.requests.get(pk)
+        assert row is not None
+        assert (row.channel, row.status, row.district) == ("phone", "new", "14")
+        assert row.external_id.startswith("CS-")
+        assert [e.actor for e in uow.events.for_entity("request", pk)] == ["supervisor:ana"]
+
+
+def test_nearby_open_request_is_offered_and_linked_as_duplicate(
+    db: Connection, la: CityPack
+) -> None:
+    with UnitOfWork(db, actor=SUPERVISOR) as uow:
+        first = rs.create_request(uow, la, _form())
+        near = rs.nearby_open(uow, "graffiti_removal", CITY_HALL[0] + 0.0003, CITY_HALL[1])
+        assert [n.pk for n in near] == [first]
+        assert 20 < near[0].distance_m < 40
+        assert rs.nearby_open(uow, "bulky_items", *CITY_HALL) == []
+        second = rs.create_request(uow, la, _form(), duplicate_of=first)
+        row = uow.requests.get(second)
+        assert row is not None and (row.status, row.duplicate_of_id) == ("duplicate", first)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"category": "unicorns"}, "not one of"),
+        ({"address": "", "lon": None, "lat": None}, "no pin"),
+        ({"lon": -74.0, "lat": 40.7}, "outside"),
+        ({"lon": float("nan")}, "not a finite"),
+        ({"description": "x" * 4001}, "at most 4000"),
+    ],
+)
+def test_intake_refuses_bad_input(
+    db: Connection, la: CityPack, change: dict[str, object], message: str
+) -> None:
+    with UnitOfWork(db, actor=SUPERVISOR) as uow, pytest.raises(DispatchError, match=message):
+        rs.create_request(uow, la, _form(**change))
+
+
+def test_bulk_actions(db: Connection, la: CityPack) -> None:
+    with UnitOfWork(db, actor=SUPERVISOR) as uow:
+        a = rs.create_request(uow, la, _form())
+        b = rs.create_request(uow, la, _form(address="201 N SPRING ST"))
+        assert rs.change_category(uow, la, [a, b], "illegal_dumping") == 2
+        assert rs.set_priority(uow, [a], 2) == 1
+        with pytest.raises(DispatchError, match="reason"):
+            rs.cancel(uow, [b], "   ")
+        assert rs.cancel(uow, [b], "resident withdrew") == 1
+        with pytest.raises(InvalidTransitionError, match="already cancelled"):
+            rs.cancel(uow, [b], "again")
+        row = uow.requests.get(a)
+        assert row is not None and (row.category, row.priority) == ("illegal_dumping", 2)
+        actions = [e.action for e in uow.events.for_entity("request", b)]
+        assert actions == ["created", "category_changed", "cancelled"]
+
+
+def test_personal_data_only_for_supervisors_and_erased_after_retention(
+    db: Connection, la: CityPack
+) -> None:
+    with UnitOfWork(db, actor=SUPERVISOR) as uow:
+        pk = rs.create_request(uow, la, _form())
+        assert rs.caller_details(uow, pk)["phone"] == "213-555-0100"
+    for role, crew in ((Role.MANAGER, None), (Role.CREW, "NC-bulky-1")):
+        with UnitOfWork(db, actor=Principal("x", role, crew)) as uow:
+            with pytest.raises(AccessDeniedError):
+                rs.caller_details(uow, pk)
+            with pytest.raises(AccessDeniedError):
+                rs.create_request(uow, la, _form())
+    with UnitOfWork(db) as uow:
+        assert rs.anonymise_personal_data(uow, 0) == 0  # still open: kept
+        rs.cancel(uow, [pk], "duplicate call")
+        row = uow.requests.get(pk)
+        assert row is not None and row.closed_at is not None
+        row.closed_at = row.closed_at - timedelta(days=100)
+        uow.commit()
+    with UnitOfWork(db) as uow:
+        assert rs.anonymise_personal_data(uow, 90) == 1
+        assert rs.caller_details(uow, pk) == {"name": None, "phone": None, "email": None}
