@@ -28,6 +28,17 @@ def _backends() -> list[str]:
     return backends
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave out PostgreSQL-only tests when no PostgreSQL is configured (never in CI)."""
+    if "postgresql" in _backends():
+        return
+    keep = [i for i in items if i.get_closest_marker("postgres_only") is None]
+    dropped = [i for i in items if i.get_closest_marker("postgres_only") is not None]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
 @pytest.fixture(scope="session")
 def sqlite_engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
     path = tmp_path_factory.mktemp("db") / "test.db"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,6 +20,7 @@ from dispatch.errors import (
 )
 from dispatch.importers.common import MAX_ADDRESS_CHARS, MAX_DESCRIPTION_CHARS
 from dispatch.model import CLOSED_STATUSES, Channel, RequestStatus
+from dispatch.services.concurrency import check_versions
 from dispatch.services.queries import OPEN_STATUSES
 from dispatch.store import RequestFilter, UnitOfWork, utcnow
 from dispatch.store.models import RequestRow
@@ -175,22 +176,29 @@ def create_request(
     return pk
 
 
-def _rows(uow: UnitOfWork, pks: Sequence[int]) -> list[RequestRow]:
+def _rows(
+    uow: UnitOfWork, pks: Sequence[int], expected: Mapping[int, int] | None = None
+) -> list[RequestRow]:
     rows = uow.requests.by_ids(pks)
     missing = sorted(set(pks) - {r.id for r in rows})
     if missing:
         raise NotFoundError(f"requests {missing} do not exist")
+    check_versions(uow, rows, expected)
     return rows
 
 
-def change_category(uow: UnitOfWork, pack: CityPack, pks: Sequence[int], category: str) -> int:
+def change_category(
+    uow: UnitOfWork, pack: CityPack, pks: Sequence[int], category: str,
+    *,
+    expected: Mapping[int, int] | None = None,
+) -> int:
     """Move requests to another category; return how many changed."""
     require(uow.principal, *SUPERVISING, action="triage requests")
     cat = pack.categories.get(category)
     if cat is None:
         raise DispatchError(f"category {category!r} is not one of {sorted(pack.categories)}")
     changed = 0
-    for row in _rows(uow, pks):
+    for row in _rows(uow, pks, expected):
         if row.category != category:
             uow.events.append("request", row.id, "category_changed",
                               {"from": row.category, "to": category})
@@ -202,13 +210,17 @@ def change_category(uow: UnitOfWork, pack: CityPack, pks: Sequence[int], categor
     return changed
 
 
-def set_priority(uow: UnitOfWork, pks: Sequence[int], priority: int) -> int:
+def set_priority(
+    uow: UnitOfWork, pks: Sequence[int], priority: int,
+    *,
+    expected: Mapping[int, int] | None = None,
+) -> int:
     """Set the priority of requests (0 normal, 1 high, 2 urgent); return how many changed."""
     require(uow.principal, *SUPERVISING, action="triage requests")
     if priority not in PRIORITIES:
         raise DispatchError(f"priority {priority} is not one of {sorted(PRIORITIES)}")
     changed = 0
-    for row in _rows(uow, pks):
+    for row in _rows(uow, pks, expected):
         if row.priority != priority:
             uow.events.append("request", row.id, "priority_set",
                               {"from": row.priority, "to": priority})
@@ -219,7 +231,11 @@ def set_priority(uow: UnitOfWork, pks: Sequence[int], priority: int) -> int:
     return changed
 
 
-def cancel(uow: UnitOfWork, pks: Sequence[int], reason: str) -> int:
+def cancel(
+    uow: UnitOfWork, pks: Sequence[int], reason: str,
+    *,
+    expected: Mapping[int, int] | None = None,
+) -> int:
     """Cancel open requests with a reason; return how many were cancelled."""
     require(uow.principal, *SUPERVISING, action="cancel requests")
     reason = reason.strip()
@@ -227,7 +243,7 @@ def cancel(uow: UnitOfWork, pks: Sequence[int], reason: str) -> int:
         raise DispatchError("a cancellation needs a reason")
     count = 0
     now = utcnow()
-    for row in _rows(uow, pks):
+    for row in _rows(uow, pks, expected):
         if RequestStatus(row.status) in CLOSED_STATUSES:
             raise InvalidTransitionError(
                 f"request {row.external_id} is already {row.status}; only open requests "
@@ -239,7 +255,11 @@ def cancel(uow: UnitOfWork, pks: Sequence[int], reason: str) -> int:
     return count
 
 
-def mark_duplicate(uow: UnitOfWork, pks: Sequence[int], of_pk: int) -> int:
+def mark_duplicate(
+    uow: UnitOfWork, pks: Sequence[int], of_pk: int,
+    *,
+    expected: Mapping[int, int] | None = None,
+) -> int:
     """Mark requests as duplicates of another; they close when it closes."""
     require(uow.principal, *SUPERVISING, action="triage requests")
     original = uow.requests.get(of_pk)
@@ -248,7 +268,7 @@ def mark_duplicate(uow: UnitOfWork, pks: Sequence[int], of_pk: int) -> int:
     if of_pk in pks:
         raise DispatchError(f"request {original.external_id} cannot be a duplicate of itself")
     count = 0
-    for row in _rows(uow, pks):
+    for row in _rows(uow, pks, expected):
         row.status = RequestStatus.DUPLICATE.value
         row.duplicate_of_id = of_pk
         row.updated_at = utcnow()

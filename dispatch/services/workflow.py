@@ -18,7 +18,6 @@ from dispatch.auth import READING, SUPERVISING, require, require_crew
 from dispatch.citypack import CityPack
 from dispatch.errors import (
     AccessDeniedError,
-    ConcurrentEditError,
     InvalidTransitionError,
     NotFoundError,
     PlanningError,
@@ -26,6 +25,7 @@ from dispatch.errors import (
 from dispatch.model import CLOSED_STATUSES, RequestStatus
 from dispatch.planning import Lock, Plan, replan
 from dispatch.planning.problem import stop_from_request
+from dispatch.services.concurrency import check_version
 from dispatch.services.locate import ROUTABLE_PRECISIONS
 from dispatch.services.planning import MORNING, route_rows
 from dispatch.store import UnitOfWork, utcnow
@@ -132,14 +132,7 @@ def _plan_row(uow: UnitOfWork, plan_id: int) -> PlanRow:
 
 
 def _check_version(uow: UnitOfWork, row: PlanRow, expected_version: int | None) -> None:
-    if expected_version is None or row.version == expected_version:
-        return
-    last = uow.events.for_entity("plan", row.id)
-    who, when = (last[-1].actor, last[-1].at) if last else (row.created_by, row.created_at)
-    raise ConcurrentEditError(
-        f"plan {row.id} was changed by {who} at {when:%Y-%m-%d %H:%M:%S} UTC "
-        f"(version {row.version}, you had {expected_version}); reload and try again"
-    )
+    check_version(uow, "plan", row, expected_version, f"plan {row.id}")
 
 
 def _locks(row: PlanRow) -> list[Lock]:

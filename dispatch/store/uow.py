@@ -15,8 +15,10 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, Table, func, insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from dispatch.auth import SYSTEM, Principal
+from dispatch.errors import ConcurrentEditError
 from dispatch.store.models import (
     CrewRow,
     DepotRow,
@@ -399,8 +401,22 @@ class UnitOfWork:
         return self._session
 
     def commit(self) -> None:
-        """Commit everything done in this unit of work."""
-        self.session.commit()
+        """Commit everything done in this unit of work.
+
+        Raises
+        ------
+        ConcurrentEditError
+            When another writer changed one of the same rows first (its version moved
+            on); nothing of this unit of work is kept.
+        """
+        try:
+            self.session.commit()
+        except StaleDataError as err:
+            self.session.rollback()
+            raise ConcurrentEditError(
+                "someone else changed the same record at the same moment; nothing was "
+                f"saved - reload and try again ({err.args[0].split(' expected')[0]})"
+            ) from None
 
     def rollback(self) -> None:
         """Discard everything done since the last commit."""
