@@ -119,10 +119,35 @@ def read_layer_file(path: str | os.PathLike[str]) -> gpd.GeoDataFrame:
     p = Path(path)
     if not p.exists():
         raise BoundaryError(f"boundary file {p} does not exist; expected a GeoJSON/Shapefile/GPKG")
+    size = p.stat().st_size
+    if size > MAX_LAYER_BYTES:
+        raise BoundaryError(
+            f"boundary file {p} is {size / 1e6:.0f} MB; the largest accepted is "
+            f"{MAX_LAYER_BYTES / 1e6:.0f} MB (simplify the layer first)"
+        )
     try:
-        return gpd.read_file(p, engine="pyogrio")
+        gdf = gpd.read_file(p, engine="pyogrio")
     except Exception as exc:  # pyogrio raises several DataSourceError/DataLayerError types
         raise BoundaryError(f"boundary file {p} cannot be read as a vector layer: {exc}") from exc
+    check_vertex_budget(gdf, str(p))
+    return gdf
+
+
+#: Largest boundary file read, in bytes.
+MAX_LAYER_BYTES = 50 * 1024 * 1024
+#: Most vertices a district layer may have: the 15 LA districts have about 13,000; a
+#: layer of millions would make every map and every point-in-polygon test crawl.
+MAX_LAYER_VERTICES = 500_000
+
+
+def check_vertex_budget(gdf: gpd.GeoDataFrame, source_name: str) -> None:
+    """Refuse a layer with more than :data:`MAX_LAYER_VERTICES` vertices."""
+    n = int(shapely.get_num_coordinates(np.asarray(gdf.geometry.values, dtype=object)).sum())
+    if n > MAX_LAYER_VERTICES:
+        raise BoundaryError(
+            f"{source_name} has {n:,} vertices; at most {MAX_LAYER_VERTICES:,} are accepted "
+            "(simplify the layer first)"
+        )
 
 
 def _query_url(layer_url: str, params: dict[str, str]) -> str:
@@ -190,7 +215,12 @@ def fetch_arcgis_features(
         url = _query_url(layer_url, params)
         try:
             with open_url(url, timeout=timeout_s) as resp:
-                raw = resp.read()
+                raw = resp.read(MAX_LAYER_BYTES + 1)
+            if len(raw) > MAX_LAYER_BYTES:
+                raise BoundaryError(
+                    f"district layer {layer_url} answered more than "
+                    f"{MAX_LAYER_BYTES / 1e6:.0f} MB in one page; expected a small layer"
+                )
         except (urllib.error.URLError, TimeoutError, OSError) as exc:
             raise BoundaryError(f"cannot fetch district layer from {url}: {exc}") from exc
         try:
@@ -468,6 +498,7 @@ def load_district_layer(
             raise BoundaryError(f"ArcGIS layer {name} returned no features")
         try:
             raw = gpd.GeoDataFrame.from_features(feats, crs=4326)
+            check_vertex_budget(raw, str(source))
         except Exception as exc:
             raise BoundaryError(f"ArcGIS layer {name} returned malformed features: {exc}") from exc
     else:

@@ -278,3 +278,22 @@ def test_import_district_layer_from_url(
 )
 def test_is_wgs84(crs: object, expected: bool) -> None:
     assert is_wgs84(crs) is expected
+
+
+def test_layer_with_a_million_vertices_is_refused(tmp_path: Path) -> None:
+    import numpy as _np
+
+    from geo.boundaries import MAX_LAYER_VERTICES
+
+    n = 1_000_000
+    angle = _np.linspace(0, 2 * _np.pi, n, endpoint=False)
+    ring = _np.column_stack([-118.25 + 0.01 * _np.cos(angle), 34.05 + 0.01 * _np.sin(angle)])
+    ring = _np.vstack([ring, ring[:1]]).round(7).tolist()
+    doc = {"type": "FeatureCollection", "features": [{
+        "type": "Feature", "properties": {"district": 1, "name": "one"},
+        "geometry": {"type": "Polygon", "coordinates": [ring]}}]}
+    path = tmp_path / "huge.geojson"
+    path.write_text(json.dumps(doc))
+    assert n > MAX_LAYER_VERTICES
+    with pytest.raises(BoundaryError, match="vertices"):
+        load_district_layer(path, "district", "name")
