@@ -8,11 +8,25 @@ import streamlit as st
 
 from app_pages.common import sign_in, unit_of_work
 from dispatch.errors import AuthenticationError
-from dispatch.services.users import DEMO_PASSWORD, authenticate
+from dispatch.services.users import DEMO_PASSWORD, authenticate, principal_for_identity
 
 st.title("Sign in to Curbside")
 if "signin_message" in st.session_state:
     st.info(st.session_state.pop("signin_message"))
+
+if os.environ.get("CURBSIDE_OIDC") == "1":
+    # The city's identity provider (configured in .streamlit/secrets.toml [auth]);
+    # see docs/accounts.md. Off unless CURBSIDE_OIDC=1.
+    if st.user.is_logged_in:
+        try:
+            with unit_of_work(actor="sign-in") as uow:
+                sign_in(principal_for_identity(uow, str(st.user.get("email") or "")))
+        except AuthenticationError as err:
+            st.error(str(err))
+        else:
+            st.rerun()
+    st.button("Sign in with your city account", on_click=st.login, type="primary")
+    st.divider()
 
 with st.form("sign_in"):
     username = st.text_input("Username", autocomplete="username")

@@ -24,7 +24,7 @@ MAX_FAILED_ATTEMPTS = 5
 LOCKOUT = timedelta(minutes=15)
 #: A signed-in session ends after this long without activity.
 SESSION_TIMEOUT = timedelta(minutes=30)
-_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,63}$")
 #: Cost of checking a password for an account that does not exist, so that timing does
 #: not tell which usernames exist.
 _DUMMY_HASH = hash_password("not-a-real-password-at-all")
@@ -41,7 +41,7 @@ def create_user(
     username = username.strip().lower()
     if not _USERNAME.match(username):
         raise DispatchError(
-            f"username {username!r} must be 2-64 characters of a-z, 0-9, '.', '_' or '-'")
+            f"username {username!r} must be 2-64 characters of a-z, 0-9, '.', '_', '@' or '-'")
     if role is Role.CREW:
         if not crew:
             raise DispatchError(f"crew member {username!r} needs --crew NAME")
@@ -152,3 +152,25 @@ def ensure_demo_accounts(uow: UnitOfWork, pack: CityPack) -> list[str]:
             create_user(uow, username, DEMO_PASSWORD, role, crew=crew_name)
             made.append(username)
     return made
+
+
+def principal_for_identity(uow: UnitOfWork, email: str | None) -> Principal:
+    """Map a person signed in with the city's identity provider to their account.
+
+    Used with Streamlit's OpenID Connect sign-in (``st.login``): the provider proves
+    who the person is; the role comes from the Curbside account whose username is
+    that e-mail address (created by an admin with ``dispatch users create``).
+    """
+    if not email:
+        raise AuthenticationError("the identity provider gave no e-mail address")
+    row = uow.users.by_username(email.strip().lower())
+    if row is None or not row.active:
+        uow.events.append("user", email.strip().lower(), "sign_in_failed",
+                          {"why": "no account for identity"})
+        uow.commit()
+        raise AuthenticationError(
+            f"{email} has no active Curbside account; ask an admin to create one")
+    row.last_login_at = utcnow()
+    uow.events.append("user", row.username, "signed_in", {"via": "oidc"})
+    uow.commit()
+    return Principal(row.username, Role(row.role), row.crew_name)
