@@ -126,3 +126,18 @@ def test_session_timeout() -> None:
     now = utcnow()
     assert not session_expired(now - timedelta(minutes=5), now)
     assert session_expired(now - timedelta(hours=2), now)
+
+
+@pytest.mark.db
+def test_identity_provider_users_map_to_their_account(db: Connection) -> None:
+    from dispatch.services.users import principal_for_identity
+
+    with UnitOfWork(db) as uow:
+        create_user(uow, "Ana@Example.gov", PASSWORD, Role.SUPERVISOR)
+    with UnitOfWork(db) as uow:
+        assert principal_for_identity(uow, "ana@example.gov") == Principal(
+            "ana@example.gov", Role.SUPERVISOR)
+        with pytest.raises(AuthenticationError, match="no active Curbside account"):
+            principal_for_identity(uow, "stranger@example.gov")
+        with pytest.raises(AuthenticationError):
+            principal_for_identity(uow, None)
