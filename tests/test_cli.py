@@ -108,3 +108,52 @@ def test_restore_refuses_what_is_not_a_backup(
     bad.write_bytes(content)
     assert main(["--db", db_url, "restore", str(bad)]) == 2
     assert capsys.readouterr().err.startswith("dispatch: ")
+
+
+def test_plan_command_writes_the_json_contract(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sample = Path(__file__).parent / "data" / "workflow" / "la_day_cd13_cd14.csv"
+    assert main(["--db", db_url, "init"]) == 0
+    assert main(["--db", db_url, "import", str(sample), "--no-geocode",
+                 "--rejects", str(tmp_path / "r.csv")]) == 0
+    capsys.readouterr()
+    out = tmp_path / "plan.json"
+    assert main(["--db", db_url, "plan", "--date", "2020-01-03", "--district", "13",
+                 "--district", "14", "--time-limit", "1", "--seed", "3",
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "(draft) for 2020-01-03" in printed and "total drive" in printed
+    doc = json.loads(out.read_text())
+    assert (doc["date"], doc["city"], doc["seed"]) == ("2020-01-03", "los_angeles", 3)
+    used = [r for r in doc["routes"] if r["stops"]]
+    assert used
+    for route in used:
+        assert set(route) >= {"crew", "district", "skills", "depot", "shift_start", "shift_end",
+                              "capacity", "load", "distance_m", "drive_s", "service_s",
+                              "stops"}
+        assert route["shift_start"].endswith(("-08:00", "-07:00"))
+        assert route["load"] <= route["capacity"]
+        for stop in route["stops"]:
+            assert set(stop) >= {"request_id", "category", "district", "lon", "lat", "size",
+                                 "arrival", "departure"}
+            assert stop["category"] in route["skills"]
+    planned = sum(len(r["stops"]) for r in doc["routes"])
+    assert planned + len(doc["unplanned"]) == 29
+    assert all(u["reason"] for u in doc["unplanned"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--date", "03/01/2020"], "not a date"),
+        (["--date", "2020-01-03", "--district", "99"], "'99'"),
+        (["--date", "2020-01-03", "--absent", "Nobody"], "not in the roster"),
+    ],
+)
+def test_plan_command_names_bad_arguments(
+    db_url: str, args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--db", db_url, "init"]) == 0
+    assert main(["--db", db_url, "plan", *args]) == 2
+    assert message in capsys.readouterr().err
