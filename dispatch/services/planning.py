@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
 
-from dispatch.auth import SUPERVISING, require
+from dispatch.auth import READING, SUPERVISING, require
 from dispatch.citypack import CityPack
 from dispatch.errors import PlanningError
 from dispatch.model import CLOSED_STATUSES, Crew, Depot, RequestStatus, ServiceRequest
@@ -224,7 +224,12 @@ def route_rows(
 
 
 def load_plan(uow: UnitOfWork, plan_id: int) -> Plan:
-    """Return a stored plan as the planner's :class:`Plan`."""
+    """Return a stored plan as the planner's :class:`Plan`.
+
+    Not for crew members: the whole plan names every crew's stops; crews read their own
+    route through :func:`dispatch.services.workflow.crew_route`.
+    """
+    require(uow.principal, *READING, action="read whole plans")
     row = uow.plans.get(plan_id)
     if row is None:
         raise PlanningError(f"plan {plan_id} does not exist")
