@@ -101,6 +101,10 @@ if view is None or geojson is None:
 
 if view.notice:
     st.warning(escape_markdown(view.notice), icon=":material/campaign:")
+    if st.button("Got it", key="ack_notice", icon=":material/done:"):
+        with unit_of_work() as uow:
+            wf.acknowledge_route_change(uow, view.crew, view.plan_id)
+        st.rerun()
 flash = st.session_state.pop("crew_flash", None)
 if flash:
     st.success(flash, icon=":material/thumb_up:")

@@ -159,6 +159,10 @@ def test_replanning_an_assigned_plan_needs_confirmation_and_tells_the_crew(
     with UnitOfWork(db) as uow:
         view = wf.crew_route(uow, "los_angeles", DAY, others[0])
         assert view is not None and view.notice is not None and stops[0] in view.notice
+        wf.acknowledge_route_change(uow, others[0], planned.plan_id)
+    with UnitOfWork(db) as uow:
+        view = wf.crew_route(uow, "los_angeles", DAY, others[0])
+        assert view is not None and view.notice is None
 
 
 def test_photo_is_type_checked(db: Connection, planned: PlanSummary, tmp_path: Path) -> None:

@@ -439,21 +439,29 @@ def crew_route(uow: UnitOfWork, city: str, day: date, crew: str) -> RouteView | 
         for route in row.routes:
             if route.crew_name == crew:
                 view = route_view(uow, route)
-                changes = [e for e in uow.events.for_entity("crew", crew)
-                           if e.details.get("plan_id") == row.id]
-                if changes:
-                    last = changes[-1]
-                    view = RouteView(**{**view.__dict__, "notice": _notice(last.details)})
+                events = [e for e in uow.events.for_entity("crew", crew)
+                          if e.details.get("plan_id") == row.id]
+                if events and events[-1].action == "route_changed":
+                    view = RouteView(**{**view.__dict__,
+                                        "notice": _notice(events[-1].details)})
                 return view
     return None
 
 
+def acknowledge_route_change(uow: UnitOfWork, crew: str, plan_id: int) -> None:
+    """Record that the crew has seen the supervisor's change; the notice goes away."""
+    require_crew(uow.principal, crew, action="acknowledge changes")
+    uow.events.append("crew", crew, "route_change_seen", {"plan_id": plan_id})
+    uow.commit()
+
+
 def _notice(details: dict[str, Any]) -> str:
     parts = []
-    if details.get("added"):
-        parts.append(f"added {', '.join(details['added'])}")
-    if details.get("removed"):
-        parts.append(f"removed {', '.join(details['removed'])}")
+    for key in ("added", "removed"):
+        ids = details.get(key) or []
+        if ids:
+            shown = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+            parts.append(f"{key} {len(ids)} stop{'s' if len(ids) != 1 else ''} ({shown})")
     return "Your route was changed by the supervisor: " + "; ".join(parts)
 
 
