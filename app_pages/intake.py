@@ -1,0 +1,393 @@
+"""Intake: take a request by phone (with a pin and a duplicate check), or upload a file."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+# Run directly (`streamlit run app_pages/<page>.py`, AppTest.from_file) the script's own
+# folder is on sys.path, not the repository root that holds app_pages/ and dispatch/.
+if str(Path(__file__).resolve().parents[1]) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from typing import Any
+
+import folium
+import streamlit as st
+from streamlit_folium import st_folium
+
+from app_pages.common import get_geocoder, pack, require_page, unit_of_work
+from dispatch.auth import SUPERVISING
+from dispatch.errors import DispatchError, ImportFormatError
+from dispatch.importers.generic_csv import OPTIONAL, REQUIRED, ColumnMapping
+from dispatch.model import Channel
+from dispatch.services.imports import import_requests
+from dispatch.services.intake import (
+    AddressMatch,
+    IntakeGeocoder,
+    check_upload_size,
+    click_lonlat,
+    geocode_address,
+    guess_mapping,
+    preview_upload,
+    reverse_geocode,
+    save_upload,
+    upload_format,
+)
+from dispatch.services.locate import pack_geocoder
+from dispatch.services.requests import (
+    DUPLICATE_RADIUS_M,
+    IntakeForm,
+    NearbyRequest,
+    create_request,
+    nearby_open,
+)
+from geo.map_assets import use_local_assets
+from geo.maps import base_map, district_layer
+
+st.set_page_config(page_title="Intake · Curbside", layout="wide")
+principal = require_page(*SUPERVISING)
+city = pack()
+ss = st.session_state
+NOT_MAPPED = "(not in this file)"
+
+
+def _geocoder(city_name: str) -> IntakeGeocoder | None:
+    """Return the city's geocoder (shared by the pages, loaded on first use), or ``None``."""
+    return IntakeGeocoder.wrap(get_geocoder(city_name))
+
+
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
+
+
+def _md(text: object) -> str:
+    """Return text from files or callers as literal Markdown (labels render Markdown)."""
+    return _MARKDOWN.sub(r"\\\1", str(text))
+
+
+def _local(ts: Any) -> str:
+    return str(ts.astimezone(city.timezone).strftime("%Y-%m-%d %H:%M"))
+
+
+# --------------------------------------------------------------------------- callbacks
+
+
+def _set_pin(lon: float, lat: float, precision: str, confidence: float,
+             matched: str | None, how: str) -> None:
+    ss["intake_pin"] = {"lon": lon, "lat": lat, "precision": precision,
+                        "confidence": confidence, "matched_address": matched, "how": how}
+
+
+def _locate() -> None:
+    """Geocode the typed address and put the pin on the answer (if it has one)."""
+    match = geocode_address(_geocoder(city.name), ss.get("intake_address", ""),
+                            ss.get("intake_zip", ""))
+    ss["intake_match"] = match
+    ss["intake_nearest"] = None
+    ss["intake_candidate"] = None
+    if match is not None and match.located and match.lon is not None and match.lat is not None:
+        _set_pin(match.lon, match.lat, match.precision, match.confidence,
+                 match.matched_address, "address")
+
+
+def _choose_candidate() -> None:
+    """Move the pin to the candidate the call taker chose."""
+    match: AddressMatch | None = ss.get("intake_match")
+    index = ss.get("intake_candidate")
+    if match is None or index is None:
+        return
+    c = match.candidates[index]
+    _set_pin(c.lon, c.lat, c.precision, c.confidence, c.matched_address, "candidate")
+
+
+def _clear_pin() -> None:
+    for key in ("intake_pin", "intake_match", "intake_nearest"):
+        ss.pop(key, None)
+
+
+def _save() -> None:
+    """Save the request (new, or linked as a duplicate); clear the caller's fields."""
+    pin = ss.get("intake_pin") or {}
+    link = ss.get("intake_link")
+    try:
+        form = IntakeForm(
+            category=ss["intake_category"],
+            address=ss.get("intake_address", ""),
+            lon=pin.get("lon"),
+            lat=pin.get("lat"),
+            channel=Channel(ss.get("intake_channel", Channel.PHONE.value)),
+            description=ss.get("intake_description", ""),
+            caller_name=ss.get("intake_name", ""),
+            caller_phone=ss.get("intake_phone", ""),
+            caller_email=ss.get("intake_email", ""),
+            zipcode=ss.get("intake_zip", ""),
+            geocode_precision=pin.get("precision", "manual"),
+            geocode_confidence=float(pin.get("confidence", 1.0)),
+            matched_address=pin.get("matched_address"),
+        )
+        with unit_of_work() as uow:
+            pk = create_request(uow, city, form, duplicate_of=link)
+            row = uow.requests.get(pk)
+            request_id = row.external_id if row is not None else str(pk)
+            original = uow.requests.get(link) if link is not None else None
+    except DispatchError as err:
+        ss["intake_error"] = str(err)
+        return
+    ss["intake_error"] = None
+    ss["intake_saved"] = (
+        f"Saved request **{_md(request_id)}** (#{pk})"
+        + (f" as a duplicate of {_md(original.external_id)}." if original is not None else ".")
+    )
+    for key in ("intake_address", "intake_zip", "intake_description", "intake_name",
+                "intake_phone", "intake_email"):
+        ss[key] = ""
+    ss["intake_link"] = None
+    _clear_pin()
+
+
+# --------------------------------------------------------------------------- phone intake
+
+
+def _intake_map(pin: dict[str, Any] | None, nearby: list[NearbyRequest]) -> folium.Map:
+    """Map of the pin, the duplicate radius and the nearby open requests (no data text)."""
+    if pin is not None:
+        fmap = base_map(center=(pin["lon"], pin["lat"]), zoom_start=17)
+    else:
+        fmap = base_map(bounds=list(city.boundary.bounds))
+    if city.districts is not None:
+        district_layer(city.districts).add_to(fmap)
+    if pin is not None:
+        # (lon, lat) -> (lat, lon) for Leaflet
+        where = [pin["lat"], pin["lon"]]
+        folium.Circle(where, radius=DUPLICATE_RADIUS_M, color="#888888", weight=1,
+                      fill=False).add_to(fmap)
+        folium.CircleMarker(where, radius=9, color="#ffffff", weight=2, fill=True,
+                            fill_color="#d62728", fill_opacity=1.0).add_to(fmap)
+    with unit_of_work() as uow:
+        rows = {r.id: r for r in uow.requests.by_ids([n.pk for n in nearby])}
+    for n in nearby:
+        row = rows.get(n.pk)
+        if row is not None and row.lon is not None and row.lat is not None:
+            # (lon, lat) -> (lat, lon) for Leaflet
+            folium.CircleMarker([row.lat, row.lon], radius=6, color="#333333", weight=1,
+                                fill=True, fill_color="#ff9f1c", fill_opacity=0.9).add_to(fmap)
+    return use_local_assets(fmap)
+
+
+def _show_match(match: AddressMatch | None) -> None:
+    """Say honestly what the geocoder found."""
+    if "intake_match" not in ss:
+        return
+    if match is None:
+        st.info(f"{city.display_name} has no address reference loaded: type the address "
+                "and click the map to place the pin.")
+        return
+    if not match.located:
+        st.warning(f"Address not found ({_md(repr(match.query))}): check the spelling or the ZIP, "
+                   "or click the map to place the pin.")
+        return
+    text = (f"Found **{_md(match.matched_address)}** — precision `{match.precision}`, "
+            f"confidence {match.confidence:.0%}")
+    if match.routable and not match.candidates:
+        st.success(text)
+    else:
+        st.warning(text + ". This is not a house-level match: confirm the spot by "
+                   "clicking the map.")
+    if len(match.candidates) > 1:
+        st.selectbox(
+            f"{len(match.candidates)} places fit this address — which one?",
+            options=list(range(len(match.candidates))), index=None, key="intake_candidate",
+            format_func=lambda i: (f"{_md(match.candidates[i].matched_address)} "
+                                   f"({match.candidates[i].precision}, "
+                                   f"{match.candidates[i].confidence:.0%})"),
+            on_change=_choose_candidate,
+        )
+
+
+def _phone_intake() -> None:
+    """Draw the call taker's form."""
+    if ss.get("intake_address_pending") is not None:
+        ss["intake_address"] = ss.pop("intake_address_pending")
+    if ss.get("intake_saved"):
+        st.success(ss.pop("intake_saved"), icon="✅")
+    if ss.get("intake_error"):
+        st.error(ss["intake_error"])
+
+    routable = [c for c in city.categories.values() if c.routable]
+    others = [c for c in city.categories.values() if not c.routable]
+    labels = {c.code: c.label for c in city.categories.values()}
+    category = st.selectbox("Category", options=[c.code for c in routable + others],
+                            format_func=lambda code: labels[code], key="intake_category")
+    left, mid, right = st.columns([6, 2, 1.4], vertical_alignment="bottom")
+    left.text_input("Address", key="intake_address", placeholder="e.g. 16815 W Vanowen St")
+    mid.text_input("ZIP", key="intake_zip", max_chars=10)
+    right.button("Locate", on_click=_locate, key="intake_locate", width="stretch")
+    _show_match(ss.get("intake_match"))
+
+    pin: dict[str, Any] | None = ss.get("intake_pin")
+    nearby: list[NearbyRequest] = []
+    if pin is not None and category:
+        with unit_of_work() as uow:
+            nearby = nearby_open(uow, category, pin["lon"], pin["lat"])
+
+    out = st_folium(_intake_map(pin, nearby), key="intake_map", height=420,
+                    use_container_width=True, returned_objects=["last_clicked"])
+    click = (out or {}).get("last_clicked")
+    # st_folium gives Leaflet's {"lat", "lng"}: click_lonlat does (lat, lon) -> (lon, lat)
+    point = click_lonlat(click)
+    if point is not None and click != ss.get("intake_click_seen"):
+        ss["intake_click_seen"] = click
+        lon, lat = point
+        _set_pin(lon, lat, "manual", 1.0, None, "map click")
+        ss.pop("intake_match", None)  # the pin no longer stands for the typed address
+        nearest = reverse_geocode(_geocoder(city.name), lon, lat)
+        ss["intake_nearest"] = nearest
+        if nearest is not None and nearest.located and not ss.get("intake_address", "").strip():
+            ss["intake_address_pending"] = nearest.matched_address
+        st.rerun()
+
+    if pin is None:
+        st.caption("No pin yet: press **Locate** or click the map where the problem is.")
+    else:
+        nearest = ss.get("intake_nearest")
+        how = pin.get("how", "")
+        line = f"Pin ({how}): lon {pin['lon']:.5f}, lat {pin['lat']:.5f}"
+        if how == "map click":
+            if nearest is not None and nearest.located:
+                line += (f" — nearest address **{_md(nearest.matched_address)}**, "
+                         f"{nearest.distance_m or 0:.0f} m away")
+            elif nearest is None:
+                line += " — no address reference: type the address"
+        st.caption(line)
+        st.button("Remove pin", on_click=_clear_pin, key="intake_clear_pin")
+
+    st.text_area("Description", key="intake_description", max_chars=4000, height=90)
+    c1, c2, c3, c4 = st.columns(4)
+    c1.text_input("Caller name", key="intake_name")
+    c2.text_input("Caller phone", key="intake_phone")
+    c3.text_input("Caller email", key="intake_email")
+    c4.selectbox("Channel", options=[c.value for c in Channel], key="intake_channel",
+                 index=[c.value for c in Channel].index(Channel.PHONE.value),
+                 format_func=lambda v: v.replace("_", " "))
+
+    choices: list[int | None] = [None]
+    if nearby:
+        st.warning(f"{len(nearby)} open {labels[category].lower()} request(s) within "
+                   f"{DUPLICATE_RADIUS_M:.0f} m of the pin — maybe the same problem.")
+        choices += [n.pk for n in nearby]
+    by_pk = {n.pk: n for n in nearby}
+    if ss.get("intake_link") not in choices:
+        ss["intake_link"] = None
+    st.radio(
+        "Save as", options=choices, key="intake_link",
+        format_func=lambda pk: "a new request" if pk is None else (
+            f"duplicate of {_md(by_pk[pk].request_id)} — "
+            f"{_md(by_pk[pk].address) or 'no address'}, "
+            f"{by_pk[pk].distance_m:.0f} m away, requested {_local(by_pk[pk].requested_at)}"),
+    )
+    st.button("Save request", type="primary", on_click=_save, key="intake_save")
+
+
+# --------------------------------------------------------------------------- upload
+
+
+def _mapping(header: list[str]) -> ColumnMapping | None:
+    """Column mapping widgets for a generic CSV; ``None`` until the required ones are set."""
+    st.info("This CSV is not a MyLA311 export: say which column holds which field.")
+    guess = guess_mapping(header)
+    options = [NOT_MAPPED, *header]
+    columns: dict[str, str] = {}
+    grid = st.columns(3)
+    for i, name in enumerate((*REQUIRED, *OPTIONAL)):
+        label = name.replace("_", " ") + (" (required)" if name in REQUIRED else "")
+        default = guess.get(name)
+        chosen = grid[i % 3].selectbox(
+            label, options=options, key=f"upload_map_{name}",
+            index=options.index(default) if default in options else 0)
+        if chosen != NOT_MAPPED:
+            columns[name] = chosen
+    source = st.text_input("Source name recorded on the requests", value="upload",
+                           key="upload_source", max_chars=32)
+    missing = [n for n in REQUIRED if n not in columns]
+    if missing:
+        st.warning(f"Choose the columns for {', '.join(missing)}.")
+        return None
+    try:
+        return ColumnMapping(columns=columns, source=source.strip() or "csv")
+    except ImportFormatError as err:
+        st.error(str(err))
+        return None
+
+
+def _upload() -> None:
+    """Upload a file, preview what it would do, then import it."""
+    upload = st.file_uploader("Request file: MyLA311 CSV, Open311 JSON or another CSV",
+                              type=["csv", "json"], key="upload_file")
+    if upload is None:
+        st.caption("Files up to 50 MB; larger exports go through `dispatch import`.")
+        return
+    try:
+        check_upload_size(upload.size, upload.name)
+        data = upload.getvalue()
+        fmt, header = upload_format(data, upload.name)
+    except ImportFormatError as err:
+        st.error(f"Nothing imported: {err}")
+        return
+    mapping = None
+    if fmt == "csv":
+        mapping = _mapping(header)
+        if mapping is None:
+            return
+    try:
+        preview = preview_upload(data, upload.name, city, fmt=fmt, mapping=mapping)
+    except ImportFormatError as err:
+        st.error(f"Nothing imported: {err}")
+        return
+
+    st.subheader(f"Preview of {_md(upload.name)} ({preview.format})")
+    cols = st.columns(4)
+    cols[0].metric("Rows read", f"{preview.rows_read:,}")
+    cols[1].metric("Will be imported", f"{preview.to_import:,}")
+    cols[2].metric("Rejected", f"{preview.rejected:,}")
+    cols[3].metric("Without coordinates", f"{preview.without_position:,}")
+    if preview.without_position:
+        st.caption("Rows without coordinates are geocoded during the import"
+                   + ("" if pack_geocoder(city) else
+                      " — but this city has no address reference, so they stay off the map")
+                   + ".")
+    if preview.rejected:
+        st.markdown(f"**Rejected rows** ({len(preview.parse_rejects)} unreadable, "
+                    f"{len(preview.location_rejects)} outside the city)")
+        st.dataframe(preview.rejects_frame(), hide_index=True, width="stretch",
+                     key="upload_rejects")
+    if preview.to_import:
+        st.markdown(f"**First rows to import** ({min(len(preview.first_rows), preview.to_import)}"
+                    f" of {preview.to_import:,})")
+        st.dataframe(preview.first_rows, hide_index=True, width="stretch",
+                     key="upload_first_rows")
+    st.caption("Requests already stored (same source and id) are updated, not duplicated.")
+    if st.button(f"Import {preview.to_import:,} requests", type="primary", key="upload_import",
+                 disabled=preview.to_import == 0):
+        try:
+            path = save_upload(data, upload.name)
+            with st.spinner("Importing…"), unit_of_work() as uow:
+                summary = import_requests(uow, path, city, fmt=fmt, mapping=mapping,
+                                          geocoder=pack_geocoder(city))
+        except DispatchError as err:
+            st.error(f"Nothing imported: {err}")
+            return
+        st.success(f"{_md(upload.name)}: {summary.line()}"
+                   + (f"; {summary.geocoded} geocoded" if summary.geocoded else "")
+                   + (f"; {summary.unlocated} without a position" if summary.unlocated else ""))
+        extra = [r for r in summary.rejects if r.line not in {x.line for x in preview.rejects}]
+        for r in extra:
+            st.warning(f"line {r.line}, {_md(r.field)}: {_md(r.reason)}")
+
+
+st.title("Intake")
+phone_tab, upload_tab = st.tabs(["Phone intake", "Upload file"])
+with phone_tab:
+    _phone_intake()
+with upload_tab:
+    _upload()

@@ -1,0 +1,428 @@
+"""Intake services behind the supervisor pages: live geocoding, upload previews, picking.
+
+Pure service functions (no streamlit). The address reference is loaded lazily through
+the city pack, as :func:`dispatch.services.locate.pack_geocoder` does for imports; a
+pack without a reference gives ``None`` and the page asks for a typed address or a
+map click instead.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dispatch.citypack import CityPack
+from dispatch.errors import DispatchError, ImportFormatError
+from dispatch.importers import Reject
+from dispatch.importers.detect import decode_text, detect_format, parse_text
+from dispatch.importers.generic_csv import OPTIONAL, REQUIRED, ColumnMapping
+from dispatch.services.imports import import_context, locate_records
+from dispatch.services.locate import ROUTABLE_PRECISIONS, pack_geocoder
+from dispatch.services.requests import distance_m
+from dispatch.store import utcnow
+
+#: Largest upload the dashboard previews or imports (the CLI accepts larger files).
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+#: How far from a map click a request may be and still be picked.
+PICK_RADIUS_M = 100.0
+#: Rows of the file shown in an upload preview.
+PREVIEW_ROWS = 20
+
+
+# --------------------------------------------------------------------------- geocoding
+
+
+@dataclass(frozen=True)
+class AddressCandidate:
+    """One possible place of an ambiguous address (``lon, lat``)."""
+
+    lon: float
+    lat: float
+    matched_address: str
+    precision: str
+    confidence: float
+
+
+@dataclass(frozen=True)
+class AddressMatch:
+    """The geocoder's answer for the intake form, shown to the call taker as it is.
+
+    ``lon``/``lat`` are ``None`` when the address was not found (precision ``none``).
+    ``distance_m`` is set for reverse geocoding: how far the click is from the address.
+    """
+
+    query: str
+    lon: float | None
+    lat: float | None
+    precision: str
+    confidence: float
+    matched_address: str
+    candidates: tuple[AddressCandidate, ...] = ()
+    distance_m: float | None = None
+
+    @property
+    def located(self) -> bool:
+        """Return whether the answer has a position."""
+        return self.lon is not None and self.lat is not None
+
+    @property
+    def routable(self) -> bool:
+        """Return whether the precision is good enough to send a crew without a look."""
+        return self.located and self.precision in ROUTABLE_PRECISIONS
+
+
+class IntakeGeocoder:
+    """The city's offline geocoder, loaded on first use (a few seconds for a big city).
+
+    Parameters
+    ----------
+    reference
+        The pack's address reference file.
+    """
+
+    def __init__(self, reference: Path | None, loaded: Any = None) -> None:
+        self.reference = reference
+        self._geocoder: Any = loaded
+
+    @classmethod
+    def wrap(cls, loaded: Any) -> IntakeGeocoder | None:
+        """Wrap an already loaded :class:`geo.geocoder.OfflineGeocoder` (``None`` stays ``None``).
+
+        The dashboard shares one loaded geocoder between its pages.
+        """
+        return None if loaded is None else cls(None, loaded)
+
+    def _load(self) -> Any:
+        if self._geocoder is None:
+            from geo.geocoder import OfflineGeocoder
+
+            if self.reference is None:
+                raise DispatchError("this geocoder has no address reference to load")
+            self._geocoder = OfflineGeocoder.from_path(self.reference)
+        return self._geocoder
+
+    def lookup(self, address: str, zipcode: str | None) -> AddressMatch:
+        """Geocode one typed address."""
+        result = self._load().lookup(address, zipcode or None)
+        return _match(address, result)
+
+    def reverse(self, lon: float, lat: float) -> AddressMatch:
+        """Return the nearest known address to ``(lon, lat)``."""
+        result = self._load().reverse_result(lon, lat)
+        return _match(f"{lon:.6f}, {lat:.6f}", result)
+
+
+def _match(query: str, result: Any) -> AddressMatch:
+    precision = str(result.precision)
+    located = precision != "none" and result.lon is not None and result.lat is not None
+    return AddressMatch(
+        query=query,
+        lon=float(result.lon) if located else None,
+        lat=float(result.lat) if located else None,
+        precision=precision if located else "none",
+        confidence=float(result.confidence),
+        matched_address=str(result.matched_address or ""),
+        candidates=tuple(
+            AddressCandidate(float(c.lon), float(c.lat), str(c.matched_address),
+                             str(c.precision), float(c.confidence))
+            for c in (result.candidates or ())
+        ),
+        distance_m=None if result.distance_m is None else float(result.distance_m),
+    )
+
+
+def intake_geocoder(pack: CityPack) -> IntakeGeocoder | None:
+    """Return the pack's geocoder for the intake form, or ``None`` without a reference.
+
+    The reference is not read here; the first :meth:`IntakeGeocoder.lookup` loads it.
+    """
+    if pack_geocoder(pack) is None or pack.address_reference is None:
+        return None
+    return IntakeGeocoder(pack.address_reference)
+
+
+def geocode_address(
+    geocoder: IntakeGeocoder | None, address: str, zipcode: str = ""
+) -> AddressMatch | None:
+    """Geocode one address for the intake form.
+
+    Returns
+    -------
+    AddressMatch or None
+        ``None`` when the city has no address reference (the call taker then types the
+        address and clicks the map); otherwise the answer, located or not.
+    """
+    if geocoder is None:
+        return None
+    address = address.strip()
+    if not address:
+        return AddressMatch(address, None, None, "none", 0.0, "")
+    return geocoder.lookup(address, zipcode.strip() or None)
+
+
+def reverse_geocode(
+    geocoder: IntakeGeocoder | None, lon: float, lat: float
+) -> AddressMatch | None:
+    """Return the nearest known address to a map click, or ``None`` without a reference."""
+    if geocoder is None:
+        return None
+    return geocoder.reverse(lon, lat)
+
+
+# --------------------------------------------------------------------------- map picking
+
+
+def click_lonlat(click: Mapping[str, Any] | None) -> tuple[float, float] | None:
+    """Return ``(lon, lat)`` of a Leaflet click (``{"lat": ..., "lng": ...}``), if usable.
+
+    st_folium reports ``last_clicked`` and ``last_object_clicked`` in Leaflet's order.
+    """
+    if not click:
+        return None
+    try:
+        # Leaflet's {"lat", "lng"}: (lat, lon) -> (lon, lat)
+        lon, lat = float(click["lng"]), float(click["lat"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not (math.isfinite(lon) and math.isfinite(lat)):
+        return None
+    return lon, lat
+
+
+def nearest_request(
+    frame: pd.DataFrame, lon: float, lat: float, radius_m: float = PICK_RADIUS_M
+) -> int | None:
+    """Return the ``id`` of the located row of ``frame`` nearest to a click.
+
+    Parameters
+    ----------
+    frame
+        Requests with columns ``id``, ``lon``, ``lat`` (rows without a position are
+        skipped).
+    lon, lat
+        The clicked point.
+    radius_m
+        Farther rows are not picked.
+
+    Returns
+    -------
+    int or None
+        The request's store id, or ``None`` when nothing lies within ``radius_m``.
+    """
+    if frame.empty:
+        return None
+    lons = pd.to_numeric(frame["lon"], errors="coerce").to_numpy(dtype=float)
+    lats = pd.to_numeric(frame["lat"], errors="coerce").to_numpy(dtype=float)
+    ok = np.isfinite(lons) & np.isfinite(lats)
+    if not ok.any():
+        return None
+    dist = np.full(len(frame), np.inf)
+    dist[ok] = distance_m(lon, lat, lons[ok], lats[ok])
+    best = int(np.argmin(dist))
+    if dist[best] > radius_m:
+        return None
+    return int(frame["id"].iloc[best])
+
+
+# --------------------------------------------------------------------------- uploads
+
+
+@dataclass
+class UploadPreview:
+    """What importing an uploaded file would do, before anything is written.
+
+    ``parse_rejects`` are the rows the readers refuse, ``location_rejects`` those
+    outside the city limit; rows without coordinates are geocoded only during the
+    real import, and ids repeated within the file are refused only then.
+    """
+
+    name: str
+    format: str
+    rows_read: int
+    to_import: int
+    parse_rejects: list[Reject] = field(default_factory=list)
+    location_rejects: list[Reject] = field(default_factory=list)
+    without_position: int = 0
+    first_rows: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def rejects(self) -> list[Reject]:
+        """Return every rejected row, by line."""
+        return sorted([*self.parse_rejects, *self.location_rejects], key=lambda r: r.line)
+
+    @property
+    def rejected(self) -> int:
+        """Return the number of rejected rows."""
+        return len(self.parse_rejects) + len(self.location_rejects)
+
+    def rejects_frame(self) -> pd.DataFrame:
+        """Return the rejects as a table: line, field, reason, external id, stage."""
+        parse = {id(r) for r in self.parse_rejects}
+        return pd.DataFrame(
+            [(r.line, r.field, r.reason, r.external_id,
+              "parse" if id(r) in parse else "location") for r in self.rejects],
+            columns=["line", "field", "reason", "external_id", "stage"],
+        )
+
+
+def check_upload_size(size_bytes: int, name: str, max_bytes: int = MAX_UPLOAD_BYTES) -> None:
+    """Refuse an upload larger than ``max_bytes`` before reading it.
+
+    Raises
+    ------
+    ImportFormatError
+        When the file is too large.
+    """
+    if size_bytes > max_bytes:
+        raise ImportFormatError(
+            f"{name} is {size_bytes / 2**20:.1f} MB; the dashboard accepts files up to "
+            f"{max_bytes / 2**20:g} MB (import larger files with `dispatch import`)"
+        )
+
+
+def upload_format(data: bytes, name: str) -> tuple[str, list[str]]:
+    """Return the detected format of an upload and, for a CSV, its header.
+
+    Raises
+    ------
+    ImportFormatError
+        For binaries, non-UTF-8 text, or text that is neither CSV nor Open311 JSON.
+    """
+    check_upload_size(len(data), name)
+    text = decode_text(data, name)
+    fmt = detect_format(text, name)
+    header: list[str] = []
+    if fmt != "open311":
+        header = [h.strip() for h in next(csv.reader(io.StringIO(text.lstrip())), [])]
+    return fmt, header
+
+
+#: Column names that suggest a field of a generic CSV (lower case).
+_FIELD_HINTS: Mapping[str, tuple[str, ...]] = {
+    "external_id": ("external_id", "id", "ticket", "request_id", "service_request_id",
+                    "srnumber", "number", "case"),
+    "service_code": ("service_code", "type", "requesttype", "request_type", "category",
+                     "service"),
+    "requested_at": ("requested_at", "created", "createddate", "created_at", "date",
+                     "opened", "reported"),
+    "status": ("status", "state"),
+    "description": ("description", "notes", "details", "comment", "comments"),
+    "address": ("address", "where", "location", "street"),
+    "zipcode": ("zipcode", "zip", "postal_code", "postcode"),
+    "lat": ("lat", "latitude", "y"),
+    "lon": ("lon", "lng", "long", "longitude", "x"),
+    "channel": ("channel", "source", "requestsource"),
+    "closed_at": ("closed_at", "closed", "closeddate"),
+    "service_date": ("service_date", "servicedate"),
+    "assigned_org": ("assigned_org", "owner", "assignto", "department"),
+}
+
+
+def guess_mapping(header: Sequence[str]) -> dict[str, str]:
+    """Suggest a column for each mapping field from the CSV header (may be incomplete)."""
+    by_lower = {h.strip().lower(): h for h in header}
+    out: dict[str, str] = {}
+    taken: set[str] = set()
+    for name in (*REQUIRED, *OPTIONAL):
+        for hint in _FIELD_HINTS.get(name, (name,)):
+            column = by_lower.get(hint)
+            if column is not None and column not in taken:
+                out[name] = column
+                taken.add(column)
+                break
+    return out
+
+
+def preview_upload(
+    data: bytes,
+    name: str,
+    pack: CityPack,
+    *,
+    fmt: str = "auto",
+    mapping: ColumnMapping | None = None,
+    max_bytes: int = MAX_UPLOAD_BYTES,
+    rows: int = PREVIEW_ROWS,
+) -> UploadPreview:
+    """Parse an upload as the import would, without geocoding or writing anything.
+
+    Parameters
+    ----------
+    data, name
+        The uploaded bytes and the file name (for messages).
+    pack
+        The city pack (time zone, categories, city limit, districts).
+    fmt, mapping
+        As for :func:`dispatch.services.imports.import_requests`.
+    max_bytes
+        Larger uploads are refused before decoding.
+    rows
+        How many of the rows to import are returned in ``first_rows``.
+
+    Raises
+    ------
+    ImportFormatError
+        When the file is too large or cannot be read at all.
+    """
+    check_upload_size(len(data), name, max_bytes)
+    ctx = import_context(pack, source=mapping.source if mapping else "csv")
+    parsed = parse_text(decode_text(data, name), name, ctx, fmt, mapping)
+    kept, outside, _ = locate_records(parsed.records, pack, geocoder=None)
+    first = pd.DataFrame(
+        [
+            {
+                "line": r.line,
+                "request id": r.request.external_id,
+                "category": pack.categories[r.request.category].label
+                if r.request.category in pack.categories else r.request.category,
+                "status": r.request.status.value,
+                "requested at": r.request.requested_at.astimezone(pack.timezone)
+                .strftime("%Y-%m-%d %H:%M"),
+                "address": r.request.address,
+                "lon": r.request.lon,
+                "lat": r.request.lat,
+                "district": r.request.district,
+            }
+            for r in kept[:rows]
+        ]
+    )
+    return UploadPreview(
+        name=name,
+        format=parsed.format,
+        rows_read=parsed.rows_read,
+        to_import=len(kept),
+        parse_rejects=sorted(parsed.rejects, key=lambda r: r.line),
+        location_rejects=sorted(outside, key=lambda r: r.line),
+        without_position=sum(1 for r in kept if r.request.lon is None),
+        first_rows=first,
+    )
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_upload_name(name: str, now: datetime | None = None) -> str:
+    """Return ``<UTC timestamp>-<name>`` with only letters, digits, ``.``, ``_`` and ``-``."""
+    stamp = (now or utcnow()).strftime("%Y%m%dT%H%M%SZ")
+    base = _UNSAFE.sub("_", Path(name).name).strip("._") or "upload"
+    return f"{stamp}-{base[:100]}"
+
+
+def save_upload(
+    data: bytes, name: str, directory: Path = Path("var/uploads"), now: datetime | None = None
+) -> Path:
+    """Write an upload to ``directory/<timestamp>-<safe name>``; return the path."""
+    check_upload_size(len(data), name)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / safe_upload_name(name, now)
+    path.write_bytes(data)
+    return path

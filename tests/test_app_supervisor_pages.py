@@ -1,0 +1,368 @@
+"""The supervisor pages (intake, triage), driven through Streamlit's AppTest page by page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app_pages.common import PRINCIPAL_KEY
+from dispatch.auth import Principal, Role
+from dispatch.citypack import load_city_pack
+from dispatch.cli import main
+from dispatch.model import Channel
+from dispatch.services.requests import IntakeForm, create_request, set_priority
+from dispatch.store import UnitOfWork, make_engine
+from dispatch.store.models import RequestRow
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).parent / "data"
+# Two real request positions of the seed file (district 13 and 14), lon, lat.
+WESTMORELAND = (-118.2877979, 34.07243977)  # 132 S WESTMORELAND AVE, 90004
+
+
+@pytest.fixture(scope="module")
+def seeded_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    tmp = tmp_path_factory.mktemp("supervisor")
+    url = f"sqlite:///{tmp / 'app.db'}"
+    assert main(["--db", url, "init"]) == 0
+    assert main(["--db", url, "import", str(DATA / "workflow" / "la_day_cd13_cd14.csv"),
+                 "--rejects", str(tmp / "r.csv")]) == 0
+    return url
+
+
+@pytest.fixture(scope="module")
+def city():  # type: ignore[no-untyped-def]
+    return load_city_pack("los_angeles")
+
+
+SUPERVISOR = Principal("ana", Role.SUPERVISOR)
+
+
+def _page(name: str, url: str, monkeypatch: pytest.MonkeyPatch,
+          principal: Principal | None = SUPERVISOR) -> AppTest:
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("CURBSIDE_CITY", "los_angeles")
+    monkeypatch.chdir(ROOT)
+    at = AppTest.from_file(str(ROOT / "app_pages" / name), default_timeout=60)
+    if principal is not None:  # signed in, as the sign-in page leaves it
+        at.session_state[PRINCIPAL_KEY] = principal
+    return at
+
+
+def _row(url: str, pk: int) -> RequestRow:
+    with UnitOfWork(make_engine(url)) as uow:
+        row = uow.requests.get(pk)
+        assert row is not None
+        return row
+
+
+def _open_request(url: str, city, category: str, lon: float, lat: float) -> int:  # type: ignore[no-untyped-def]
+    """An open request taken through the intake service (the seed file is all closed)."""
+    with UnitOfWork(make_engine(url), actor="test") as uow:
+        return create_request(uow, city, IntakeForm(category=category, address="test",
+                                                    lon=lon, lat=lat))
+
+
+def _new_pk(url: str, before: set[int]) -> int:
+    with UnitOfWork(make_engine(url)) as uow:
+        pks = {r.id for r in uow.requests.query()} - before
+    assert len(pks) == 1
+    return pks.pop()
+
+
+def _table(at: AppTest, column: str):  # type: ignore[no-untyped-def]
+    """The shown table that has ``column`` (display-only tables carry no key)."""
+    found = [d.value for d in at.dataframe if column in d.value.columns]
+    assert len(found) == 1
+    return found[0]
+
+
+def _pks(url: str) -> set[int]:
+    with UnitOfWork(make_engine(url)) as uow:
+        return {r.id for r in uow.requests.query()}
+
+
+# --------------------------------------------------------------------------- access
+
+
+@pytest.mark.parametrize(
+    ("name", "principal", "message"),
+    [("intake.py", None, "Please sign in."),
+     ("intake.py", Principal("crew1", Role.CREW, crew="BOS-1"), "not available to the crew"),
+     ("triage.py", Principal("mo", Role.MANAGER), "not available to the manager role")],
+)
+def test_supervisor_pages_are_for_supervisors(
+    seeded_url: str, monkeypatch: pytest.MonkeyPatch, name: str,
+    principal: Principal | None, message: str,
+) -> None:
+    at = _page(name, seeded_url, monkeypatch, principal).run()
+    assert not at.exception
+    assert len(at.error) == 1 and message in at.error[0].value
+    assert not at.button and not at.dataframe
+
+
+# --------------------------------------------------------------------------- phone intake
+
+
+def test_phone_intake_saves_a_pinned_request(
+    seeded_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = _page("intake.py", seeded_url, monkeypatch).run()
+    assert not at.exception
+    # the category list starts with the routable categories
+    assert at.selectbox(key="intake_category").options[:3] == [
+        "Bulky items", "Graffiti removal", "Illegal dumping (abandoned trash)"]
+    assert at.selectbox(key="intake_channel").value == Channel.PHONE.value
+    at.selectbox(key="intake_category").set_value("dead_animal_removal")
+    at.text_input(key="intake_address").input("532 N VIRGIL AVE")
+    at.text_input(key="intake_name").input("Ana Caller")
+    at.text_input(key="intake_phone").input("213-555-0100")
+    at.text_area(key="intake_description").input("cat on the sidewalk")
+    # the pin as a map click leaves it (no browser here)
+    at.session_state["intake_pin"] = {"lon": -118.2866321, "lat": 34.08037098,
+                                      "precision": "manual", "confidence": 1.0,
+                                      "matched_address": None, "how": "map click"}
+    at.run()
+    before = _pks(seeded_url)
+    at.button(key="intake_save").click().run()
+    assert not at.exception
+    assert not at.error
+    pk = _new_pk(seeded_url, before)
+    row = _row(seeded_url, pk)
+    assert any(row.external_id in s.value.replace("\\", "") for s in at.success)
+    assert (row.channel, row.status, row.category) == ("phone", "new", "dead_animal_removal")
+    assert (row.lon, row.lat) == (-118.2866321, 34.08037098)
+    assert row.geocode_precision == "manual" and row.district == "13"
+    assert (row.caller_name, row.caller_phone) == ("Ana Caller", "213-555-0100")
+    # the caller's fields are cleared for the next call
+    assert at.text_input(key="intake_name").value == ""
+    assert "intake_pin" not in at.session_state
+
+
+def test_nearby_duplicate_is_offered_and_linked(
+    seeded_url: str, monkeypatch: pytest.MonkeyPatch, city  # type: ignore[no-untyped-def]
+) -> None:
+    original = _open_request(seeded_url, city, "illegal_dumping", *WESTMORELAND)
+    at = _page("intake.py", seeded_url, monkeypatch).run()
+    at.selectbox(key="intake_category").set_value("illegal_dumping")
+    at.text_input(key="intake_address").input("130 S Westmoreland Ave")
+    at.session_state["intake_pin"] = {"lon": WESTMORELAND[0] + 0.0002, "lat": WESTMORELAND[1],
+                                      "precision": "manual", "confidence": 1.0,
+                                      "matched_address": None, "how": "map click"}
+    at.run()
+    assert not at.exception
+    link = at.radio(key="intake_link")
+    assert any("within 75 m" in w.value for w in at.warning)
+    assert any("duplicate of" in o for o in link.options)
+    before = _pks(seeded_url)
+    link.set_value(original).run()
+    at.button(key="intake_save").click().run()
+    assert not at.exception and not at.error
+    row = _row(seeded_url, _new_pk(seeded_url, before))
+    assert row.status == "duplicate"
+    assert row.duplicate_of_id == original
+    assert _row(seeded_url, original).status == "new"
+
+
+def test_locate_shows_precision_honestly(
+    seeded_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = _page("intake.py", seeded_url, monkeypatch).run()
+    at.text_input(key="intake_address").input("MAIN ST")
+    at.button(key="intake_locate").click().run()
+    assert not at.exception
+    assert any("precision `street`" in w.value and "not a house-level" in w.value
+               for w in at.warning)
+    at.text_input(key="intake_address").input("16815 W VANOWEN ST")
+    at.text_input(key="intake_zip").input("91406")
+    at.button(key="intake_locate").click().run()
+    assert any("16815 W VANOWEN ST, 91406" in s.value and "precision `point`" in s.value
+               for s in at.success)
+    pin = at.session_state["intake_pin"]
+    assert (pin["lon"], pin["lat"], pin["precision"]) == (-118.4994716, 34.19402846, "point")
+
+
+def test_locate_without_an_address_reference_asks_for_a_click(
+    seeded_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import app_pages.common
+
+    monkeypatch.setattr(app_pages.common, "get_geocoder", lambda name: None)
+    at = _page("intake.py", seeded_url, monkeypatch).run()
+    at.text_input(key="intake_address").input("16815 W VANOWEN ST")
+    at.button(key="intake_locate").click().run()
+    assert not at.exception
+    assert any("type the address and click the map" in i.value for i in at.info)
+    assert "intake_pin" not in at.session_state
+
+
+def test_intake_errors_from_services_are_shown(
+    seeded_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = _page("intake.py", seeded_url, monkeypatch).run()
+    at.session_state["intake_pin"] = {"lon": -74.006, "lat": 40.7128, "precision": "manual",
+                                      "confidence": 1.0, "matched_address": None,
+                                      "how": "map click"}
+    before = _pks(seeded_url)
+    at.run()
+    at.button(key="intake_save").click().run()
+    assert any("outside City of Los Angeles" in e.value for e in at.error)
+    assert _pks(seeded_url) == before
+
+
+# --------------------------------------------------------------------------- upload
+
+
+def test_upload_preview_lists_the_rejects_before_importing(
+    seeded_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = (DATA / "import" / "myla311_broken.csv").read_bytes()
+    at = _page("intake.py", seeded_url, monkeypatch).run()
+    before = _pks(seeded_url)
+    at.file_uploader(key="upload_file").set_value(("myla311_broken.csv", data, "text/csv"))
+    at.run()
+    assert not at.exception and not at.error
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics == {"Rows read": "10", "Will be imported": "5", "Rejected": "5",
+                       "Without coordinates": "0"}
+    rejects = _table(at, "stage")
+    parse = rejects[rejects["stage"] == "parse"]
+    assert parse["line"].tolist() == [3, 4, 5, 8]
+    assert parse["field"].tolist() == ["createddate", "srnumber", "requesttype", "latitude"]
+    assert rejects[rejects["stage"] == "location"]["line"].tolist() == [6]
+    assert len(_table(at, "request id")) == 5
+    assert _pks(seeded_url) == before  # the preview wrote nothing
+
+    at.button(key="upload_import").click().run()
+    assert not at.exception and not at.error
+    assert any("imported 5, updated 0, unchanged 0, rejected 5" in s.value for s in at.success)
+    assert len(_pks(seeded_url) - before) == 5
+    saved = [p for p in (ROOT / "var" / "uploads").iterdir()
+             if p.name.endswith("-myla311_broken.csv") and p.read_bytes() == data]
+    assert saved
+    for p in saved:  # leave no test files behind in var/uploads
+        p.unlink()
+
+
+def test_upload_of_a_generic_csv_asks_for_a_mapping(
+    seeded_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = (DATA / "import" / "webform.csv").read_bytes()
+    at = _page("intake.py", seeded_url, monkeypatch).run()
+    at.file_uploader(key="upload_file").set_value(("webform.csv", data, "text/csv")).run()
+    assert not at.exception and not at.error
+    # guessed from the header
+    assert at.selectbox(key="upload_map_external_id").value == "ticket"
+    assert at.selectbox(key="upload_map_lat").value == "y"
+    rejects = _table(at, "stage")
+    assert rejects["line"].tolist() == [4]
+    at.selectbox(key="upload_map_external_id").set_value("(not in this file)").run()
+    assert any("external_id" in w.value for w in at.warning)
+    assert not [b for b in at.button if b.key == "upload_import"]
+
+
+def test_unreadable_upload_is_one_clear_error(
+    seeded_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = (DATA / "import" / "not_a_table.zip").read_bytes()
+    at = _page("intake.py", seeded_url, monkeypatch).run()
+    before = _pks(seeded_url)
+    at.file_uploader(key="upload_file").set_value(("requests.csv", data, "text/csv")).run()
+    assert not at.exception
+    assert len(at.error) == 1 and "ZIP archive" in at.error[0].value
+    assert not [b for b in at.button if b.key == "upload_import"]
+    assert _pks(seeded_url) == before
+
+
+# --------------------------------------------------------------------------- triage
+
+
+def test_triage_filter_then_cancel_with_a_reason(
+    seeded_url: str, monkeypatch: pytest.MonkeyPatch, city  # type: ignore[no-untyped-def]
+) -> None:
+    keep = _open_request(seeded_url, city, "graffiti_removal", -118.2866321, 34.08037098)
+    target = _open_request(seeded_url, city, "bulky_items", -118.2094, 34.0452)  # district 14
+    at = _page("triage.py", seeded_url, monkeypatch).run()
+    assert not at.exception
+    at.sidebar.multiselect(key="triage_districts").set_value(["14"])
+    at.sidebar.multiselect(key="triage_categories").set_value(["bulky_items"]).run()
+    table = at.dataframe(key="triage_table_0").value
+    assert _row(seeded_url, target).external_id in table["request id"].tolist()
+    assert _row(seeded_url, keep).external_id not in table["request id"].tolist()
+    assert set(table["district"]) == {"14"}
+    row_index = table["request id"].tolist().index(_row(seeded_url, target).external_id)
+    at.session_state["triage_table_0"] = {
+        "selection": {"rows": [row_index], "columns": [], "cells": []}}
+    at.run()
+    assert not at.exception
+    assert any("1 selected" in m.value for m in at.markdown)
+
+    # no reason: refused, nothing changes
+    cancel_button = next(b for b in at.button if b.label == "Cancel 1")
+    cancel_button.click().run()
+    assert any("reason" in e.value for e in at.error)
+    assert _row(seeded_url, target).status == "new"
+
+    at.text_area(key="triage_reason").input("resident moved the couch inside")
+    next(b for b in at.button if b.label == "Cancel 1").click().run()
+    assert not at.exception
+    assert _row(seeded_url, target).status == "cancelled"
+    assert _row(seeded_url, keep).status == "new"
+    assert any("1 request(s) cancelled" in t.value for t in at.toast)
+    with UnitOfWork(make_engine(seeded_url)) as uow:
+        events = uow.events.for_entity("request", target)
+    cancelled = [e for e in events if e.action == "cancelled"]
+    assert cancelled and cancelled[0].details == {"reason": "resident moved the couch inside"}
+    assert cancelled[0].actor == "supervisor:ana"
+    # the cancelled request left the open list (the only one of this filter)
+    assert any("No open request matches" in i.value for i in at.info)
+    assert not any("selected:" in m.value for m in at.markdown)
+
+
+def test_triage_events_and_priority_for_one_request(
+    seeded_url: str, monkeypatch: pytest.MonkeyPatch, city  # type: ignore[no-untyped-def]
+) -> None:
+    pk = _open_request(seeded_url, city, "graffiti_removal", -118.2830, 34.0760)
+    at = _page("triage.py", seeded_url, monkeypatch).run()
+    at.session_state["triage_picks"] = [pk]  # what a map click leaves
+    at.run()
+    assert not at.exception
+    events = _table(at, "action")
+    assert events["action"].tolist() == ["created"]
+    at.radio(key="triage_priority").set_value(2)
+    next(b for b in at.button if b.label == "Set priority of 1").click().run()
+    assert not at.exception
+    assert _row(seeded_url, pk).priority == 2
+    assert any("urgent" in t.value for t in at.toast)
+
+    # mark it a duplicate of another request, chosen by its request id
+    original = _open_request(seeded_url, city, "graffiti_removal", -118.2831, 34.0761)
+    original_id = _row(seeded_url, original).external_id
+    at.session_state["triage_picks"] = [pk]
+    at.run()
+    at.text_input(key="triage_original").input("NOPE-1")
+    next(b for b in at.button if b.label == "Mark 1 as duplicate").click().run()
+    assert any("no request has the id 'NOPE-1'" in e.value for e in at.error)
+    at.text_input(key="triage_original").input(original_id)
+    next(b for b in at.button if b.label == "Mark 1 as duplicate").click().run()
+    assert not at.exception and not at.error
+    row = _row(seeded_url, pk)
+    assert (row.status, row.duplicate_of_id) == ("duplicate", original)
+
+
+def test_triage_refuses_to_overwrite_a_change_made_meanwhile(
+    seeded_url: str, monkeypatch: pytest.MonkeyPatch, city  # type: ignore[no-untyped-def]
+) -> None:
+    pk = _open_request(seeded_url, city, "illegal_dumping", -118.2840, 34.0770)
+    at = _page("triage.py", seeded_url, monkeypatch).run()
+    at.session_state["triage_picks"] = [pk]
+    at.run()
+    with UnitOfWork(make_engine(seeded_url), actor="supervisor:bo") as uow:
+        set_priority(uow, [pk], 1)  # somebody else, after the page was drawn
+    at.text_area(key="triage_reason").input("duplicate call")
+    next(b for b in at.button if b.label == "Cancel 1").click().run()
+    assert not at.exception
+    assert any("was changed by supervisor:bo" in e.value for e in at.error)
+    assert _row(seeded_url, pk).status == "new"
