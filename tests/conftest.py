@@ -28,15 +28,24 @@ def _backends() -> list[str]:
     return backends
 
 
+def _browser_available() -> bool:
+    return Path("/usr/bin/chromium").exists() or bool(os.environ.get("CURBSIDE_REQUIRE_BROWSER"))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Leave out PostgreSQL-only tests when no PostgreSQL is configured (never in CI)."""
-    if "postgresql" in _backends():
+    """Leave out tests whose server is missing here: PostgreSQL-only tests without a
+    PostgreSQL, browser tests without Chromium. CI has both, so there they always run."""
+    drop = set()
+    if "postgresql" not in _backends():
+        drop.add("postgres_only")
+    if not _browser_available():
+        drop.add("browser")
+    if not drop:
         return
-    keep = [i for i in items if i.get_closest_marker("postgres_only") is None]
-    dropped = [i for i in items if i.get_closest_marker("postgres_only") is not None]
+    dropped = [i for i in items if any(i.get_closest_marker(m) for m in drop)]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
-        items[:] = keep
+        items[:] = [i for i in items if i not in dropped]
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,200 @@
+"""The real dashboard in headless Chromium: sign in, plan, move, assign, work a stop.
+
+Drives ``streamlit run streamlit_app.py`` on localhost with Playwright and Debian's
+``/usr/bin/chromium`` (never a downloaded browser). Screenshots of every step go to
+``test-artifacts/e2e/``. Deselected where no Chromium is installed, unless
+``CURBSIDE_REQUIRE_BROWSER=1`` (CI sets it and installs Chromium from apt).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dispatch.cli import main
+from dispatch.store import UnitOfWork, make_engine
+
+pytestmark = pytest.mark.browser
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = Path(__file__).parent / "data" / "workflow" / "la_day_cd13_cd14.csv"
+ARTIFACTS = ROOT / "test-artifacts" / "e2e"
+PASSWORD = "e2e-password-123"
+CHROMIUM = "/usr/bin/chromium"
+TIMEOUT_MS = 90_000
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """A seeded embedded database and the dashboard serving it on a free local port."""
+    tmp = tmp_path_factory.mktemp("e2e")
+    url = f"sqlite:///{tmp / 'e2e.db'}"
+    os.environ["CURBSIDE_PASSWORD"] = PASSWORD
+    assert main(["--db", url, "init"]) == 0
+    assert main(["--db", url, "import", str(SAMPLE), "--rejects", str(tmp / "r.csv")]) == 0
+    for name, role in (("sup", "supervisor"), ("boss", "manager")):
+        assert main(["--db", url, "users", "create", name, "--role", role]) == 0
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": url, "CURBSIDE_CITY": "los_angeles"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
+         "--server.port", str(port), "--server.headless", "true",
+         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("streamlit did not come up within 60 s")
+        yield base, url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        yield b
+        b.close()
+
+
+def _shot(page: object, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+
+
+def _sign_in(browser: object, base: str, username: str, viewport: dict[str, int]) -> object:
+    context = browser.new_context(viewport=viewport)  # type: ignore[attr-defined]
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(base)
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_text(f"Signed in as {username}").wait_for()
+    return page
+
+
+def _idle(page: object) -> None:
+    """Wait until Streamlit has finished the current run."""
+    page.wait_for_timeout(500)  # type: ignore[attr-defined]
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden")  # type: ignore[attr-defined]
+
+
+def test_supervisor_plans_moves_assigns_then_a_crew_works_a_stop(
+    server: tuple[str, str], browser: object
+) -> None:
+    base, url = server
+    page = _sign_in(browser, base, "sup", {"width": 1400, "height": 1000})
+    _shot(page, "01-supervisor-signed-in")
+
+    page.get_by_role("link", name="Plan and assign").click()
+    page.get_by_role("heading", name="Plan and assign").wait_for()
+    day = page.get_by_role("spinbutton", name="day, Service date")
+    day.click()
+    page.keyboard.type("03")
+    page.keyboard.press("Tab")
+    _idle(page)
+    _shot(page, "02a-date-chosen")
+    box = page.locator('[data-testid="stMultiSelect"]').filter(has_text="Council districts")
+    for district in ("13", "14"):
+        box.locator("input").click()
+        page.keyboard.type(district)
+        page.keyboard.press("Enter")
+        _idle(page)
+    page.keyboard.press("Escape")
+    _shot(page, "02b-districts-chosen")
+    page.get_by_role("button", name="Plan the day").click()
+    page.get_by_text("Stops planned", exact=True).wait_for()
+    _idle(page)
+    _shot(page, "02-planned-two-districts")
+
+    page.get_by_role("tab", name="Adjust and assign").click()
+    page.get_by_role("button", name="Move stop").click()
+    page.get_by_text(re.compile(r"^Move: ")).wait_for()
+    _idle(page)
+    _shot(page, "03-stop-moved")
+    page.get_by_role("tab", name="Adjust and assign").click()
+    page.get_by_role("button", name="Assign routes to crews").click()
+    page.get_by_text("Assign: done", exact=True).wait_for()
+    _idle(page)
+    _shot(page, "04-assigned")
+
+    with UnitOfWork(make_engine(url)) as uow:
+        plan = uow.plans.for_date("los_angeles", __import__("datetime").date(2020, 1, 3))[0]
+        assert plan.status == "assigned"
+        crew = next(r.crew_name for r in plan.routes if r.stops)
+        moved = [e for e in uow.events.for_entity("plan", plan.id) if e.action == "stop_moved"]
+        assert moved and moved[0].actor == "supervisor:sup"
+    assert main(["--db", url, "users", "create", "joe", "--role", "crew", "--crew", crew]) == 0
+
+    phone = _sign_in(browser, base, "joe", {"width": 400, "height": 850})
+    phone.get_by_role("heading", name="My route today").wait_for()
+    _shot(phone, "05-crew-route")
+    phone.get_by_role("button", name="Arrived").first.click()
+    _idle(phone)
+    phone.get_by_role("button", name="Done").first.click()
+    phone.get_by_text(re.compile(r"^1 of \d+ stops done")).wait_for()
+    _idle(phone)
+    _shot(phone, "06-crew-completed-a-stop")
+    with UnitOfWork(make_engine(url)) as uow:
+        done = [s for r in uow.plans.get(plan.id).routes  # type: ignore[union-attr]
+                for s in r.stops if s.status == "done"]
+        assert len(done) == 1
+        assert uow.requests.get(done[0].request_id).status == "completed"  # type: ignore[union-attr]
+
+    # the crew member types the supervisor's page into the address bar: a new browser
+    # session asks them to sign in, and after that the page is not there for them
+    phone.goto(f"{base}/plan")
+    phone.get_by_text("Page not found").wait_for()
+    _shot(phone, "07a-crew-typed-supervisor-url")
+    phone.keyboard.press("Escape")
+    phone.get_by_label("Username").fill("joe")
+    phone.get_by_label("Password", exact=True).fill(PASSWORD)
+    phone.get_by_role("button", name="Sign in").click()
+    phone.get_by_role("heading", name="My route today").wait_for()
+    _idle(phone)
+    _shot(phone, "07-crew-refused-supervisor-page")
+    assert phone.get_by_role("heading", name="Plan and assign").count() == 0
+    assert phone.get_by_role("button", name="Assign routes to crews").count() == 0
+
+
+def test_manager_opens_the_requests_map(server: tuple[str, str], browser: object) -> None:
+    base, _ = server
+    page = _sign_in(browser, base, "boss", {"width": 1400, "height": 1000})
+    page.get_by_role("heading", name="Requests map").wait_for()
+    _idle(page)
+    page.locator("iframe").first.wait_for()
+    _shot(page, "08-manager-requests-map")
+    assert page.get_by_role("link", name="Plan and assign").count() == 0
