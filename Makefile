@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 PORT ?= 8501
 CITY ?= los_angeles
 
-.PHONY: run test install install-dev lint typecheck pytest bench clean
+.PHONY: run test install install-dev lint typecheck pytest deps audit bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,7 +41,16 @@ typecheck: install-dev
 pytest: install-dev
 	$(BIN)/python -m pytest
 
-test: lint typecheck pytest
+# Installed packages agree with each other's requirements (works offline).
+deps: install-dev
+	$(BIN)/python -m pip check
+
+# Known vulnerabilities (needs the PyPI/OSV vulnerability services; see docs/security.md).
+audit: install-dev
+	$(BIN)/python -m pip install --quiet pip-audit
+	$(BIN)/pip-audit --skip-editable
+
+test: lint typecheck deps pytest
 
 bench: install-dev
 	$(BIN)/python -m bench
