@@ -1,0 +1,438 @@
+"""Benchmark of the offline geocoder; writes the "Geocoding" section of docs/benchmarks.md.
+
+Run from the repository root::
+
+    .venv/bin/python bench/bench_geocode.py            # measure and update the docs
+    .venv/bin/python bench/bench_geocode.py --no-write # measure only
+
+What it measures (all in one run, on one core):
+
+* evaluation: the 2017 MyLA311 addresses that carry coordinates, geocoded against the
+  reference built from the 2020 extract only; house-level share and error versus the
+  city's coordinates, for the offline geocoder and for a naive exact-street baseline;
+* intersections (``X AT Y``) of the 2017 extract;
+* messy input: the same addresses rewritten the way residents type (seeded);
+* throughput of :func:`geo.geocoder.geocode_frame` from a cold cache, end to end;
+* reverse geocoding time per point.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import platform
+import random
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from geo import address as address_mod  # noqa: E402
+from geo.address import TYPE_LONG_FORM  # noqa: E402
+from geo.geocoder import HOUSE_LEVEL, OfflineGeocoder, Precision, geocode_frame  # noqa: E402
+from geo.reference import build_la_reference, load_reference  # noqa: E402
+
+EVAL_CSV = ROOT / "data/evaluation/los_angeles/myla311_2017-12-27_to_31.csv"
+REF_CSV = ROOT / "data/requests/los_angeles/myla311_2020-01-01_to_03.csv"
+REF_PARQUET = ROOT / "data/reference/los_angeles.parquet"
+DOC = ROOT / "docs/benchmarks.md"
+COMMAND = ".venv/bin/python bench/bench_geocode.py"
+
+
+def haversine_m(
+    lon1: np.ndarray, lat1: np.ndarray, lon2: np.ndarray, lat2: np.ndarray
+) -> np.ndarray:
+    lon1, lat1, lon2, lat2 = (
+        np.radians(np.asarray(a, dtype=float)) for a in (lon1, lat1, lon2, lat2)
+    )
+    a = (
+        np.sin((lat2 - lat1) / 2) ** 2
+        + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
+    )
+    return 2 * 6_371_008.8 * np.arcsin(np.sqrt(a))
+
+
+def load_eval() -> tuple[pd.DataFrame, pd.DataFrame]:
+    df = pd.read_csv(EVAL_CSV, usecols=["Address", "ZipCode", "Latitude", "Longitude"])
+    df = df.loc[df["Latitude"].notna() & df["Longitude"].notna() & df["Address"].notna()]
+    # (lat, lon) -> (lon, lat)
+    df = df.rename(columns={"Longitude": "true_lon", "Latitude": "true_lat"})
+    df["ZipCode"] = df["ZipCode"].map(lambda z: "" if pd.isna(z) else str(int(z)))
+    is_inter = df["Address"].str.contains(" AT ", regex=False)
+    return df.loc[~is_inter].reset_index(drop=True), df.loc[is_inter].reset_index(drop=True)
+
+
+# ------------------------------------------------------------------ baseline
+class NaiveBaseline:
+    """Exact street string match, linear interpolation between nearest numbers."""
+
+    def __init__(self, csv: Path) -> None:
+        raw = pd.read_csv(csv, usecols=["address", "latitude", "longitude"]).dropna()
+        self.streets: dict[str, list[tuple[int, float, float]]] = {}
+        for text, lat, lon in zip(raw["address"], raw["latitude"], raw["longitude"], strict=True):
+            m = re.match(r"^(\d+)\s+([^,]+)", text)
+            if m:
+                # (lat, lon) -> (lon, lat)
+                self.streets.setdefault(m.group(2).strip(), []).append((int(m.group(1)), lon, lat))
+        self.arr = {k: np.array(sorted(v), dtype=float) for k, v in self.streets.items()}
+
+    def locate(self, text: str) -> tuple[float, float] | None:
+        """Locate ``123 W MAIN ST, 90012`` by its exact street string."""
+        m = re.match(r"^(\d+)\s+([^,]+)", text)
+        if not m or m.group(2).strip() not in self.arr:
+            return None
+        a = self.arr[m.group(2).strip()]
+        n = int(m.group(1))
+        i = int(np.searchsorted(a[:, 0], n))
+        if i == 0:
+            return float(a[0, 1]), float(a[0, 2])
+        if i == len(a):
+            return float(a[-1, 1]), float(a[-1, 2])
+        lo, hi = a[i - 1], a[i]
+        t = 0.0 if hi[0] == lo[0] else (n - lo[0]) / (hi[0] - lo[0])
+        return float(lo[1] + t * (hi[1] - lo[1])), float(lo[2] + t * (hi[2] - lo[2]))
+
+
+# ------------------------------------------------------------------- messy
+_DIRS = {"N": "north", "S": "south", "E": "east", "W": "west"}
+
+
+def rewrite(text: str, zip_code: str, rng: random.Random) -> tuple[str, bool]:
+    """Rewrite a clean ``123 W MAIN ST, 90012`` the way residents type it.
+
+    Every address gets two or three of: lower/title case, street type spelled out or
+    dropped, directional spelled out or dropped, one typo in the street name (names of
+    five letters or more), a unit suffix, a ``near`` / ``in front of`` / ``block of``
+    phrasing; the ZIP is kept (in varied formats) because intake forms collect it.
+    Returns the text and whether the house number was replaced by ``N block of``.
+    """
+    m = re.match(r"^(\d+)(\s+\d/\d)?\s+(?:([NSEW])\s+)?(.+?)(?:\s+([A-Z]+))?,\s*\d{5}$", text)
+    if not m:
+        return text.lower(), False
+    num, frac, d, name, stype = m.groups()
+    if stype is not None and stype not in address_mod.STREET_TYPES:
+        name, stype = f"{name} {stype}", None
+    ops = rng.sample(["type", "dir", "typo", "unit", "phrase"], k=rng.choice([2, 3]))
+    if "type" in ops and stype:
+        long = TYPE_LONG_FORM.get(address_mod.STREET_TYPES[stype], stype)
+        stype = rng.choice([long, None])
+    if "dir" in ops and d:
+        d = rng.choice([_DIRS[d], None])
+    if "typo" in ops:
+        letters = [i for i, ch in enumerate(name) if ch.isalpha()]
+        if len(letters) >= 5 and not any(ch.isdigit() for ch in name):
+            i = rng.choice(letters[1:])
+            kind = rng.choice(["drop", "swap", "sub", "double"])
+            if kind == "drop":
+                name = name[:i] + name[i + 1 :]
+            elif kind == "swap" and i + 1 < len(name) and name[i + 1].isalpha():
+                name = name[:i] + name[i + 1] + name[i] + name[i + 2 :]
+            elif kind == "sub":
+                name = name[:i] + rng.choice("AEIOURSTLN") + name[i + 1 :]
+            else:
+                name = name[:i] + name[i] + name[i:]
+    street = " ".join(p for p in (d, name, stype) if p)
+    head = f"{num}{frac or ''} {street}"
+    block = False
+    if "phrase" in ops:
+        head = rng.choice(
+            [f"near {head}", f"in front of {head}", f"across from {head}",
+             f"{int(num) // 100 * 100} block of {street}"]
+        )  # fmt: skip
+        block = " block of " in head
+    if "unit" in ops:
+        head += rng.choice([" apt 4", " #12", " unit B", " ste 200", " Apt. 3"])
+    tail = rng.choice([f", {zip_code}", f" {zip_code}", f", Los Angeles, CA {zip_code}",
+                       f" los angeles ca {zip_code}"])  # fmt: skip
+    out = head + tail
+    return rng.choice([out.lower(), out.title(), out]), block
+
+
+# ------------------------------------------------------------------ metrics
+@dataclass
+class Scores:
+    """House-level share and error figures of one run."""
+
+    n: int
+    house: float
+    median_m: float
+    p90_m: float
+    wrong_street: float
+    by_precision: dict[str, int]
+
+
+def score(frame: pd.DataFrame) -> Scores:
+    house = frame["precision"].isin([str(p) for p in HOUSE_LEVEL])
+    err = haversine_m(frame["lon"], frame["lat"], frame["true_lon"], frame["true_lat"])
+    e = err[house.to_numpy()]
+    return Scores(
+        n=len(frame),
+        house=float(house.mean()),
+        median_m=float(np.median(e)) if len(e) else math.nan,
+        p90_m=float(np.percentile(e, 90)) if len(e) else math.nan,
+        wrong_street=float((e > 1000).mean()) if len(e) else math.nan,
+        by_precision=frame["precision"].astype(str).value_counts().to_dict(),
+    )
+
+
+def clear_caches(gc: OfflineGeocoder) -> None:
+    gc._lookup_cached.cache_clear()
+    gc._resolve_cached.cache_clear()
+    address_mod._parse_cached.cache_clear()
+    address_mod.canonical_name.cache_clear()
+
+
+def timed(
+    gc: OfflineGeocoder, frame: pd.DataFrame, zip_column: str | None, repeat: int = 3
+) -> tuple[pd.DataFrame, float, float]:
+    """Geocode ``frame`` from cold caches; best CPU seconds and matching wall seconds."""
+    best = (math.inf, math.inf)
+    out = frame
+    for _ in range(repeat):
+        clear_caches(gc)
+        c0, w0 = time.process_time(), time.perf_counter()
+        out = geocode_frame(frame, "Address", zip_column, geocoder=gc)
+        best = min(best, (time.process_time() - c0, time.perf_counter() - w0))
+        FIRST_RUN.setdefault(id(frame), time.process_time() - c0)
+    return out, best[0], best[1]
+
+
+#: CPU seconds of the very first run per frame (index caches cold as well).
+FIRST_RUN: dict[int, float] = {}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
+    ap.add_argument("--seed", type=int, default=20171227)
+    args = ap.parse_args()
+
+    t0 = time.perf_counter()
+    ref, _ = build_la_reference(REF_CSV)
+    t_build = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ref = load_reference(REF_PARQUET)
+    t_load = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    gc = OfflineGeocoder(ref)
+    t_index = time.perf_counter() - t0
+
+    addrs, inters = load_eval()
+
+    # naive baseline, same rows
+    base = NaiveBaseline(REF_CSV)
+    b_lon, b_lat, b_prec = [], [], []
+    for text in addrs["Address"]:
+        got = base.locate(text)
+        b_lon.append(got[0] if got else np.nan)
+        b_lat.append(got[1] if got else np.nan)
+        b_prec.append("interpolated" if got else "none")
+    base_frame = addrs.assign(lon=b_lon, lat=b_lat, precision=b_prec)
+    s_base = score(base_frame)
+
+    # offline geocoder, cold caches, timed end to end (CPU time of this process, best of
+    # 3: the machine is shared, wall time measures the neighbours as much as us)
+    out, t_batch, w_batch = timed(gc, addrs, "ZipCode")
+    s_off = score(out)
+    out_i, t_inter, _ = timed(gc, inters, "ZipCode")
+    located_i = out_i["precision"] == str(Precision.INTERSECTION)
+    err_i = haversine_m(out_i["lon"], out_i["lat"], out_i["true_lon"], out_i["true_lat"])[
+        located_i.to_numpy()
+    ]
+
+    rng = random.Random(args.seed)
+    rewritten = [
+        rewrite(t, z, rng) for t, z in zip(addrs["Address"], addrs["ZipCode"], strict=True)
+    ]
+    messy = addrs.assign(Address=[t for t, _ in rewritten])
+    as_block = np.array([b for _, b in rewritten])
+    out_m, t_messy, _ = timed(gc, messy, None)
+    s_messy = score(out_m)
+
+    # reverse: random points inside the reference extent
+    r = np.random.default_rng(args.seed)
+    lons = r.uniform(ref.points["lon"].quantile(0.02), ref.points["lon"].quantile(0.98), 5000)
+    lats = r.uniform(ref.points["lat"].quantile(0.02), ref.points["lat"].quantile(0.98), 5000)
+    t0 = time.process_time()
+    for lo, la in zip(lons, lats, strict=True):
+        gc.reverse_result(float(lo), float(la))
+    t_rev = (time.process_time() - t0) / len(lons)
+
+    rate = len(addrs) / t_batch
+    rate_messy = len(messy) / t_messy
+    lines = [
+        "## Geocoding",
+        "",
+        f"Command: `{COMMAND}` (seed {args.seed}); "
+        f"{time.strftime('%Y-%m-%d', time.gmtime())}, Python {platform.python_version()}, "
+        "one process on a shared 2-core machine.",
+        "",
+        "Reference: 2020 MyLA311 extract only "
+        f"({len(ref.points)} address points, {len(ref.intersections)} intersections); "
+        f"build {t_build:.2f} s, load {t_load:.3f} s, index {t_index:.2f} s.",
+        f"Evaluation: 2017 MyLA311 rows with coordinates: {len(addrs)} addresses, "
+        f"{len(inters)} intersections (`X AT Y`). Error = great-circle distance to the "
+        "2017 coordinates. House level = precision `point` or `interpolated`; "
+        "wrong street = house-level answer more than 1 km off. House-level shares are of all "
+        "rows of the input (row count in brackets).",
+        "",
+        "| input | method | house level | median error | p90 error | wrong street (>1 km) |",
+        "|---|---|---|---|---|---|",
+    ]
+    confident = out.loc[out["confidence"] >= 0.5]
+    s_conf = score(confident)
+    conf_house = confident["precision"].isin([str(p) for p in HOUSE_LEVEL])
+    s_conf.house = float(conf_house.sum()) / len(out)
+    s_conf.n = len(out)
+    for label, method, s in (
+        ("clean 2017 addresses", "naive exact-street interpolation", s_base),
+        ("clean 2017 addresses", "offline geocoder", s_off),
+        ("clean 2017 addresses", "offline geocoder, only answers with confidence >= 0.5", s_conf),
+        ("messy rewrite (seeded)", "offline geocoder", s_messy),
+    ):
+        lines.append(
+            f"| {label} | {method} | {s.house:.1%} ({s.n}) | {s.median_m:.0f} m | "
+            f"{s.p90_m:.0f} m | {s.wrong_street:.2%} |"
+        )
+    m_house = out_m["precision"].isin([str(p) for p in HOUSE_LEVEL]).to_numpy()
+    m_block = as_block & (out_m["precision"] == str(Precision.BLOCK)).to_numpy()
+    lines += [
+        "",
+        f"Messy rewrite: {as_block.sum()} of {len(messy)} rows were rewritten as `N block of`, "
+        "which can only be answered at `block` precision; counting those block answers, "
+        f"{(m_house | m_block).mean():.1%} of the messy rows are located at house or "
+        f"requested-block level (clean: {s_off.house:.1%}).",
+        "",
+        f"Intersections: {located_i.mean():.1%} of {len(inters)} located as `intersection`, "
+        f"median error {np.median(err_i):.0f} m, p90 {np.percentile(err_i, 90):.0f} m.",
+        "",
+        "Precision of the clean run: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(s_off.by_precision.items()))
+        + ".",
+        "Precision of the messy run: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(s_messy.by_precision.items()))
+        + ".",
+        "",
+        f"Throughput (`geocode_frame`, parse to output columns, CPU time of one process, best "
+        "of 3; the query caches (parse, street-name resolution, answers) are cleared before "
+        "each run, the caches derived from the reference alone (local house-number grid fits, "
+        "street directions) stay warm after the first run, which took "
+        f"{FIRST_RUN[id(addrs)]:.2f} s CPU = {len(addrs) / FIRST_RUN[id(addrs)]:,.0f}/s): "
+        f"clean {rate:,.0f} addresses/s "
+        f"(wall {len(addrs) / w_batch:,.0f}/s "
+        f"on the shared machine), messy {rate_messy:,.0f} addresses/s, intersections "
+        f"{len(inters) / t_inter:,.0f}/s. Reverse (nearest address point, cKDTree): "
+        f"{t_rev * 1e3:.3f} ms CPU per point over 5,000 random points.",
+        "",
+    ]
+    methods = [
+        gc.lookup(t, z).method for t, z in zip(addrs["Address"], addrs["ZipCode"], strict=True)
+    ]
+    house_mask = out["precision"].isin([str(p) for p in HOUSE_LEVEL]).to_numpy()
+    err_all = haversine_m(out["lon"], out["lat"], out["true_lon"], out["true_lat"])
+    by_method = pd.DataFrame({"method": methods, "err": err_all})[house_mask]
+    method_rows = [
+        f"| `{m}` | {len(g)} | {g['err'].median():.0f} m | {g['err'].quantile(0.9):.0f} m | "
+        f"{(g['err'] > 1000).mean():.1%} |"
+        for m, g in by_method.groupby("method")
+    ]
+    known = set(gc.names)
+    parsed = [
+        address_mod.parse_address(t, z)
+        for t, z in zip(addrs["Address"], addrs["ZipCode"], strict=True)
+    ]
+    unknown = float(np.mean([p.street.name not in known for p in parsed]))
+    ceiling = 1.0 - unknown
+    parsed_i = [
+        address_mod.parse_address(t, z)
+        for t, z in zip(inters["Address"], inters["ZipCode"], strict=True)
+    ]
+    inter_unknown = float(
+        np.mean(
+            [
+                p.street.name not in known
+                or p.cross_street is None
+                or p.cross_street.name not in known
+                for p in parsed_i
+            ]
+        )
+    )
+    messy_loss = s_off.house - s_messy.house
+    messy_loss_blocks = s_off.house - float((m_house | m_block).mean())
+    i_med = float(np.median(err_i))
+    targets = [
+        ("house level (clean)", ">= 85%", f"{s_off.house:.1%}", s_off.house >= 0.85),
+        ("median error, house level", "<= 40 m", f"{s_off.median_m:.0f} m", s_off.median_m <= 40),
+        ("p90 error, house level", "<= 300 m", f"{s_off.p90_m:.0f} m", s_off.p90_m <= 300),
+        ("wrong street (> 1 km)", "< 2%", f"{s_off.wrong_street:.2%}", s_off.wrong_street < 0.02),
+        ("intersections located", ">= 80%", f"{located_i.mean():.1%}", located_i.mean() >= 0.8),
+        ("intersection median error", "<= 75 m", f"{i_med:.0f} m", i_med <= 75),
+        ("messy: house-level loss", "<= 3 points", f"{messy_loss * 100:.1f} points",
+         messy_loss <= 0.03),
+        ("messy: loss counting requested blocks", "<= 3 points",
+         f"{messy_loss_blocks * 100:.1f} points", messy_loss_blocks <= 0.03),
+        ("batch throughput (CPU, one core)", ">= 5,000/s", f"{rate:,.0f}/s", rate >= 5000),
+        ("reverse per point", "< 1 ms", f"{t_rev * 1e3:.3f} ms", t_rev < 1e-3),
+    ]  # fmt: skip
+    lines += ["| target | wanted | measured | met |", "|---|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} | {'yes' if ok else '**no**'} |" for a, b, c, ok in targets]
+    lines += [
+        "",
+        f"Why the house-level target is missed: {unknown:.1%} of the 2017 address rows are on a "
+        "street name that appears nowhere in the 2020 extract (neither as an address nor in an "
+        f"`X AT Y` row), so no honest answer can be better than `zip` precision for "
+        f"them; the ceiling for house level is about {ceiling:.1%}. The geocoder answers those "
+        "rows with precision `zip` (or `none` without a ZIP), never with a guessed house.",
+        "The median error is bounded by the data: most 2020 streets carry only a handful of "
+        "points, so many answers walk the city's house-number grid from the nearest known "
+        "number (methods `grid*`, lower confidence), and even interpolation between two known "
+        "numbers is off by the varying depth of the points (table below). Filtering on "
+        "confidence trades coverage for accuracy (row above).",
+        "",
+        "| method (clean run, house level) | answers | median error | p90 error | > 1 km |",
+        "|---|---|---|---|---|",
+        *method_rows,
+        "",
+        "Methods: `exact` the address is in the reference; `between` two known numbers on the "
+        "street; `beyond` up to 300 numbers past the last known one, along the street's own "
+        "local gradient; `grid` / `grid-blind` walked along the street with the local "
+        "house-number grid (street direction known / assumed from the grid), refined with the "
+        "same numbers on nearby parallel streets; `grid-long` a longer walk (up to 8,000 "
+        "numbers, confidence 0.3) kept only where 2 of the 3 nearest reference points carry "
+        "the query ZIP (`OfflineGeocoder(..., long_walks=False)` turns it off); `near-end` "
+        "within 20 numbers of a lone point.",
+        f"Intersections: {inter_unknown:.1%} of the 2017 `X AT Y` rows name a street unknown "
+        "to the 2020 extract; those get `street` (the known street) or `zip` precision.",
+        f"Messy input: the rewriter turns {as_block.mean():.0%} of the rows into `N block of`, "
+        "whose honest answer is `block` precision; the other rewrites (case, spelled-out or "
+        "dropped types and directionals, one typo, units, `near`/`in front of`/`across from`) "
+        f"cost {messy_loss_blocks * 100:.1f} points. The rewriter never misspells the first "
+        "letter of a name, and the geocoder only corrects typos among names that share the "
+        "first letter, so first-letter typos are neither measured nor corrected.",
+        "",
+    ]
+    section = "\n".join(lines)
+    print(section)
+    if not args.no_write:
+        write_section(section)
+
+
+def write_section(section: str) -> None:
+    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n"
+    pattern = re.compile(r"^## Geocoding\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section + "\n", text)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    DOC.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
