@@ -82,3 +82,28 @@ def test_needs_location_queue_and_fix(db: Connection, la: CityPack) -> None:
         assert row is not None and row.geocode_precision == "manual"
         fixes = [e for e in uow.events.for_entity("request", pk) if e.action == "location_fixed"]
         assert fixes and fixes[0].details["how"] == "map click"
+
+
+@pytest.mark.parametrize(
+    ("precision", "confidence", "routable"),
+    [
+        ("source", 1.0, True),
+        ("point", 0.2, True),
+        ("intersection", 0.6, True),
+        ("manual", 1.0, True),
+        ("interpolated", 0.9, True),
+        ("interpolated", 0.3, False),
+        ("interpolated", None, False),
+        ("block", 0.9, False),
+        ("street", 0.9, False),
+        ("zip", 1.0, False),
+        ("none", 0.0, False),
+        (None, None, False),
+    ],
+)
+def test_which_positions_go_on_a_route(
+    precision: str | None, confidence: float | None, routable: bool
+) -> None:
+    from dispatch.services.locate import is_routable
+
+    assert is_routable(precision, confidence) is routable

@@ -12,7 +12,7 @@ from dispatch.auth import SUPERVISING, require
 from dispatch.citypack import CityPack
 from dispatch.errors import DispatchError
 from dispatch.services.exports import neutralise_formula
-from dispatch.services.locate import ROUTABLE_PRECISIONS
+from dispatch.services.locate import is_routable
 from dispatch.store import RequestFilter, UnitOfWork
 from dispatch.store.models import RequestRow
 from geo.errors import GeoError
@@ -106,4 +106,4 @@ def needs_location(uow: UnitOfWork, limit: int = 500) -> list[RequestRow]:
     """Return open requests without a trustworthy location, oldest first."""
     require(uow.principal, *SUPERVISING, action="see the location queue")
     rows = uow.requests.query(RequestFilter(statuses=_OPEN))
-    return [r for r in rows if r.geocode_precision not in ROUTABLE_PRECISIONS][:limit]
+    return [r for r in rows if not is_routable(r.geocode_precision, r.geocode_confidence)][:limit]

@@ -27,7 +27,7 @@ from dispatch.importers import Reject
 from dispatch.importers.detect import decode_text, detect_format, parse_text
 from dispatch.importers.generic_csv import OPTIONAL, REQUIRED, ColumnMapping
 from dispatch.services.imports import import_context, locate_records
-from dispatch.services.locate import ROUTABLE_PRECISIONS, pack_geocoder
+from dispatch.services.locate import is_routable, pack_geocoder
 from dispatch.services.requests import distance_m
 from dispatch.store import utcnow
 
@@ -78,7 +78,7 @@ class AddressMatch:
     @property
     def routable(self) -> bool:
         """Return whether the precision is good enough to send a crew without a look."""
-        return self.located and self.precision in ROUTABLE_PRECISIONS
+        return self.located and is_routable(self.precision, self.confidence)
 
 
 class IntakeGeocoder:

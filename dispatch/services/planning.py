@@ -19,7 +19,7 @@ from dispatch.errors import PlanningError
 from dispatch.model import CLOSED_STATUSES, Crew, Depot, RequestStatus, ServiceRequest
 from dispatch.planning import Plan, plan_day, select_stops_for_day
 from dispatch.planning.planner import DEFAULT_TIME_LIMIT_S
-from dispatch.services.locate import ROUTABLE_PRECISIONS
+from dispatch.services.locate import is_routable
 from dispatch.store import RequestFilter, UnitOfWork, utcnow
 from dispatch.store.models import PlanRow, RouteRow, StopRow
 
@@ -76,7 +76,7 @@ def candidate_requests(uow: UnitOfWork, pack: CityPack, day: date) -> list[Servi
             continue
         if req.status in CLOSED_STATUSES and (req.closed_at is None or req.closed_at < morning):
             continue
-        if req.geocode_precision not in ROUTABLE_PRECISIONS:
+        if not is_routable(req.geocode_precision, req.geocode_confidence):
             req.lon = req.lat = None  # a zip or street centroid is not a place to send a crew
         out.append(req)
     return out
@@ -261,7 +261,8 @@ def urgent_candidates(uow: UnitOfWork, pack: CityPack, plan: Plan) -> dict[int, 
                                                       if s not in CLOSED_STATUSES],
                                             located=True))
     for row in rows:
-        if row.external_id in in_plan or row.geocode_precision not in ROUTABLE_PRECISIONS:
+        if row.external_id in in_plan or not is_routable(
+                row.geocode_precision, row.geocode_confidence):
             continue
         out[row.id] = f"{row.external_id} · {row.category} · {row.address}"
     return out

@@ -26,7 +26,7 @@ from dispatch.model import CLOSED_STATUSES, RequestStatus
 from dispatch.planning import Lock, Plan, replan
 from dispatch.planning.problem import stop_from_request
 from dispatch.services.concurrency import check_version
-from dispatch.services.locate import ROUTABLE_PRECISIONS
+from dispatch.services.locate import is_routable
 from dispatch.services.planning import MORNING, route_rows
 from dispatch.store import UnitOfWork, utcnow
 from dispatch.store.models import PlanRow, RouteRow, StopRow
@@ -329,7 +329,7 @@ def add_urgent_request(
     category = pack.categories.get(req.category)
     if category is None or not category.routable:
         raise PlanningError(f"request {req.external_id} ({req.category}) is not routable")
-    if req.geocode_precision not in ROUTABLE_PRECISIONS:
+    if not is_routable(req.geocode_precision, req.geocode_confidence):
         raise PlanningError(
             f"request {req.external_id} has no trustworthy location "
             f"(precision {req.geocode_precision}); fix its location first"
