@@ -1,0 +1,297 @@
+"""Benchmarks of the planning engine; writes to the "Planning" section of docs/benchmarks.md.
+
+Run from the repository root::
+
+    .venv/bin/python bench/bench_plan.py la        # LA 2020-01-03, whole city, 2 workers
+    .venv/bin/python bench/bench_plan.py quality   # default budget vs 10x, per district
+    .venv/bin/python bench/bench_plan.py replan    # move / add on a 40-stop route
+    .venv/bin/python bench/bench_plan.py scaling   # 100 ... 10,000 stops
+    (add --no-write to only print)
+"""
+
+# ruff: noqa: E501
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from collections import Counter, defaultdict
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.la_data import load_la_requests  # noqa: E402
+from bench.planning_docs import write_fragment  # noqa: E402
+from dispatch.planning import (  # noqa: E402
+    HaversineTravel,
+    Lock,
+    Plan,
+    Stop,
+    plan_day,
+    replan,
+    select_stops_for_day,
+    validate_plan,
+)
+from dispatch.planning.planner import DEFAULT_TIME_LIMIT_S  # noqa: E402
+from dispatch.planning.replay import LA_CATEGORIES, LA_TZ, la_demo_roster  # noqa: E402
+
+DAY = date(2020, 1, 3)
+
+
+def machine() -> str:
+    load = os.getloadavg()[0]
+    return (
+        f"{platform.machine()}, Python {platform.python_version()}, {os.cpu_count()} cores "
+        f"shared, load average {load:.1f} at start"
+    )
+
+
+def la_stops() -> list[Stop]:
+    return select_stops_for_day(load_la_requests(), DAY, LA_TZ, LA_CATEGORIES)
+
+
+def reason_kind(reason: str) -> str:
+    for k in ("not enough crew time", "over capacity", "no location", "window impossible"):
+        if reason.startswith(k):
+            return k
+    if reason.startswith("no crew with skill"):
+        return "no crew with the skill in the district"
+    return reason.split(":")[0]
+
+
+def run_la(
+    workers: int, scale: float = 1.0
+) -> tuple[Plan, float, list[dict[str, object]], list[str]]:
+    stops = la_stops()
+    crews, depots = la_demo_roster()
+    stats: list[dict[str, object]] = []
+    t0 = time.perf_counter()
+    plan = plan_day(
+        stops, crews, depots, day=DAY, tz=LA_TZ, city="los_angeles", seed=1,
+        max_workers=workers, iteration_scale=scale,
+        time_limit_s=None if scale != 1.0 else DEFAULT_TIME_LIMIT_S, stats=stats,
+    )  # fmt: skip
+    wall = time.perf_counter() - t0
+    errs = validate_plan(plan, crews, depots, HaversineTravel(), stops)
+    return plan, wall, stats, errs
+
+
+def cmd_la(args: argparse.Namespace) -> str:
+    where = machine()
+    plan, wall, stats, errs = run_la(args.workers)
+    same = None
+    if args.twice:
+        again, wall2, _, _ = run_la(args.workers)
+        same = again.to_json() == plan.to_json()
+    tot = plan.totals()
+    n = tot["stops_planned"] + tot["stops_unplanned"]
+    kinds = Counter(reason_kind(u.reason) for u in plan.unplanned)
+    capped = sum(1 for s in stats if s["iterations"] != s["budget"] and s["stops"])
+    lines = [
+        "### LA day 2020-01-03, whole city",
+        "",
+        f"Command: `.venv/bin/python bench/bench_plan.py la --workers {args.workers}{' --twice' if args.twice else ''}` ({where}).",
+        "",
+        "| measure | result |",
+        "|---|---|",
+        f"| routable stops selected (`select_stops_for_day`) | {n} |",
+        f"| sub-problems (crew type x district) | {len(stats)} |",
+        f"| crews available / with a route | {tot['routes']} / {tot['routes_used']} |",
+        f"| wall time, plan_day incl. matrices and process pool | {wall:.1f} s |",
+        f"| stops planned / unplanned | {tot['stops_planned']} / {tot['stops_unplanned']} |",
+        "| unplanned by reason | "
+        + ", ".join(f"{k}: {v}" for k, v in sorted(kinds.items())) + " |",
+        f"| every stop planned or unplanned with a reason | {'yes' if not errs else 'NO'} |",
+        f"| `validate_plan` violations (capacity, shift, skill, windows, lunch, travel) | {len(errs)} |",
+        f"| total drive / service | {tot['drive_s'] / 3600:.1f} h / {tot['service_s'] / 3600:.1f} h |",
+        f"| total distance | {tot['distance_m'] / 1000:.0f} km |",
+        f"| sub-problems stopped by the {DEFAULT_TIME_LIMIT_S:g} s cap instead of the iteration budget | {capped} |",
+        f"| largest sub-problem | {max(int(str(s['stops'])) for s in stats)} stops |",
+        f"| solver time summed over sub-problems (CPU-bound) | {sum(float(str(s['runtime_s'])) for s in stats):.1f} s |",
+    ]  # fmt: skip
+    if same is not None:
+        lines.append(
+            f"| second run, same seed: identical JSON | {'yes' if same else 'NO'} (wall {wall2:.1f} s) |"
+        )
+    if errs:
+        lines += ["", "Violations (first 10):", ""] + [f"- {e}" for e in errs[:10]]
+    return "\n".join(lines)
+
+
+def cmd_quality(args: argparse.Namespace) -> str:
+    base, w1, _, e1 = run_la(args.workers)
+    big, w10, _, e10 = run_la(args.workers, scale=10.0)
+
+    def per_district(p: Plan) -> dict[str, list[int]]:
+        out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for r in p.routes:
+            out[r.district or "-"][0] += r.drive_s
+            out[r.district or "-"][1] += len(r.stops)
+        return out
+
+    a, b = per_district(base), per_district(big)
+    rows = []
+    worst = 0.0
+    for d in sorted(set(a) | set(b), key=lambda x: (len(x), x)):
+        gap = (a[d][0] - b[d][0]) / b[d][0] * 100 if b[d][0] else 0.0
+        worst = max(worst, gap)
+        rows.append(
+            f"| {d} | {a[d][1]} / {b[d][1]} | {a[d][0] / 3600:.2f} | {b[d][0] / 3600:.2f} | {gap:+.2f}% |"
+        )
+    ta, tb = base.totals(), big.totals()
+    tgap = (ta["drive_s"] - tb["drive_s"]) / tb["drive_s"] * 100
+    lines = [
+        "### Quality: default budget vs 10x",
+        "",
+        f"Command: `.venv/bin/python bench/bench_plan.py quality --workers {args.workers}` ({machine()}).",
+        f"Default: iteration budget per sub-problem (`auto_iterations`), {DEFAULT_TIME_LIMIT_S:g} s cap; "
+        "10x: ten times the iterations, no cap. Target: drive time within 2% per district and in total. "
+        "Drive time of a district with more stops served can be higher; compare stop counts.",
+        "",
+        "| district | stops default / 10x | drive h default | drive h 10x | gap |",
+        "|---|---|---|---|---|",
+        *rows,
+        f"| **total** | {ta['stops_planned']} / {tb['stops_planned']} | {ta['drive_s'] / 3600:.2f} | "
+        f"{tb['drive_s'] / 3600:.2f} | {tgap:+.2f}% |",
+        "",
+        f"Wall: default {w1:.1f} s, 10x {w10:.1f} s. Worst district gap {worst:+.2f}%. "
+        f"Violations: {len(e1)} / {len(e10)}.",
+    ]  # fmt: skip
+    return "\n".join(lines)
+
+
+def cmd_replan(args: argparse.Namespace) -> str:
+    pool = [
+        s
+        for s in la_stops()
+        if s.district == "13" and s.category == "bulky_items" and s.lon is not None
+    ]
+    crews, depots = la_demo_roster(capacity=60)
+    crew = replace(next(c for c in crews if c.name == "NC-bulky-1"), districts=("13",))
+    other = replace(next(c for c in crews if c.name == "NC-bulky-2"), districts=("13",))
+    # Grow the day until one route reaches 40 stops.
+    for n in range(40, len(pool) + 1, 2):
+        plan = plan_day(pool[:n], [crew, other], depots, day=DAY, tz=LA_TZ, max_workers=1, seed=1)
+        r = max(plan.routes, key=lambda r: len(r.stops))
+        if len(r.stops) >= 40:
+            break
+    r2 = next(x for x in plan.routes if x.crew != r.crew)
+    rows = []
+    reps = args.repeat
+    for what in ("move", "add"):
+        times = []
+        ok = True
+        for k in range(reps):
+            locks = [
+                Lock(p.request_id, r.crew, i) for i, p in enumerate(r.stops[: len(r.stops) // 2])
+            ]
+            t0 = time.perf_counter()
+            if what == "move" and r2.stops:
+                rid = r2.stops[k % len(r2.stops)].request_id
+                new = replan(plan, moves={rid: r.crew}, locks=locks)
+            else:
+                urgent = Stop(
+                    f"URG-{k}", "bulky_items", "13", -118.30 + 0.001 * k, 34.09, 600, urgency=9
+                )
+                new = replan(plan, add=[urgent], locks=locks)
+            times.append(time.perf_counter() - t0)
+            got = [p.request_id for p in new.route(r.crew).stops]
+            ok &= all(got[lk.position] == lk.request_id for lk in locks if lk.position is not None)
+        rows.append(
+            f"| {what} one stop, {len(r.stops)}-stop route, first half locked to its positions | "
+            f"{statistics.median(times) * 1000:.0f} ms | {max(times) * 1000:.0f} ms | {'yes' if ok else 'NO'} |"
+        )
+    lines = [
+        "### Re-planning",
+        "",
+        f"Command: `.venv/bin/python bench/bench_plan.py replan --repeat {reps}` ({machine()}).",
+        "District 13 bulky requests of 2020-01-03 (the first ones until a route has 40 stops), two NC crews; default `replan` budget (0.5 s solver cap). Target < 1 s.",
+        "",
+        "| change | median | max | locked stops unchanged |",
+        "|---|---|---|---|",
+        *rows,
+    ]  # fmt: skip
+    return "\n".join(lines)
+
+
+def synthetic(n: int, base: list[Stop], rng: np.random.Generator) -> list[Stop]:
+    """Sample ``n`` real stops (with replacement past the real count), ~150 m jitter."""
+    located = [s for s in base if s.lon is not None]
+    idx = rng.permutation(len(located)) if n <= len(located) else rng.integers(0, len(located), n)
+    out = []
+    for k, i in enumerate(idx[:n]):
+        s = located[int(i)]
+        jit = rng.normal(0, 0.0015, 2) if n > len(located) else np.zeros(2)
+        out.append(
+            replace(s, request_id=f"{s.request_id}#{k}", lon=float(s.lon + jit[0]),  # type: ignore[operator]
+                    lat=float(s.lat + jit[1]))  # type: ignore[operator]
+        )  # fmt: skip
+    return out
+
+
+def cmd_scaling(args: argparse.Namespace) -> str:
+    base = la_stops()
+    rng = np.random.default_rng(7)
+    rows = []
+    for n in [int(x) for x in args.sizes.split(",")]:
+        f = n / len(base)
+        crews, depots = la_demo_roster(bulky_per_yard=max(1, round(12 * f)), graffiti_scale=f)
+        stops = synthetic(n, base, rng)
+        stats: list[dict[str, object]] = []
+        t0 = time.perf_counter()
+        plan = plan_day(
+            stops, crews, depots, day=DAY, tz=LA_TZ, max_workers=args.workers, stats=stats
+        )
+        wall = time.perf_counter() - t0
+        errs = validate_plan(plan, crews, depots, HaversineTravel(), stops)
+        tot = plan.totals()
+        capped = sum(1 for s in stats if s["iterations"] != s["budget"] and s["stops"])
+        rows.append(
+            f"| {n:,} | {len(crews)} | {len(stats)} | {max(int(str(s['stops'])) for s in stats)} | "
+            f"{wall:.1f} s | {tot['stops_planned']:,} | {tot['stops_unplanned']:,} | {capped} | {len(errs)} |"
+        )
+        print(rows[-1], flush=True)
+    lines = [
+        "### Scaling",
+        "",
+        f"Command: `.venv/bin/python bench/bench_plan.py scaling --workers {args.workers}` ({machine()}).",
+        "Stops sampled from the 2020-01-03 LA stops (past 1,992: replicated with ~150 m jitter); "
+        "crews scaled in proportion. Default budget and cap.",
+        "",
+        "| stops | crews | sub-problems | largest | wall | planned | unplanned | capped | violations |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *rows,
+    ]  # fmt: skip
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("what", choices=["la", "quality", "replan", "scaling"])
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--twice", action="store_true", help="la: plan twice and compare JSON")
+    ap.add_argument("--sizes", default="100,500,1000,3000,10000")
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+    fn = {"la": cmd_la, "quality": cmd_quality, "replan": cmd_replan, "scaling": cmd_scaling}[
+        args.what
+    ]
+    md = fn(args)
+    print(md)
+    if not args.no_write:
+        write_fragment({"la": "la_day"}.get(args.what, args.what), md)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,517 @@
+"""PyVRP wrapper: build ``ProblemData`` from arrays, solve, and schedule routes with breaks.
+
+Model of one sub-problem (see :mod:`dispatch.planning.problem`):
+
+* locations: the sub-problem's depots first, then its stops;
+* cost: driving seconds (the duration matrix is also the "distance" matrix PyVRP
+  minimises, so OSRM durations, not metres, drive the choice);
+* every stop is an optional client (``required=False``) with a prize from its urgency,
+  so that with more work than crews PyVRP drops the least urgent stops;
+* one vehicle type per group of identical crews; shift window ``[shift_start,
+  shift_end - lunch_s]`` so that the 30-minute break inserted afterwards by
+  :func:`schedule_route` never pushes the return past the shift end;
+* a stop locked to a crew (re-planning) is required and reachable cheaply only by that
+  crew's vehicle type, through its own routing profile.
+
+Determinism: PyVRP is seeded; the stopping criterion is an iteration count, with a
+wall-clock cap as a safety net. Same inputs, seed and iterations give the same plan
+as long as the cap is not hit first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyvrp
+from pyvrp.search import NeighbourhoodParams
+from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria, StoppingCriterion
+
+from dispatch.errors import PlanningError
+from dispatch.model import Crew, Depot
+from dispatch.planning.problem import DayClock, Lock, Stop, SubProblem, depots_for
+from geo.travel import TravelModel
+
+#: Cost added to every edge into a stop locked to another crew.
+LOCK_PENALTY = 10_000_000
+#: "No window" for stops without one.
+FAR_FUTURE_S = 10**9
+#: Granular neighbourhood size for PyVRP's local search. PyVRP's default is 50; 20 ran
+#: about 3x more iterations per second on the LA sub-problems for the same or better
+#: cost at a fixed iteration count (measured while choosing the default budget).
+NUM_NEIGHBOURS = 20
+
+
+def stopping(iterations: int | None, time_limit_s: float | None) -> StoppingCriterion:
+    """Return PyVRP's stopping criterion for an iteration budget and/or a time cap.
+
+    Parameters
+    ----------
+    iterations
+        Iteration budget (deterministic), or ``None``.
+    time_limit_s
+        Wall-clock cap in seconds, or ``None``.
+
+    Returns
+    -------
+    StoppingCriterion
+        The first reached of the given limits.
+    """
+    crits: list[StoppingCriterion] = []
+    if iterations is not None:
+        crits.append(MaxIterations(max(1, int(iterations))))
+    if time_limit_s is not None:
+        crits.append(MaxRuntime(max(0.001, float(time_limit_s))))
+    if not crits:
+        raise PlanningError("solver needs iterations or time_limit_s; got neither")
+    return crits[0] if len(crits) == 1 else MultipleCriteria(crits)
+
+
+def solve_data(
+    data: pyvrp.ProblemData,
+    *,
+    seed: int = 1,
+    iterations: int | None = None,
+    time_limit_s: float | None = None,
+    initial: list[tuple[int, list[int]]] | None = None,
+    num_neighbours: int = NUM_NEIGHBOURS,
+) -> pyvrp.Result:
+    """Solve a PyVRP instance: the project's single entry point into the solver.
+
+    Parameters
+    ----------
+    data
+        The instance.
+    seed
+        Random seed.
+    iterations, time_limit_s
+        Budget, see :func:`stopping`.
+    initial
+        Optional warm start: ``(vehicle_type, client indices)`` per route.
+    num_neighbours
+        Size of the granular neighbourhood of the local search.
+
+    Returns
+    -------
+    pyvrp.Result
+        PyVRP's result (``.best`` is the best solution found).
+    """
+    init = None
+    if initial:
+        routes = [pyvrp.Route(data, visits, vt) for vt, visits in initial if visits]
+        init = pyvrp.Solution(data, routes)
+    return pyvrp.solve(
+        data,
+        stopping(iterations, time_limit_s),
+        seed=seed,
+        collect_stats=False,
+        display=False,
+        params=pyvrp.SolveParams(neighbourhood=NeighbourhoodParams(num_neighbours=num_neighbours)),
+        initial_solution=init,
+    )
+
+
+def vrp_data(
+    coords: npt.ArrayLike,
+    demand: npt.ArrayLike,
+    capacity: int,
+    distance: npt.ArrayLike,
+    *,
+    duration: npt.ArrayLike | None = None,
+    num_vehicles: int | None = None,
+    time_windows: npt.ArrayLike | None = None,
+    service_time: npt.ArrayLike | None = None,
+    depot: int = 0,
+) -> pyvrp.ProblemData:
+    """Build a single-depot (C)VRP(TW) instance from NumPy arrays.
+
+    Used for the VRPLIB/Solomon quality benchmark: same PyVRP settings as the planner.
+
+    Parameters
+    ----------
+    coords
+        ``(n, 2)`` coordinates, depot at row ``depot``.
+    demand
+        ``(n,)`` integer demand (depot's is ignored).
+    capacity
+        Vehicle capacity.
+    distance
+        ``(n, n)`` integer matrix (already scaled/rounded as the instance requires).
+    duration
+        ``(n, n)`` integer matrix; default ``distance``.
+    num_vehicles
+        Fleet size; default ``n - 1``.
+    time_windows, service_time
+        Optional ``(n, 2)`` windows and ``(n,)`` service times (same time unit).
+    depot
+        Row of the depot.
+
+    Returns
+    -------
+    pyvrp.ProblemData
+        The instance.
+    """
+    xy = np.asarray(coords, dtype=np.float64)
+    dem = np.asarray(demand, dtype=np.int64)
+    dist = np.ascontiguousarray(np.asarray(distance), dtype=np.int64)
+    dur = dist if duration is None else np.ascontiguousarray(np.asarray(duration), dtype=np.int64)
+    n = len(xy)
+    if dist.shape != (n, n) or dur.shape != (n, n) or dem.shape != (n,):
+        raise PlanningError(
+            f"vrp_data: coords has {n} rows but distance is {dist.shape}, duration "
+            f"{dur.shape}, demand {dem.shape}; expected ({n}, {n}) and ({n},)"
+        )
+    tw = None if time_windows is None else np.asarray(time_windows, dtype=np.int64)
+    svc = None if service_time is None else np.asarray(service_time, dtype=np.int64)
+    order = [depot] + [i for i in range(n) if i != depot]
+    xy, dem = xy[order], dem[order]
+    dist, dur = dist[np.ix_(order, order)], dur[np.ix_(order, order)]
+    tw = None if tw is None else tw[order]
+    svc = None if svc is None else svc[order]
+    locations = [pyvrp.Location(float(x), float(y)) for x, y in xy]
+    clients = [
+        pyvrp.Client(
+            location=i,
+            delivery=[int(dem[i])],
+            service_duration=0 if svc is None else int(svc[i]),
+            tw_early=0 if tw is None else int(tw[i, 0]),
+            tw_late=FAR_FUTURE_S if tw is None else int(tw[i, 1]),
+        )
+        for i in range(1, n)
+    ]
+    d_tw = (0, FAR_FUTURE_S) if tw is None else (int(tw[0, 0]), int(tw[0, 1]))
+    vt = pyvrp.VehicleType(
+        num_available=num_vehicles or n - 1,
+        capacity=[int(capacity)],
+        tw_early=d_tw[0],
+        tw_late=d_tw[1],
+    )
+    dmat: Any = np.ascontiguousarray(dist)
+    tmat: Any = np.ascontiguousarray(dur)
+    return pyvrp.ProblemData(
+        locations,
+        clients,
+        [pyvrp.Depot(location=0, tw_early=d_tw[0], tw_late=d_tw[1])],
+        [vt],
+        [dmat],
+        [tmat],
+    )
+
+
+@dataclass
+class BuiltProblem:
+    """A sub-problem as PyVRP data, with what is needed to read the answer back."""
+
+    sub: SubProblem
+    data: pyvrp.ProblemData
+    depots: list[Depot]
+    vehicle_crews: list[list[Crew]]
+    crew_depot_loc: dict[str, int]
+    dist_m: npt.NDArray[np.int64]
+    dur_s: npt.NDArray[np.int64]
+    locks: dict[str, Lock] = field(default_factory=dict)
+
+    @property
+    def n_depots(self) -> int:
+        """Return the number of depot locations (stops start after them)."""
+        return len(self.depots)
+
+
+def _vehicle_key(c: Crew) -> tuple[object, ...]:
+    return (
+        c.depot, c.shift_start, c.shift_end, c.capacity, c.lunch_s, c.lunch_start,
+        c.lunch_end, c.max_duration_s,
+    )  # fmt: skip
+
+
+def build_problem(
+    sub: SubProblem,
+    depots: dict[str, Depot],
+    clock: DayClock,
+    travel: TravelModel,
+    locks: Sequence[Lock] = (),
+) -> BuiltProblem:
+    """Build the PyVRP instance of a sub-problem from NumPy matrices.
+
+    Parameters
+    ----------
+    sub
+        Crews and stops.
+    depots
+        Depots by code.
+    clock
+        Planned day.
+    travel
+        Travel model for the matrices.
+    locks
+        Stops that must stay on a given crew.
+
+    Returns
+    -------
+    BuiltProblem
+        PyVRP data and the mapping back to crews and stops.
+    """
+    deps = depots_for(sub.crews, depots)
+    dep_index = {d.code: i for i, d in enumerate(deps)}
+    lonlat = np.array(
+        [[d.lon, d.lat] for d in deps] + [[s.lon, s.lat] for s in sub.stops], dtype=np.float64
+    )
+    dist, dur = travel.matrix(lonlat)
+    nd = len(deps)
+    lock_by_id = {lk.request_id: lk for lk in locks}
+    stop_ids = {s.request_id for s in sub.stops}
+    lock_by_id = {k: v for k, v in lock_by_id.items() if k in stop_ids}
+    locked_crews = sorted({lk.crew for lk in lock_by_id.values()})
+
+    # Vehicle types: identical crews share one; locked crews get their own (and profile).
+    groups: dict[tuple[object, ...], list[Crew]] = {}
+    for c in sorted(sub.crews, key=lambda c: c.name):
+        key = ("lock", c.name) if c.name in locked_crews else _vehicle_key(c)
+        groups.setdefault(key, []).append(c)
+    profile_of = {name: i + 1 for i, name in enumerate(locked_crews)}
+    vtypes: list[pyvrp.VehicleType] = []
+    vcrews: list[list[Crew]] = []
+    for members in groups.values():
+        c = members[0]
+        s0 = clock.local_seconds(c.shift_start)
+        s1 = clock.local_seconds(c.shift_end) - c.lunch_s
+        vt = pyvrp.VehicleType(
+            num_available=len(members),
+            capacity=[c.capacity],
+            start_depot=dep_index[c.depot],
+            end_depot=dep_index[c.depot],
+            tw_early=s0,
+            tw_late=s1,
+            start_late=s0,
+            unit_distance_cost=1,
+            unit_duration_cost=0,
+            profile=profile_of.get(c.name, 0) if len(members) == 1 else 0,
+            name=",".join(m.name for m in members),
+        )
+        if c.max_duration_s is not None:
+            vt = vt.replace(shift_duration=max(0, c.max_duration_s - c.lunch_s))
+        vtypes.append(vt)
+        vcrews.append(members)
+
+    clients = []
+    for j, s in enumerate(sub.stops):
+        lo = clock.seconds(s.tw_start) if s.tw_start else 0
+        hi = clock.seconds(s.tw_end) if s.tw_end else FAR_FUTURE_S
+        locked = s.request_id in lock_by_id
+        clients.append(
+            pyvrp.Client(
+                location=nd + j,
+                delivery=[s.size],
+                service_duration=s.service_s,
+                tw_early=max(0, lo),
+                tw_late=max(0, hi),
+                prize=0 if locked else s.prize,
+                required=locked,
+                name=s.request_id,
+            )
+        )
+    cost: Any = np.ascontiguousarray(dur, dtype=np.int64)
+    profiles: list[Any] = [cost]
+    if lock_by_id:
+        locked_cols = {
+            name: [nd + j for j, s in enumerate(sub.stops)
+                   if s.request_id in lock_by_id and lock_by_id[s.request_id].crew == name]
+            for name in locked_crews
+        }  # fmt: skip
+        all_locked = [col for cols in locked_cols.values() for col in cols]
+        base = cost.copy()
+        base[:, all_locked] += LOCK_PENALTY
+        np.fill_diagonal(base, 0)
+        profiles = [base]
+        for name in locked_crews:
+            m = base.copy()
+            m[:, locked_cols[name]] = cost[:, locked_cols[name]]
+            profiles.append(m)
+    locations = [pyvrp.Location(float(x), float(y)) for x, y in lonlat]
+    pdepots = [pyvrp.Depot(location=i, name=d.code) for i, d in enumerate(deps)]
+    data = pyvrp.ProblemData(
+        locations,
+        clients,
+        pdepots,
+        vtypes,
+        profiles,
+        [cost for _ in profiles],
+    )
+    return BuiltProblem(
+        sub=sub,
+        data=data,
+        depots=deps,
+        vehicle_crews=vcrews,
+        crew_depot_loc={c.name: dep_index[c.depot] for c in sub.crews},
+        dist_m=dist,
+        dur_s=dur,
+        locks=lock_by_id,
+    )
+
+
+@dataclass
+class SolveTask:
+    """Picklable job for a worker process."""
+
+    key: str
+    data: pyvrp.ProblemData
+    seed: int
+    iterations: int | None
+    time_limit_s: float | None
+    initial: list[tuple[int, list[int]]] | None = None
+
+
+@dataclass
+class TaskResult:
+    """What a worker sends back: routes as ``(vehicle_type, client indices)`` and stats."""
+
+    key: str
+    routes: list[tuple[int, list[int]]]
+    runtime_s: float = 0.0
+    iterations: int = 0
+
+
+def run_task(task: SolveTask) -> TaskResult:
+    """Solve one task (in a worker process or in-process)."""
+    if task.data.num_clients == 0:
+        return TaskResult(task.key, [])
+    res = solve_data(
+        task.data,
+        seed=task.seed,
+        iterations=task.iterations,
+        time_limit_s=task.time_limit_s,
+        initial=task.initial,
+    )
+    routes = [
+        (r.vehicle_type(), [a.idx for a in r.schedule() if a.is_client()])
+        for r in res.best.routes()
+    ]
+    return TaskResult(task.key, routes, float(res.runtime), int(res.num_iterations))
+
+
+def assign_crews(built: BuiltProblem, routes: list[tuple[int, list[int]]]) -> dict[str, list[int]]:
+    """Map solver routes to crew names (in order within each vehicle type)."""
+    out: dict[str, list[int]] = {c.name: [] for members in built.vehicle_crews for c in members}
+    used: dict[int, int] = {}
+    for vt, visits in routes:
+        k = used.get(vt, 0)
+        used[vt] = k + 1
+        out[built.vehicle_crews[vt][k].name] = list(visits)
+    return out
+
+
+@dataclass
+class Timeline:
+    """Times (seconds since local midnight) of one route."""
+
+    start: int
+    arrivals: list[int]
+    departures: list[int]
+    end: int
+    brk: tuple[int, int, int] | None  # (start, end, after_stops)
+
+
+def _simulate(
+    crew: Crew,
+    seq: Sequence[int],
+    locs: Sequence[int],
+    stops: Sequence[Stop],
+    dur: npt.NDArray[np.int64],
+    clock: DayClock,
+    depot_loc: int,
+    brk_after: int | None,
+) -> tuple[Timeline, int]:
+    """Simulate a route; return its timeline and total violation in seconds."""
+    s0 = clock.local_seconds(crew.shift_start)
+    s1 = clock.local_seconds(crew.shift_end)
+    l0, l1 = clock.local_seconds(crew.lunch_start), clock.local_seconds(crew.lunch_end)
+    t, here = s0, depot_loc
+    arr: list[int] = []
+    dep: list[int] = []
+    brk = None
+    bad = 0
+    for k, (j, loc) in enumerate(zip(seq, locs, strict=True)):
+        if brk_after == k:
+            b0 = max(t, l0)
+            bad += max(0, b0 - l1)
+            brk = (b0, b0 + crew.lunch_s, k)
+            t = b0 + crew.lunch_s
+        t += int(dur[here, loc])
+        s = stops[j]
+        if s.tw_start is not None:
+            t = max(t, clock.seconds(s.tw_start))
+        if s.tw_end is not None:
+            bad += max(0, t - clock.seconds(s.tw_end))
+        arr.append(t)
+        t += s.service_s
+        dep.append(t)
+        here = loc
+    if brk_after == len(seq):
+        b0 = max(t, l0)
+        bad += max(0, b0 - l1)
+        brk = (b0, b0 + crew.lunch_s, len(seq))
+        t = b0 + crew.lunch_s
+    t += int(dur[here, depot_loc])
+    bad += max(0, t - s1)
+    if crew.max_duration_s is not None:
+        bad += max(0, t - s0 - crew.max_duration_s)
+    return Timeline(s0, arr, dep, t, brk), bad
+
+
+def schedule_route(
+    crew: Crew,
+    seq: Sequence[int],
+    stops: Sequence[Stop],
+    dur: npt.NDArray[np.int64],
+    clock: DayClock,
+    depot_loc: int,
+    n_depots: int,
+) -> tuple[Timeline, int]:
+    """Time a route and place the lunch break at the best stop boundary.
+
+    The route leaves the depot at shift start. The break (``crew.lunch_s``) is tried at
+    every boundary (after leaving the depot, after each stop, back at the depot) whose
+    departure is not later than ``lunch_end``; it starts at ``max(departure,
+    lunch_start)`` and later times shift. The feasible candidate with the earliest
+    return wins (ties: earliest break). Routes back before ``lunch_start`` take no break.
+
+    Parameters
+    ----------
+    crew
+        The crew.
+    seq
+        Indices into ``stops``, in visiting order.
+    stops
+        Stops of the sub-problem.
+    dur
+        Duration matrix over depots then stops.
+    clock
+        Planned day.
+    depot_loc, n_depots
+        Location index of the crew's depot; number of depot locations.
+
+    Returns
+    -------
+    tuple
+        The timeline and its total violation in seconds (0 when feasible).
+    """
+    locs = [n_depots + j for j in seq]
+    plain, bad = _simulate(crew, seq, locs, stops, dur, clock, depot_loc, None)
+    if not seq or crew.lunch_s <= 0 or plain.end <= clock.local_seconds(crew.lunch_start):
+        return plain, bad
+    best: tuple[int, int, int] | None = None
+    best_tl: Timeline | None = None
+    for k in range(len(seq) + 1):
+        tl, bad_k = _simulate(crew, seq, locs, stops, dur, clock, depot_loc, k)
+        assert tl.brk is not None
+        rank = (bad_k, tl.end, tl.brk[0])
+        if best is None or rank < best:
+            best, best_tl = rank, tl
+        leave = plain.start if k == 0 else plain.departures[k - 1]
+        if leave > clock.local_seconds(crew.lunch_end):
+            break
+    assert best is not None and best_tl is not None
+    return best_tl, best[0]

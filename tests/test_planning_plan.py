@@ -1,0 +1,296 @@
+"""plan_day on a small synthetic city: validity, determinism, reasons, exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import xml.etree.ElementTree as ET
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_planning_helpers import DAY, DEPOTS, ITS, TZ, at, crew, roster, stops
+
+from dispatch.errors import PlanningError
+from dispatch.planning import HaversineTravel, Plan, Stop, plan_day, validate_plan
+
+TRAVEL = HaversineTravel()
+
+
+def _plan(st_: list[Stop], crews=None, **kw: object) -> Plan:  # type: ignore[no-untyped-def]
+    args: dict[str, object] = {
+        "day": DAY,
+        "tz": TZ,
+        "iterations": ITS,
+        "max_workers": 1,
+        "city": "test",
+    }
+    args.update(kw)
+    return plan_day(st_, crews if crews is not None else roster(), DEPOTS, **args)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def base() -> tuple[list[Stop], Plan]:
+    s = stops(40)
+    return s, _plan(s)
+
+
+def test_plan_is_valid_and_complete(base: tuple[list[Stop], Plan]) -> None:
+    s, plan = base
+    assert validate_plan(plan, roster(), DEPOTS, TRAVEL, s) == []
+    assert plan.totals()["stops_planned"] + len(plan.unplanned) == len(s)
+    assert plan.totals()["stops_planned"] >= 30
+    assert all(u.reason for u in plan.unplanned)
+    assert {r.crew for r in plan.routes} == {c.name for c in roster()}
+
+
+def test_routes_respect_skills_and_lunch(base: tuple[list[Stop], Plan]) -> None:
+    _, plan = base
+    for r in plan.routes:
+        for p in r.stops:
+            assert p.stop.category in r.skills
+        if r.stops and r.end > at(10, 30):
+            assert r.brk is not None
+            assert at(10, 30) <= r.brk.start <= at(12, 30)
+            assert r.brk.end - r.brk.start == timedelta(minutes=30)
+        assert r.start >= at(6) and r.end <= at(14, 30)
+
+
+def test_same_seed_same_json(base: tuple[list[Stop], Plan]) -> None:
+    s, plan = base
+    again = _plan(s)
+    assert again.to_json() == plan.to_json()
+
+
+def test_parallel_equals_inline(base: tuple[list[Stop], Plan]) -> None:
+    s, plan = base
+    seen: list[tuple[int, int]] = []
+    par = _plan(s, max_workers=2, progress=lambda d, t: seen.append((d, t)))
+    assert par.to_json() == plan.to_json()
+    assert seen[-1][0] == seen[-1][1] and len(seen) >= 2
+
+
+def test_json_round_trip(base: tuple[list[Stop], Plan]) -> None:
+    _, plan = base
+    text = plan.to_json()
+    back = Plan.from_json(text)
+    assert back.to_json() == text
+    d = json.loads(text)
+    r = next(r for r in d["routes"] if r["stops"])
+    for k in (
+        "crew",
+        "district",
+        "skills",
+        "depot",
+        "shift_start",
+        "shift_end",
+        "capacity",
+        "load",
+        "distance_m",
+        "drive_s",
+        "service_s",
+        "stops",
+        "break",
+    ):
+        assert k in r
+    assert r["shift_start"].endswith("-08:00")
+    s0 = r["stops"][0]
+    for k in ("request_id", "category", "district", "lon", "lat", "size", "arrival", "departure"):
+        assert k in s0
+    assert isinstance(s0["district"], int)
+
+
+def test_json_matches_schema(base: tuple[list[Stop], Plan]) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    from dispatch.planning.plan import PLAN_SCHEMA_PATH
+
+    schema = json.loads(PLAN_SCHEMA_PATH.read_text())
+    _, plan = base
+    jsonschema.validate(json.loads(plan.to_json()), schema)
+    broken = json.loads(plan.to_json())
+    broken["routes"][0]["shift_start"] = "07:00"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, schema)
+
+
+def test_from_json_rejects_garbage() -> None:
+    with pytest.raises(PlanningError):
+        Plan.from_json('{"date": "2020-01-03"}')
+
+
+def test_exports(base: tuple[list[Stop], Plan]) -> None:
+    _, plan = base
+    gj = plan.to_geojson()
+    lines = [f for f in gj["features"] if f["geometry"]["type"] == "LineString"]
+    points = [f for f in gj["features"] if f["geometry"]["type"] == "Point"]
+    assert len(lines) == len(plan.routes)
+    assert len(points) == plan.totals()["stops_planned"]
+    rows = list(csv.DictReader(io.StringIO(plan.to_csv())))
+    assert len(rows) == plan.totals()["stops_planned"] + len(plan.unplanned)
+    root = ET.fromstring(plan.to_gpx())
+    ns = {"g": "http://www.topografix.com/GPX/1/1"}
+    rtes = root.findall("g:rte", ns)
+    assert len(rtes) == sum(1 for r in plan.routes if r.stops)
+    links = plan.navigation_links()
+    r = next(r for r in plan.routes if r.stops)
+    p = r.stops[0]
+    assert links[r.crew][0].endswith(f"destination={p.stop.lat:.6f},{p.stop.lon:.6f}")  # lat,lon
+
+
+def test_more_work_than_crews_drops_least_urgent() -> None:
+    s = [
+        replace(x, category="bulky_items", service_s=1800, district="1") for x in stops(60, seed=3)
+    ]
+    s = [replace(x, urgency=3.0 if i % 6 == 0 else 0.1) for i, x in enumerate(s)]
+    crews = [crew("A-bulky-1", ("bulky_items",), "A", ("1",))]
+    plan = _plan(s, crews, iterations=300)
+    assert validate_plan(plan, crews, DEPOTS, TRAVEL, s) == []
+    assert plan.unplanned and all("not enough crew time" in u.reason for u in plan.unplanned)
+    served = {p.request_id for r in plan.routes for p in r.stops}
+    overdue = {x.request_id for x in s if x.urgency > 1}
+    assert overdue <= served
+
+
+def test_capacity_reason() -> None:
+    s = [
+        replace(x, category="bulky_items", size=4, district="1", service_s=60)
+        for x in stops(12, seed=4)
+    ]
+    crews = [crew("A-bulky-1", ("bulky_items",), "A", ("1",), capacity=20)]
+    plan = _plan(s, crews)
+    assert validate_plan(plan, crews, DEPOTS, TRAVEL, s) == []
+    assert plan.routes[0].load <= 20
+    assert len(plan.unplanned) == 7
+    assert all(u.reason.startswith("over capacity") for u in plan.unplanned)
+
+
+def _one(**kw: object) -> Stop:
+    base = Stop("X1", "bulky_items", "1", -118.26, 34.06, 600)
+    return replace(base, **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("stop", "absent", "reason"),
+    [
+        (_one(lon=None, lat=None), (), "no location"),
+        (_one(district="9"), (), "outside all crews' districts"),
+        (_one(district=None), (), "outside all crews' districts"),
+        (_one(category="graffiti_removal", district="1"), ("A-graffiti-1",),
+         "no crew with skill graffiti_removal in district 1"),
+        (_one(category="dead_animal"), (), "no crew with skill dead_animal in district 1"),
+        (_one(size=99), (), "over capacity"),
+        (_one(tw_start=at(20), tw_end=at(21)), (), "window impossible"),
+        (_one(tw_start=at(9), tw_end=at(8)), (), "window impossible"),
+    ],
+)  # fmt: skip
+def test_unplanned_reasons(stop: Stop, absent: tuple[str, ...], reason: str) -> None:
+    plan = _plan([stop], absent=frozenset(absent))
+    assert [u.request_id for u in plan.unplanned] == ["X1"]
+    assert reason in plan.unplanned[0].reason
+    assert all(r.crew not in absent for r in plan.routes)
+
+
+def test_time_window_respected() -> None:
+    s = stops(15, seed=5, districts=("1",))
+    s = [replace(x, category="bulky_items", service_s=600) for x in s]
+    s[3] = replace(s[3], tw_start=at(13), tw_end=at(13, 30))
+    s[7] = replace(s[7], tw_start=at(6, 30), tw_end=at(7))
+    crews = [crew("A-bulky-1", ("bulky_items",), "A", ("1",))]
+    plan = _plan(s, crews)
+    assert validate_plan(plan, crews, DEPOTS, TRAVEL, s) == []
+    got = {p.request_id: p for r in plan.routes for p in r.stops}
+    assert at(13) <= got[s[3].request_id].arrival <= at(13, 30)
+    assert at(6, 30) <= got[s[7].request_id].arrival <= at(7)
+
+
+def test_cross_district_solves_jointly() -> None:
+    s = [replace(x, category="bulky_items") for x in stops(30, seed=6)]
+    plan = _plan(s, allow_cross_district=True)
+    assert validate_plan(plan, roster(), DEPOTS, TRAVEL, s) == []
+    bulky = [r for r in plan.routes if "bulky_items" in r.skills]
+    assert {r.districts for r in bulky} == {("1", "2", "3")}
+
+
+def test_without_cross_each_crew_in_one_district() -> None:
+    s = [replace(x, category="bulky_items") for x in stops(30, seed=6)]
+    plan = _plan(s)
+    for r in plan.routes:
+        assert len(r.districts) == 1
+        assert {p.stop.district for p in r.stops} <= set(r.districts)
+
+
+def test_validate_plan_catches_violations(base: tuple[list[Stop], Plan]) -> None:
+    s, plan = base
+    bad = Plan.from_json(plan.to_json())
+    r = next(r for r in bad.routes if len(r.stops) >= 2)
+    r.capacity = 1
+    crews = [replace(c, capacity=1) if c.name == r.crew else c for c in roster()]
+    r.stops[1].arrival = r.stops[0].departure  # no time to drive
+    errs = validate_plan(bad, crews, DEPOTS, TRAVEL, s)
+    assert any("capacity" in e for e in errs)
+    assert any("travel time" in e for e in errs)
+    g = next(x for x in bad.routes if "graffiti_removal" in x.skills and x.stops)
+    g.stops.append(next(p for x in bad.routes if "bulky_items" in x.skills for p in x.stops))
+    errs = validate_plan(bad, crews, DEPOTS, TRAVEL, s)
+    assert any("lacks skill" in e for e in errs)
+    assert any("on routes" in e for e in errs)
+    bad.unplanned.clear()
+    bad.routes[0].stops.clear()
+    assert any(
+        "neither planned nor unplanned" in e for e in validate_plan(bad, crews, DEPOTS, TRAVEL, s)
+    )
+
+
+def test_duplicate_ids_rejected() -> None:
+    s = stops(3)
+    with pytest.raises(PlanningError):
+        _plan([*s, s[0]])
+
+
+def test_max_duration_respected() -> None:
+    s = [replace(x, category="bulky_items", district="1") for x in stops(30, seed=8)]
+    crews = [crew("A-bulky-1", ("bulky_items",), "A", ("1",), max_duration_s=4 * 3600)]
+    plan = _plan(s, crews)
+    assert validate_plan(plan, crews, DEPOTS, TRAVEL, s) == []
+    r = plan.routes[0]
+    assert r.end - r.start <= timedelta(hours=4)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    n=st.integers(0, 25),
+    seed=st.integers(0, 10_000),
+    absent=st.sets(st.sampled_from([c.name for c in roster()])),
+)
+def test_any_small_day_is_valid(n: int, seed: int, absent: set[str]) -> None:
+    s = stops(n, seed=seed)
+    plan = _plan(s, absent=frozenset(absent), iterations=50)
+    assert (
+        validate_plan(plan, [c for c in roster() if c.name not in absent], DEPOTS, TRAVEL, s) == []
+    )
+    assert all(u.reason for u in plan.unplanned)
+
+
+def test_whole_city_crews_end_to_end() -> None:
+    crews = [crew(f"C-{i}", ("bulky_items", "graffiti_removal"), "A", ()) for i in range(2)]
+    s = [replace(x, category="bulky_items") for x in stops(20)]
+    s[0] = replace(s[0], district=None)
+    plan = _plan(s, crews)
+    assert validate_plan(plan, crews, DEPOTS, TRAVEL, s) == []
+    assert plan.totals()["stops_planned"] == 20
+
+
+def test_single_worker_runs_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dispatch.planning.planner as planner
+
+    def boom(*a: object, **k: object) -> None:
+        raise AssertionError("max_workers=1 must not start processes")
+
+    monkeypatch.setattr(planner, "ProcessPoolExecutor", boom)
+    plan = _plan(stops(40), max_workers=1)
+    assert plan.totals()["stops_planned"] > 0
+    with pytest.raises(AssertionError, match="must not start"):
+        _plan(stops(40), max_workers=2)

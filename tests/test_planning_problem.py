@@ -1,0 +1,149 @@
+"""Stops, urgency, day clock, sub-problem split and the PyVRP wrapper."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pytest
+from test_planning_helpers import DAY, DEPOTS, TZ, crew, roster, stops
+
+from dispatch.errors import PlanningError
+from dispatch.model import Category, ServiceRequest
+from dispatch.planning import Stop, auto_iterations, stop_from_request, urgency_of
+from dispatch.planning.problem import PRIZE_OVERDUE, DayClock, split_day
+from dispatch.planning.solver import solve_data, stopping, vrp_data
+
+
+@pytest.mark.parametrize(
+    ("age_h", "sla_h", "svc", "expected"),
+    [
+        (12, 24, None, 0.5),
+        (48, 24, None, 2.0),
+        (0, 72, None, 0.0),
+        (99, 24, date(2020, 1, 3), 1.0),  # booked for the day: due
+        (99, 24, date(2020, 1, 1), 3.0),  # two days late
+    ],
+)
+def test_urgency(age_h: float, sla_h: float, svc: date | None, expected: float) -> None:
+    now = datetime(2020, 1, 3, 15, tzinfo=UTC)
+    req = datetime.fromtimestamp(now.timestamp() - age_h * 3600, tz=UTC)
+    assert urgency_of(req, now, sla_h, svc, DAY) == pytest.approx(expected)
+
+
+def test_overdue_prize_dominates() -> None:
+    fresh = Stop("a", "x", "1", 0.0, 0.0, 60, urgency=0.9)
+    late = Stop("b", "x", "1", 0.0, 0.0, 60, urgency=1.1)
+    assert late.prize - fresh.prize >= PRIZE_OVERDUE
+    assert Stop("c", "x", "1", 0.0, 0.0, 60, urgency=1000).prize < 10**7
+
+
+def test_stop_from_request() -> None:
+    cat = Category("graffiti_removal", "Graffiti", ("Graffiti Removal",), True, 1200, 24.0)
+    req = ServiceRequest(
+        "myla311", "1-1", "Graffiti Removal", "graffiti_removal",
+        datetime(2020, 1, 2, 15, tzinfo=UTC), lon=-118.3, lat=34.1, district="13",
+    )  # fmt: skip
+    s = stop_from_request(req, cat, datetime(2020, 1, 3, 15, tzinfo=UTC))
+    assert (s.request_id, s.category, s.district, s.service_s, s.urgency) == (
+        "1-1",
+        "graffiti_removal",
+        "13",
+        1200,
+        1.0,
+    )
+    assert (
+        stop_from_request(replace(req, lat=None), cat, datetime(2020, 1, 3, tzinfo=UTC)).lon is None
+    )
+
+
+def test_stop_validation() -> None:
+    with pytest.raises(PlanningError):
+        Stop("a", "x", "1", 0.0, 0.0, -1)
+    with pytest.raises(PlanningError):
+        Stop("a", "x", "1", 0.0, 0.0, 1, tw_start=datetime(2020, 1, 3, 8))  # naive
+
+
+def test_day_clock_dst() -> None:
+    tz = ZoneInfo("America/Los_Angeles")
+    spring = DayClock(date(2020, 3, 8), tz)  # 02:00 -> 03:00
+    assert spring.local_seconds(time(7, 0)) == 6 * 3600  # one hour shorter night
+    assert spring.at(6 * 3600).time() == time(7, 0)
+    normal = DayClock(date(2020, 1, 3), tz)
+    assert normal.local_seconds(time(7, 0)) == 7 * 3600
+    assert normal.at(7 * 3600).isoformat() == "2020-01-03T07:00:00-08:00"
+    assert normal.seconds(datetime(2020, 1, 3, 15, tzinfo=UTC)) == 7 * 3600
+
+
+def test_split_one_district_per_crew_type() -> None:
+    subs, unplanned = split_day(stops(40), roster(), DayClock(DAY, TZ), depots=DEPOTS)
+    assert not unplanned or all("left for district" in r for r in unplanned.values())
+    names = [c.name for p in subs for c in p.crews]
+    assert sorted(names) == sorted(c.name for c in roster())  # each crew exactly once
+    for p in subs:
+        assert len(p.districts) == 1
+        for s in p.stops:
+            assert s.district in p.districts
+            assert all(s.category in c.categories for c in p.crews)
+
+
+def test_split_gives_every_district_a_crew_when_possible() -> None:
+    crews = [crew(f"A-{i}", ("bulky_items",), "A", ("1", "2", "3")) for i in range(3)]
+    s = [replace(x, category="bulky_items") for x in stops(60)]
+    subs, unplanned = split_day(s, crews, DayClock(DAY, TZ), depots=DEPOTS)
+    assert unplanned == {}
+    assert sorted(p.districts[0] for p in subs) == ["1", "2", "3"]
+
+
+def test_split_absent_crews_excluded() -> None:
+    subs, _ = split_day(stops(10), roster(), DayClock(DAY, TZ), absent=frozenset({"A-bulky-1"}))
+    assert "A-bulky-1" not in {c.name for p in subs for c in p.crews}
+
+
+def test_duplicate_crew_names_rejected() -> None:
+    r = roster()
+    with pytest.raises(PlanningError):
+        split_day([], [*r, r[0]], DayClock(DAY, TZ))
+
+
+def test_auto_iterations_clamped() -> None:
+    assert auto_iterations(1) == 400
+    assert auto_iterations(100) == 1000
+    assert auto_iterations(10_000) == 2500
+    assert auto_iterations(100, 10.0) == 10_000
+
+
+def test_stopping_needs_a_limit() -> None:
+    with pytest.raises(PlanningError):
+        stopping(None, None)
+
+
+def test_vrp_data_tiny_cvrp() -> None:
+    xy = np.array([[0, 0], [0, 10], [10, 0], [0, -10], [-10, 0]], dtype=float)
+    d = np.rint(np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))).astype(np.int64)
+    data = vrp_data(xy, [0, 1, 1, 1, 1], 2, d)
+    res = solve_data(data, seed=1, iterations=200)
+    assert res.is_feasible()
+    assert res.cost() == 4 * 10 + 2 * 14  # two out-and-round trips of 10+14+10
+    with pytest.raises(PlanningError):
+        vrp_data(xy, [0, 1, 1, 1], 2, d)
+
+
+def test_vrp_data_depot_not_first() -> None:
+    xy = np.array([[0, 10], [0, 0], [10, 0]], dtype=float)
+    d = np.rint(np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))).astype(np.int64)
+    data = vrp_data(xy, [1, 0, 1], 5, d, depot=1)
+    res = solve_data(data, seed=1, iterations=100)
+    assert res.cost() == 10 + 14 + 10
+
+
+def test_whole_city_crews_solve_the_city_jointly() -> None:
+    crews = [crew(f"C-{i}", ("bulky_items",), "A", ()) for i in range(2)]
+    s = [replace(x, category="bulky_items") for x in stops(30)]
+    s[0] = replace(s[0], district=None)
+    subs, unplanned = split_day(s, crews, DayClock(DAY, TZ), depots=DEPOTS)
+    assert unplanned == {}
+    assert [p.districts for p in subs] == [("1", "2", "3")]
+    assert len(subs[0].stops) == 30 and len(subs[0].crews) == 2
