@@ -210,3 +210,25 @@ def test_roles_are_checked_in_the_services(
         with pytest.raises(AccessDeniedError):
             wf.move_stop(uow, planned.plan_id, stop.request_id, other)
         assert wf.plans_for_day(uow, la.name, DAY)
+
+
+def test_moving_one_stop_keeps_every_other_stop_on_its_crew(
+    db: Connection, planned: PlanSummary
+) -> None:
+    from dispatch.services.planning import load_plan
+
+    before = {p.request_id: r.crew for r in planned.plan.routes for p in r.stops}
+    crew, stops = _route_with_stops(planned, "graffiti_removal")
+    others = [r.crew for r in planned.plan.routes
+              if r.skills == ("graffiti_removal",) and r.crew != crew]
+    with UnitOfWork(db) as uow:
+        wf.move_stop(uow, planned.plan_id, stops[0], others[0])
+    with UnitOfWork(db) as uow:
+        plan = load_plan(uow, planned.plan_id)
+        locks = uow.plans.get(planned.plan_id).payload["locks"]  # type: ignore[union-attr]
+    after = {p.request_id: r.crew for r in plan.routes for p in r.stops}
+    assert after[stops[0]] == others[0]
+    changed = [rid for rid, c in before.items() if rid in after and after[rid] != c]
+    assert changed == [stops[0]]
+    # only the supervisor's own change is saved as a lock
+    assert locks == [{"request_id": stops[0], "crew": others[0], "position": None}]

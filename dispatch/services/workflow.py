@@ -179,6 +179,7 @@ def _apply_replan(
     expected_version: int | None,
     confirm: bool,
     locks: Sequence[Lock] | None = None,
+    hold_others: bool = False,
     **replan_args: Any,
 ) -> PlanChange:
     require(uow.principal, *SUPERVISING, action="change plans")
@@ -201,7 +202,15 @@ def _apply_replan(
         all_locks = [lk for lk in all_locks if lk.request_id not in worked]
         all_locks += [Lock(p.request_id, r.crew, i) for r in current.routes
                       for i, p in enumerate(r.stops) if p.request_id in worked]
-    new_plan = replan(current, locks=all_locks, **replan_args)
+    solver_locks = list(all_locks)
+    if hold_others:
+        # A supervisor's one change stays one change: every other stop keeps its crew
+        # for this re-plan (only the order of the affected routes is re-optimised);
+        # these holds are not saved as locks.
+        pinned = {lk.request_id for lk in solver_locks} | set(replan_args.get("moves") or {})
+        solver_locks += [Lock(p.request_id, r.crew, None) for r in current.routes
+                         for p in r.stops if p.request_id not in pinned]
+    new_plan = replan(current, locks=solver_locks, **replan_args)
     moves = replan_args.get("moves") or {}
     for rid, crew in moves.items():
         all_locks = [lk for lk in all_locks if lk.request_id != rid]
@@ -238,7 +247,11 @@ def move_stop(
     expected_version: int | None = None,
     confirm: bool = False,
 ) -> PlanChange:
-    """Move a stop to another crew (optionally to a 0-based position) and re-optimise."""
+    """Move a stop to another crew (optionally to a 0-based position).
+
+    Every other stop keeps its crew; the two routes are re-sequenced around the change.
+    Use :func:`reoptimise` to let the solver redistribute unlocked stops.
+    """
     row = _plan_row(uow, plan_id)
     locks = [lk for lk in _locks(row) if lk.request_id != request_id]
     locks.append(Lock(request_id, to_crew, position))
@@ -246,7 +259,7 @@ def move_stop(
         uow, plan_id, "stop_moved",
         {"request_id": request_id, "to_crew": to_crew, "position": position},
         expected_version=expected_version, confirm=confirm, locks=locks,
-        moves={request_id: to_crew},
+        hold_others=True, moves={request_id: to_crew},
     )
 
 
