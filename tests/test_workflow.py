@@ -115,10 +115,10 @@ def test_move_lock_assign_and_a_crew_completes_stops(
         wf.record_arrival(uow, first.stop_id, target)
     with UnitOfWork(db, actor=f"crew:{target}") as uow:
         wf.complete_stop(uow, first.stop_id, target, note="picked up")
-    with UnitOfWork(db, actor=f"crew:{target}") as uow:
-        second = wf.crew_route(uow, la.name, DAY, target).next_stop  # type: ignore[union-attr]
+    with UnitOfWork(db, actor=f"crew:{crew}") as uow:
+        second = wf.crew_route(uow, la.name, DAY, crew).next_stop  # type: ignore[union-attr]
         assert second is not None and second.stop_id != first.stop_id
-        wf.cannot_complete(uow, second.stop_id, target, "not_out", note="nothing at the curb")
+        wf.cannot_complete(uow, second.stop_id, crew, "not_out", note="nothing at the curb")
     with UnitOfWork(db) as uow:
         done = uow.requests.get(first.request_pk)
         failed = uow.requests.get(second.request_pk)
