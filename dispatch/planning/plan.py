@@ -26,6 +26,7 @@ import numpy as np
 from dispatch.errors import PlanningError
 from dispatch.model import Crew, Depot
 from dispatch.planning.problem import DayClock, Stop
+from dispatch.text import neutralise_formula
 from geo.travel import TravelModel
 
 JSON_SCHEMA_VERSION = 1
@@ -422,12 +423,12 @@ class Plan:
         for r in self.routes:
             for i, p in enumerate(r.stops):
                 d = p.to_dict()
-                w.writerow({k: d.get(k, "") for k in cols} | {"crew": r.crew, "seq": i + 1})
+                row = {k: d.get(k, "") for k in cols} | {"crew": r.crew, "seq": i + 1}
+                w.writerow({k: neutralise_formula(v) for k, v in row.items()})
         for u in self.unplanned:
             d = stop_to_dict(u.stop)
-            w.writerow(
-                {k: d.get(k, "") for k in cols} | {"crew": "", "seq": "", "reason": u.reason}
-            )
+            row = {k: d.get(k, "") for k in cols} | {"crew": "", "seq": "", "reason": u.reason}
+            w.writerow({k: neutralise_formula(v) for k, v in row.items()})
         return buf.getvalue()
 
     def to_gpx(self) -> str:

@@ -14,6 +14,7 @@ from dispatch.errors import DispatchError
 from dispatch.importers.open311 import to_open311
 from dispatch.model import ServiceRequest
 from dispatch.store import RequestFilter, UnitOfWork
+from dispatch.text import neutralise_formula
 
 EXPORT_FORMATS = ("open311", "csv", "geojson")
 
@@ -43,21 +44,6 @@ CSV_COLUMNS = (
     "priority",
     "description",
 )
-
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise_formula(value: object) -> object:
-    """Return ``value`` made safe for spreadsheets.
-
-    Text starting with ``= + - @`` (or a tab/carriage return) is prefixed with a single
-    quote so that Excel and LibreOffice show it instead of evaluating it (OWASP "CSV
-    injection"). Numbers are left alone.
-    """
-    if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES):
-        return "'" + value
-    return value
-
 
 def request_record(req: ServiceRequest) -> dict[str, Any]:
     """Return the flat CSV/GeoJSON fields of one request (timestamps ISO 8601 UTC)."""

@@ -11,10 +11,10 @@ import pandas as pd
 from dispatch.auth import SUPERVISING, require
 from dispatch.citypack import CityPack
 from dispatch.errors import DispatchError
-from dispatch.services.exports import neutralise_formula
 from dispatch.services.locate import is_routable
 from dispatch.store import RequestFilter, UnitOfWork
 from dispatch.store.models import RequestRow
+from dispatch.text import neutralise_formula
 from geo.errors import GeoError
 
 #: Open statuses whose requests still need a trustworthy location.
