@@ -7,7 +7,7 @@ import io
 import json
 import xml.etree.ElementTree as ET
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
