@@ -24,6 +24,7 @@ LOCAL_ASSETS: Mapping[str, str] = {
     "markerclusterjs": "leaflet.markercluster/leaflet.markercluster.js",
     "markerclustercss": "leaflet.markercluster/MarkerCluster.css",
     "markerclusterdefaultcss": "leaflet.markercluster/MarkerCluster.Default.css",
+    "leaflet-heat.js": "leaflet.heat/leaflet-heat.js",
 }
 
 

@@ -1,0 +1,237 @@
+"""Hot spots: where requests pile up, which spots repeat, what changed, where to sweep."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import altair as alt
+import folium
+import pandas as pd
+import streamlit as st
+from folium.plugins import HeatMap
+from streamlit_folium import st_folium
+
+from app_pages.analytics_ui import (
+    GI_COLOURS,
+    GI_LABELS,
+    chart,
+    count_layer,
+    download_csv,
+    frame,
+    gi_layer,
+    legend_html,
+    span,
+    spots_pane,
+)
+from app_pages.common import pack
+from dispatch.analytics import SMALL_SAMPLE
+from dispatch.analytics.hotspots import (
+    DEFAULT_RESOLUTION,
+    REPEAT_CATEGORIES,
+    area_cells,
+    gi_star,
+    hex_counts,
+    period_comparison,
+    previous_period,
+    repeat_locations,
+    sweep_stops,
+)
+from dispatch.services.analytics import SWEEP_LOOKBACK_DAYS
+from dispatch.services.queries import OPEN_STATUSES, MapFilter
+from geo.map_assets import use_local_assets
+from geo.maps import base_map, district_layer
+
+city = pack()
+st.title("Hot spots")
+
+days_span = span()
+if days_span is None:
+    st.info("No requests yet. Import a file with `dispatch import PATH`.")
+    st.stop()
+
+labels = {c.code: c.label for c in city.categories.values()}
+with st.sidebar:
+    st.header("Filters")
+    chosen = st.multiselect("Category", options=list(labels),
+                            format_func=lambda c: labels.get(c, c),
+                            placeholder="All categories", key="hot_categories")
+    chosen_districts: list[str] = []
+    if city.has_districts:
+        chosen_districts = st.multiselect(city.district_label, options=list(city.district_ids),
+                                          placeholder="All districts", key="hot_districts")
+    days = st.date_input("Requested between", value=days_span, min_value=days_span[0],
+                         max_value=days_span[1], key="hot_days")
+    include_closed = st.toggle("Include closed and fixed requests", value=False,
+                               key="hot_closed")
+    resolution = st.slider("Hexagon size (H3 resolution)", 6, 10, DEFAULT_RESOLUTION,
+                           help="6: about 36 km² per hexagon, 8: 0.74 km², 10: 0.015 km²",
+                           key="hot_res")
+    layers = st.multiselect("Layers", ["Hot and cold spots", "Requests per hexagon", "Heat"],
+                            default=["Hot and cold spots", "Heat"], key="hot_layers")
+
+first_day, last_day = days if isinstance(days, tuple) and len(days) == 2 else days_span
+prev_first, prev_last = previous_period(first_day, last_day)
+with st.sidebar:
+    sweep_day = st.date_input("Sweep day", value=last_day + timedelta(days=1),
+                              key="hot_sweep_day",
+                              help=f"Sweep stops come from the {SWEEP_LOOKBACK_DAYS} days "
+                                   "before this day.")
+sweep_first = sweep_day - timedelta(days=SWEEP_LOOKBACK_DAYS)
+
+# One read serves every tab: all categories and districts from the earliest day needed.
+base = frame(MapFilter(first_day=min(prev_first, sweep_first),
+                       last_day=max(last_day, sweep_day - timedelta(days=1))))
+local_day = base["requested_at"].dt.tz_convert(city.timezone).dt.date
+
+
+def _subset(first: date, last: date, categories: tuple[str, ...] | None,
+            open_only: bool) -> pd.DataFrame:
+    keep = (local_day >= first) & (local_day <= last)
+    if categories:
+        keep &= base["category"].isin(categories)
+    if chosen_districts:
+        keep &= base["district"].isin(chosen_districts)
+    if open_only:
+        keep &= base["status"].isin(OPEN_STATUSES)
+    return base[keep]
+
+
+everything = _subset(first_day, last_day, tuple(chosen) or None, False)
+data = everything if include_closed else everything[everything["status"].isin(OPEN_STATUSES)]
+located = data[data["lon"].notna()]
+
+
+@st.cache_data(show_spinner="Filling the study area with hexagons…")
+def _area(city_name: str, res: int, districts: tuple[str, ...]) -> list[str]:
+    """Hexagons of the city limit, or of the chosen districts (the study area of Gi*)."""
+    del city_name
+    if districts and city.districts is not None:
+        chosen_area = city.districts[city.districts["district"].astype(str).isin(districts)]
+        return area_cells(chosen_area.geometry.union_all(), res)
+    return area_cells(city.boundary, res)
+
+
+counts = hex_counts(located, resolution)
+area = _area(city.name, resolution, tuple(sorted(chosen_districts)))
+spots = gi_star(counts, area=area) if not counts.empty else counts.iloc[0:0]
+hot = spots[spots["spot"] == "hot"] if not spots.empty else spots
+cold = spots[spots["spot"] == "cold"] if not spots.empty else spots
+
+cols = st.columns(5)
+cols[0].metric("Requests", f"{len(data):,}")
+cols[1].metric("On the map", f"{len(located):,}")
+cols[2].metric("Closed, hidden", f"{len(everything) - len(data):,}")
+cols[3].metric("Hot-spot hexagons", f"{len(hot):,}")
+cols[4].metric("Cold-spot hexagons", f"{len(cold):,}")
+if not include_closed and len(everything) > len(data):
+    st.caption(f"Showing open requests only; {len(everything) - len(data):,} closed or fixed "
+               "ones are hidden. Turn on *Include closed and fixed requests* in the sidebar "
+               "to map all demand.")
+
+tab_map, tab_repeat, tab_change, tab_sweep = st.tabs(
+    ["Map", "Repeat locations", "Change vs previous period", "Sweep stops"])
+
+with tab_map:
+    if located.empty:
+        st.info("No located requests match these filters.")
+    else:
+        m = base_map(city.boundary.bounds)
+        if city.districts is not None:
+            district_layer(city.districts, labels=False).add_to(m)
+        spots_pane().add_to(m)
+        if "Heat" in layers:
+            # (lon, lat) -> (lat, lon) for Leaflet
+            points = located[["lat", "lon"]].round(5).to_numpy().tolist()
+            HeatMap(points, name="Heat", radius=12, blur=15, min_opacity=0.3).add_to(m)
+        if "Requests per hexagon" in layers:
+            count_layer(counts).add_to(m)
+        if "Hot and cold spots" in layers and not spots.empty:
+            gi_layer(spots[spots["gi_bin"] != 0], labels).add_to(m)
+        folium.LayerControl(collapsed=True).add_to(m)
+        st_folium(use_local_assets(m), height=600, width="stretch", returned_objects=[],
+                  key="hot_map")
+        if not located.empty and hot.empty and cold.empty:
+            st.info(f"No hexagon is a significant hot or cold spot among these "
+                    f"{len(located):,} requests: what clusters there is could be chance.",
+                    icon=":material/info:")
+        st.html(legend_html({GI_LABELS[k]: GI_COLOURS[k] for k in (3, 2, 1, -1, -2, -3)},
+                            "Getis-Ord Gi*"))
+        st.caption(
+            f"Gi* over {len(spots):,} hexagons (the "
+            f"{'chosen districts' if chosen_districts else 'city limit'}, empty hexagons "
+            "included, so cold spots can show), each compared with its 6 neighbours. Significance "
+            "from the exact randomisation distribution, corrected for testing every "
+            "hexagon with Benjamini-Hochberg (false discovery rate 1%, 5%, 10%). "
+            "Grey: not significant.")
+        table = spots[spots["gi_bin"] != 0][["cell", "spot", "confidence", "count", "z", "p",
+                                             "q", "category", "district", "lon", "lat"]]
+        table = table.assign(category=table["category"].map(lambda c: labels.get(c, c)))
+        st.dataframe(table, hide_index=True, height=240,
+                     column_config={"z": st.column_config.NumberColumn(format="%.2f"),
+                                    "p": st.column_config.NumberColumn(format="%.2e"),
+                                    "q": st.column_config.NumberColumn(format="%.2e")})
+        download_csv(spots, "hotspots_gi_star.csv", "gi")
+
+with tab_repeat:
+    repeat_cats = [c for c in REPEAT_CATEGORIES if c in labels]
+    st.caption("Spots about 50 m across (H3 resolution 11) with two or more "
+               f"{' or '.join(labels[c].lower() for c in repeat_cats)} requests in the "
+               "chosen dates (all statuses).")
+    repeats = repeat_locations(everything, repeat_cats)
+    if repeats.empty:
+        st.info("No repeat locations for these filters.")
+    else:
+        shown = repeats.drop(columns=["ids"]).assign(
+            first=repeats["first"].dt.tz_convert(city.timezone).dt.strftime("%Y-%m-%d %H:%M"),
+            last=repeats["last"].dt.tz_convert(city.timezone).dt.strftime("%Y-%m-%d %H:%M"))
+        st.dataframe(shown, hide_index=True, height=360)
+        download_csv(shown, "repeat_locations.csv", "repeats")
+
+with tab_change:
+    both = _subset(prev_first, last_day, tuple(chosen) or None, not include_closed)
+    change = period_comparison(both, first_day, last_day, city.timezone)
+    st.caption(f"{first_day} to {last_day} against {prev_first} to {prev_last} (same length). "
+               f"Rows where either period has fewer than {SMALL_SAMPLE} requests are flagged "
+               "and listed last.")
+    if prev_first < days_span[0]:
+        st.warning(f"The stored requests start on {days_span[0]}: the previous period is "
+                   "not (fully) covered, so its counts are not a fair comparison.",
+                   icon=":material/info:")
+    if change.empty:
+        st.info("No requests in either period.")
+    else:
+        bars = alt.Chart(change).mark_bar().encode(
+            y=alt.Y("district:N", sort=change["district"].tolist(), title=city.district_label,
+                    axis=alt.Axis(labelOverlap=False)),
+            x=alt.X("change:Q", title="change in requests"),
+            color=alt.condition(alt.datum.small_sample, alt.value("#cccccc"),
+                                alt.value("#d6604d")),
+            tooltip=["district", "previous", "current", "change", "change_pct",
+                     "small_sample"])
+        chart(bars.properties(height=max(160, 22 * len(change))), change,
+              "change_by_district.csv", "change")
+
+with tab_sweep:
+    top = st.number_input("At most", 1, 50, 10, key="hot_sweep_top")
+    sweep_cats = tuple(c for c in REPEAT_CATEGORIES if c in labels)
+    window = _subset(sweep_first, sweep_day - timedelta(days=1), sweep_cats, False)
+    window_counts = hex_counts(window[window["lon"].notna()], resolution)
+    service = {c.code: c.service_time_s for c in city.categories.values()}
+    stops = (sweep_stops(gi_star(window_counts, area=area), service, top=int(top),
+                         categories=sweep_cats) if not window_counts.empty else [])
+    st.caption(f"Optional stops for {sweep_day}: the strongest hot hexagons of "
+               f"{' and '.join(labels[c].lower() for c in sweep_cats)} requests in the "
+               f"{SWEEP_LOOKBACK_DAYS} days before it ({sweep_first} to "
+               f"{sweep_day - timedelta(days=1)}, all statuses, Benjamini-Hochberg adjusted "
+               "p ≤ 0.05), each a low-priority stop `SWEEP-<cell>` at the hexagon's centre "
+               "with its main category's service time. The planner drops them first when "
+               "time runs short.")
+    if not stops:
+        st.info("No significant hot spot to sweep for these dates.")
+    else:
+        sweep = pd.DataFrame([{
+            "request_id": s.request_id, "category": labels.get(s.category, s.category),
+            "district": s.district, "lon": s.lon, "lat": s.lat,
+            "service_s": s.service_s, "urgency": s.urgency} for s in stops])
+        st.dataframe(sweep, hide_index=True)
+        download_csv(sweep, "sweep_stops.csv", "sweep")

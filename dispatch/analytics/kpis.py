@@ -1,0 +1,350 @@
+"""Service KPIs: volumes, time to close and to first action, SLA, backlog, crews.
+
+Pure functions on a frame of requests with the columns of
+:func:`dispatch.services.analytics.analysis_frame` (``request_id``, ``category``,
+``status``, ``channel``, ``district``, ``requested_at``, ``closed_at``,
+``first_action_at``; timestamps aware UTC).
+
+Definitions (also shown on the KPI page)
+    *Time to close*: ``closed_at - requested_at`` of requests a crew closed (status
+    ``completed`` or ``closed_not_fixed``); cancelled and duplicate requests are not
+    service and are left out. Negative durations (clock or data errors) are left out.
+    *Time to first action*: ``first_action_at - requested_at``; the service sets
+    ``first_action_at`` to the first event after creation that is not the import or
+    intake record itself, else to ``updated_at`` when it is later than the request.
+    *SLA compliance*: share of crew-closed requests closed within the category's
+    ``sla_h``. *Backlog*: requests still open (not completed, closed not fixed,
+    cancelled or duplicate), aged from ``requested_at`` to ``now``.
+    *Fixed* (``completed``) and *closed, not fixed* are always counted separately.
+    Groups with fewer than :data:`~dispatch.analytics.SMALL_SAMPLE` requests are
+    flagged ``small_sample``, get no rank and are sorted last.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+
+from dispatch.analytics import SMALL_SAMPLE
+from dispatch.model import RequestStatus
+
+__all__ = [
+    "AGE_BUCKETS",
+    "CREW_CLOSED",
+    "FREQUENCIES",
+    "OUTCOMES",
+    "backlog_ages",
+    "crew_productivity",
+    "duration_summary",
+    "outcomes",
+    "sla_compliance",
+    "volume",
+    "with_durations",
+]
+
+#: Statuses of requests a crew closed (the basis of time to close and SLA compliance).
+CREW_CLOSED: tuple[str, ...] = (RequestStatus.COMPLETED.value,
+                                RequestStatus.CLOSED_NOT_FIXED.value)
+#: Outcome columns of :func:`outcomes` and the statuses each counts.
+OUTCOMES: dict[str, tuple[str, ...]] = {
+    "fixed": (RequestStatus.COMPLETED.value,),
+    "closed_not_fixed": (RequestStatus.CLOSED_NOT_FIXED.value,),
+    "cancelled": (RequestStatus.CANCELLED.value,),
+    "duplicate": (RequestStatus.DUPLICATE.value,),
+    "open": tuple(s.value for s in RequestStatus if s.is_open),
+}
+#: Backlog age buckets: (label, upper bound in days, exclusive).
+AGE_BUCKETS: tuple[tuple[str, float], ...] = (
+    ("< 1 day", 1),
+    ("1-3 days", 3),
+    ("3-7 days", 7),
+    ("1-2 weeks", 14),
+    ("2-4 weeks", 28),
+    ("4+ weeks", float("inf")),
+)
+#: Period names of :func:`volume` and their pandas frequency.
+FREQUENCIES: dict[str, str] = {"day": "D", "week": "W-SUN", "month": "M"}
+
+
+def _utc(values: pd.Series) -> pd.Series:
+    return pd.to_datetime(values, utc=True)
+
+
+def with_durations(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return ``frame`` with ``close_h`` and ``first_action_h`` (hours, float) added.
+
+    ``close_h`` is set only for crew-closed requests (:data:`CREW_CLOSED`) with a
+    ``closed_at`` not before ``requested_at``; ``first_action_h`` only where
+    ``first_action_at`` is set and not before ``requested_at``. Elsewhere NaN.
+    """
+    requested = _utc(frame["requested_at"])
+    closed = _utc(frame["closed_at"]) if "closed_at" in frame else pd.Series(pd.NaT,
+                                                                            index=frame.index)
+    close_h = (closed - requested).dt.total_seconds() / 3600.0
+    crew = frame["status"].astype(str).isin(CREW_CLOSED)
+    close_h = close_h.where(crew & (close_h >= 0))
+    if "first_action_at" in frame:
+        first = _utc(frame["first_action_at"])
+        action_h = (first - requested).dt.total_seconds() / 3600.0
+        action_h = action_h.where(action_h >= 0)
+    else:
+        action_h = pd.Series(np.nan, index=frame.index)
+    return frame.assign(close_h=close_h.astype(float), first_action_h=action_h.astype(float))
+
+
+def _key(frame: pd.DataFrame, col: str) -> pd.Series:
+    return frame[col].astype(object).where(frame[col].notna(), "(none)").astype(str)
+
+
+def volume(
+    frame: pd.DataFrame,
+    by: str | None,
+    period: str | None,
+    tz: ZoneInfo,
+) -> pd.DataFrame:
+    """Count requests by a column and/or by local day, week or month.
+
+    Parameters
+    ----------
+    frame
+        Requests with ``requested_at`` and the ``by`` column.
+    by
+        ``category``, ``district``, ``channel`` ... or ``None``.
+    period
+        ``day``, ``week`` (weeks start on Monday), ``month`` or ``None``.
+    tz
+        City time zone: periods start at local midnight.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``period`` (local start date, if asked), ``by`` (if asked) and
+        ``requests``; most requests first without a period, else in time order.
+    """
+    keys: list[str] = []
+    work = pd.DataFrame(index=frame.index)
+    if period is not None:
+        if period not in FREQUENCIES:
+            raise ValueError(f"period {period!r}: expected one of {sorted(FREQUENCIES)}")
+        local = _utc(frame["requested_at"]).dt.tz_convert(tz).dt.tz_localize(None)
+        work["period"] = local.dt.to_period(FREQUENCIES[period]).dt.start_time.dt.date
+        keys.append("period")
+    if by is not None:
+        work[by] = _key(frame, by)
+        keys.append(by)
+    if not keys:
+        return pd.DataFrame({"requests": [len(frame)]})
+    out = work.groupby(keys).size().rename("requests").reset_index()
+    if period is None:
+        return out.sort_values(["requests", *keys], ascending=[False, *[True] * len(keys)],
+                               kind="stable").reset_index(drop=True)
+    return out.sort_values(keys, kind="stable").reset_index(drop=True)
+
+
+def _flag_and_rank(out: pd.DataFrame, n_col: str, value: str, ascending: bool,
+                   small_sample: int) -> pd.DataFrame:
+    out["small_sample"] = out[n_col] < small_sample
+    out = out.sort_values(["small_sample", value, n_col], ascending=[True, ascending, False],
+                          kind="stable", na_position="last").reset_index(drop=True)
+    ranked = (~out["small_sample"]) & out[value].notna()
+    out["rank"] = pd.array([pd.NA] * len(out), dtype="Int64")
+    out.loc[ranked, "rank"] = np.arange(1, int(ranked.sum()) + 1)
+    return out
+
+
+def duration_summary(
+    frame: pd.DataFrame,
+    column: str,
+    by: Sequence[str],
+    *,
+    small_sample: int = SMALL_SAMPLE,
+) -> pd.DataFrame:
+    """Median and 90th percentile of a duration, by groups; small samples flagged.
+
+    Parameters
+    ----------
+    frame
+        :func:`with_durations` output.
+    column
+        ``close_h`` or ``first_action_h``.
+    by
+        Grouping columns (e.g. ``["category", "district"]``); empty for one overall row.
+    small_sample
+        Groups with fewer measured requests are flagged and not ranked.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``by`` columns, ``n`` (requests with a measured duration), ``median_h``,
+        ``p90_h``, ``small_sample``, ``rank`` (1 = fastest median among large samples;
+        missing for small ones). Large samples first, fastest first.
+    """
+    measured = frame[frame[column].notna()]
+    if not by:
+        vals = measured[column]
+        out = pd.DataFrame({"n": [len(vals)], "median_h": [vals.median()],
+                            "p90_h": [vals.quantile(0.9)]})
+        return _flag_and_rank(out, "n", "median_h", True, small_sample)
+    work = measured.assign(**{b: _key(measured, b) for b in by})
+    grouped = work.groupby(list(by))[column]
+    out = pd.DataFrame({
+        "n": grouped.size(),
+        "median_h": grouped.median(),
+        "p90_h": grouped.quantile(0.9),
+    }).reset_index()
+    out[["median_h", "p90_h"]] = out[["median_h", "p90_h"]].astype(float).round(2)
+    return _flag_and_rank(out, "n", "median_h", True, small_sample)
+
+
+def sla_compliance(
+    frame: pd.DataFrame,
+    sla_h: Mapping[str, float],
+    now: datetime,
+    by: Sequence[str] = ("category",),
+    *,
+    small_sample: int = SMALL_SAMPLE,
+) -> pd.DataFrame:
+    """Share of crew-closed requests closed within their category's SLA.
+
+    Parameters
+    ----------
+    frame
+        :func:`with_durations` output with ``category``.
+    sla_h
+        Category code -> target hours (the city pack's ``sla_h``); other categories are
+        left out.
+    now
+        Reference time for open requests past their SLA (aware).
+    by
+        Grouping columns; must include ``category`` for the target to be shown.
+    small_sample
+        Groups with fewer closed requests are flagged and not ranked.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``by`` columns, ``sla_h``, ``closed`` (crew-closed), ``within_sla``,
+        ``compliance_pct``, ``open_past_sla``, ``small_sample``, ``rank`` (1 = best
+        compliance among large samples). Large samples first, best first.
+    """
+    work = frame[frame["category"].astype(str).isin(list(sla_h))]
+    target = work["category"].astype(str).map(dict(sla_h)).astype(float)
+    closed = work["close_h"].notna()
+    within = closed & (work["close_h"] <= target)
+    is_open = work["status"].astype(str).isin(OUTCOMES["open"])
+    age_h = (pd.Timestamp(now) - _utc(work["requested_at"])).dt.total_seconds() / 3600.0
+    past = is_open & (age_h > target)
+    keys = list(by)
+    tmp = pd.DataFrame({k: _key(work, k) for k in keys})
+    tmp["closed"] = closed.astype(int)
+    tmp["within_sla"] = within.astype(int)
+    tmp["open_past_sla"] = past.astype(int)
+    out = tmp.groupby(keys)[["closed", "within_sla", "open_past_sla"]].sum().reset_index()
+    if "category" in keys:
+        out.insert(len(keys), "sla_h", out["category"].map(dict(sla_h)).astype(float))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["compliance_pct"] = np.where(
+            out["closed"] > 0, np.round(100.0 * out["within_sla"] / out["closed"], 1), np.nan
+        )
+    out = _flag_and_rank(out, "closed", "compliance_pct", False, small_sample)
+    cols = [*keys, *(["sla_h"] if "category" in keys else []), "closed", "within_sla",
+            "compliance_pct", "open_past_sla", "small_sample", "rank"]
+    return out[cols]
+
+
+def backlog_ages(frame: pd.DataFrame, now: datetime, by: str = "category") -> pd.DataFrame:
+    """Open requests by age bucket.
+
+    Parameters
+    ----------
+    frame
+        Requests with ``status``, ``requested_at`` and ``by``.
+    now
+        Reference time (aware).
+    by
+        Column to split the backlog by.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Long format: ``by``, ``age`` (a label of :data:`AGE_BUCKETS`), ``requests``,
+        buckets in age order, only non-empty combinations.
+    """
+    open_ = frame[frame["status"].astype(str).isin(OUTCOMES["open"])]
+    if open_.empty:
+        return pd.DataFrame(columns=[by, "age", "requests"])
+    age_d = (pd.Timestamp(now) - _utc(open_["requested_at"])).dt.total_seconds() / 86400.0
+    edges = [-np.inf] + [b for _, b in AGE_BUCKETS]
+    labels = [label for label, _ in AGE_BUCKETS]
+    bucket = pd.cut(age_d.clip(lower=0), bins=edges, labels=labels, right=False)
+    work = pd.DataFrame({by: _key(open_, by), "age": bucket})
+    out = work.groupby([by, "age"], observed=True).size().rename("requests").reset_index()
+    out["age"] = out["age"].astype(str)
+    order = {label: i for i, label in enumerate(labels)}
+    out = out.sort_values([by, "age"], key=lambda s: s.map(order) if s.name == "age" else s,
+                          kind="stable")
+    return out.reset_index(drop=True)
+
+
+def outcomes(frame: pd.DataFrame, by: str = "category") -> pd.DataFrame:
+    """Count fixed, closed-not-fixed, cancelled, duplicate and open requests per group.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``by``, one column per key of :data:`OUTCOMES`, ``total``; largest total first.
+    """
+    status = frame["status"].astype(str)
+    work = pd.DataFrame({by: _key(frame, by)})
+    for name, statuses in OUTCOMES.items():
+        work[name] = status.isin(statuses).astype(int)
+    out = work.groupby(by)[list(OUTCOMES)].sum().reset_index()
+    out["total"] = out[list(OUTCOMES)].sum(axis=1)
+    return out.sort_values(["total", by], ascending=[False, True],
+                           kind="stable").reset_index(drop=True)
+
+
+def crew_productivity(routes: pd.DataFrame, *, small_sample: int = 5) -> pd.DataFrame:
+    """Count stops done per shift and drive versus service time per crew.
+
+    Parameters
+    ----------
+    routes
+        One row per route of an assigned plan: ``service_date``, ``crew``,
+        ``stops`` (planned), ``done``, ``cant_complete``, ``drive_s``, ``service_s``
+        (the plan's figures), as :func:`dispatch.services.analytics.routes_frame` gives.
+    small_sample
+        Crews with fewer shifts are flagged and not ranked.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``crew``, ``shifts``, ``stops``, ``done``, ``cant_complete``,
+        ``done_per_shift``, ``drive_h``, ``service_h``, ``drive_share_pct`` (of drive
+        plus service time), ``small_sample``, ``rank`` (1 = most stops done per shift).
+    """
+    cols = ["crew", "shifts", "stops", "done", "cant_complete", "done_per_shift", "drive_h",
+            "service_h", "drive_share_pct", "small_sample", "rank"]
+    if routes.empty:
+        return pd.DataFrame(columns=cols)
+    g = routes.groupby("crew")
+    out = pd.DataFrame({
+        "shifts": g["service_date"].nunique(),
+        "stops": g["stops"].sum(),
+        "done": g["done"].sum(),
+        "cant_complete": g["cant_complete"].sum(),
+        "drive_h": g["drive_s"].sum() / 3600.0,
+        "service_h": g["service_s"].sum() / 3600.0,
+    }).reset_index()
+    out["done_per_shift"] = (out["done"] / out["shifts"]).round(1)
+    total = out["drive_h"] + out["service_h"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["drive_share_pct"] = np.where(total > 0, np.round(100 * out["drive_h"] / total, 1),
+                                          np.nan)
+    out[["drive_h", "service_h"]] = out[["drive_h", "service_h"]].round(2)
+    out = _flag_and_rank(out, "shifts", "done_per_shift", False, small_sample)
+    return out[cols]
