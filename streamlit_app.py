@@ -31,6 +31,11 @@ PAGES = [
     ("Supervisor", "app_pages/plan.py", "Plan and assign", ":material/route:", SUPERVISORS),
     ("Supervisor", "app_pages/route_sheets.py", "Route sheets", ":material/print:", SUPERVISORS),
     ("Crew", "app_pages/crew.py", "My route today", ":material/local_shipping:", CREWS),
+    ("Managers", "app_pages/hotspots.py", "Hot spots", ":material/local_fire_department:",
+     READERS),
+    ("Managers", "app_pages/kpis.py", "Service KPIs", ":material/monitoring:", READERS),
+    ("Managers", "app_pages/monthly_report.py", "Monthly report", ":material/summarize:",
+     READERS),
 ]
 
 with st.sidebar:

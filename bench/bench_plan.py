@@ -28,7 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.la_data import load_la_requests  # noqa: E402
+from bench.la_data import la_pack, load_la_requests  # noqa: E402
 from bench.planning_docs import write_fragment  # noqa: E402
 from dispatch.planning import (  # noqa: E402
     HaversineTravel,
@@ -41,7 +41,7 @@ from dispatch.planning import (  # noqa: E402
     validate_plan,
 )
 from dispatch.planning.planner import DEFAULT_TIME_LIMIT_S  # noqa: E402
-from dispatch.planning.replay import LA_CATEGORIES, LA_TZ, la_demo_roster  # noqa: E402
+from dispatch.planning.replay import LA_TZ, la_demo_roster  # noqa: E402
 
 DAY = date(2020, 1, 3)
 
@@ -55,7 +55,8 @@ def machine() -> str:
 
 
 def la_stops() -> list[Stop]:
-    return select_stops_for_day(load_la_requests(), DAY, LA_TZ, LA_CATEGORIES)
+    pack = la_pack()
+    return select_stops_for_day(load_la_requests(), DAY, pack.timezone, pack.categories)
 
 
 def reason_kind(reason: str) -> str:
@@ -71,7 +72,8 @@ def run_la(
     workers: int, scale: float = 1.0
 ) -> tuple[Plan, float, list[dict[str, object]], list[str]]:
     stops = la_stops()
-    crews, depots = la_demo_roster()
+    pack = la_pack()  # the product's roster: data/cities/los_angeles.toml
+    crews, depots = list(pack.crews), dict(pack.depots)
     stats: list[dict[str, object]] = []
     t0 = time.perf_counter()
     plan = plan_day(
