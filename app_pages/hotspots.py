@@ -23,7 +23,7 @@ from app_pages.analytics_ui import (
     span,
     spots_pane,
 )
-from app_pages.common import pack
+from app_pages.common import pack, require_page
 from dispatch.analytics import SMALL_SAMPLE
 from dispatch.analytics.hotspots import (
     DEFAULT_RESOLUTION,
@@ -36,11 +36,13 @@ from dispatch.analytics.hotspots import (
     repeat_locations,
     sweep_stops,
 )
+from dispatch.auth import Role
 from dispatch.services.analytics import SWEEP_LOOKBACK_DAYS
 from dispatch.services.queries import OPEN_STATUSES, MapFilter
 from geo.map_assets import use_local_assets
 from geo.maps import base_map, district_layer
 
+principal = require_page(Role.ADMIN, Role.SUPERVISOR, Role.MANAGER)
 city = pack()
 st.title("Hot spots")
 

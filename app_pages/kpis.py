@@ -8,7 +8,7 @@ import altair as alt
 import streamlit as st
 
 from app_pages.analytics_ui import chart, download_csv, fmt_hours, frame, load_routes, span
-from app_pages.common import pack
+from app_pages.common import pack, require_page
 from dispatch.analytics import SMALL_SAMPLE
 from dispatch.analytics.kpis import (
     AGE_BUCKETS,
@@ -20,9 +20,11 @@ from dispatch.analytics.kpis import (
     volume,
     with_durations,
 )
+from dispatch.auth import Role
 from dispatch.services.queries import MapFilter
 from dispatch.store import default_url
 
+principal = require_page(Role.ADMIN, Role.SUPERVISOR, Role.MANAGER)
 city = pack()
 st.title("Service KPIs")
 

@@ -12,10 +12,12 @@ import pandas as pd
 import streamlit as st
 
 from app_pages.analytics_ui import chart, download_csv, span
-from app_pages.common import pack, unit_of_work
+from app_pages.common import pack, require_page, unit_of_work
+from dispatch.auth import Role
 from dispatch.services.reports import REPORT_FILES, monthly_report
 from dispatch.store import default_url
 
+principal = require_page(Role.ADMIN, Role.SUPERVISOR, Role.MANAGER)
 city = pack()
 st.title("Monthly activity report")
 

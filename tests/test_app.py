@@ -92,7 +92,8 @@ def test_a_crew_member_does_not_get_supervisor_pages(
     with pytest.raises(ValueError, match="Could not find a navigation page"):
         at.switch_page("app_pages/plan.py")
     # ... and the page itself refuses a crew member even when run directly
-    for page in ("plan.py", "needs_location.py", "requests_map.py"):
+    for page in ("plan.py", "needs_location.py", "requests_map.py", "intake.py", "triage.py",
+                 "route_sheets.py", "hotspots.py", "kpis.py", "monthly_report.py"):
         direct = AppTest.from_file(str(ROOT / "app_pages" / page), default_timeout=60)
         direct.session_state[PRINCIPAL_KEY] = crew
         direct.run()

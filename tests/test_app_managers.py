@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from app_pages.common import PRINCIPAL_KEY
+from dispatch.auth import Principal, Role
 from dispatch.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,6 +32,7 @@ def _page(name: str, url: str, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     monkeypatch.setenv("CURBSIDE_CITY", "los_angeles")
     monkeypatch.chdir(ROOT)
     at = AppTest.from_file(str(ROOT / "app_pages" / name), default_timeout=90)
+    at.session_state[PRINCIPAL_KEY] = Principal("mia", Role.MANAGER)
     at.run()
     assert not at.exception, [e.message for e in at.exception]
     return at

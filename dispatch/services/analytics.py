@@ -21,6 +21,7 @@ from dispatch.analytics.hotspots import (
     hex_counts,
     sweep_stops,
 )
+from dispatch.auth import READING, require
 from dispatch.citypack import CityPack
 from dispatch.model import RequestStatus
 from dispatch.services.queries import FRAME_COLUMNS, MapFilter
@@ -102,6 +103,7 @@ def analysis_frame(
     pandas.DataFrame
         Columns :data:`ANALYSIS_COLUMNS`, timestamps as aware UTC ``datetime64``.
     """
+    require(uow.principal, *READING, action="read service statistics")
     rows = uow.requests.query(flt.to_request_filter(tz))
     actions = (_first_actions(uow, {r.id: r.requested_at for r in rows})
                if first_action else {})
@@ -165,6 +167,7 @@ def routes_frame(uow: UnitOfWork, city: str, first_day: date, last_day: date) ->
         plan; ``stops`` planned, ``done`` and ``cant_complete`` by stop status;
         ``drive_s``, ``service_s`` and ``distance_m`` as planned.
     """
+    require(uow.principal, *READING, action="read service statistics")
     records = []
     day = first_day
     while day <= last_day:
@@ -222,6 +225,7 @@ def sweep_stops_for_day(
     list[Stop]
         The sweep stops, strongest hot spot first; empty when nothing is significant.
     """
+    require(uow.principal, *READING, action="read service statistics")
     flt = MapFilter(categories=categories, first_day=day - timedelta(days=lookback_days),
                     last_day=day - timedelta(days=1))
     frame = analysis_frame(uow, flt, pack.timezone)

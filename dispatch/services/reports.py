@@ -31,6 +31,7 @@ from dispatch.analytics.report import (
     monthly_figures,
     render_html,
 )
+from dispatch.auth import READING, require
 from dispatch.citypack import CityPack
 from dispatch.errors import DispatchError
 from dispatch.services.queries import MapFilter
@@ -120,6 +121,7 @@ def monthly_report(uow: UnitOfWork, pack: CityPack, month: str, out_dir: Path) -
         start, end = month_bounds(month, pack.timezone)
     except ValueError as exc:
         raise DispatchError(str(exc)) from exc
+    require(uow.principal, *READING, action="write reports")
     # Everything requested before the month's end: requests resolved in it may be older.
     last_day = (end - timedelta(days=1)).date()
     frame = analysis_frame(uow, MapFilter(last_day=last_day), pack.timezone)
