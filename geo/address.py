@@ -392,7 +392,9 @@ def _street_from_tokens(tokens: list[str]) -> ParsedStreet:
         if not (len(rest) == 1 and rest[0] in _BARE_TYPE_ABBREVIATIONS):
             predir = DIRECTIONALS[toks[0]]
             toks = rest
-    if len(toks) >= 2 and toks[-1] in DIRECTIONALS and toks[-2] not in ("AVENUE", "AVE", "AV"):
+    # ``AVENUE E`` is a name; ``LONG BEACH AVE EAST`` is Long Beach Ave with a post-direction
+    avenue_letter = len(toks) == 2 and toks[0] in ("AVENUE", "AVE", "AV")
+    if len(toks) >= 2 and toks[-1] in DIRECTIONALS and not avenue_letter:
         before = toks[:-1]
         if not (len(before) == 1 and before[0] in STREET_TYPES):
             postdir = DIRECTIONALS[toks[-1]]

@@ -157,6 +157,26 @@ def test_parse_street_keeps_type_word_for_name_fallback() -> None:
     assert parse_street("North Ave").name == "NORTH"
 
 
+@pytest.mark.parametrize(
+    ("text", "predir", "name", "street_type", "postdir"),
+    [
+        # a spelled-out post-direction after AVE (Long Beach Ave has East and West roadways)
+        ("S LONG BEACH AVE EAST", "S", "LONG BEACH", "AVE", "E"),
+        ("S LONG BEACH AVE W", "S", "LONG BEACH", "AVE", "W"),
+        ("E HUNTINGTON DR SOUTH", "E", "HUNTINGTON", "DR", "S"),
+        # but a lettered avenue stays a name
+        ("AVENUE E", "", "AVENUE E", "", ""),
+        ("W AVENUE N", "W", "AVENUE N", "", ""),
+        ("N AVENUE 50 E", "N", "AVENUE 50", "", "E"),
+    ],
+)
+def test_post_directions_after_a_type(
+    text: str, predir: str, name: str, street_type: str, postdir: str
+) -> None:
+    s = parse_street(text)
+    assert (s.predir, s.name, s.street_type, s.postdir) == (predir, name, street_type, postdir)
+
+
 def test_normalize_text() -> None:
     assert normalize_text("  123  n. Main st.,  L.A. ") == "123 N MAIN ST, LA"
 

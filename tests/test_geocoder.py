@@ -23,6 +23,7 @@ from geo.geocoder import (
     summarize_precision,
 )
 from geo.reference import (
+    INTERSECTION_COLUMNS,
     POINT_COLUMNS,
     AddressReference,
     build_la_reference,
@@ -386,3 +387,201 @@ def test_reverse_invariants(gc: OfflineGeocoder, lon: float, lat: float) -> None
     res = gc.reverse_result(lon, lat)
     _check_invariants(res)
     assert res.distance_m is not None and res.distance_m >= 0
+
+
+# ------------------------------------------------------- regression: pre-directions
+# A north-south street numbered away from a divide line at lat 34.0 (about 100 m per
+# 100 numbers), N GAFFEY going north, S GAFFEY going south, all in one ZIP.
+_DIVIDE_LAT = 34.0
+_DEG_PER_NUMBER = 0.0009 / 100
+
+
+def _gaffey_rows(n_numbers: list[int]) -> list[tuple[object, ...]]:
+    def lat(n: int) -> float:
+        return _DIVIDE_LAT + n * _DEG_PER_NUMBER
+
+    rows: list[tuple[object, ...]] = []
+    for n in range(100, 2100, 100):
+        rows.append((n, "S", "GAFFEY", "ST", "", "", "90731", -118.29, lat(-n)))
+    for n in n_numbers:
+        rows.append((n, "N", "GAFFEY", "ST", "", "", "90731", -118.29, lat(n)))
+    for n in range(100, 2100, 100):  # a parallel street, so the ZIP has some width
+        rows.append((n, "S", "PACIFIC", "AVE", "", "", "90731", -118.28, lat(-n)))
+    return rows
+
+
+@pytest.fixture(scope="module")
+def divide_gc() -> dict[str, OfflineGeocoder]:
+    """Two references: one with an N GAFFEY run (1400 missing), one with only S GAFFEY."""
+    with_n = _gaffey_rows([n for n in range(100, 2100, 100) if n != 1400])
+    only_s = _gaffey_rows([])
+    # no N GAFFEY, but the parallel streets' N numbers give the N number field
+    across = only_s + [
+        (n, "N", name, "AVE", "", "", "90731", lon, _DIVIDE_LAT + n * _DEG_PER_NUMBER)
+        for name, lon in (("PACIFIC", -118.287), ("HARBOR", -118.284))
+        for n in range(100, 2100, 100)
+    ]
+    frames = {"with_n": with_n, "only_s": only_s, "across": across}
+    return {
+        key: OfflineGeocoder(build_reference(pd.DataFrame(rows, columns=POINT_COLUMNS)))
+        for key, rows in frames.items()
+    }
+
+
+@pytest.mark.parametrize(
+    ("reference", "query", "house_level", "matched_prefix", "true_number"),
+    [
+        # the N run exists but lacks 1400: interpolate on the N run, never on S
+        ("with_n", "1400 N Gaffey St, San Pedro, CA 90731", True, "1400 N GAFFEY ST", 1400),
+        ("with_n", "1400 north gaffey street 90731", True, "1400 N GAFFEY ST", 1400),
+        ("with_n", "1400 N GAFFEY ST", True, "1400 N GAFFEY ST", 1400),
+        ("with_n", "1400 S GAFFEY ST, 90731", True, "1400 S GAFFEY ST", -1400),
+        # no N run at all: the S point 2.8 km away is not this house
+        ("only_s", "1400 N Gaffey St, San Pedro, CA 90731", False, "S GAFFEY ST", None),
+        ("only_s", "1400 N GAFFEY ST", False, "S GAFFEY ST", None),
+        ("only_s", "1450 N GAFFEY ST, 90731", False, "S GAFFEY ST", None),
+        ("only_s", "1400 S GAFFEY ST, 90731", True, "1400 S GAFFEY ST", -1400),
+        ("only_s", "600 N GAFFEY ST, 90731", False, "S GAFFEY ST", None),  # no N field
+        # no N run, but an N number field: walked through the divide, low confidence
+        ("across", "600 N GAFFEY ST, 90731", True, "600 N GAFFEY ST", 600),
+        ("across", "1100 N GAFFEY ST, 90731", True, "1100 N GAFFEY ST", 1100),
+        ("across", "600 N GAFFEY ST", False, "S GAFFEY ST", None),  # no ZIP to confirm
+        ("across", "1400 N GAFFEY ST, 90731", False, "S GAFFEY ST", None),  # too far to walk
+    ],
+)
+def test_explicit_predir_is_never_swapped_for_another(
+    divide_gc: dict[str, OfflineGeocoder],
+    reference: str,
+    query: str,
+    house_level: bool,
+    matched_prefix: str,
+    true_number: int | None,
+) -> None:
+    res = divide_gc[reference].lookup(query)
+    assert res.house_level is house_level
+    assert res.matched_address.startswith(matched_prefix)
+    assert res.lon is not None and res.lat is not None
+    if true_number is not None:
+        true_lat = _DIVIDE_LAT + true_number * _DEG_PER_NUMBER
+        assert dist_m(res.lon, res.lat, -118.29, true_lat) < 60.0
+        if reference == "across":
+            assert res.precision is Precision.INTERPOLATED
+            assert res.method.startswith("across")
+            assert res.confidence <= 0.3
+    else:
+        assert res.precision is not Precision.POINT
+        assert res.precision in (Precision.STREET, Precision.ZIP)
+        assert res.confidence <= 0.3
+
+
+# ----------------------------------------------- regression: query ZIP versus far runs
+@pytest.fixture(scope="module")
+def far_gc() -> OfflineGeocoder:
+    """N SAN FERNANDO RD known only in 91342, 25 km north of ZIP 90031's points."""
+    rows: list[tuple[object, ...]] = []
+    for k, n in enumerate(range(12100, 13100, 100)):
+        rows.append((n, "N", "SAN FERNANDO", "RD", "", "", "91342", -118.45 - k * 0.001, 34.29))
+    for k, n in enumerate(range(100, 1100, 100)):
+        rows.append((n, "N", "BROADWAY", "", "", "", "90031", -118.21, 34.07 + k * 0.0009))
+        rows.append((n, "N", "MAIN", "ST", "", "", "90031", -118.22, 34.07 + k * 0.0009))
+    return OfflineGeocoder(build_reference(pd.DataFrame(rows, columns=POINT_COLUMNS)))
+
+
+@pytest.mark.parametrize(
+    ("query", "zip_field", "precision", "near_90031"),
+    [
+        ("452 N San Fernando Rd, Los Angeles, CA 90031", None, Precision.ZIP, True),
+        ("452 N SAN FERNANDO RD", "90031", Precision.ZIP, True),
+        ("N SAN FERNANDO RD, 90031", None, Precision.ZIP, True),
+        ("12450 N SAN FERNANDO RD, 90031", None, Precision.ZIP, True),
+        # the ZIP the street is known in, or no ZIP at all: the known stretch
+        ("12450 N SAN FERNANDO RD, 91342", None, Precision.INTERPOLATED, False),
+        ("452 N SAN FERNANDO RD", None, Precision.STREET, False),
+    ],
+)
+def test_query_zip_beats_a_far_stretch_of_the_street(
+    far_gc: OfflineGeocoder,
+    query: str,
+    zip_field: str | None,
+    precision: Precision,
+    near_90031: bool,
+) -> None:
+    res = far_gc.lookup(query, zip_field)
+    assert res.precision is precision
+    assert res.lon is not None and res.lat is not None
+    d = dist_m(res.lon, res.lat, -118.215, 34.074)
+    if near_90031:
+        assert d < 3000.0
+        assert res.confidence <= 0.1
+        # the far stretch is offered as a candidate, not as the answer
+        assert any("SAN FERNANDO" in c.matched_address for c in res.candidates)
+    else:
+        assert d > 20_000.0
+    if precision is Precision.STREET:
+        assert res.confidence <= 0.3
+
+
+LA_PARQUET = Path(__file__).resolve().parents[1] / "data" / "reference" / "los_angeles.parquet"
+
+
+@pytest.fixture(scope="module")
+def la_gc() -> OfflineGeocoder:
+    if not LA_PARQUET.exists():
+        pytest.skip("shipped Los Angeles reference not built")
+    return OfflineGeocoder.from_path(LA_PARQUET)
+
+
+@pytest.mark.parametrize(
+    ("query", "true_lon", "true_lat", "max_m"),
+    [
+        # 1400 N Gaffey St lies ~2.9 km north of 1400 S Gaffey St (not in the reference)
+        ("1400 N Gaffey St, San Pedro, CA 90731", -118.2923, 33.7574, 2500.0),
+        # 452 N San Fernando Rd, Lincoln Heights; the 2020 file knows the road only in 913xx
+        ("452 N San Fernando Rd, Los Angeles, CA 90031", -118.2210, 34.0740, 3000.0),
+    ],
+)
+def test_shipped_reference_regressions(
+    la_gc: OfflineGeocoder, query: str, true_lon: float, true_lat: float, max_m: float
+) -> None:
+    res = la_gc.lookup(query)
+    assert res.precision is not Precision.POINT
+    assert not res.house_level
+    assert res.confidence <= 0.3
+    assert res.lon is not None and res.lat is not None
+    assert dist_m(res.lon, res.lat, true_lon, true_lat) < max_m
+
+
+@pytest.fixture(scope="module")
+def far_inter_gc() -> OfflineGeocoder:
+    """MAIN ST and 1ST ST known (with their crossing) only in 90012, far from 90731."""
+    rows: list[tuple[object, ...]] = []
+    for k, n in enumerate(range(100, 1100, 100)):
+        rows.append((n, "N", "MAIN", "ST", "", "", "90012", -118.24, 34.05 + k * 0.0009))
+        rows.append((n, "E", "1ST", "ST", "", "", "90012", -118.24 + k * 0.001, 34.05))
+        rows.append((n, "W", "9TH", "ST", "", "", "90731", -118.29 - k * 0.001, 33.74))
+        rows.append((n, "S", "PACIFIC", "AVE", "", "", "90731", -118.29, 33.74 - k * 0.0009))
+    inter = pd.DataFrame(
+        [("1ST", "ST", "MAIN", "ST", "90012", -118.24, 34.05)], columns=INTERSECTION_COLUMNS
+    )
+    points = pd.DataFrame(rows, columns=POINT_COLUMNS)
+    return OfflineGeocoder(build_reference(points, intersections=inter))
+
+
+@pytest.mark.parametrize(
+    ("query", "precision", "near_downtown"),
+    [
+        ("MAIN ST AT 1ST ST, 90012", Precision.INTERSECTION, True),
+        ("MAIN ST AT 1ST ST", Precision.INTERSECTION, True),
+        # the same names in San Pedro's ZIP: not the downtown crossing 35 km away
+        ("MAIN ST AT 1ST ST, 90731", Precision.ZIP, False),
+        ("MAIN ST AT 9TH ST, 90731", Precision.STREET, False),
+    ],
+)
+def test_known_intersection_far_from_query_zip(
+    far_inter_gc: OfflineGeocoder, query: str, precision: Precision, near_downtown: bool
+) -> None:
+    res = far_inter_gc.lookup(query)
+    assert res.precision is precision
+    assert res.lon is not None and res.lat is not None
+    d = dist_m(res.lon, res.lat, -118.24, 34.05)
+    assert (d < 1000.0) is near_downtown
