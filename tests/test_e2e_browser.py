@@ -190,11 +190,21 @@ def test_supervisor_plans_moves_assigns_then_a_crew_works_a_stop(
     assert phone.get_by_role("button", name="Assign routes to crews").count() == 0
 
 
-def test_manager_opens_the_requests_map(server: tuple[str, str], browser: object) -> None:
+def test_manager_opens_the_hotspot_map(server: tuple[str, str], browser: object) -> None:
     base, _ = server
     page = _sign_in(browser, base, "boss", {"width": 1400, "height": 1000})
     page.get_by_role("heading", name="Requests map").wait_for()
     _idle(page)
-    page.locator("iframe").first.wait_for()
     _shot(page, "08-manager-requests-map")
+    page.get_by_role("link", name="Hot spots").click()
+    page.get_by_role("heading", name="Hot spots").wait_for()
+    _idle(page)
+    # the demo requests are historic, so most are closed: show all demand
+    page.get_by_test_id("stCheckbox").get_by_text("Include closed and fixed requests").click()
+    _idle(page)
+    page.locator("iframe").first.wait_for()
+    page.wait_for_timeout(3000)
+    _shot(page, "09-manager-hotspot-map")
+    # a manager reads; the supervisor's pages are not offered
     assert page.get_by_role("link", name="Plan and assign").count() == 0
+    assert page.get_by_role("link", name="Intake").count() == 0
