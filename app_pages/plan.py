@@ -65,6 +65,10 @@ with st.sidebar:
     absent = st.multiselect("Absent today", crew_names)
     time_limit = st.slider("Solver time per district (s)", 1, 30, 3)
     seed = st.number_input("Seed", min_value=0, value=1, step=1)
+    sweep = st.toggle("Add proactive sweeps of hot spots", value=False,
+                      help="Optional low-priority stops at the strongest recent graffiti and "
+                           "dumping hot spots (Getis-Ord Gi*); crews take them only when "
+                           "their day has room.")
     run = st.button("Plan the day", type="primary", width="stretch")
 
 if run and isinstance(day, date):
@@ -78,7 +82,7 @@ if run and isinstance(day, date):
         with unit_of_work() as uow:
             summary = plan_for_day(uow, city, day, districts=districts or None, absent=absent,
                                    seed=int(seed), time_limit_s=float(time_limit),
-                                   progress=progress)
+                                   progress=progress, sweep=sweep)
     except DispatchError as err:
         st.error(f"Planning failed: {err}")
     else:

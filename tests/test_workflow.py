@@ -232,3 +232,35 @@ def test_moving_one_stop_keeps_every_other_stop_on_its_crew(
     assert changed == [stops[0]]
     # only the supervisor's own change is saved as a lock
     assert locks == [{"request_id": stops[0], "crew": others[0], "position": None}]
+
+
+def test_sweep_stops_ride_along_when_there_is_room(
+    db: Connection, la: CityPack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dispatch.planning import Stop
+    from dispatch.services import analytics
+
+    # Gi* itself is tested in test_analytics; here the hot spots are given, at the seam.
+    hot = [
+        Stop("SWEEP-88a", "graffiti_removal", None, -118.2890, 34.0890, 900),  # district 13
+        Stop("SWEEP-88b", "graffiti_removal", None, -118.2950, 34.0980, 900),  # district 13
+        Stop("SWEEP-88c", "graffiti_removal", None, -118.4500, 34.2500, 900),  # elsewhere
+    ]
+    monkeypatch.setattr(analytics, "sweep_stops_for_day", lambda *a, **k: hot)
+    with UnitOfWork(db) as uow:
+        import_requests(uow, SAMPLE, la)
+    with UnitOfWork(db) as uow:
+        summary = plan_for_day(uow, la, DAY, districts=["13", "14"], time_limit_s=2,
+                               max_workers=1, sweep=True)
+        sweeps = sorted(p.request_id for r in summary.plan.routes for p in r.stops
+                        if p.request_id.startswith("SWEEP-"))
+        stored = {r.external_id: r for r in uow.requests.query() if r.source == "sweep"}
+    # the two in district 13 fit on a graffiti route; the one outside is left out quietly
+    assert sweeps == ["SWEEP-88a-20200103", "SWEEP-88b-20200103"]
+    assert set(stored) == set(sweeps)
+    assert all(r.status == "triaged" and r.district == "13" and r.extra.get("sweep")
+               for r in stored.values())
+    assert not any(u.request_id.startswith("SWEEP-") for u in summary.plan.unplanned)
+    # the day's due requests are all still there
+    due = [p for r in summary.plan.routes for p in r.stops if not p.request_id.startswith("S")]
+    assert len(due) + len(summary.plan.unplanned) == 29

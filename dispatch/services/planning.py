@@ -7,17 +7,20 @@ route per crew and one stop row per planned request.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
 
+import numpy as np
+
 from dispatch.auth import READING, SUPERVISING, require
 from dispatch.citypack import CityPack
 from dispatch.errors import PlanningError
 from dispatch.model import CLOSED_STATUSES, Crew, Depot, RequestStatus, ServiceRequest
-from dispatch.planning import Plan, plan_day, select_stops_for_day
+from dispatch.planning import Plan, Stop, plan_day, select_stops_for_day
 from dispatch.planning.planner import DEFAULT_TIME_LIMIT_S
 from dispatch.services.locate import is_routable
 from dispatch.store import RequestFilter, UnitOfWork, utcnow
@@ -95,6 +98,7 @@ def plan_for_day(
     allow_cross_district: bool = False,
     max_workers: int | None = None,
     progress: Progress | None = None,
+    sweep: bool = False,
 ) -> PlanSummary:
     """Plan ``day`` and save the plan as a draft.
 
@@ -120,6 +124,10 @@ def plan_for_day(
         Parallel processes for the districts.
     progress
         ``callable(done, total)`` as districts finish.
+    sweep
+        Also offer the planner optional low-priority "sweep" stops at the strongest
+        recent graffiti and dumping hot spots (Gi*); those that fit become requests of
+        source ``sweep`` on the crews' routes, the others are simply left out.
     """
     require(uow.principal, *SUPERVISING, action="plan the day")
     roster = list(crews if crews is not None else pack.crews)
@@ -138,6 +146,21 @@ def plan_for_day(
         roster = [c for c in roster if not c.districts or wanted & set(c.districts)]
     requests = candidate_requests(uow, pack, day)
     stops = select_stops_for_day(requests, day, pack.timezone, pack.categories, morning=MORNING)
+    sweeps: dict[str, Stop] = {}
+    if sweep:
+        from dispatch.services.analytics import sweep_stops_for_day
+
+        found = sweep_stops_for_day(uow, pack, day)
+        located = [s for s in found if s.lon is not None and s.lat is not None]
+        if located:
+            ids = pack.assign_districts(np.array([s.lon for s in located], dtype=float),
+                                        np.array([s.lat for s in located], dtype=float))
+            for stop, district in zip(located, ids, strict=True):
+                # one sweep request per cell and day: SWEEP-<cell>-<yyyymmdd>
+                rid = f"{stop.request_id}-{day:%Y%m%d}"
+                sweeps[rid] = dataclasses.replace(
+                    stop, request_id=rid, district=None if district is None else str(district))
+        stops = stops + list(sweeps.values())
     if districts:
         stops = [s for s in stops if s.district in wanted]
         roster = [
@@ -157,6 +180,8 @@ def plan_for_day(
         max_workers=max_workers,
         progress=progress,
     )
+    if sweeps:
+        plan = _keep_planned_sweeps(uow, pack, plan, sweeps, day)
     plan_id = save_plan(uow, plan, created_by=uow.actor)
     uow.events.append("plan", plan_id, "planned", {
         "date": day.isoformat(), "districts": list(districts or []), "seed": seed,
@@ -164,6 +189,46 @@ def plan_for_day(
     })
     uow.commit()
     return PlanSummary(plan_id, plan)
+
+
+def _keep_planned_sweeps(
+    uow: UnitOfWork, pack: CityPack, plan: Plan, sweeps: Mapping[str, Stop], day: date
+) -> Plan:
+    """Record the sweep stops that made it onto a route as requests; forget the rest.
+
+    Sweep stops are optional work: one the crews had no time for is not backlog.
+    """
+    planned = [p.stop for r in plan.routes for p in r.stops if p.request_id in sweeps]
+    now = utcnow()
+    existing = uow.requests.pks_by_external_id([s.request_id for s in planned])
+    rows: list[dict[str, Any]] = []
+    for stop in planned:
+        if stop.request_id in existing:
+            continue
+        category = pack.categories[stop.category]
+        rows.append({
+            "source": "sweep", "external_id": stop.request_id,
+            "service_code": category.service_codes[0] if category.service_codes else
+            category.code,
+            "category": stop.category,
+            "description": f"Proactive sweep of a {category.label.lower()} hot spot "
+                           f"(Gi*, {day.isoformat()})",
+            "address": f"hot spot near {stop.lat:.5f}, {stop.lon:.5f}", "zipcode": "",
+            "lon": stop.lon, "lat": stop.lat, "geocode_precision": "manual",
+            "geocode_confidence": 1.0, "matched_address": None, "district": stop.district,
+            "channel": "driver_self_report", "status": "triaged", "requested_at": now,
+            "updated_at": now, "closed_at": None, "expected_at": None, "service_date": day,
+            "assigned_org": "", "priority": 0, "size": stop.size, "extra": {"sweep": True},
+        })
+    uow.requests.insert_many(rows)
+    if rows:
+        uow.events.append_many(
+            ("request", pk, "created", {"source": "sweep"})
+            for pk in uow.requests.pks_by_external_id(
+                str(r["external_id"]) for r in rows).values()
+        )
+    dropped = [u for u in plan.unplanned if u.request_id not in sweeps]
+    return dataclasses.replace(plan, unplanned=dropped)
 
 
 def _restrict(crew: Crew, districts: set[str]) -> Crew:
