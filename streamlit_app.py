@@ -30,6 +30,7 @@ PAGES = [
      ":material/wrong_location:", SUPERVISORS),
     ("Supervisor", "app_pages/plan.py", "Plan and assign", ":material/route:", SUPERVISORS),
     ("Supervisor", "app_pages/route_sheets.py", "Route sheets", ":material/print:", SUPERVISORS),
+    ("Supervisor", "app_pages/event_log.py", "Event log", ":material/history:", SUPERVISORS),
     ("Crew", "app_pages/crew.py", "My route today", ":material/local_shipping:", CREWS),
     ("Managers", "app_pages/hotspots.py", "Hot spots", ":material/local_fire_department:",
      READERS),

@@ -93,6 +93,7 @@ def test_a_crew_member_does_not_get_supervisor_pages(
         at.switch_page("app_pages/plan.py")
     # ... and the page itself refuses a crew member even when run directly
     for page in ("plan.py", "needs_location.py", "requests_map.py", "intake.py", "triage.py",
+                 "event_log.py",
                  "route_sheets.py", "hotspots.py", "kpis.py", "monthly_report.py"):
         direct = AppTest.from_file(str(ROOT / "app_pages" / page), default_timeout=60)
         direct.session_state[PRINCIPAL_KEY] = crew

@@ -219,6 +219,29 @@ class EventLog:
             )
         )
 
+    def search(
+        self,
+        *,
+        entity_type: str | None = None,
+        entity_id: str | None = None,
+        actor: str | None = None,
+        limit: int = 500,
+    ) -> list[EventRow]:
+        """Return events matching the filters, newest first."""
+        stmt = select(EventRow)
+        if entity_type:
+            stmt = stmt.where(EventRow.entity_type == entity_type)
+        if entity_id:
+            stmt = stmt.where(EventRow.entity_id == entity_id)
+        if actor:
+            stmt = stmt.where(EventRow.actor == actor)
+        return list(self.session.scalars(stmt.order_by(EventRow.id.desc()).limit(limit)))
+
+    def actors(self) -> list[str]:
+        """Return everyone who appears in the log."""
+        return list(self.session.scalars(select(EventRow.actor).distinct().order_by(
+            EventRow.actor)))
+
     def recent(self, limit: int = 100) -> list[EventRow]:
         """Return the newest events, newest first."""
         stmt = select(EventRow).order_by(EventRow.id.desc()).limit(limit)

@@ -1,0 +1,37 @@
+"""Event log: who changed what, and when, per request, route, plan or user."""
+
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+
+from app_pages.common import pack, require_page, unit_of_work
+from dispatch.auth import Role
+from dispatch.services.audit import ENTITY_TYPES, actors, event_log
+from dispatch.text import neutralise_formula
+
+principal = require_page(Role.ADMIN, Role.SUPERVISOR)
+city = pack()
+st.title("Event log")
+st.caption("Every state change, append-only: nobody can edit or delete an entry.")
+
+with unit_of_work() as uow:
+    people = actors(uow)
+cols = st.columns(3)
+entity_type = cols[0].selectbox("Entity", ["(any)", *ENTITY_TYPES])
+key = cols[1].text_input("Id (request id such as 1-1523590121, plan or route number)")
+actor = cols[2].selectbox("Who", ["(anyone)", *people])
+with unit_of_work() as uow:
+    frame = event_log(uow, entity_type=None if entity_type == "(any)" else entity_type,
+                      entity_key=key or None, actor=None if actor == "(anyone)" else actor)
+if frame.empty:
+    st.info("No event matches.")
+    st.stop()
+frame = frame.assign(
+    at=frame["at"].map(lambda t: t.astimezone(city.timezone).strftime("%Y-%m-%d %H:%M:%S")),
+    details=frame["details"].map(lambda d: json.dumps(d, ensure_ascii=False)),
+)
+st.dataframe(frame, hide_index=True, width="stretch")
+st.download_button("Download CSV", frame.map(neutralise_formula).to_csv(index=False).encode(),
+                   "events.csv", "text/csv")

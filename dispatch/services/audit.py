@@ -1,0 +1,51 @@
+"""The event log as people read it: per request, route, plan or user.
+
+Read only: the log has no update or delete path in the services, and the database
+refuses both (triggers installed by the first migration).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from dispatch.auth import SUPERVISING, require
+from dispatch.store import UnitOfWork
+
+#: Entity types that appear in the log.
+ENTITY_TYPES = ("request", "plan", "route", "stop", "crew", "user", "import", "city")
+
+
+def resolve_entity(uow: UnitOfWork, entity_type: str, key: str) -> str:
+    """Return the log's id of an entity typed by people (a request's city id -> key)."""
+    key = key.strip()
+    if entity_type == "request" and key and not key.isdigit():
+        found = uow.requests.pks_by_external_id([key])
+        if key in found:
+            return str(found[key])
+    return key
+
+
+def event_log(
+    uow: UnitOfWork,
+    *,
+    entity_type: str | None = None,
+    entity_key: str | None = None,
+    actor: str | None = None,
+    limit: int = 500,
+) -> pd.DataFrame:
+    """Return matching events, newest first: when (UTC), who, what entity, what changed."""
+    require(uow.principal, *SUPERVISING, action="read the event log")
+    entity_id = resolve_entity(uow, entity_type, entity_key) if (
+        entity_type and entity_key) else None
+    rows = uow.events.search(entity_type=entity_type or None, entity_id=entity_id,
+                             actor=actor or None, limit=limit)
+    return pd.DataFrame.from_records(
+        [(e.id, e.at, e.actor, e.entity_type, e.entity_id, e.action, e.details) for e in rows],
+        columns=["event", "at", "actor", "entity_type", "entity_id", "action", "details"],
+    )
+
+
+def actors(uow: UnitOfWork) -> list[str]:
+    """Return everyone who appears in the log."""
+    require(uow.principal, *SUPERVISING, action="read the event log")
+    return uow.events.actors()
