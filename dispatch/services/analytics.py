@@ -104,7 +104,7 @@ def analysis_frame(
         Columns :data:`ANALYSIS_COLUMNS`, timestamps as aware UTC ``datetime64``.
     """
     require(uow.principal, *READING, action="read service statistics")
-    rows = uow.requests.query(flt.to_request_filter(tz))
+    rows = uow.requests.query_columns(flt.to_request_filter(tz))
     actions = (_first_actions(uow, {r.id: r.requested_at for r in rows})
                if first_action else {})
     firsts: list[datetime | None] = []

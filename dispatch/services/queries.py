@@ -69,7 +69,7 @@ def requests_frame(uow: UnitOfWork, flt: MapFilter, tz: ZoneInfo) -> pd.DataFram
     ``request_id`` is the city's own id (``external_id``); ``id`` is the store key.
     """
     require(uow.principal, *READING, action="browse requests")
-    rows = uow.requests.query(flt.to_request_filter(tz))
+    rows = uow.requests.query_columns(flt.to_request_filter(tz))
     records = [
         (
             r.id,

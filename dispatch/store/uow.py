@@ -135,26 +135,20 @@ class RequestRepository:
 
     def query(self, flt: RequestFilter | None = None, limit: int | None = None) -> list[RequestRow]:
         """Return requests matching ``flt``, oldest first."""
-        flt = flt or RequestFilter()
-        stmt = select(RequestRow)
-        if flt.categories is not None:
-            stmt = stmt.where(RequestRow.category.in_(list(flt.categories)))
-        if flt.districts is not None:
-            stmt = stmt.where(RequestRow.district.in_(list(flt.districts)))
-        if flt.statuses is not None:
-            stmt = stmt.where(RequestRow.status.in_(list(flt.statuses)))
-        if flt.requested_from is not None:
-            stmt = stmt.where(RequestRow.requested_at >= flt.requested_from)
-        if flt.requested_until is not None:
-            stmt = stmt.where(RequestRow.requested_at < flt.requested_until)
-        if flt.located is True:
-            stmt = stmt.where(RequestRow.lon.is_not(None))
-        elif flt.located is False:
-            stmt = stmt.where(RequestRow.lon.is_(None))
-        stmt = stmt.order_by(RequestRow.requested_at, RequestRow.id)
+        stmt = _filtered(select(RequestRow), flt or RequestFilter())
         if limit is not None:
             stmt = stmt.limit(limit)
         return list(self.session.scalars(stmt))
+
+    def query_columns(self, flt: RequestFilter | None = None) -> list[Any]:
+        """Return the same requests as :meth:`query` as light read-only rows.
+
+        Each row has the request's columns as attributes (no ORM objects, no identity
+        map): several times faster for reading thousands of requests into a table.
+        """
+        columns = [c for c in RequestRow.__table__.columns if c.key not in _HEAVY_COLUMNS]
+        stmt = _filtered(select(*columns), flt or RequestFilter())
+        return list(self.session.execute(stmt))
 
     def count(self) -> int:
         """Return the number of stored requests."""
@@ -166,6 +160,29 @@ class RequestRepository:
             select(func.min(RequestRow.requested_at), func.max(RequestRow.requested_at))
         ).one()
         return lo, hi
+
+
+#: Columns left out of :meth:`RequestRepository.query_columns` (personal data, JSON).
+_HEAVY_COLUMNS = frozenset({"caller_name", "caller_phone", "caller_email", "extra"})
+
+
+def _filtered(stmt: Any, flt: RequestFilter) -> Any:
+    """Apply a :class:`RequestFilter` to a select of requests, oldest first."""
+    if flt.categories is not None:
+        stmt = stmt.where(RequestRow.category.in_(list(flt.categories)))
+    if flt.districts is not None:
+        stmt = stmt.where(RequestRow.district.in_(list(flt.districts)))
+    if flt.statuses is not None:
+        stmt = stmt.where(RequestRow.status.in_(list(flt.statuses)))
+    if flt.requested_from is not None:
+        stmt = stmt.where(RequestRow.requested_at >= flt.requested_from)
+    if flt.requested_until is not None:
+        stmt = stmt.where(RequestRow.requested_at < flt.requested_until)
+    if flt.located is True:
+        stmt = stmt.where(RequestRow.lon.is_not(None))
+    elif flt.located is False:
+        stmt = stmt.where(RequestRow.lon.is_(None))
+    return stmt.order_by(RequestRow.requested_at, RequestRow.id)
 
 
 class EventLog:
