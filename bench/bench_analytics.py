@@ -26,7 +26,6 @@ import datetime as dt
 import json
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -36,10 +35,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-DOC = ROOT / "docs" / "benchmarks.md"
 PAGES = ("kpis.py", "hotspots.py", "monthly_report.py")
 GI_LIMIT_S = 2.0
 PAGE_LIMIT_S = 3.0
+
+
+
+from bench.docs import write_section  # noqa: E402
 
 
 def render_child(page: str, url: str, warm_runs: int) -> dict[str, float]:
@@ -181,16 +183,6 @@ def section(gi: dict[str, object], pages: dict[str, dict[str, float]], when: str
     return "\n".join(lines)
 
 
-def write_section(text: str) -> None:
-    """Replace (or add) the "## Managers" section of docs/benchmarks.md, keeping the rest."""
-    old = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n\n"
-    pattern = re.compile(r"^## Managers\n.*?(?=^## |\Z)", flags=re.S | re.M)
-    if pattern.search(old):
-        new = pattern.sub(lambda _m: text + "\n", old, count=1)
-    else:
-        new = old.rstrip("\n") + "\n\n" + text
-    DOC.write_text(new.rstrip("\n") + "\n", encoding="utf-8")
-
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; return 0 when the limits hold, 1 otherwise."""
@@ -224,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     text = section(gi, pages, when, load)
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section("Managers", text)
     ok = float(gi["median_s"]) < GI_LIMIT_S and all(  # type: ignore[arg-type]
         r["warm_s"] < PAGE_LIMIT_S for r in pages.values())
     return 0 if ok else 1

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import platform
-import re
 import statistics
 import sys
 import time
@@ -37,11 +36,14 @@ sys.path.insert(0, str(ROOT))
 from geo.boundaries import load_boundary, load_district_layer, local_utm_epsg  # noqa: E402
 from geo.districts import DistrictIndex, assign_districts  # noqa: E402
 
-DOC = ROOT / "docs/benchmarks.md"
 LA = ROOT / "data/boundaries/los_angeles"
 REQ_2020 = ROOT / "data/requests/los_angeles/myla311_2020-01-01_to_03.csv"
 EVAL_2017 = ROOT / "data/evaluation/los_angeles/myla311_2017-12-27_to_31.csv"
 COMMAND = ".venv/bin/python bench/bench_districts.py"
+
+
+
+from bench.docs import write_section  # noqa: E402
 
 
 def _agreement(got: np.ndarray, cd: pd.Series) -> tuple[float, int, int]:
@@ -155,18 +157,8 @@ def main() -> None:
     )
     print(section)
     if not args.no_write:
-        write_section(section)
+        write_section("Districts", section)
 
-
-def write_section(section: str) -> None:
-    """Replace (or append) the ``## Districts`` section of docs/benchmarks.md."""
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n"
-    pattern = re.compile(r"^## Districts\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    DOC.write_text(text)
 
 
 if __name__ == "__main__":

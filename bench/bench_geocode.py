@@ -51,8 +51,11 @@ from geo.reference import (  # noqa: E402
 EVAL_CSV = ROOT / "data/evaluation/los_angeles/myla311_2017-12-27_to_31.csv"
 REF_CSV = ROOT / "data/requests/los_angeles/myla311_2020-01-01_to_03.csv"
 REF_PARQUET = ROOT / "data/reference/los_angeles.parquet"
-DOC = ROOT / "docs/benchmarks.md"
 COMMAND = ".venv/bin/python bench/bench_geocode.py"
+
+
+
+from bench.docs import write_section  # noqa: E402
 
 
 def haversine_m(
@@ -573,17 +576,8 @@ def main() -> None:
     section = "\n".join(lines)
     print(section)
     if not args.no_write:
-        write_section(section)
+        write_section("Geocoding", section)
 
-
-def write_section(section: str) -> None:
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n"
-    pattern = re.compile(r"^## Geocoding\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    DOC.write_text(text)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ import argparse
 import datetime as dt
 import os
 import platform
-import re
 import statistics
 import sys
 import time
@@ -36,7 +35,6 @@ from geo import maps  # noqa: E402
 
 REQUESTS_CSV = ROOT / "data/requests/los_angeles/myla311_2020-01-01_to_03.csv"
 DISTRICTS = ROOT / "data/boundaries/los_angeles/council_districts.geojson"
-DOC = ROOT / "docs/benchmarks.md"
 COMMAND = ".venv/bin/python bench/bench_map.py"
 
 PAYLOAD_LIMIT_BYTES = 3_000_000
@@ -50,6 +48,10 @@ COLOURS = {
     "Electronic Waste": "#9467bd",
     "Dead Animal Removal": "#2ca02c",
 }
+
+
+
+from bench.docs import DOC, write_section  # noqa: E402
 
 
 def load_requests(path: Path) -> pd.DataFrame:
@@ -169,17 +171,6 @@ def section(results: dict[str, object]) -> str:
     return "\n".join(lines)
 
 
-def write_section(text: str) -> None:
-    """Replace (or add) the "## Maps" section of docs/benchmarks.md, keeping the rest."""
-    old = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n\n"
-    pattern = re.compile(r"^## Maps\n.*?(?=^## |\Z)", flags=re.S | re.M)
-    if pattern.search(old):
-        new = pattern.sub(lambda _m: text + "\n", old, count=1)
-    else:
-        new = old.rstrip("\n") + "\n\n" + text
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(new.rstrip("\n") + "\n", encoding="utf-8")
-
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; return 0 when both limits hold, 1 otherwise."""
@@ -219,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     text = section(results)
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section("Maps", text)
         print(f"wrote the Maps section of {DOC.relative_to(ROOT)}")
     ok = payload <= PAYLOAD_LIMIT_BYTES and statistics.median(times) <= BUILD_LIMIT_S
     return 0 if ok else 1

@@ -7,11 +7,11 @@ re-run one at a time without losing the others' figures. Other sections are kept
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
+from bench.docs import write_section
+
 ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "benchmarks.md"
 RESULTS = ROOT / "bench" / "results"
 ORDER = ["vrplib_nn40", "vrplib", "vrplib_nn50", "la_day", "quality", "replan", "scaling"]
 
@@ -20,9 +20,12 @@ INTRO = """## Planning
 Planning engine (`dispatch/planning/`, PyVRP). Figures below are measured by the
 commands shown, on the project's shared development machine (2 cores shared with other
 work, so wall times are noisy and pessimistic). Travel model: `HaversineTravel`
-(great-circle x 1.3 circuity at 25 km/h; see `geo/travel.py`). LA roster: the demo
-roster of `dispatch/planning/replay.py` (12 bulky/dumping crews per sanitation yard,
-graffiti crews per contractor), pending the city pack.
+(great-circle x 1.3 circuity at 25 km/h; see `geo/travel.py`). The LA day and the
+quality run use the product's own data path: requests through the MyLA311 importer,
+districts and the 131-crew roster from the city pack (`data/cities/los_angeles.toml`).
+The re-planning and scaling runs use the synthetic demo roster of
+`dispatch/planning/replay.py` (12 bulky/dumping crews per sanitation yard, graffiti crews
+per contractor), which they scale with the number of stops.
 """
 
 
@@ -40,11 +43,4 @@ def write_fragment(name: str, markdown: str) -> None:
         f = RESULTS / f"planning_{n}.md"
         if f.exists():
             parts.append(f.read_text(encoding="utf-8").strip() + "\n")
-    section = "\n".join(parts)
-    text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n\n"
-    pattern = re.compile(r"^## Planning\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    DOC.write_text(text, encoding="utf-8")
+    write_section("Planning", "\n".join(parts))
