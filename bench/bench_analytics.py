@@ -176,8 +176,9 @@ def section(gi: dict[str, object], pages: dict[str, dict[str, float]], when: str
         "(streamlit's AppTest machinery, pandas, altair, folium, SQLAlchemy, geopandas via "
         "the city pack, h3), which a running server does once. Warm: what a manager "
         "opening the page waits on a running server when the two-minute data cache is "
-        "empty (requests read from the database again). Most of a warm render is loading "
-        "10,000 ORM rows through `uow.requests.query` (see the read time above).",
+        "empty (requests read from the database again). Most of a warm render is reading "
+        "the 10,000 requests as light rows (`uow.requests.query_columns`; see the read time "
+        "above).",
         "",
     ]
     return "\n".join(lines)
