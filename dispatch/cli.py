@@ -130,8 +130,9 @@ def cmd_import(args: argparse.Namespace) -> int:
         if len(summary.rejects) > 20:
             print(f"  ... and {len(summary.rejects) - 20} more", file=sys.stderr)
         print(f"rejected rows written to {rejects}", file=sys.stderr)
-    if summary.unlocated:
-        print(f"{summary.unlocated} requests have no location yet (see 'Needs location')",
+    if summary.needs_location:
+        print(f"{summary.needs_location} requests need a better location "
+              f"({summary.unlocated} have none; see 'Needs location')",
               file=sys.stderr)
     return 0
 

@@ -104,6 +104,6 @@ def test_needs_location_queue_and_fix(db: Connection, la: CityPack) -> None:
 def test_which_positions_go_on_a_route(
     precision: str | None, confidence: float | None, routable: bool
 ) -> None:
-    from dispatch.services.locate import is_routable
+    from dispatch.model import is_routable
 
     assert is_routable(precision, confidence) is routable

@@ -11,7 +11,7 @@ import pandas as pd
 from dispatch.auth import SUPERVISING, require
 from dispatch.citypack import CityPack
 from dispatch.errors import DispatchError
-from dispatch.services.locate import is_routable
+from dispatch.model import is_routable
 from dispatch.store import RequestFilter, UnitOfWork
 from dispatch.store.models import RequestRow
 from dispatch.text import neutralise_formula

@@ -20,7 +20,7 @@ from dispatch.auth import SUPERVISING, require
 from dispatch.citypack import CityPack
 from dispatch.importers import ImportContext, ParsedRecord, ParseResult, Reject, read_file
 from dispatch.importers.generic_csv import ColumnMapping
-from dispatch.model import CLOSED_STATUSES, RequestStatus, ServiceRequest
+from dispatch.model import CLOSED_STATUSES, RequestStatus, ServiceRequest, is_routable
 from dispatch.store import UnitOfWork
 
 #: Precision recorded for coordinates that came with the record from the city's system.
@@ -62,6 +62,7 @@ class ImportSummary:
     rejects: list[Reject] = field(default_factory=list)
     geocoded: int = 0
     unlocated: int = 0
+    needs_location: int = 0
 
     @property
     def rejected(self) -> int:
@@ -345,6 +346,10 @@ def import_requests(
     kept, rejects, summary.geocoded = locate_records(parsed.records, pack, geocoder)
     summary.rejects.extend(rejects)
     summary.unlocated = sum(1 for r in kept if r.request.lon is None)
+    summary.needs_location = sum(
+        1 for r in kept
+        if not is_routable(r.request.geocode_precision, r.request.geocode_confidence)
+    )
     store_records(uow, kept, summary, progress)
     uow.events.append(
         "import",

@@ -26,8 +26,9 @@ from dispatch.errors import DispatchError, ImportFormatError
 from dispatch.importers import Reject
 from dispatch.importers.detect import decode_text, detect_format, parse_text
 from dispatch.importers.generic_csv import OPTIONAL, REQUIRED, ColumnMapping
+from dispatch.model import is_routable
 from dispatch.services.imports import import_context, locate_records
-from dispatch.services.locate import is_routable, pack_geocoder
+from dispatch.services.locate import pack_geocoder
 from dispatch.services.requests import distance_m
 from dispatch.store import utcnow
 

@@ -8,22 +8,6 @@ from typing import Any
 from dispatch.citypack import CityPack
 from dispatch.services.imports import LocatedAddress, RowGeocoder
 
-#: Precisions trustworthy enough to send a crew to without a supervisor's look.
-ROUTABLE_PRECISIONS = frozenset({"source", "point", "interpolated", "intersection", "manual"})
-#: Below this confidence an interpolated position (e.g. a long walk along the street's
-#: house-number grid: 9.8% of those land over 1 km off in the 2017 evaluation) waits
-#: for a supervisor in "Needs location" instead of going on a route.
-MIN_ROUTABLE_CONFIDENCE = 0.5
-
-
-def is_routable(precision: str | None, confidence: float | None) -> bool:
-    """Return whether a request's position is good enough to send a crew to."""
-    if precision not in ROUTABLE_PRECISIONS:
-        return False
-    if precision == "interpolated":
-        return (confidence or 0.0) >= MIN_ROUTABLE_CONFIDENCE
-    return True
-
 
 class ReferenceGeocoder:
     """Adapter from :class:`geo.geocoder.OfflineGeocoder` to what the import needs.

@@ -19,10 +19,16 @@ import numpy as np
 from dispatch.auth import READING, SUPERVISING, require
 from dispatch.citypack import CityPack
 from dispatch.errors import PlanningError
-from dispatch.model import CLOSED_STATUSES, Crew, Depot, RequestStatus, ServiceRequest
+from dispatch.model import (
+    CLOSED_STATUSES,
+    Crew,
+    Depot,
+    RequestStatus,
+    ServiceRequest,
+    is_routable,
+)
 from dispatch.planning import Plan, Stop, plan_day, select_stops_for_day
 from dispatch.planning.planner import DEFAULT_TIME_LIMIT_S
-from dispatch.services.locate import is_routable
 from dispatch.store import RequestFilter, UnitOfWork, utcnow
 from dispatch.store.models import PlanRow, RouteRow, StopRow
 

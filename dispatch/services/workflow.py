@@ -22,11 +22,10 @@ from dispatch.errors import (
     NotFoundError,
     PlanningError,
 )
-from dispatch.model import CLOSED_STATUSES, RequestStatus
+from dispatch.model import CLOSED_STATUSES, RequestStatus, is_routable
 from dispatch.planning import Lock, Plan, replan
 from dispatch.planning.problem import stop_from_request
 from dispatch.services.concurrency import check_version
-from dispatch.services.locate import is_routable
 from dispatch.services.planning import MORNING, route_rows
 from dispatch.store import UnitOfWork, utcnow
 from dispatch.store.models import PlanRow, RouteRow, StopRow
