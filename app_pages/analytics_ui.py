@@ -42,10 +42,14 @@ def fmt_hours(hours: float | None) -> str:
     return f"{hours / 24:.1f} days"
 
 
-def span() -> tuple[date, date] | None:
-    """Return the first and last local day with requests, or ``None``."""
+def span() -> tuple[date, date]:
+    """Return the first and last local day with requests; stop the page when there are none."""
     with unit_of_work() as uow:
-        return request_date_range(uow, pack().timezone)
+        days = request_date_range(uow, pack().timezone)
+    if days is None:
+        st.info("No requests yet. Import a file with `dispatch import PATH`.")
+        st.stop()
+    return days
 
 
 @st.cache_data(ttl=120, show_spinner="Reading requests…")

@@ -47,9 +47,6 @@ city = pack()
 st.title("Hot spots")
 
 days_span = span()
-if days_span is None:
-    st.info("No requests yet. Import a file with `dispatch import PATH`.")
-    st.stop()
 
 labels = {c.code: c.label for c in city.categories.values()}
 with st.sidebar:

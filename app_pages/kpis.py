@@ -29,9 +29,6 @@ city = pack()
 st.title("Service KPIs")
 
 days_span = span()
-if days_span is None:
-    st.info("No requests yet. Import a file with `dispatch import PATH`.")
-    st.stop()
 
 labels = {c.code: c.label for c in city.categories.values()}
 district_ids = list(city.district_ids)

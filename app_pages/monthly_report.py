@@ -22,9 +22,6 @@ city = pack()
 st.title("Monthly activity report")
 
 days_span = span()
-if days_span is None:
-    st.info("No requests yet. Import a file with `dispatch import PATH`.")
-    st.stop()
 
 
 def _months(first: date, last: date) -> list[str]:
