@@ -99,3 +99,23 @@ def test_a_crew_member_does_not_get_supervisor_pages(
         direct.session_state[PRINCIPAL_KEY] = crew
         direct.run()
         assert any("not available to the crew role" in e.value for e in direct.error), page
+
+
+def test_pasadena_runs_without_districts_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'pasadena.db'}"
+    assert main(["--db", url, "--city", "pasadena", "init"]) == 0
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("CURBSIDE_CITY", "pasadena")
+    monkeypatch.chdir(ROOT)
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
+    at.session_state[PRINCIPAL_KEY] = SUPERVISOR
+    at.run()
+    assert not at.exception
+    notes = [w.value for w in at.sidebar.warning]
+    assert any("council districts are not loaded" in n for n in notes)
+    assert any("No requests yet" in i.value for i in at.info)
+    at.switch_page("app_pages/plan.py").run()
+    assert not at.exception
+    assert at.title[0].value == "Plan and assign"
