@@ -7,6 +7,7 @@ reconnect to the database on every click.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from typing import Any
 
 import streamlit as st
@@ -14,7 +15,7 @@ from sqlalchemy import Engine
 
 from dispatch.auth import Principal, Role
 from dispatch.citypack import CityPack, load_city_pack
-from dispatch.services.users import session_expired
+from dispatch.services.users import end_session, resume_session, session_expired
 from dispatch.store import UnitOfWork, default_url, is_initialised, make_engine, utcnow
 
 DEFAULT_CITY = "los_angeles"
@@ -59,29 +60,76 @@ PRINCIPAL_KEY = "curbside_principal"
 LAST_SEEN_KEY = "curbside_last_seen"
 
 
+#: URL parameter holding the browser session's token, so a reload keeps people signed in.
+TOKEN_PARAM = "s"
+TOKEN_KEY = "curbside_session_token"
+REFRESH_KEY = "curbside_session_refreshed"
+#: How often an active browser session's "last seen" is written to the database.
+REFRESH_EVERY = timedelta(minutes=5)
+
+
 def current_principal() -> Principal | None:
-    """Return who is signed in, or ``None`` (also after the session timed out)."""
+    """Return who is signed in, or ``None`` (also after the session timed out).
+
+    A new browser session (a reload, a new tab) finds its sign-in again through the
+    session token in the URL, as long as it has not been idle for longer than the
+    session timeout.
+    """
     principal = st.session_state.get(PRINCIPAL_KEY)
     if principal is None:
-        return None
+        return _resume_from_url()
     last_seen = st.session_state.get(LAST_SEEN_KEY)
     if last_seen is not None and session_expired(last_seen):
         sign_out("Your session timed out; please sign in again.")
         return None
-    st.session_state[LAST_SEEN_KEY] = utcnow()
+    now = utcnow()
+    st.session_state[LAST_SEEN_KEY] = now
+    token = st.session_state.get(TOKEN_KEY)
+    if token:
+        if st.query_params.get(TOKEN_PARAM) != token:
+            st.query_params[TOKEN_PARAM] = token
+        if now - st.session_state.get(REFRESH_KEY, now) > REFRESH_EVERY:
+            with UnitOfWork(engine(), actor="session") as uow:
+                resume_session(uow, token)
+            st.session_state[REFRESH_KEY] = now
     return principal if isinstance(principal, Principal) else None
 
 
-def sign_in(principal: Principal) -> None:
-    """Remember ``principal`` for this browser session."""
+def _resume_from_url() -> Principal | None:
+    token = st.query_params.get(TOKEN_PARAM)
+    if not token:
+        return None
+    with UnitOfWork(engine(), actor="session") as uow:
+        principal = resume_session(uow, token)
+    if principal is None:
+        del st.query_params[TOKEN_PARAM]
+        st.session_state["signin_message"] = "Your session ended; please sign in again."
+        return None
+    sign_in(principal, token)
+    return principal
+
+
+def sign_in(principal: Principal, token: str | None = None) -> None:
+    """Remember ``principal`` for this browser session (and its token in the URL)."""
+    now = utcnow()
     st.session_state[PRINCIPAL_KEY] = principal
-    st.session_state[LAST_SEEN_KEY] = utcnow()
+    st.session_state[LAST_SEEN_KEY] = now
+    st.session_state[REFRESH_KEY] = now
+    if token:
+        st.session_state[TOKEN_KEY] = token
+        st.query_params[TOKEN_PARAM] = token
 
 
 def sign_out(message: str | None = None) -> None:
-    """Forget who is signed in."""
-    for key in (PRINCIPAL_KEY, LAST_SEEN_KEY):
+    """Forget who is signed in; the session token stops working."""
+    token = st.session_state.get(TOKEN_KEY)
+    if token:
+        with UnitOfWork(engine(), actor="session") as uow:
+            end_session(uow, token)
+    for key in (PRINCIPAL_KEY, LAST_SEEN_KEY, TOKEN_KEY, REFRESH_KEY):
         st.session_state.pop(key, None)
+    if TOKEN_PARAM in st.query_params:
+        del st.query_params[TOKEN_PARAM]
     if message:
         st.session_state["signin_message"] = message
 

@@ -8,7 +8,12 @@ import streamlit as st
 
 from app_pages.common import sign_in, unit_of_work
 from dispatch.errors import AuthenticationError
-from dispatch.services.users import DEMO_PASSWORD, authenticate, principal_for_identity
+from dispatch.services.users import (
+    DEMO_PASSWORD,
+    authenticate,
+    principal_for_identity,
+    start_session,
+)
 
 st.title("Sign in to Curbside")
 if "signin_message" in st.session_state:
@@ -20,7 +25,8 @@ if os.environ.get("CURBSIDE_OIDC") == "1":
     if st.user.is_logged_in:
         try:
             with unit_of_work(actor="sign-in") as uow:
-                sign_in(principal_for_identity(uow, str(st.user.get("email") or "")))
+                who = principal_for_identity(uow, str(st.user.get("email") or ""))
+                sign_in(who, start_session(uow, who))
         except AuthenticationError as err:
             st.error(str(err))
         else:
@@ -36,10 +42,11 @@ if submitted:
     try:
         with unit_of_work(actor="sign-in") as uow:
             principal = authenticate(uow, username, password)
+            token = start_session(uow, principal)
     except AuthenticationError as err:
         st.error(str(err))
     else:
-        sign_in(principal)
+        sign_in(principal, token)
         st.rerun()
 
 if os.environ.get("CURBSIDE_DEMO") == "1":

@@ -168,6 +168,11 @@ def test_supervisor_plans_moves_assigns_then_a_crew_works_a_stop(
     phone.get_by_text(re.compile(r"^1 of \d+ stops done")).wait_for()
     _idle(phone)
     _shot(phone, "06-crew-completed-a-stop")
+    # phones reload pages: the crew member stays signed in
+    phone.reload()
+    phone.get_by_text(re.compile(r"^1 of \d+ stops done")).wait_for()
+    _idle(phone)
+    _shot(phone, "06b-crew-after-reload")
     with UnitOfWork(make_engine(url)) as uow:
         done = [s for r in uow.plans.get(plan.id).routes  # type: ignore[union-attr]
                 for s in r.stops if s.status == "done"]

@@ -141,3 +141,31 @@ def test_identity_provider_users_map_to_their_account(db: Connection) -> None:
             principal_for_identity(uow, "stranger@example.gov")
         with pytest.raises(AuthenticationError):
             principal_for_identity(uow, None)
+
+
+@pytest.mark.db
+def test_browser_sessions_survive_a_reload_until_idle_or_signed_out(db: Connection) -> None:
+    from dispatch.services.users import (
+        SESSION_TIMEOUT,
+        end_session,
+        resume_session,
+        start_session,
+    )
+
+    with UnitOfWork(db) as uow:
+        create_user(uow, "joe", PASSWORD, Role.CREW, crew="NC-bulky-1")
+    joe = Principal("joe", Role.CREW, "NC-bulky-1")
+    with UnitOfWork(db) as uow:
+        token = start_session(uow, joe)
+        assert len(token) >= 32
+        assert resume_session(uow, token) == joe
+        assert resume_session(uow, token + "x") is None
+        later = utcnow() + SESSION_TIMEOUT + timedelta(minutes=1)
+        assert resume_session(uow, token, now=later) is None  # idle too long: gone
+        assert resume_session(uow, token) is None
+        again = start_session(uow, joe)
+        end_session(uow, again)
+        assert resume_session(uow, again) is None
+        third = start_session(uow, joe)
+        set_active(uow, "joe", False)
+        assert resume_session(uow, third) is None  # disabled accounts lose their sessions

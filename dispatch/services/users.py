@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+import secrets
 from datetime import datetime, timedelta
 
 from dispatch.auth import (
@@ -16,7 +18,7 @@ from dispatch.auth import (
 from dispatch.citypack import CityPack
 from dispatch.errors import AuthenticationError, DispatchError, NotFoundError
 from dispatch.store import UnitOfWork, utcnow
-from dispatch.store.models import UserRow
+from dispatch.store.models import SessionRow, UserRow
 
 #: Failed sign-ins in a row before an account is locked.
 MAX_FAILED_ATTEMPTS = 5
@@ -106,6 +108,53 @@ def authenticate(
 def session_expired(last_seen: datetime, now: datetime | None = None) -> bool:
     """Return whether a session idle since ``last_seen`` has timed out."""
     return (now or utcnow()) - last_seen > SESSION_TIMEOUT
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def start_session(uow: UnitOfWork, principal: Principal) -> str:
+    """Open a browser session for a signed-in person; return its token.
+
+    The dashboard keeps the token in its URL so that a page reload finds the session
+    again; only a hash of it is stored.
+    """
+    token = secrets.token_urlsafe(24)
+    now = utcnow()
+    uow.users.add_session(SessionRow(token_hash=_token_hash(token), username=principal.username,
+                                     created_at=now, last_seen_at=now))
+    uow.commit()
+    return token
+
+
+def resume_session(uow: UnitOfWork, token: str, *, now: datetime | None = None,
+                   ) -> Principal | None:
+    """Return who a session token belongs to, or ``None`` (unknown, timed out, disabled).
+
+    A timed-out session is deleted; a live one is refreshed.
+    """
+    now = now or utcnow()
+    row = uow.users.session_by_hash(_token_hash(token))
+    if row is None:
+        return None
+    user = uow.users.by_username(row.username)
+    if session_expired(row.last_seen_at, now) or user is None or not user.active:
+        uow.users.drop_session(row)
+        uow.commit()
+        return None
+    row.last_seen_at = now
+    uow.commit()
+    return Principal(user.username, Role(user.role), user.crew_name)
+
+
+def end_session(uow: UnitOfWork, token: str) -> None:
+    """Sign a browser session out (its token stops working)."""
+    row = uow.users.session_by_hash(_token_hash(token))
+    if row is not None:
+        uow.users.drop_session(row)
+        uow.events.append("user", row.username, "signed_out", {})
+        uow.commit()
 
 
 def set_active(uow: UnitOfWork, username: str, active: bool) -> None:

@@ -259,3 +259,19 @@ class UserRow(Base):
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy convention)
+
+
+class SessionRow(Base):
+    """A signed-in browser session, so that a page reload does not sign people out.
+
+    Only a SHA-256 hash of the session token is stored; the token itself lives in the
+    browser (the dashboard's URL).
+    """
+
+    __tablename__ = "sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]

@@ -26,6 +26,7 @@ from dispatch.store.models import (
     PlanRow,
     RequestRow,
     RouteRow,
+    SessionRow,
     StopRow,
     UserRow,
 )
@@ -374,6 +375,18 @@ class UserRepository:
     def all(self) -> list[UserRow]:
         """Return every account, by name."""
         return list(self.session.scalars(select(UserRow).order_by(UserRow.username)))
+
+    def add_session(self, row: SessionRow) -> None:
+        """Remember a signed-in browser session."""
+        self.session.add(row)
+
+    def session_by_hash(self, token_hash: str) -> SessionRow | None:
+        """Return the browser session with this token hash."""
+        return self.session.scalar(select(SessionRow).where(SessionRow.token_hash == token_hash))
+
+    def drop_session(self, row: SessionRow) -> None:
+        """Forget a browser session."""
+        self.session.delete(row)
 
 
 class UnitOfWork:
