@@ -12,6 +12,7 @@ from dispatch.auth import SUPERVISING, require
 from dispatch.citypack import CityPack
 from dispatch.errors import DispatchError
 from dispatch.model import is_routable
+from dispatch.services.locate import pack_geocoder
 from dispatch.store import RequestFilter, UnitOfWork
 from dispatch.store.models import RequestRow
 from dispatch.text import neutralise_formula
@@ -29,15 +30,13 @@ def pack_offline_geocoder(pack: CityPack) -> Any:
     DispatchError
         When the pack ships no address reference.
     """
-    from geo.geocoder import OfflineGeocoder
-
-    path = pack.address_reference
-    if path is None or not path.exists():
+    geocoder = pack_geocoder(pack)
+    if geocoder is None:
         raise DispatchError(
-            f"city pack {pack.name} has no address reference at {path}; build it with "
-            f"'dispatch --city {pack.name} geo build-reference'"
+            f"city pack {pack.name} has no address reference at {pack.address_reference}; "
+            f"build it with 'dispatch --city {pack.name} geo build-reference'"
         )
-    return OfflineGeocoder.from_path(path)
+    return geocoder.offline
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from dispatch.importers.detect import decode_text, detect_format, parse_text
 from dispatch.importers.generic_csv import OPTIONAL, REQUIRED, ColumnMapping
 from dispatch.model import is_routable
 from dispatch.services.imports import import_context, locate_records
-from dispatch.services.locate import pack_geocoder
+from dispatch.services.locate import ReferenceGeocoder, pack_geocoder
 from dispatch.services.requests import distance_m
 from dispatch.store import utcnow
 
@@ -105,11 +105,9 @@ class IntakeGeocoder:
 
     def _load(self) -> Any:
         if self._geocoder is None:
-            from geo.geocoder import OfflineGeocoder
-
             if self.reference is None:
                 raise DispatchError("this geocoder has no address reference to load")
-            self._geocoder = OfflineGeocoder.from_path(self.reference)
+            self._geocoder = ReferenceGeocoder(self.reference).offline
         return self._geocoder
 
     def lookup(self, address: str, zipcode: str | None) -> AddressMatch:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from dispatch.citypack import CityPack
-from dispatch.services.imports import LocatedAddress, RowGeocoder
+from dispatch.services.imports import LocatedAddress
 
 
 class ReferenceGeocoder:
@@ -20,13 +20,18 @@ class ReferenceGeocoder:
         self.reference = reference
         self._geocoder: Any = None
 
-    def locate(self, address: str, zipcode: str | None) -> LocatedAddress | None:
-        """Return the position of ``address`` with its precision and confidence."""
+    @property
+    def offline(self) -> Any:
+        """Return the loaded :class:`geo.geocoder.OfflineGeocoder` (loading it once)."""
         if self._geocoder is None:
             from geo.geocoder import OfflineGeocoder
 
             self._geocoder = OfflineGeocoder.from_path(self.reference)
-        result = self._geocoder.lookup(address, zipcode)
+        return self._geocoder
+
+    def locate(self, address: str, zipcode: str | None) -> LocatedAddress | None:
+        """Return the position of ``address`` with its precision and confidence."""
+        result = self.offline.lookup(address, zipcode)
         precision = str(result.precision)
         if precision == "none" or result.lon is None or result.lat is None:
             return LocatedAddress(None, None, "none", float(result.confidence), None)
@@ -39,7 +44,7 @@ class ReferenceGeocoder:
         )
 
 
-def pack_geocoder(pack: CityPack) -> RowGeocoder | None:
+def pack_geocoder(pack: CityPack) -> ReferenceGeocoder | None:
     """Return the offline geocoder of a city pack, or ``None`` when it ships no reference."""
     path = pack.address_reference
     if path is None or not path.exists():

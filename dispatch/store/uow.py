@@ -7,7 +7,7 @@ everything back, so an import or an assignment is all or nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from types import TracebackType
@@ -479,8 +479,3 @@ class UnitOfWork:
         """Send pending changes to the database without committing."""
         self.session.flush()
 
-
-def iter_chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    """Yield ``items`` in slices of ``size``."""
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
