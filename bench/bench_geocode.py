@@ -54,7 +54,6 @@ REF_PARQUET = ROOT / "data/reference/los_angeles.parquet"
 COMMAND = ".venv/bin/python bench/bench_geocode.py"
 
 
-
 from bench.docs import write_section  # noqa: E402
 
 
@@ -185,6 +184,9 @@ def holdout_2020(ref: AddressReference, folds: int = 4) -> dict[str, pd.DataFram
       other folds, so the street usually stays known but the number is new;
     * ``across``: of the streets with points on both sides of a divide (N/S or E/W), one
       side is hidden per fold and its addresses geocoded with their ZIP;
+    * ``numbered``: numbered streets (``W 37TH ST``, ``AVENUE 58``) hidden whole, a fold
+      of them at a time, and their addresses geocoded with their ZIP (what
+      ``_ordinal`` is tuned on);
     * ``intersections``: the 2020 ``X AT Y`` rows located from the 2020 points alone.
     """
     pts = ref.points.reset_index(drop=True)
@@ -220,6 +222,24 @@ def holdout_2020(ref: AddressReference, folds: int = 4) -> dict[str, pd.DataFram
             res = gc.lookup(f"{r.number} {street_of(r)}, {r.zip}" if r.zip else "")
             rows.append((str(res.precision), res.method, _err_m(res.lon, res.lat, r.lon, r.lat)))
     out["across"] = pd.DataFrame(rows, columns=["precision", "method", "err"])
+
+    # numbered streets hidden whole (name and pre-direction, with their intersections)
+    numbered = pts["name"].str.fullmatch(r"\d+(?:ST|ND|RD|TH)|AVENUE \d+").to_numpy()
+    rows = []
+    for f in range(folds):
+        drop = numbered & np.array(
+            [zlib.crc32(f"{r.predir} {r.name}".encode()) % folds == f for r in pts.itertuples()]
+        )
+        hidden = set(pts.loc[drop, "name"])
+        inter = ref.intersections
+        keep_inter = ~(inter["name_a"].isin(hidden) | inter["name_b"].isin(hidden))
+        gc = OfflineGeocoder(
+            build_reference(pts.loc[~drop], city="los_angeles", intersections=inter[keep_inter])
+        )
+        for r in pts.loc[drop].itertuples():
+            res = gc.lookup(f"{r.number} {street_of(r)}, {r.zip}" if r.zip else "")
+            rows.append((str(res.precision), res.method, _err_m(res.lon, res.lat, r.lon, r.lat)))
+    out["numbered"] = pd.DataFrame(rows, columns=["precision", "method", "err"])
 
     gc = OfflineGeocoder(build_reference(pts, city="los_angeles"))
     rows = []
@@ -577,7 +597,6 @@ def main() -> None:
     print(section)
     if not args.no_write:
         write_section("Geocoding", section)
-
 
 
 if __name__ == "__main__":

@@ -10,7 +10,9 @@ the house number on the best matching street run:
   number using the street's (or the neighbouring streets') numbers-per-metre gradient,
   or (low confidence) through the divide line from the opposite pre-direction's run
   when the query's side of the street is missing; an explicit pre-direction is never
-  answered with another one's house;
+  answered with another one's house; a numbered street missing near the ZIP
+  (``1046 W 37TH ST``) between the same number on the numbered streets either side;
+  a street known near the ZIP only by its crossings walked from the nearest one;
 * ``intersection``: a known intersection, or where the two streets' fitted lines cross;
 * ``block``: the middle of a ``1200 block of`` / ``12XX`` block, or of
   ``X BETWEEN Y AND Z``;
@@ -31,8 +33,9 @@ from __future__ import annotations
 
 import bisect
 import math
+import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from functools import lru_cache
@@ -125,7 +128,9 @@ class GeocodeResult:
         How the location was found: ``exact``, ``between`` (two known numbers),
         ``beyond`` (past the last known number), ``grid`` (walked along the street with
         the local house-number grid), ``across`` (from the opposite pre-direction's run
-        through the divide line), ``near-end``, ``centerline``, ``known``
+        through the divide line), ``near-end``, ``centerline``, ``ordinal`` (between
+        the numbered streets either side), ``crossing-walk`` (from a known crossing of
+        the street along the number field), ``known``
         (known intersection), ``crossing`` (street lines), ``between`` (middle of
         ``X BETWEEN Y AND Z``), ``street``, ``zip``.
     """
@@ -279,6 +284,17 @@ _OPPOSITE = {"N": "S", "S": "N", "E": "W", "W": "E"}
 # (``holdout_2020`` in bench/bench_geocode.py: one side of each of the 208 streets known
 # on both sides hidden): with a query ZIP and n <= 1200 the median error is about 100 m
 # and < 3% land over 1 km; without a ZIP 5-18% do, so those stay street level.
+_CROSSING_WALK_MAX = 1500  # numbers walked from a known intersection (street direction known)
+# Numbered streets located from their numbered neighbours (``_ordinal``); chosen on the
+# ``numbered`` and ``points`` held-out checks of the 2020 extract (bench/bench_geocode.py)
+_ORDINAL_REACH = 3  # neighbours looked for up to this many names away on each side
+_ORDINAL_FROM = frozenset(
+    {"exact", "between", "beyond", "grid", "grid-blind", "near-end", "centerline"}
+)
+_ORDINAL_OVER = frozenset({"across", "across-blind", "grid-long"})  # methods they beat
+_ORDINAL_SPACING_M = (40.0, 450.0)  # plausible distance between consecutive names
+_ORDINAL_CONFIDENCE = 0.55
+_ORDINAL_ZIP_TEST = (3, 1, 800.0)
 _MAX_ACROSS = 3000  # numbers walked in all (run's lowest number + n)
 _MAX_ACROSS_NUMBER = 1200  # largest query number walked to
 
@@ -618,6 +634,8 @@ class OfflineGeocoder:
             res = self._between(p)
         elif p.kind in ("address", "block") and p.number is not None:
             res = self._address(p)
+            if res is None or res.precision not in HOUSE_LEVEL or res.method in _ORDINAL_OVER:
+                res = self._ordinal(p) or res
         elif p.kind == "street":
             res = self._street_only(p)
         else:
@@ -806,7 +824,7 @@ class OfflineGeocoder:
             run_cl, loc_cl, s_cl = cl
             scored.append((s_cl + 0.15, s_cl, run_cl, loc_cl))
         if not scored:
-            return self._street_only(p)
+            return self._from_crossings(p, number) or self._street_only(p)
         scored.sort(key=lambda t: -t[0])
         best_score, best_factor, best_run, best = scored[0]
         candidates: tuple[Candidate, ...] = ()
@@ -832,6 +850,122 @@ class OfflineGeocoder:
         return self._result(
             p, best.x, best.y, precision, conf, matched, best.zip, candidates, best.method
         )
+
+    def _from_crossings(self, p: ParsedAddress, number: int) -> GeocodeResult | None:
+        """Walk to the house from known intersections of the street near the query ZIP.
+
+        For a street known near the ZIP only where it crosses others (``X AT Y`` rows):
+        the house number at each crossing is read off the local number field of the
+        query's pre-direction (a plane fit of nearby numbers), and the walk goes the
+        remaining numbers along the street (its fitted line, else the field's gradient).
+        Method ``crossing-walk``; needs a pre-direction and a ZIP.
+        """
+        predir = p.street.predir
+        model = self._grid.get(predir)
+        zc = self.zip_centroid.get(p.zip) if p.zip else None
+        if model is None or zc is None or p.kind not in ("address", "block"):
+            return None
+        zx, zy, rad = zc
+        best: tuple[float, float, float, tuple[float, float] | None, str] | None = None
+        for res in self._resolve(p.street, p.zip):
+            stype = p.street.street_type
+            xy = self._street_xy(res.name, stype)
+            for ax, ay, t in self.extra_xy.get(res.name, []):
+                if stype and t not in ("", stype):
+                    continue
+                if math.hypot(ax - zx, ay - zy) > rad + _CROSS_ZIP_SLACK_M:
+                    continue
+                coef = _plane_fit(model, ax, ay)
+                if coef is None:
+                    continue
+                dn = number - float(coef[0])
+                if best is None or abs(dn) < abs(best[0]):
+                    line = _fit_line(xy, np.array([ax, ay]), 1500.0) if len(xy) >= 2 else None
+                    direction = None if line is None else (float(line[1][0]), float(line[1][1]))
+                    best = (dn, ax, ay, direction, res.name)
+        if best is None:
+            return None
+        dn, ax, ay, direction, name = best
+        limit = _CROSSING_WALK_MAX if direction is not None else _MAX_BLIND_EXTRAPOLATION
+        if abs(dn) > limit:
+            return None
+        walked = self._walk(predir, ax, ay, direction, dn, number if _ALIGN else None)
+        if walked is None:
+            return None
+        x, y = walked[0], walked[1]
+        if not self._zip_near_xy(x, y, p.zip, *_LONG_WALK_ZIP_TEST):
+            return None
+        conf = (0.45 if direction is not None else 0.3) - 0.15 * abs(dn) / limit
+        precision = Precision.BLOCK if p.kind == "block" else Precision.INTERPOLATED
+        parts = (predir, name, p.street.street_type, p.street.postdir)
+        label = " ".join(v for v in parts if v)
+        head = f"{p.number} BLOCK OF {label}" if p.kind == "block" else f"{p.number} {label}"
+        return self._result(
+            p, x, y, precision, conf, f"{head}, {p.zip}", p.zip, (), "crossing-walk"
+        )
+
+    def _ordinal(self, p: ParsedAddress) -> GeocodeResult | None:
+        """Locate a house on a numbered street from the numbered streets either side.
+
+        LA's numbered streets (``W 37TH ST``, ``AVENUE 58``) run parallel in order, so
+        ``1046 W 37TH ST`` lies between ``1046 W 36TH ST`` and ``1046 W 38TH ST``; used
+        when the street itself is unknown near the query ZIP. Both neighbours (up to
+        :data:`_ORDINAL_REACH` names away) must be located at house level near the ZIP,
+        a plausible block spacing apart, across (not along) the streets. Method
+        ``ordinal``; ZIP required, since the same numbers repeat in other districts.
+        """
+        assert p.number is not None
+        parts = _ordinal_parts(p.street.name)
+        if parts is None or not p.zip or not p.street.predir:
+            return None
+        value, make = parts
+        number = p.number + 50 if p.kind == "block" else p.number
+
+        def neighbours(step: int) -> list[tuple[int, float, float, float]]:
+            """(names away, x, y, confidence) of the neighbours found on one side."""
+            found = []
+            for k in range(1, _ORDINAL_REACH + 1):
+                v = value + step * k
+                if v < 1:
+                    break
+                street = ParsedStreet(
+                    p.street.predir, make(v), p.street.street_type, p.street.postdir,
+                    p.street.type_word,
+                )  # fmt: skip
+                q = ParsedAddress(p.raw, "address", number, "", street, None, "", p.zip, p.city)
+                r = self._address(q)
+                if r is None or r.candidates or r.method not in _ORDINAL_FROM:
+                    continue
+                nx, ny = self.proj.forward(r.lon, r.lat)
+                found.append((step * k, float(nx), float(ny), r.confidence))
+            return found
+
+        lower, upper = neighbours(-1), neighbours(1)
+        if not lower or not upper:
+            return None  # one side only: extrapolating adds little and errs more
+        (ka, ax, ay, ca), (kb, bx, by, cb) = lower[0], upper[0]
+        gap = math.hypot(bx - ax, by - ay)
+        spacing = gap / (kb - ka)
+        if not _ORDINAL_SPACING_M[0] <= spacing <= _ORDINAL_SPACING_M[1]:
+            return None
+        g = self._number_gradient(p.street.predir, ax, ay)
+        if g is not None:
+            # the step between the two neighbours must run across the numbering
+            cos = abs(g[0] * (bx - ax) + g[1] * (by - ay)) / (math.hypot(*g) * gap)
+            if cos > 0.5:
+                return None
+        t = -ka / (kb - ka)  # the query's name sits at 0 between ka < 0 < kb
+        x, y = ax + t * (bx - ax), ay + t * (by - ay)
+        if not self._zip_near_xy(x, y, p.zip, *_ORDINAL_ZIP_TEST):
+            return None
+        conf = min(_ORDINAL_CONFIDENCE, _ORDINAL_CONFIDENCE * min(ca, cb) / 0.9)
+        conf *= 1.0 if abs(ka) == abs(kb) == 1 else 0.8
+        precision = Precision.BLOCK if p.kind == "block" else Precision.INTERPOLATED
+        label = p.street.full
+        head = f"{p.number} BLOCK OF {label}" if p.kind == "block" else f"{p.number} {label}"
+        if p.number_suffix and p.kind != "block":
+            head = f"{p.number} {p.number_suffix} {label}"
+        return self._result(p, x, y, precision, conf, f"{head}, {p.zip}", p.zip, (), "ordinal")
 
     def _candidate(self, number: int, run: _Run, loc: _Located) -> Candidate:
         lon, lat = self.proj.inverse(loc.x, loc.y)
@@ -1123,9 +1257,7 @@ class OfflineGeocoder:
         if not runs:
             return None
         zc = self.zip_centroid.get(p.zip) if p.zip else None
-        if zc is not None and not any(
-            self._run_near_zip(r, p.zip, _ZIP_REJECT_M) for r, _ in runs
-        ):
+        if zc is not None and not any(self._run_near_zip(r, p.zip, _ZIP_REJECT_M) for r, _ in runs):
             # The street is known only far from the query ZIP (another stretch of that
             # name, or a street missing from the reference there): the ZIP is the honest
             # answer; the far stretches are offered as low-confidence candidates.
@@ -1486,6 +1618,12 @@ def _fit_line(
 
 def _plane_gradient(model: _GridModel, x: float, y: float) -> np.ndarray | None:
     """Gradient of a robust plane fit of house numbers around (x, y), or None."""
+    coef = _plane_fit(model, x, y)
+    return None if coef is None else coef[1:]
+
+
+def _plane_fit(model: _GridModel, x: float, y: float) -> np.ndarray | None:
+    """Robust plane fit of house numbers around (x, y): [number at (x, y), d/dx, d/dy]."""
     k = min(40, len(model.xyn))
     dist, idx = model.tree.query([x, y], k=k, distance_upper_bound=4000.0)
     idx = idx[np.isfinite(dist)]
@@ -1503,9 +1641,8 @@ def _plane_gradient(model: _GridModel, x: float, y: float) -> np.ndarray | None:
         coef = _solve_plane(a[keep], pts[keep, 2])
         if coef is None:
             return None
-    grad = coef[1:]
-    norm = float(np.hypot(grad[0], grad[1]))
-    return grad if 1.0 / _M_PER_NUMBER_MAX <= norm <= 3.0 else None
+    norm = float(np.hypot(coef[1], coef[2]))
+    return coef if 1.0 / _M_PER_NUMBER_MAX <= norm <= 3.0 else None
 
 
 def _solve_plane(a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
@@ -1531,6 +1668,25 @@ def _intersect_lines(
 def _foot(line: tuple[np.ndarray, np.ndarray], pt: np.ndarray) -> np.ndarray:
     c, d = line
     return c + float((pt - c) @ d) * d
+
+
+_ORDINAL_NAME = re.compile(r"^(?:(\d+)(?:ST|ND|RD|TH)|AVENUE (\d+))$")
+
+
+def _ordinal_suffix(v: int) -> str:
+    if 11 <= v % 100 <= 13:
+        return "TH"
+    return {1: "ST", 2: "ND", 3: "RD"}.get(v % 10, "TH")
+
+
+def _ordinal_parts(name: str) -> tuple[int, Callable[[int], str]] | None:
+    """``37TH`` -> (37, v -> ``{v}TH``-style name); ``AVENUE 58`` -> (58, ...); else None."""
+    m = _ORDINAL_NAME.match(name)
+    if m is None:
+        return None
+    if m.group(1) is not None:
+        return int(m.group(1)), lambda v: f"{v}{_ordinal_suffix(v)}"
+    return int(m.group(2)), lambda v: f"AVENUE {v}"
 
 
 # ----------------------------------------------------------------- batch API

@@ -585,3 +585,86 @@ def test_known_intersection_far_from_query_zip(
     assert res.lon is not None and res.lat is not None
     d = dist_m(res.lon, res.lat, -118.24, 34.05)
     assert (d < 1000.0) is near_downtown
+
+
+# ------------------------------------- numbered streets and streets known by crossings
+# A synthetic grid laid out like South LA: ``W nTH ST`` runs east-west at S number n*100
+# (100 m apart), W numbers grow westward, ``S`` streets run north-south.
+_GRID_LAT0, _GRID_LON0 = 34.0, -118.27
+_LAT_PER_S, _LON_PER_W = 0.9e-5, 1.0e-5
+
+
+def _grid_xy(w_number: float, s_number: float) -> tuple[float, float]:
+    return _GRID_LON0 - w_number * _LON_PER_W, _GRID_LAT0 - s_number * _LAT_PER_S
+
+
+def _grid_rows(skip: set[int]) -> list[tuple[object, ...]]:
+    def suffix(v: int) -> str:
+        return "TH" if 11 <= v % 100 <= 13 else {1: "ST", 2: "ND", 3: "RD"}.get(v % 10, "TH")
+
+    rows: list[tuple[object, ...]] = []
+    for v in range(30, 41):
+        if v in skip:
+            continue
+        for w in range(100, 1600, 100):
+            rows.append((w, "W", f"{v}{suffix(v)}", "ST", "", "", "90007", *_grid_xy(w, v * 100)))
+    for name, w in (("FIGUEROA", 500), ("FLOWER", 700)):
+        for s in range(3000, 4100, 100):
+            rows.append((s, "S", name, "ST", "", "", "90007", *_grid_xy(w, s)))
+    return rows
+
+
+@pytest.fixture(scope="module")
+def grid_gc() -> OfflineGeocoder:
+    """W 37TH ST missing; S GRAND AVE (W 900 line) known only where it crosses 33RD, 38TH."""
+    points = pd.DataFrame(_grid_rows(skip={37}), columns=POINT_COLUMNS)
+    crossings = [("33RD", 3300), ("38TH", 3800)]
+    inter = pd.DataFrame(
+        [("GRAND", "AVE", name, "ST", "90007", *_grid_xy(900, s)) for name, s in crossings],
+        columns=INTERSECTION_COLUMNS,
+    )
+    return OfflineGeocoder(build_reference(points, intersections=inter))
+
+
+@pytest.mark.parametrize(
+    ("query", "method", "w_number", "s_number"),
+    [
+        # between 1046 W 36TH ST and 1046 W 38TH ST
+        ("1046 W 37TH ST, 90007", "ordinal", 1046, 3700),
+        ("1046 west 37th street los angeles ca 90007", "ordinal", 1046, 3700),
+        # walked from the known crossing with 33RD ST along GRAND's line
+        ("3450 S GRAND AVE, 90007", "crossing-walk", 900, 3450),
+        ("3750 S Grand Ave, Los Angeles, CA 90007", "crossing-walk", 900, 3750),
+    ],
+)
+def test_streets_located_from_their_neighbours(
+    grid_gc: OfflineGeocoder, query: str, method: str, w_number: int, s_number: int
+) -> None:
+    res = grid_gc.lookup(query)
+    assert res.precision is Precision.INTERPOLATED
+    assert res.method == method
+    assert res.lon is not None and res.lat is not None
+    assert dist_m(res.lon, res.lat, *_grid_xy(w_number, s_number)) < 40.0
+    # a new estimate, not a known house: below the routing gate's comfort zone
+    assert res.confidence <= 0.55
+    assert res.matched_address.startswith(query.split(",")[0].upper()[:4])
+
+
+@pytest.mark.parametrize(
+    ("query", "why"),
+    [
+        ("1046 W 37TH ST", "no ZIP: numbered streets repeat across the city"),
+        ("1046 37TH ST, 90007", "no pre-direction: which number field is unknown"),
+        ("1046 W 41ST ST, 90007", "only one side known (40TH): no extrapolation"),
+        ("1046 W 37TH ST, 90731", "the neighbours lie far outside the query ZIP"),
+        ("3450 S GRAND AVE", "no ZIP to confirm the walk"),
+        ("3450 GRAND AVE, 90007", "no pre-direction"),
+        ("9450 S GRAND AVE, 90007", "too many numbers from any known crossing"),
+    ],
+)
+def test_neighbour_estimates_need_their_evidence(
+    grid_gc: OfflineGeocoder, query: str, why: str
+) -> None:
+    res = grid_gc.lookup(query)
+    assert not res.house_level, why
+    assert res.method not in ("ordinal", "crossing-walk"), why
