@@ -284,6 +284,8 @@ _OPPOSITE = {"N": "S", "S": "N", "E": "W", "W": "E"}
 # (``holdout_2020`` in bench/bench_geocode.py: one side of each of the 208 streets known
 # on both sides hidden): with a query ZIP and n <= 1200 the median error is about 100 m
 # and < 3% land over 1 km; without a ZIP 5-18% do, so those stay street level.
+_SIDE = True  # put estimates on their parity's side of the street
+_SIDE_MIN_PAIRS = 30
 _CROSSING_WALK_MAX = 1500  # numbers walked from a known intersection (street direction known)
 # Numbered streets located from their numbered neighbours (``_ordinal``); chosen on the
 # ``numbered`` and ``points`` held-out checks of the 2020 extract (bench/bench_geocode.py)
@@ -408,6 +410,8 @@ class OfflineGeocoder:
                     cKDTree(np.column_stack([self._px[ii], self._py[ii]])),
                     np.column_stack([self._px[ii], self._py[ii], self._pnum[ii]]).astype(float),
                 )
+
+        self._side_m = _side_separation(self.runs) if _SIDE else {}
 
         # ZIP centroids and extents
         self.zip_centroid: dict[str, tuple[float, float, float]] = {}
@@ -1018,6 +1022,9 @@ class OfflineGeocoder:
                         x, y = x + ux * shift, y + uy * shift
             conf = 0.92 - 0.35 * min(1.0, gap / 1500.0)
             z = run.zips[lo] if t < 0.5 else run.zips[hi]
+            anchor_side = (1.0 - t) * _parity_side(n_lo) + t * _parity_side(n_hi)
+            dx_, dy_ = run.xl[hi] - run.xl[lo], run.yl[hi] - run.yl[lo]
+            x, y = self._to_side(run.predir, n, anchor_side, x, y, (dx_, dy_))
             return _Located(x, y, Precision.INTERPOLATED, conf, n, z, "between")
         # past one end of the known numbers
         end = 0 if i == 0 else len(nums) - 1
@@ -1027,12 +1034,14 @@ class OfflineGeocoder:
         if local is not None:
             x = float(run.xs[end] + local[0] * dn)
             y = float(run.ys[end] + local[1] * dn)
+            x, y = self._to_side(run.predir, n, _parity_side(nums[end]), x, y, local)
             conf = 0.8 - 0.3 * abs(dn) / 300.0
             return _Located(x, y, Precision.INTERPOLATED, conf, n, z_end, "beyond")
         if abs(dn) <= _MAX_LONG_WALK:
             walked = self._grid_walk(run, end, dn)
             if walked is not None:
                 x, y, known_dir = walked
+                x, y = self._to_side(run.predir, n, _parity_side(nums[end]), x, y, None)
                 limit = _MAX_EXTRAPOLATION if known_dir else _MAX_BLIND_EXTRAPOLATION
                 long_limit = _MAX_LONG_WALK if known_dir else _MAX_LONG_WALK_BLIND
                 if limit < abs(dn) <= long_limit and zip_code and self.long_walks:
@@ -1055,6 +1064,38 @@ class OfflineGeocoder:
         return _Located(
             float(run.xs[end]), float(run.ys[end]), Precision.STREET, 0.25, None, z_end, "street"
         )
+
+    def _to_side(
+        self,
+        predir: str,
+        n: int,
+        anchor_side: float,
+        x: float,
+        y: float,
+        ahead: tuple[float, float] | None,
+    ) -> tuple[float, float]:
+        """Move an estimate of ``n`` to its side of the street.
+
+        Odd and even numbers face each other across the street, a steady distance apart
+        (learned per pre-direction by :func:`_side_separation`); an estimate made from
+        points of the other parity (``anchor_side`` -0.5 even ... +0.5 odd) stands on the
+        wrong side. ``ahead`` points towards higher numbers (else the number field's
+        gradient is used).
+        """
+        sep = self._side_m.get(predir)
+        shift = _parity_side(n) - anchor_side
+        if not sep or abs(shift) < 0.05:
+            return x, y
+        if ahead is None:
+            ahead = self._number_gradient(predir, x, y)
+            if ahead is None:
+                return x, y
+        norm = math.hypot(ahead[0], ahead[1])
+        if norm == 0.0:
+            return x, y
+        # left of the way numbers grow
+        lx, ly = -ahead[1] / norm, ahead[0] / norm
+        return x + lx * sep * shift, y + ly * sep * shift
 
     @staticmethod
     def _neighbour(nums: list[int], start: int, step: int, n: int) -> int | None:
@@ -1668,6 +1709,50 @@ def _intersect_lines(
 def _foot(line: tuple[np.ndarray, np.ndarray], pt: np.ndarray) -> np.ndarray:
     c, d = line
     return c + float((pt - c) @ d) * d
+
+
+def _parity_side(n: int) -> float:
+    """+0.5 for odd house numbers, -0.5 for even ones."""
+    return 0.5 if n % 2 else -0.5
+
+
+def _side_separation(runs: Sequence[_Run]) -> dict[str, float]:
+    """Signed distance from even to odd numbers, left of the way numbers grow, by predir.
+
+    Measured on close pairs (within 60 numbers) of odd and even points of straight runs;
+    kept only where the side is consistent (LA: odd numbers on the west side of
+    north-south streets and the north side of east-west ones, about 30 m across).
+    """
+    by_dir: dict[str, list[float]] = defaultdict(list)
+    for run in runs:
+        n = run.numbers
+        if len(n) < 3 or len(np.unique(n % 2)) < 2:
+            continue
+        xy = np.column_stack([run.xs, run.ys])
+        u = xy - xy.mean(axis=0)
+        _, vecs = np.linalg.eigh(u.T @ u)
+        d = vecs[:, 1]
+        along = u @ d
+        if np.std(along) == 0 or np.std(n) == 0:
+            continue
+        r = float(np.corrcoef(along, n)[0, 1])
+        if abs(r) < 0.9:
+            continue  # not a straight, consistently numbered stretch
+        d = d if r > 0 else -d
+        side = u @ np.array([-d[1], d[0]])
+        odd = n % 2 == 1
+        close = np.abs(n[odd][:, None] - n[~odd][None, :]) <= 60
+        diffs = (side[odd][:, None] - side[~odd][None, :])[close]
+        by_dir[run.predir].extend(float(v) for v in diffs)
+    out: dict[str, float] = {}
+    for predir, vals in by_dir.items():
+        arr = np.asarray(vals)
+        if len(arr) < _SIDE_MIN_PAIRS:
+            continue
+        med = float(np.median(arr))
+        if np.mean(np.sign(arr) == np.sign(med)) >= 0.75 and 10.0 <= abs(med) <= 60.0:
+            out[predir] = med
+    return out
 
 
 _ORDINAL_NAME = re.compile(r"^(?:(\d+)(?:ST|ND|RD|TH)|AVENUE (\d+))$")
