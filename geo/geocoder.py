@@ -284,6 +284,8 @@ _OPPOSITE = {"N": "S", "S": "N", "E": "W", "W": "E"}
 # (``holdout_2020`` in bench/bench_geocode.py: one side of each of the 208 streets known
 # on both sides hidden): with a query ZIP and n <= 1200 the median error is about 100 m
 # and < 3% land over 1 km; without a ZIP 5-18% do, so those stay street level.
+_BLOCKS = True  # place numbers within their block by how blocks are really numbered
+_ALIGN_BLOCKS = True
 _SIDE = True  # put estimates on their parity's side of the street
 _SIDE_MIN_PAIRS = 30
 _CROSSING_WALK_MAX = 1500  # numbers walked from a known intersection (street direction known)
@@ -412,6 +414,7 @@ class OfflineGeocoder:
                 )
 
         self._side_m = _side_separation(self.runs) if _SIDE else {}
+        self._block_pos = _block_positions(self._pnum) if _BLOCKS else None
 
         # ZIP centroids and extents
         self.zip_centroid: dict[str, tuple[float, float, float]] = {}
@@ -1006,7 +1009,8 @@ class OfflineGeocoder:
         hi = self._neighbour(nums, i, 1, n)
         if lo is not None and hi is not None:
             n_lo, n_hi = nums[lo], nums[hi]
-            t = (n - n_lo) / (n_hi - n_lo)
+            u_lo, u_hi = self._along(n_lo), self._along(n_hi)
+            t = (self._along(n) - u_lo) / (u_hi - u_lo) if u_hi != u_lo else 0.5
             x = run.xl[lo] + t * (run.xl[hi] - run.xl[lo])
             y = run.yl[lo] + t * (run.yl[hi] - run.yl[lo])
             gap = n_hi - n_lo
@@ -1029,16 +1033,17 @@ class OfflineGeocoder:
         # past one end of the known numbers
         end = 0 if i == 0 else len(nums) - 1
         dn = n - nums[end]
+        du = self._along(n) - self._along(nums[end])  # numbers as laid out along blocks
         z_end = run.zips[end]
         local = self._end_gradient(run, end) if abs(dn) <= 300 else None
         if local is not None:
-            x = float(run.xs[end] + local[0] * dn)
-            y = float(run.ys[end] + local[1] * dn)
+            x = float(run.xs[end] + local[0] * du)
+            y = float(run.ys[end] + local[1] * du)
             x, y = self._to_side(run.predir, n, _parity_side(nums[end]), x, y, local)
             conf = 0.8 - 0.3 * abs(dn) / 300.0
             return _Located(x, y, Precision.INTERPOLATED, conf, n, z_end, "beyond")
         if abs(dn) <= _MAX_LONG_WALK:
-            walked = self._grid_walk(run, end, dn)
+            walked = self._grid_walk(run, end, du, n)
             if walked is not None:
                 x, y, known_dir = walked
                 x, y = self._to_side(run.predir, n, _parity_side(nums[end]), x, y, None)
@@ -1064,6 +1069,17 @@ class OfflineGeocoder:
         return _Located(
             float(run.xs[end]), float(run.ys[end]), Precision.STREET, 0.25, None, z_end, "street"
         )
+
+    def _along(self, n: int) -> float:
+        """House number ``n`` as a position along the street, in numbers.
+
+        Blocks are numbered in hundreds but their houses use the low numbers of each
+        hundred (in LA half of them are below ``x28``), so ``n`` is placed within its
+        block by the reference's distribution of the last two digits, not linearly.
+        """
+        if self._block_pos is None:
+            return float(n)
+        return float(n - n % 100) + float(self._block_pos[n % 100])
 
     def _to_side(
         self,
@@ -1116,7 +1132,8 @@ class OfflineGeocoder:
         nums = run.numbers
         near = np.flatnonzero(np.abs(nums - nums[end]) <= 400)
         if len(near) >= 2:
-            g = self._fit_gradient(nums[near], run.xs[near], run.ys[near])
+            along = np.array([self._along(int(v)) for v in nums[near]])
+            g = self._fit_gradient(along, run.xs[near], run.ys[near])
             if g is not None:
                 return g
         return None
@@ -1158,14 +1175,16 @@ class OfflineGeocoder:
         off = abs(float((anchor - c) @ np.array([-d[1], d[0]])))
         return (float(d[0]), float(d[1])) if off <= 60.0 else None
 
-    def _grid_walk(self, run: _Run, end: int, dn: int) -> tuple[float, float, bool] | None:
-        """Walk ``dn`` house numbers from the run's end along the street.
+    def _grid_walk(
+        self, run: _Run, end: int, dn: float, n: int
+    ) -> tuple[float, float, bool] | None:
+        """Walk ``dn`` house numbers from the run's end along the street to number ``n``.
 
         The street direction comes from the run itself (or the number field when the run
         is a single point); the metres per number from the local number field.
         """
         direction = self._run_direction(run, end)
-        align_to = run.nl[end] + dn if _ALIGN else None
+        align_to = n if _ALIGN else None
         got = self._walk(run.predir, run.xl[end], run.yl[end], direction, dn, align_to)
         if got is None:
             return None
@@ -1262,7 +1281,12 @@ class OfflineGeocoder:
         if near.sum() < 2:
             return None
         q = q[near]
-        along = (q[:, 0] - x) * dx + (q[:, 1] - y) * dy + (n - q[:, 2]) / rate
+        if _ALIGN_BLOCKS and self._block_pos is not None:
+            qn = q[:, 2].astype(np.int64)
+            dnum = self._along(n) - ((qn - qn % 100) + self._block_pos[qn % 100])
+        else:
+            dnum = n - q[:, 2]
+        along = (q[:, 0] - x) * dx + (q[:, 1] - y) * dy + dnum / rate
         shift = float(np.partition(along, len(along) // 2)[len(along) // 2])
         return shift if abs(shift) <= 400.0 else None
 
@@ -1709,6 +1733,16 @@ def _intersect_lines(
 def _foot(line: tuple[np.ndarray, np.ndarray], pt: np.ndarray) -> np.ndarray:
     c, d = line
     return c + float((pt - c) @ d) * d
+
+
+def _block_positions(numbers: np.ndarray) -> np.ndarray | None:
+    """Position (0-100) of each last-two-digit value within its block: a smoothed CDF."""
+    last = np.asarray(numbers, dtype=np.int64) % 100
+    if len(last) < 200:
+        return None
+    counts = np.bincount(last, minlength=100).astype(float) + 1.0  # +1: no empty digit
+    cdf = np.cumsum(counts) - counts / 2
+    return 100.0 * cdf / counts.sum()
 
 
 def _parity_side(n: int) -> float:
