@@ -668,3 +668,69 @@ def test_neighbour_estimates_need_their_evidence(
     res = grid_gc.lookup(query)
     assert not res.house_level, why
     assert res.method not in ("ordinal", "crossing-walk"), why
+
+
+# ------------------------------------------- side of the street and numbers in blocks
+def _sided_rows(query_street_numbers: list[int]) -> list[tuple[object, ...]]:
+    """E-W streets in a ZIP, odd numbers 30 m north of even ones, 100 numbers per 100 m.
+
+    Houses use x00-x60 of each hundred, spread over the whole block.
+    """
+    rows: list[tuple[object, ...]] = []
+    m_per_deg_lat = 111_195.0
+
+    def lonlat(n: int, k: int) -> tuple[float, float]:
+        block, rest = divmod(n, 100)
+        x_m = block * 100.0 + min(rest, 60) / 60.0 * 100.0
+        side_m = 15.0 if n % 2 else -15.0
+        return -118.3 - x_m / 92_000.0, 34.0 + k * 0.002 + side_m / m_per_deg_lat
+
+    for k in range(6):
+        numbers = query_street_numbers if k == 0 else [
+            b * 100 + r for b in range(1, 20) for r in (0, 10, 11, 20, 30, 31, 40, 50, 51, 60)
+        ]
+        for n in numbers:
+            rows.append((n, "W", f"STREET{k}", "ST", "", "", "90019", *lonlat(n, k)))
+    return rows
+
+
+def _sided_truth(n: int) -> tuple[float, float]:
+    block, rest = divmod(n, 100)
+    x_m = block * 100.0 + min(rest, 60) / 60.0 * 100.0
+    return -118.3 - x_m / 92_000.0, 34.0 + (15.0 if n % 2 else -15.0) / 111_195.0
+
+
+@pytest.mark.parametrize(
+    ("query", "number", "max_m"),
+    [
+        # odd house between two even points: on the odd (north) side of the street
+        ("1031 W STREET0 ST, 90019", 1031, 15.0),
+        # 1260 between 1210 and 1450: at the end of its block, not 21% of the way
+        ("1260 W STREET0 ST, 90019", 1260, 15.0),
+        ("1261 W STREET0 ST, 90019", 1261, 15.0),
+    ],
+)
+def test_estimates_follow_parity_side_and_block_layout(
+    query: str, number: int, max_m: float
+) -> None:
+    gc = OfflineGeocoder(
+        build_reference(pd.DataFrame(_sided_rows([1010, 1050, 1210, 1450]), columns=POINT_COLUMNS))
+    )
+    res = gc.lookup(query)
+    assert res.precision is Precision.INTERPOLATED
+    assert res.lon is not None and res.lat is not None
+    assert dist_m(res.lon, res.lat, *_sided_truth(number)) < max_m
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=30_000), min_size=200, max_size=600))
+def test_block_positions_keep_numbers_in_order(numbers: list[int]) -> None:
+    """Placing numbers within blocks never reorders them (interpolation stays between)."""
+    from geo.geocoder import _block_positions
+
+    pos = _block_positions(np.asarray(numbers))
+    assert pos is not None
+    along = np.arange(0, 1000) // 100 * 100 + pos[np.arange(0, 1000) % 100]
+    assert np.all(np.diff(along) > 0)
+    assert pos[0] > 0.0
+    assert pos[-1] < 100.0
