@@ -251,12 +251,17 @@ class _Resolved:
 class _GridModel:
     tree: cKDTree
     xyn: np.ndarray  # x, y, house number of every point with this pre-direction
+    block_pos: np.ndarray | None = None  # see _block_positions
     by_number: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
     numbers: list[int] = field(default_factory=list)
+    along: np.ndarray = field(default_factory=lambda: np.zeros(0))  # by_number's positions
 
     def __post_init__(self) -> None:
         self.by_number = self.xyn[np.argsort(self.xyn[:, 2], kind="stable")]
         self.numbers = [int(v) for v in self.by_number[:, 2]]
+        nums = self.by_number[:, 2].astype(np.int64)
+        pos = self.block_pos
+        self.along = nums.astype(float) if pos is None else (nums - nums % 100) + pos[nums % 100]
 
 
 # Tuning constants (metres, house numbers); chosen on the 2017 evaluation with the
@@ -285,7 +290,6 @@ _OPPOSITE = {"N": "S", "S": "N", "E": "W", "W": "E"}
 # on both sides hidden): with a query ZIP and n <= 1200 the median error is about 100 m
 # and < 3% land over 1 km; without a ZIP 5-18% do, so those stay street level.
 _BLOCKS = True  # place numbers within their block by how blocks are really numbered
-_ALIGN_BLOCKS = True
 _SIDE = True  # put estimates on their parity's side of the street
 _SIDE_MIN_PAIRS = 30
 _CROSSING_WALK_MAX = 1500  # numbers walked from a known intersection (street direction known)
@@ -402,6 +406,10 @@ class OfflineGeocoder:
                 self.runs.append(run)
                 self.by_name[name].append(run)
 
+        self._side_m = _side_separation(self.runs) if _SIDE else {}
+        self._block_pos = _block_positions(self._pnum) if _BLOCKS else None
+        self._end_cache: dict[tuple[int, int], tuple[float, float] | None] = {}
+
         # house-number field per pre-direction: LA numbers follow a city-wide grid
         self._grid: dict[str, _GridModel] = {}
         self._grad_cache: dict[tuple[str, int, int], tuple[float, float] | None] = {}
@@ -411,10 +419,8 @@ class OfflineGeocoder:
                 self._grid[str(dir_key)] = _GridModel(
                     cKDTree(np.column_stack([self._px[ii], self._py[ii]])),
                     np.column_stack([self._px[ii], self._py[ii], self._pnum[ii]]).astype(float),
+                    self._block_pos,
                 )
-
-        self._side_m = _side_separation(self.runs) if _SIDE else {}
-        self._block_pos = _block_positions(self._pnum) if _BLOCKS else None
 
         # ZIP centroids and extents
         self.zip_centroid: dict[str, tuple[float, float, float]] = {}
@@ -899,7 +905,8 @@ class OfflineGeocoder:
         walked = self._walk(predir, ax, ay, direction, dn, number if _ALIGN else None)
         if walked is None:
             return None
-        x, y = walked[0], walked[1]
+        # from the crossing (the middle of the street) to the house's side
+        x, y = self._to_side(predir, number, 0.0, walked[0], walked[1], None)
         if not self._zip_near_xy(x, y, p.zip, *_LONG_WALK_ZIP_TEST):
             return None
         conf = (0.45 if direction is not None else 0.3) - 0.15 * abs(dn) / limit
@@ -1070,6 +1077,13 @@ class OfflineGeocoder:
             float(run.xs[end]), float(run.ys[end]), Precision.STREET, 0.25, None, z_end, "street"
         )
 
+    def _along_array(self, numbers: np.ndarray) -> np.ndarray:
+        """:meth:`_along` of many numbers at once."""
+        nums = np.asarray(numbers, dtype=np.int64)
+        if self._block_pos is None:
+            return nums.astype(float)
+        return (nums - nums % 100) + self._block_pos[nums % 100]
+
     def _along(self, n: int) -> float:
         """House number ``n`` as a position along the street, in numbers.
 
@@ -1129,14 +1143,17 @@ class OfflineGeocoder:
         return start
 
     def _end_gradient(self, run: _Run, end: int) -> tuple[float, float] | None:
+        """Metres per number near the run's ``end`` from its own points (cached)."""
+        key = (run.rid, end)
+        if key in self._end_cache:
+            return self._end_cache[key]
         nums = run.numbers
         near = np.flatnonzero(np.abs(nums - nums[end]) <= 400)
+        g = None
         if len(near) >= 2:
-            along = np.array([self._along(int(v)) for v in nums[near]])
-            g = self._fit_gradient(along, run.xs[near], run.ys[near])
-            if g is not None:
-                return g
-        return None
+            g = self._fit_gradient(self._along_array(nums[near]), run.xs[near], run.ys[near])
+        self._end_cache[key] = g
+        return g
 
     def _number_gradient(self, predir: str, x: float, y: float) -> tuple[float, float] | None:
         """Local house numbers per metre (a plane fit of nearby numbers, same predir)."""
@@ -1281,11 +1298,7 @@ class OfflineGeocoder:
         if near.sum() < 2:
             return None
         q = q[near]
-        if _ALIGN_BLOCKS and self._block_pos is not None:
-            qn = q[:, 2].astype(np.int64)
-            dnum = self._along(n) - ((qn - qn % 100) + self._block_pos[qn % 100])
-        else:
-            dnum = n - q[:, 2]
+        dnum = self._along(n) - model.along[lo:hi][near]
         along = (q[:, 0] - x) * dx + (q[:, 1] - y) * dy + dnum / rate
         shift = float(np.partition(along, len(along) // 2)[len(along) // 2])
         return shift if abs(shift) <= 400.0 else None
