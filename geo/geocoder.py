@@ -280,6 +280,7 @@ _FUZZY_ZIP_REACH_M = 5000.0  # a misspelt street must be known within this of th
 _LIMITED_ACCESS = frozenset({"FWY", "HWY", "EXPY", "TPKE"})
 _ZIP_REJECT_M = 3000.0
 _MAX_EXTRAPOLATION = 1500
+_BEYOND_MAX = 300  # numbers past the last known one along the run's own gradient
 _MAX_LONG_WALK = 8000  # only when the walk ends inside the query ZIP
 _MAX_LONG_WALK_BLIND = 3000  # the same without the street's own direction
 _MAX_BLIND_EXTRAPOLATION = 500  # street direction unknown: assume it follows the grid
@@ -1042,12 +1043,12 @@ class OfflineGeocoder:
         dn = n - nums[end]
         du = self._along(n) - self._along(nums[end])  # numbers as laid out along blocks
         z_end = run.zips[end]
-        local = self._end_gradient(run, end) if abs(dn) <= 300 else None
+        local = self._end_gradient(run, end) if abs(dn) <= _BEYOND_MAX else None
         if local is not None:
             x = float(run.xs[end] + local[0] * du)
             y = float(run.ys[end] + local[1] * du)
             x, y = self._to_side(run.predir, n, _parity_side(nums[end]), x, y, local)
-            conf = 0.8 - 0.3 * abs(dn) / 300.0
+            conf = 0.8 - 0.3 * abs(dn) / _BEYOND_MAX
             return _Located(x, y, Precision.INTERPOLATED, conf, n, z_end, "beyond")
         if abs(dn) <= _MAX_LONG_WALK:
             walked = self._grid_walk(run, end, du, n)
