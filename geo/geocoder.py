@@ -828,6 +828,8 @@ class OfflineGeocoder:
                     continue
                 score += agreement
                 factor += min(0.0, agreement)
+                if inside and not other_dir and agreement <= 0.0:
+                    score -= 0.1  # a known number range elsewhere is no evidence here
             if other_dir:
                 score -= 0.2
             scored.append((score, factor, run, loc))

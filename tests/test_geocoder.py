@@ -734,3 +734,39 @@ def test_block_positions_keep_numbers_in_order(numbers: list[int]) -> None:
     assert np.all(np.diff(along) > 0)
     assert pos[0] > 0.0
     assert pos[-1] < 100.0
+
+
+@pytest.fixture(scope="module")
+def two_sides_gc() -> OfflineGeocoder:
+    """N ALVARADO ST (ZIP 90026) north of the divide, S ALVARADO ST (90057) south of it.
+
+    The N run's numbers span 100-1600, the S run's only 700-1200, as in the 2020 file.
+    """
+    rows: list[tuple[object, ...]] = []
+    for n in (125, 245, 445, 1307, 1310, 1635):
+        rows.append((n, "N", "ALVARADO", "ST", "", "", "90026", -118.26, 34.06 + n * 0.9e-5))
+    for n in (730, 835, 843, 925, 1201):
+        rows.append((n, "S", "ALVARADO", "ST", "", "", "90057", -118.26, 34.06 - n * 0.9e-5))
+    for n in range(100, 1700, 100):  # the two ZIPs' other streets
+        rows.append((n, "N", "BONNIE BRAE", "ST", "", "", "90026", -118.263, 34.06 + n * 0.9e-5))
+        rows.append((n, "S", "BONNIE BRAE", "ST", "", "", "90057", -118.263, 34.06 - n * 0.9e-5))
+    return OfflineGeocoder(build_reference(pd.DataFrame(rows, columns=POINT_COLUMNS)))
+
+
+@pytest.mark.parametrize(
+    ("query", "predir"),
+    [
+        # no pre-direction: the ZIP picks the side, not the run whose numbers span 620
+        ("620 Alvarado St, Los Angeles, CA 90057", "S"),
+        ("620 alvarado 90026", "N"),
+    ],
+)
+def test_missing_predir_follows_the_zip(
+    two_sides_gc: OfflineGeocoder, query: str, predir: str
+) -> None:
+    res = two_sides_gc.lookup(query)
+    assert res.house_level
+    assert res.matched_address.startswith(f"620 {predir} ALVARADO ST")
+    assert res.lon is not None and res.lat is not None
+    sign = 1 if predir == "N" else -1
+    assert dist_m(res.lon, res.lat, -118.26, 34.06 + sign * 620 * 0.9e-5) < 150.0
