@@ -5,9 +5,10 @@ aliases, then one- or two-edit typos with rapidfuzz, guarded by the ZIP), and lo
 the house number on the best matching street run:
 
 * ``point``: the address itself is in the reference;
-* ``interpolated``: between the nearest known numbers on that street (same parity
-  preferred), along a centerline address range, or a short way past the last known
-  number using the street's (or the neighbouring streets') numbers-per-metre gradient,
+* ``interpolated``: between the nearest known numbers on that street (placed within
+  their blocks and on the query's side of the street), along a centerline address
+  range, or a short way past the last known number using the street's (or the
+  neighbouring streets') numbers-per-metre gradient,
   or (low confidence) through the divide line from the opposite pre-direction's run
   when the query's side of the street is missing; an explicit pre-direction is never
   answered with another one's house; a numbered street missing near the ZIP
@@ -1015,8 +1016,11 @@ class OfflineGeocoder:
                     k = m
                     break
             return _Located(run.xl[k], run.yl[k], Precision.POINT, 1.0, n, run.zips[k], "exact")
-        lo = self._neighbour(nums, i - 1, -1, n)
-        hi = self._neighbour(nums, i, 1, n)
+        # with a side-of-street model the nearest numbers are best (their side is
+        # corrected); without one, numbers of the query's parity stand on its side
+        same_parity = run.predir not in self._side_m
+        lo = self._neighbour(nums, i - 1, -1, n, same_parity)
+        hi = self._neighbour(nums, i, 1, n, same_parity)
         if lo is not None and hi is not None:
             n_lo, n_hi = nums[lo], nums[hi]
             u_lo, u_hi = self._along(n_lo), self._along(n_hi)
@@ -1131,11 +1135,15 @@ class OfflineGeocoder:
         return x + lx * sep * shift, y + ly * sep * shift
 
     @staticmethod
-    def _neighbour(nums: list[int], start: int, step: int, n: int) -> int | None:
-        """Nearest index from ``start`` in direction ``step``, same parity preferred."""
+    def _neighbour(
+        nums: list[int], start: int, step: int, n: int, same_parity: bool
+    ) -> int | None:
+        """Nearest index from ``start`` in direction ``step`` (same parity preferred)."""
         size = len(nums)
         if not 0 <= start < size:
             return None
+        if not same_parity:
+            return start
         k = start
         for _ in range(6):
             if not 0 <= k < size or abs(nums[k] - n) > 400:
