@@ -292,6 +292,7 @@ _OPPOSITE = {"N": "S", "S": "N", "E": "W", "W": "E"}
 # on both sides hidden): with a query ZIP and n <= 1200 the median error is about 100 m
 # and < 3% land over 1 km; without a ZIP 5-18% do, so those stay street level.
 _BLOCKS = True  # place numbers within their block by how blocks are really numbered
+_NUMBERED_TYPE_PENALTY = 0.6  # leaves a factor below 0.5: never that house
 _SIDE = True  # put estimates on their parity's side of the street
 _SIDE_MIN_PAIRS = 30
 _CROSSING_WALK_MAX = 1500  # numbers walked from a known intersection (street direction known)
@@ -700,8 +701,13 @@ class OfflineGeocoder:
             for run in self.by_name.get(res.name, []):
                 s = res.factor
                 if street.street_type and run.stype != street.street_type:
-                    # ``ECHO PARK`` read as name+type: the type was part of the name
-                    s -= 0.02 if res.name.endswith(street.type_word) else 0.15
+                    # ``ECHO PARK`` read as name+type: the type was part of the name;
+                    # numbered streets of another type are other streets (37TH ST, PL, DR)
+                    s -= (
+                        0.02 if res.name.endswith(street.type_word)
+                        else _NUMBERED_TYPE_PENALTY if _ORDINAL_NAME.match(res.name)
+                        else 0.15
+                    )  # fmt: skip
                 if street.predir and run.predir != street.predir:
                     s -= _PREDIR_PENALTY if run.predir else 0.05
                 if street.postdir and run.postdir != street.postdir:

@@ -770,3 +770,31 @@ def test_missing_predir_follows_the_zip(
     assert res.lon is not None and res.lat is not None
     sign = 1 if predir == "N" else -1
     assert dist_m(res.lon, res.lat, -118.26, 34.06 + sign * 620 * 0.9e-5) < 150.0
+
+
+@pytest.fixture(scope="module")
+def drive_gc() -> OfflineGeocoder:
+    """The grid without W 37TH ST, plus a short W 37TH DR (another street) near W 1300."""
+    rows = _grid_rows(skip={37})
+    rows += [
+        (n, "W", "37TH", "DR", "", "", "90007", *_grid_xy(n, 3720)) for n in (1319, 1371, 1390)
+    ]
+    return OfflineGeocoder(build_reference(pd.DataFrame(rows, columns=POINT_COLUMNS)))
+
+
+@pytest.mark.parametrize(
+    ("query", "house_level", "matched_prefix"),
+    [
+        # 37TH ST is not 37TH DR: located from 36TH and 38TH ST instead
+        ("1046 W 37TH ST, 90007", True, "1046 W 37TH ST"),
+        ("1350 W 37TH DR, 90007", True, "1350 W 37TH DR"),
+        # no type given: the drive is the only 37TH known
+        ("1350 W 37TH, 90007", True, "1350 W 37TH DR"),
+    ],
+)
+def test_numbered_street_of_another_type_is_another_street(
+    drive_gc: OfflineGeocoder, query: str, house_level: bool, matched_prefix: str
+) -> None:
+    res = drive_gc.lookup(query)
+    assert res.house_level is house_level
+    assert res.matched_address.startswith(matched_prefix)
