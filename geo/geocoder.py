@@ -412,6 +412,7 @@ class OfflineGeocoder:
         self._side_m = _side_separation(self.runs) if _SIDE else {}
         self._block_pos = _block_positions(self._pnum) if _BLOCKS else None
         self._end_cache: dict[tuple[int, int], tuple[float, float] | None] = {}
+        self._zip_gap: dict[tuple[int, str], float] = {}  # run's distance beyond a ZIP
 
         # house-number field per pre-direction: LA numbers follow a city-wide grid
         self._grid: dict[str, _GridModel] = {}
@@ -746,9 +747,11 @@ class OfflineGeocoder:
         if self._tree is None:
             return False
         k = min(k, len(self._pzip))
-        dist, idx = self._tree.query([x, y], k=k)
-        pairs = zip(np.atleast_1d(dist), np.atleast_1d(idx), strict=True)
-        hits = sum(1 for d, i in pairs if d <= max_m and self._pzip[int(i)] == zip_code)
+        _, idx = self._tree.query((x, y), k=k, distance_upper_bound=max_m)
+        # missing neighbours (beyond max_m) come back as index n
+        pzip = self._pzip
+        n = len(pzip)
+        hits = sum(1 for i in np.atleast_1d(idx).tolist() if i < n and pzip[i] == zip_code)
         return hits >= need
 
     def _run_near_zip(self, run: _Run, zip_code: str, slack_m: float = 1000.0) -> bool:
@@ -758,8 +761,13 @@ class OfflineGeocoder:
         zc = self.zip_centroid.get(zip_code)
         if zc is None:
             return True
-        zx, zy, rad = zc
-        return bool(np.min(np.hypot(run.xs - zx, run.ys - zy)) <= rad + slack_m)
+        key = (run.rid, zip_code)
+        gap = self._zip_gap.get(key)
+        if gap is None:
+            zx, zy, rad = zc
+            gap = float(np.min(np.hypot(run.xs - zx, run.ys - zy))) - rad
+            self._zip_gap[key] = gap
+        return gap <= slack_m
 
     def _far_street_zip(
         self, p: ParsedAddress, runs: list[tuple[_Run, float]], zc: tuple[float, float, float]
