@@ -651,6 +651,23 @@ def test_streets_located_from_their_neighbours(
 
 
 @pytest.mark.parametrize(
+    ("query", "method", "matched"),
+    [
+        ("1000 block of W 37TH ST, 90007", "ordinal", "1000 BLOCK OF W 37TH ST, 90007"),
+        ("10XX W 37th St 90007", "ordinal", "1000 BLOCK OF W 37TH ST, 90007"),
+        ("3400 block of S Grand Ave, 90007", "crossing-walk", "3400 BLOCK OF S GRAND AVE, 90007"),
+    ],
+)
+def test_blocks_from_neighbours_stay_blocks(
+    grid_gc: OfflineGeocoder, query: str, method: str, matched: str
+) -> None:
+    res = grid_gc.lookup(query)
+    assert res.precision is Precision.BLOCK
+    assert res.method == method
+    assert res.matched_address == matched
+
+
+@pytest.mark.parametrize(
     ("query", "why"),
     [
         ("1046 W 37TH ST", "no ZIP: numbered streets repeat across the city"),
