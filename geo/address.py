@@ -378,6 +378,7 @@ def parse_street(text: str) -> ParsedStreet:
     return _street_from_tokens(tokens)
 
 
+_ORDINAL_TOKEN_RE = re.compile(r"\d+(?:ST|ND|RD|TH)")  # "11TH" names a street
 _BARE_TYPE_ABBREVIATIONS = frozenset(
     {"ST", "AVE", "AV", "BLVD", "DR", "PL", "CT", "LN", "RD", "WAY", "TER", "CIR"}
 )
@@ -388,8 +389,8 @@ def _street_from_tokens(tokens: list[str]) -> ParsedStreet:
     toks = list(tokens)
     if len(toks) >= 2 and toks[0] in DIRECTIONALS:
         rest = toks[1:]
-        # "E ST" is a street named E; "S HILL" is South Hill (no type)
-        if not (len(rest) == 1 and rest[0] in _BARE_TYPE_ABBREVIATIONS):
+        # "E ST" and "WEST BOULEVARD" are streets named E and West; "S HILL" is South Hill
+        if not (len(rest) == 1 and STREET_TYPES.get(rest[0]) in _BARE_TYPE_ABBREVIATIONS):
             predir = DIRECTIONALS[toks[0]]
             toks = rest
     # ``AVENUE E`` is a name; ``LONG BEACH AVE EAST`` is Long Beach Ave with a post-direction
@@ -417,7 +418,10 @@ def _has_street_word(head: str) -> bool:
             break
         head = new
     tokens = head.replace(",", " ").split()
-    return any(not t[0].isdigit() and t not in DIRECTIONALS for t in tokens)
+    return any(
+        (not t[0].isdigit() and t not in DIRECTIONALS) or _ORDINAL_TOKEN_RE.fullmatch(t)
+        for t in tokens
+    )
 
 
 def _strip_tail(s: str) -> tuple[str, str, str]:

@@ -567,15 +567,26 @@ class OfflineGeocoder:
                 out.append(_Resolved(alt, 0.98))
         if out or not name or any(ch.isdigit() for ch in name):
             return tuple(out)
+        found = self._fuzzy(name, zip_code)
+        if type_word:
+            # ``LARREL CANYON``: the last word was read as a type but belongs to the name
+            found += [r for r in self._fuzzy(f"{name} {type_word}", zip_code)
+                      if all(f.name != r.name for f in found)]  # fmt: skip
+        if not zip_code and len(found) > 1:
+            return ()  # several equally close spellings and no ZIP to choose: no guess
+        return tuple(found)
+
+    def _fuzzy(self, name: str, zip_code: str) -> list[_Resolved]:
+        """Known names one or two typos from ``name`` (and near the ZIP when given)."""
         # one edit for names of 5-7 letters (4 when a ZIP confirms), two from 8 letters
         short_ok = len(name) == 4 and bool(zip_code)
         max_edits = 0 if len(name) < 5 and not short_ok else 1 if len(name) < 8 else 2
         if max_edits == 0:
-            return ()
+            return []
         pool = self._fuzzy_pool(name[0], len(name), max_edits)
         hits = process.extract(name, pool, scorer=OSA.distance, score_cutoff=max_edits, limit=8)
         if not hits:
-            return ()
+            return []
         best = min(h[1] for h in hits)
         found = []
         for cand, dist, _ in hits:
@@ -585,9 +596,7 @@ class OfflineGeocoder:
             if zip_code and not self._name_near_zip(cand, zip_code, reach):
                 continue
             found.append(_Resolved(cand, 0.9 - 0.08 * (dist - 1)))
-        if not zip_code and len(found) > 1:
-            return ()  # several equally close spellings and no ZIP to choose: no guess
-        return tuple(found)
+        return found
 
     def _fuzzy_pool(self, first: str, length: int, max_edits: int) -> list[str]:
         """Known names (no digits) starting with ``first``, length within ``max_edits``.

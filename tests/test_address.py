@@ -48,6 +48,13 @@ KINDS = {"address", "block", "between", "intersection", "street", "empty"}
         ),
         ("132 N EUCLID AVE PASADENA CA 91101", "address", 132, "N", "EUCLID", "AVE", "", "91101"),
         ("100 Main St N", "address", 100, "", "MAIN", "ST", "", ""),
+        # a city tail after a typeless numbered street; a directional alone before a type
+        ("near 209 E 11TH los angeles ca 90015", "address", 209, "E", "11TH", "", "", "90015"),
+        ("1812 w 45th los angeles ca 90062", "address", 1812, "W", "45TH", "", "", "90062"),
+        ("3558 west boulevard 90016", "address", 3558, "", "WEST", "BLVD", "", "90016"),
+        ("12 east street", "address", 12, "", "EAST", "ST", "", ""),
+        ("near 722 S LOS ANGELES", "address", 722, "S", "LOS ANGELES", "", "", ""),
+        ("40 S HILL", "address", 40, "S", "HILL", "", "", ""),
         ("W 3 ST", "street", None, "W", "3RD", "ST", "", ""),
         ("vanowen street", "street", None, "", "VANOWEN", "ST", "", ""),
         ("", "empty", None, "", "", "", "", ""),

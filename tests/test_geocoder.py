@@ -815,3 +815,20 @@ def test_numbered_street_of_another_type_is_another_street(
     res = drive_gc.lookup(query)
     assert res.house_level is house_level
     assert res.matched_address.startswith(matched_prefix)
+
+
+@pytest.mark.parametrize(
+    ("query", "matched_prefix"),
+    [
+        # a typo in a name whose last word reads as a type (CANYON, LAKE, HEIGHTS)
+        ("7755 n larrel canyon, los angeles, ca 91605", "7755 N LAUREL CANYON BLVD"),
+        ("601 N Silevr Lake 90026", "601 N SILVER LAKE BLVD"),
+        ("1253 S CRESCETN HEIGHTS ste 200, Los Angeles, CA 90035", "1253 S CRESCENT HEIGHTS"),
+    ],
+)
+def test_typo_in_a_name_ending_in_a_type_word(
+    la_gc: OfflineGeocoder, query: str, matched_prefix: str
+) -> None:
+    res = la_gc.lookup(query)
+    assert res.house_level
+    assert res.matched_address.startswith(matched_prefix)
