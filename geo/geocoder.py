@@ -660,7 +660,13 @@ class OfflineGeocoder:
             res = self._between(p)
         elif p.kind in ("address", "block") and p.number is not None:
             res = self._address(p)
-            if res is None or res.precision not in HOUSE_LEVEL or res.method in _ORDINAL_OVER:
+            if (
+                res is None
+                or res.precision not in HOUSE_LEVEL
+                or res.method in _ORDINAL_OVER
+                # no pre-direction and an answer outside the ZIP: maybe the other side
+                or (not p.street.predir and res.zip != p.zip)
+            ):
                 res = self._ordinal(p) or res
         elif p.kind == "street":
             res = self._street_only(p)
@@ -954,10 +960,13 @@ class OfflineGeocoder:
         :data:`_ORDINAL_REACH` names away) must be located at house level near the ZIP,
         a plausible block spacing apart, across (not along) the streets. Method
         ``ordinal``; ZIP required, since the same numbers repeat in other districts.
+        Without a pre-direction the neighbours near the ZIP decide the side of the
+        divide, at a lower confidence; it is also tried when an answer on another
+        stretch of the name falls outside the query ZIP.
         """
         assert p.number is not None
         parts = _ordinal_parts(p.street.name)
-        if parts is None or not p.zip or not p.street.predir:
+        if parts is None or not p.zip:
             return None
         value, make = parts
         number = p.number + 50 if p.kind == "block" else p.number
@@ -989,7 +998,7 @@ class OfflineGeocoder:
         spacing = gap / (kb - ka)
         if not _ORDINAL_SPACING_M[0] <= spacing <= _ORDINAL_SPACING_M[1]:
             return None
-        g = self._number_gradient(p.street.predir, ax, ay)
+        g = self._number_gradient(p.street.predir, ax, ay) if p.street.predir else None
         if g is not None:
             # the step between the two neighbours must run across the numbering
             cos = abs(g[0] * (bx - ax) + g[1] * (by - ay)) / (math.hypot(*g) * gap)
@@ -1001,6 +1010,8 @@ class OfflineGeocoder:
             return None
         conf = min(_ORDINAL_CONFIDENCE, _ORDINAL_CONFIDENCE * min(ca, cb) / 0.9)
         conf *= 1.0 if abs(ka) == abs(kb) == 1 else 0.8
+        if not p.street.predir:
+            conf *= 0.8  # which side of the divide rests on the ZIP alone
         precision = Precision.BLOCK if p.kind == "block" else Precision.INTERPOLATED
         label = p.street.full
         head = f"{p.number} BLOCK OF {label}" if p.kind == "block" else f"{p.number} {label}"

@@ -650,6 +650,17 @@ def test_streets_located_from_their_neighbours(
     assert res.matched_address.startswith(query.split(",")[0].upper()[:4])
 
 
+def test_numbered_street_without_predir_rests_on_the_zip(grid_gc: OfflineGeocoder) -> None:
+    """No pre-direction: the neighbours near the ZIP decide, with a lower confidence."""
+    with_dir = grid_gc.lookup("1046 W 37TH ST, 90007")
+    res = grid_gc.lookup("1046 37TH ST, 90007")
+    assert res.method == "ordinal"
+    assert res.precision is Precision.INTERPOLATED
+    assert res.lon is not None and res.lat is not None
+    assert dist_m(res.lon, res.lat, *_grid_xy(1046, 3700)) < 40.0
+    assert res.confidence < with_dir.confidence
+
+
 @pytest.mark.parametrize(
     ("query", "method", "matched"),
     [
@@ -671,11 +682,10 @@ def test_blocks_from_neighbours_stay_blocks(
     ("query", "why"),
     [
         ("1046 W 37TH ST", "no ZIP: numbered streets repeat across the city"),
-        ("1046 37TH ST, 90007", "no pre-direction: which number field is unknown"),
         ("1046 W 41ST ST, 90007", "only one side known (40TH): no extrapolation"),
         ("1046 W 37TH ST, 90731", "the neighbours lie far outside the query ZIP"),
         ("3450 S GRAND AVE", "no ZIP to confirm the walk"),
-        ("3450 GRAND AVE, 90007", "no pre-direction"),
+        ("3450 GRAND AVE, 90007", "no pre-direction: which number field is unknown"),
         ("9450 S GRAND AVE, 90007", "too many numbers from any known crossing"),
     ],
 )
