@@ -217,7 +217,7 @@ def holdout_2020(ref: AddressReference, folds: int = 4) -> dict[str, pd.DataFram
 
     # numbered streets hidden whole (name and pre-direction, with their intersections)
     numbered = pts["name"].str.fullmatch(r"\d+(?:ST|ND|RD|TH)|AVENUE \d+").to_numpy()
-    rows = []
+    by_dir: dict[bool, list[tuple[str, str, float]]] = {True: [], False: []}
     for f in range(folds):
         drop = numbered & np.array(
             [zlib.crc32(f"{r.predir} {r.name}".encode()) % folds == f for r in pts.itertuples()]
@@ -228,10 +228,16 @@ def holdout_2020(ref: AddressReference, folds: int = 4) -> dict[str, pd.DataFram
         gc = OfflineGeocoder(
             build_reference(pts.loc[~drop], city="los_angeles", intersections=inter[keep_inter])
         )
-        for r in pts.loc[drop].itertuples():
-            res = gc.lookup(f"{r.number} {_street_of(r)}, {r.zip}" if r.zip else "")
-            rows.append((str(res.precision), res.method, _err_m(res.lon, res.lat, r.lon, r.lat)))
-    out["numbered"] = pd.DataFrame(rows, columns=["precision", "method", "err"])
+        for with_predir, rows in by_dir.items():
+            for r in pts.loc[drop].itertuples():
+                text = f"{r.number} {_street_of(r, with_predir)}, {r.zip}" if r.zip else ""
+                res = gc.lookup(text)
+                err = _err_m(res.lon, res.lat, r.lon, r.lat)
+                rows.append((str(res.precision), res.method, err))
+    out["numbered"] = pd.DataFrame(by_dir[True], columns=["precision", "method", "err"])
+    out["numbered, pre-direction dropped"] = pd.DataFrame(
+        by_dir[False], columns=["precision", "method", "err"]
+    )
 
     # streets known from X AT Y rows: their points hidden whole, the crossings kept
     inter = ref.intersections
@@ -666,7 +672,8 @@ def main() -> None:
         "2017 artefact.) `points`: distinct 2020 addresses in 4 folds, "
         "each geocoded against the other folds (also without their pre-direction); "
         "`across`: one side (N/S or E/W) of each of the 2020 streets known on both sides "
-        "hidden, 4 folds; `numbered`: numbered streets hidden whole, 4 folds; `crossings`: "
+        "hidden, 4 folds; `numbered`: numbered streets hidden whole, 4 folds (also without "
+        "their pre-direction); `crossings`: "
         "streets that appear in `X AT Y` rows with their points hidden whole (crossings "
         "kept), 4 folds; `intersections`: the 2020 `X AT Y` rows located from the 2020 points "
         "alone. Share = of the check's queries.",
