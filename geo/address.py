@@ -378,6 +378,7 @@ def parse_street(text: str) -> ParsedStreet:
     return _street_from_tokens(tokens)
 
 
+_NOT_STREET_WORDS = frozenset({"BLOCK", "BLK", "OF"})  # "2200 BLOCK OF W VENICE"
 _ORDINAL_TOKEN_RE = re.compile(r"\d+(?:ST|ND|RD|TH)")  # "11TH" names a street
 _BARE_TYPE_ABBREVIATIONS = frozenset(
     {"ST", "AVE", "AV", "BLVD", "DR", "PL", "CT", "LN", "RD", "WAY", "TER", "CIR"}
@@ -419,7 +420,8 @@ def _has_street_word(head: str) -> bool:
         head = new
     tokens = head.replace(",", " ").split()
     return any(
-        (not t[0].isdigit() and t not in DIRECTIONALS) or _ORDINAL_TOKEN_RE.fullmatch(t)
+        (not t[0].isdigit() and t not in DIRECTIONALS and t not in _NOT_STREET_WORDS)
+        or _ORDINAL_TOKEN_RE.fullmatch(t)
         for t in tokens
     )
 

@@ -55,6 +55,8 @@ KINDS = {"address", "block", "between", "intersection", "street", "empty"}
         ("12 east street", "address", 12, "", "EAST", "ST", "", ""),
         ("near 722 S LOS ANGELES", "address", 722, "S", "LOS ANGELES", "", "", ""),
         ("40 S HILL", "address", 40, "S", "HILL", "", "", ""),
+        ("2200 block of west venice 90006", "block", 2200, "W", "VENICE", "", "", "90006"),
+        ("2200 block of west venice, venice 90291", "block", 2200, "W", "VENICE", "", "", "90291"),
         ("W 3 ST", "street", None, "W", "3RD", "ST", "", ""),
         ("vanowen street", "street", None, "", "VANOWEN", "ST", "", ""),
         ("", "empty", None, "", "", "", "", ""),
