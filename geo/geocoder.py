@@ -131,7 +131,8 @@ class GeocodeResult:
         the local house-number grid), ``across`` (from the opposite pre-direction's run
         through the divide line), ``near-end``, ``centerline``, ``ordinal`` (between
         the numbered streets either side), ``crossing-walk`` (from a known crossing of
-        the street along the number field), ``known``
+        the street along the number field), ``in-block`` (a known number inside a
+        queried block), ``known``
         (known intersection), ``crossing`` (street lines), ``between`` (middle of
         ``X BETWEEN Y AND Z``), ``street``, ``zip``.
     """
@@ -843,6 +844,8 @@ class OfflineGeocoder:
                     )
             else:
                 loc = self._locate(run, number, p.zip)
+                if p.kind == "block" and (loc is None or loc.precision not in HOUSE_LEVEL):
+                    loc = self._in_block(run, number) or loc
             if loc is None:
                 continue
             inside = int(run.numbers[0]) - 100 <= number <= int(run.numbers[-1]) + 100
@@ -1167,6 +1170,18 @@ class OfflineGeocoder:
         # left of the way numbers grow
         lx, ly = -ahead[1] / norm, ahead[0] / norm
         return x + lx * sep * shift, y + ly * sep * shift
+
+    @staticmethod
+    def _in_block(run: _Run, middle: int) -> _Located | None:
+        """Known numbers of a queried block (``middle`` - 50 .. + 49): their middle point."""
+        lo = bisect.bisect_left(run.nl, middle - 50)
+        hi = bisect.bisect_left(run.nl, middle + 50)
+        if hi <= lo:
+            return None
+        k = (lo + hi - 1) // 2
+        return _Located(
+            run.xl[k], run.yl[k], Precision.INTERPOLATED, 0.6, middle, run.zips[k], "in-block"
+        )
 
     @staticmethod
     def _neighbour(

@@ -842,3 +842,18 @@ def test_typo_in_a_name_ending_in_a_type_word(
     res = la_gc.lookup(query)
     assert res.house_level
     assert res.matched_address.startswith(matched_prefix)
+
+
+def test_block_known_from_a_lone_number_in_it() -> None:
+    """``1400 block of W Lomita``: one known number in that block locates the block."""
+    rows = [(1412, "W", "LOMITA", "BLVD", "", "", "90710", -118.30, 33.80)]
+    rows += [(n, "S", "VERMONT", "AVE", "", "", "90710", -118.29, 33.80 - n * 1e-5)
+             for n in range(24000, 24800, 100)]  # fmt: skip
+    gc = OfflineGeocoder(build_reference(pd.DataFrame(rows, columns=POINT_COLUMNS)))
+    res = gc.lookup("1400 block of w lomita los angeles ca 90710")
+    assert res.precision is Precision.BLOCK
+    assert res.matched_address == "1400 BLOCK OF W LOMITA BLVD, 90710"
+    assert res.lon is not None and res.lat is not None
+    assert dist_m(res.lon, res.lat, -118.30, 33.80) < 1.0
+    # another block of the street is not located by it
+    assert gc.lookup("1600 block of w lomita blvd 90710").precision is not Precision.BLOCK
