@@ -636,6 +636,8 @@ def main() -> None:
         "the number field from the crossing nearest in number (ZIP and pre-direction "
         "required; confidence at most 0.45). A street known only more than 3 km outside the "
         "query ZIP is answered at `zip` precision, the far stretches listed as candidates. "
+        "A `1200 block of` query is answered at `block` precision, at the block's middle "
+        "number or, failing that, at a known number inside the block (`in-block`). "
         "Without a pre-direction, a run whose known numbers span the query's number counts "
         "for nothing unless the estimate also fits the query ZIP.",
         f"Intersections: {inter_unknown:.1%} of the 2017 `X AT Y` rows name a street unknown "
