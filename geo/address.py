@@ -390,8 +390,9 @@ def _street_from_tokens(tokens: list[str]) -> ParsedStreet:
     toks = list(tokens)
     if len(toks) >= 2 and toks[0] in DIRECTIONALS:
         rest = toks[1:]
-        # "E ST" and "WEST BOULEVARD" are streets named E and West; "S HILL" is South Hill
-        if not (len(rest) == 1 and STREET_TYPES.get(rest[0]) in _BARE_TYPE_ABBREVIATIONS):
+        # "E ST" is a street named E; "S HILL" is South Hill (no type); "W COURT" is Court
+        # St with its type dropped (a geocoder may still read "WEST BOULEVARD" as West Blvd)
+        if not (len(rest) == 1 and rest[0] in _BARE_TYPE_ABBREVIATIONS):
             predir = DIRECTIONALS[toks[0]]
             toks = rest
     # ``AVENUE E`` is a name; ``LONG BEACH AVE EAST`` is Long Beach Ave with a post-direction
@@ -507,7 +508,8 @@ def _parse_cached(raw: str, zip_field: str) -> ParsedAddress:
 
     unit = ""
     m = _UNIT_RE.search(s)
-    if m and m.start() > 0 and re.search(r"[A-Z]{2}", s[: m.start()]):
+    # a unit needs a street before it: some letters ("422 E G APT 4" is G St's)
+    if m and m.start() > 0 and re.search(r"[A-Z]{2}|\b[A-Z]\b.*\b[A-Z]\b", s[: m.start()]):
         unit_word = s[m.start() : m.start(1)].strip(" .")
         unit = f"{unit_word} {m.group(1)}".strip()
         s = (s[: m.start()] + " " + s[m.end() :]).strip(" ,-")

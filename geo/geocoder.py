@@ -37,7 +37,7 @@ import math
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -52,7 +52,14 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from geo.address import ParsedAddress, ParsedStreet, _clean_zip, parse_address
+from geo.address import (
+    STREET_TYPES,
+    TYPE_LONG_FORM,
+    ParsedAddress,
+    ParsedStreet,
+    _clean_zip,
+    parse_address,
+)
 from geo.errors import GeocodeError
 from geo.reference import AddressReference, load_reference
 
@@ -288,6 +295,7 @@ _MAX_LONG_WALK_BLIND = 3000  # the same without the street's own direction
 _MAX_BLIND_EXTRAPOLATION = 500  # street direction unknown: assume it follows the grid
 _M_PER_NUMBER_MAX = 6.0
 _OPPOSITE = {"N": "S", "S": "N", "E": "W", "W": "E"}
+_DIRECTION_WORDS = {"N": "NORTH", "S": "SOUTH", "E": "EAST", "W": "WEST"}
 # Walks through a divide line (``_across_divide``), chosen on a 2020-only held-out check
 # (``holdout_2020`` in bench/bench_geocode.py: one side of each of the 208 streets known
 # on both sides hidden): with a query ZIP and n <= 1200 the median error is about 100 m
@@ -560,9 +568,12 @@ class OfflineGeocoder:
         if name in known:
             out.append(_Resolved(name, 1.0))
         if type_word:
-            joined = f"{name} {type_word}"
-            if joined in known:
-                out.append(_Resolved(joined, 0.95 if out else 1.0))
+            # the "type" belonged to the name: LAUREL CANYON typed LAUREL CANYN or CYN
+            long_form = TYPE_LONG_FORM.get(STREET_TYPES.get(type_word, ""), "")
+            for word in dict.fromkeys(w for w in (type_word, long_form) if w):
+                joined = f"{name} {word}"
+                if joined in known and all(r.name != joined for r in out):
+                    out.append(_Resolved(joined, 0.95 if out else 1.0))
         for alt in (self.aliases.get(name), self.aliases.get(name.replace(" ", ""))):
             if alt and alt in known and all(r.name != alt for r in out):
                 out.append(_Resolved(alt, 0.98))
@@ -655,6 +666,9 @@ class OfflineGeocoder:
 
     def _lookup_uncached(self, text: str, zip_code: str) -> GeocodeResult:
         p = parse_address(text, zip_code)
+        street = self._directional_name(p.street)
+        if street is not p.street:
+            p = replace(p, street=street)
         if p.kind == "intersection":
             res = self._intersection(p)
         elif p.kind == "between":
@@ -676,6 +690,22 @@ class OfflineGeocoder:
         if res is None:
             return self._zip_fallback(p)
         return res
+
+    def _directional_name(self, street: ParsedStreet) -> ParsedStreet:
+        """``WEST BOULEVARD`` read as W + BOULEVARD: West Blvd when only that is known.
+
+        The parser takes a leading directional as the pre-direction; when what is left is
+        a street type that names no known street, and the directional spelled out does
+        (``WEST``), the directional was the name.
+        """
+        if not street.predir or street.street_type or street.name not in STREET_TYPES:
+            return street
+        if street.name in self._known:
+            return street  # W COURT: Court St with its type dropped
+        word = _DIRECTION_WORDS.get(street.predir, "")
+        if word not in self._known:
+            return street
+        return ParsedStreet("", word, STREET_TYPES[street.name], street.postdir, street.name)
 
     def _result(
         self,

@@ -834,6 +834,11 @@ def test_numbered_street_of_another_type_is_another_street(
         ("7755 n larrel canyon, los angeles, ca 91605", "7755 N LAUREL CANYON BLVD"),
         ("601 N Silevr Lake 90026", "601 N SILVER LAKE BLVD"),
         ("1253 S CRESCETN HEIGHTS ste 200, Los Angeles, CA 90035", "1253 S CRESCENT HEIGHTS"),
+        ("9460 N LAUREL CANYN Apt. 3, 91331", "9460 N LAUREL CANYON BLVD"),
+        # a directional that is the name, and one that is not
+        ("3558 west boulevard 90016", "3558 S WEST BLVD"),
+        ("1216 w court #12 los angeles ca 90026", "1216 W COURT ST"),
+        ("422 E G apt 4, Los Angeles, CA 90744", "422 E G ST"),
     ],
 )
 def test_typo_in_a_name_ending_in_a_type_word(
