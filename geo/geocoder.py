@@ -264,10 +264,14 @@ class _GridModel:
     by_number: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
     numbers: list[int] = field(default_factory=list)
     along: np.ndarray = field(default_factory=lambda: np.zeros(0))  # by_number's positions
+    bx: np.ndarray = field(default_factory=lambda: np.zeros(0))  # by_number's x, y
+    by: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def __post_init__(self) -> None:
         self.by_number = self.xyn[np.argsort(self.xyn[:, 2], kind="stable")]
         self.numbers = [int(v) for v in self.by_number[:, 2]]
+        self.bx = np.ascontiguousarray(self.by_number[:, 0])
+        self.by = np.ascontiguousarray(self.by_number[:, 1])
         nums = self.by_number[:, 2].astype(np.int64)
         pos = self.block_pos
         self.along = nums.astype(float) if pos is None else (nums - nums % 100) + pos[nums % 100]
@@ -569,8 +573,8 @@ class OfflineGeocoder:
             out.append(_Resolved(name, 1.0))
         if type_word:
             # the "type" belonged to the name: LAUREL CANYON typed LAUREL CANYN or CYN
-            long_form = TYPE_LONG_FORM.get(STREET_TYPES.get(type_word, ""), "")
-            for word in dict.fromkeys(w for w in (type_word, long_form) if w):
+            long_form = TYPE_LONG_FORM.get(STREET_TYPES.get(type_word, ""), type_word)
+            for word in (type_word,) if long_form == type_word else (type_word, long_form):
                 joined = f"{name} {word}"
                 if joined in known and all(r.name != joined for r in out):
                     out.append(_Resolved(joined, 0.95 if out else 1.0))
@@ -1383,13 +1387,13 @@ class OfflineGeocoder:
         hi = bisect.bisect_right(model.numbers, n + 60)
         if hi - lo < 2:
             return None
-        q = model.by_number[lo:hi]
-        near = (q[:, 0] - x) ** 2 + (q[:, 1] - y) ** 2 <= _ALIGN_RADIUS_M**2
-        if near.sum() < 2:
+        qx = model.bx[lo:hi] - x
+        qy = model.by[lo:hi] - y
+        near = np.flatnonzero(qx * qx + qy * qy <= _ALIGN_RADIUS_M**2)
+        if len(near) < 2:
             return None
-        q = q[near]
         dnum = self._along(n) - model.along[lo:hi][near]
-        along = (q[:, 0] - x) * dx + (q[:, 1] - y) * dy + dnum / rate
+        along = qx[near] * dx + qy[near] * dy + dnum / rate
         shift = float(np.partition(along, len(along) // 2)[len(along) // 2])
         return shift if abs(shift) <= 400.0 else None
 
