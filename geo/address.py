@@ -378,6 +378,7 @@ def parse_street(text: str) -> ParsedStreet:
     return _street_from_tokens(tokens)
 
 
+_ENDS_IN_CONNECTOR_RE = re.compile(r"(?:&|/|@|\bAND|\bAT)\s*$")
 _NOT_STREET_WORDS = frozenset({"BLOCK", "BLK", "OF"})  # "2200 BLOCK OF W VENICE"
 _ORDINAL_TOKEN_RE = re.compile(r"\d+(?:ST|ND|RD|TH)")  # "11TH" names a street
 _BARE_TYPE_ABBREVIATIONS = frozenset(
@@ -455,8 +456,11 @@ def _strip_tail(s: str) -> tuple[str, str, str]:
                 s = ", ".join(parts[:-1]).strip(" ,-")
         last = s.rsplit(" ", 1)[-1]
         cm = None if city or last not in _CITY_LAST_WORDS else _CITY_TAIL_RE.search(s)
-        # "near 722 S LOS ANGELES" is a street: a city tail needs a street name before it
-        if cm and _has_street_word(s[: cm.start()]):
+        # "near 722 S LOS ANGELES" is a street: a city tail needs a street name before it,
+        # and "WESTERN & VENICE" ends in a cross street, not a city
+        if cm and _has_street_word(s[: cm.start()]) and not _ENDS_IN_CONNECTOR_RE.search(
+            s[: cm.start()]
+        ):
             city = cm.group(0).strip()
             s = s[: cm.start()].strip(" ,-")
         if s == before:

@@ -98,6 +98,11 @@ def test_parse_table(
         ("N. MARMION WAY AND N. FIGUEROA ST. 90042", "MARMION WAY", "FIGUEROA ST"),
         ("EXPOSITION BOULEVARD N/R AT 9TH AVE, 90018", "EXPOSITION BLVD", "9TH AVE"),
         ("MARTIN LUTHER KING, JR BLVD AT WEST BLVD", "MARTIN LUTHER KING JR BLVD", "WEST BLVD"),
+        # a cross street that is also a city name is not a city tail
+        ("WESTERN & VENICE 90019", "WESTERN", "VENICE"),
+        ("3rd and los angeles, 90013", "3RD", "LOS ANGELES"),
+        ("clark st & reseda 91356", "CLARK ST", "RESEDA"),
+        ("Western Ave & Venice Blvd, Venice 90291", "WESTERN AVE", "VENICE BLVD"),
     ],
 )
 def test_intersections(text: str, first: str, second: str) -> None:
