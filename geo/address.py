@@ -142,6 +142,35 @@ _ORDINAL_WORDS: dict[str, str] = {
     "NINETEENTH": "19TH", "TWENTIETH": "20TH",
 }  # fmt: skip
 
+_TENS = {"TWENTY": 20, "THIRTY": 30, "FORTY": 40, "FIFTY": 50, "SIXTY": 60, "SEVENTY": 70,
+         "EIGHTY": 80, "NINETY": 90}  # fmt: skip
+_TENS_ORDINALS = {"THIRTIETH": 30, "FORTIETH": 40, "FIFTIETH": 50, "SIXTIETH": 60,
+                  "SEVENTIETH": 70, "EIGHTIETH": 80, "NINETIETH": 90}  # fmt: skip
+
+
+def _join_spelled_ordinals(tokens: list[str]) -> list[str]:
+    """``THIRTY SEVENTH`` -> ``37TH``; ``FORTIETH`` -> ``40TH`` (other tokens unchanged)."""
+    words = set(_TENS) | set(_ORDINAL_WORDS)
+    split: list[str] = []
+    for tok in tokens:  # THIRTY-SEVENTH
+        parts = tok.split("-")
+        split.extend(parts if len(parts) > 1 and all(p in words for p in parts) else [tok])
+    tokens = split
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
+        unit = _ORDINAL_WORDS.get(nxt, "")
+        if tok in _TENS and unit and int(re.sub(r"\D", "", unit)) < 10:
+            out.append(_ordinal(_TENS[tok] + int(re.sub(r"\D", "", unit))))
+            i += 2
+            continue
+        out.append(_ordinal(_TENS_ORDINALS[tok]) if tok in _TENS_ORDINALS else tok)
+        i += 1
+    return out
+
+
 #: Leading abbreviations that stand for a word inside a name (``ST ANDREWS`` = Saint).
 _NAME_PREFIXES: dict[str, str] = {"ST": "SAINT", "STE": "SAINTE", "MT": "MOUNT", "FT": "FORT"}
 
@@ -342,7 +371,7 @@ def canonical_name(name: str) -> str:
         Canonical upper-case name, e.g. ``first`` -> ``1ST``, ``St Andrews`` ->
         ``SAINT ANDREWS``, ``Ave 34`` -> ``AVENUE 34``.
     """
-    tokens = normalize_text(name).replace(",", " ").split()
+    tokens = _join_spelled_ordinals(normalize_text(name).replace(",", " ").split())
     out: list[str] = []
     for i, tok in enumerate(tokens):
         if tok in _ORDINAL_WORDS:
