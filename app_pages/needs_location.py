@@ -12,6 +12,7 @@ from dispatch.auth import Role
 from dispatch.errors import DispatchError
 from dispatch.services.geocoding import needs_location
 from dispatch.services.requests import fix_location
+from geo.geocoder import describe_method
 from geo.map_assets import use_local_assets
 from geo.maps import base_map, district_layer
 
@@ -68,6 +69,9 @@ else:
     if result.lon is not None and result.lat is not None:
         candidates.append((result.lon, result.lat, result.matched_address,
                            str(result.precision), result.confidence))
+        how = describe_method(result.method)
+        if how:
+            st.caption(f"How the first candidate was found: {how}.")
     for cand in result.candidates:
         candidates.append((cand.lon, cand.lat, cand.matched_address, str(cand.precision),
                            cand.confidence))

@@ -72,6 +72,7 @@ __all__ = [
     "GeocodeResult",
     "OfflineGeocoder",
     "Precision",
+    "describe_method",
     "geocode_frame",
     "summarize_precision",
 ]
@@ -1916,6 +1917,43 @@ def _ordinal_parts(name: str) -> tuple[int, Callable[[int], str]] | None:
 
 
 # ----------------------------------------------------------------- batch API
+_METHOD_TEXT = {
+    "exact": "the address itself is known",
+    "between": "between two known numbers on the street",
+    "beyond": "a short way past the last known number on the street",
+    "grid": "walked along the street from its nearest known number",
+    "grid-blind": "walked from a lone known number along the city's number grid",
+    "grid-long": "a long walk along the number grid: check the pin",
+    "near-end": "next to a known number on the street",
+    "across": "walked through the divide from the other side of the street name",
+    "across-blind": "walked through the divide from the other side of the street name",
+    "centerline": "along the street's centerline address range",
+    "ordinal": "between the same number on the numbered streets either side",
+    "crossing-walk": "walked from a known crossing of the street: check the pin",
+    "in-block": "a known address inside that block",
+    "known": "a known intersection",
+    "crossing": "where the two streets' lines cross",
+    "street": "somewhere on the street: the house is not known",
+    "zip": "the ZIP code's centre: the street is not known there",
+}
+
+
+def describe_method(method: str) -> str:
+    """Say in plain words how an answer was found (``GeocodeResult.method``).
+
+    Parameters
+    ----------
+    method : str
+        A method name such as ``between`` or ``crossing-walk``.
+
+    Returns
+    -------
+    str
+        A short phrase for supervisors; ``""`` for an unknown or empty method.
+    """
+    return _METHOD_TEXT.get(method, "")
+
+
 def geocode_frame(
     df: pd.DataFrame,
     address_column: str,

@@ -366,3 +366,35 @@ def test_triage_refuses_to_overwrite_a_change_made_meanwhile(
     assert not at.exception
     assert any("was changed by supervisor:bo" in e.value for e in at.error)
     assert _row(seeded_url, pk).status == "new"
+
+
+# ----------------------------------------------------------------- needs location
+
+
+def test_needs_location_offers_a_candidate_and_records_the_fix(
+    seeded_url: str, city, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+) -> None:
+    # a phoned-in request on a numbered street the 2020 reference does not know there
+    with UnitOfWork(make_engine(seeded_url), actor="test") as uow:
+        pk = create_request(uow, city, IntakeForm(
+            category="bulky_items", address="1046 W 37TH ST", zipcode="90007",
+            lon=None, lat=None, geocode_precision="none", geocode_confidence=0.0,
+        ))  # fmt: skip
+    at = _page("needs_location.py", seeded_url, monkeypatch).run()
+    assert not at.exception
+    assert at.title[0].value == "Needs location"
+    queue = _table(at, "precision")
+    assert "1046 W 37TH ST" in set(queue["address"])
+    first = queue.index[queue["address"] == "1046 W 37TH ST"][0]
+    assert first == 0  # the only open request without a location
+    lines = [m.value for m in at.markdown if m.value.startswith("**1.**")]
+    assert lines and "1046 W 37TH ST, 90007 — interpolated" in lines[0]
+    assert any("numbered streets either side" in c.value for c in at.caption)
+    at.button(key=f"use_{pk}_0").click().run()
+    assert not at.exception
+    assert any("located (candidate (interpolated))" in s.value for s in at.success)
+    with UnitOfWork(make_engine(seeded_url)) as uow:
+        row = uow.requests.get(pk)
+        assert row is not None and row.lon is not None and row.district is not None
+        fixes = [e for e in uow.events.for_entity("request", pk) if e.action == "location_fixed"]
+        assert fixes and fixes[0].details["how"] == "candidate (interpolated)"

@@ -19,6 +19,7 @@ from geo.geocoder import (
     GeocodeResult,
     OfflineGeocoder,
     Precision,
+    describe_method,
     geocode_frame,
     summarize_precision,
 )
@@ -357,6 +358,22 @@ def _check_invariants(res: GeocodeResult) -> None:
         assert res.precision is Precision.NONE
     for c in res.candidates:
         assert math.isfinite(c.lon) and math.isfinite(c.lat) and 0 <= c.confidence <= 1
+    # every way of finding an answer can be explained to a supervisor
+    assert res.method == "" or describe_method(res.method)
+
+
+def test_every_method_is_explained(la_gc: OfflineGeocoder) -> None:
+    """The answers to a mix of real and typed queries all carry an explained method."""
+    queries = ["1046 W 37TH ST, 90007", "1400 block of w lomita 90710", "MAIN ST, 90012",
+               "VANOWEN ST AT WOODLEY AVE", "1 NOWHERE LN, 90012", "1400 N GAFFEY ST, 90731",
+               "452 N SAN FERNANDO RD, 90031", "2326 W JAMES M WOOD BLVD, 90006"]  # fmt: skip
+    queries += pd.read_csv(DATA / "la_2017_91406_eval.csv")["Address"].astype(str).tolist()
+    methods = set()
+    for q in queries:
+        res = la_gc.lookup(q)
+        _check_invariants(res)
+        methods.add(res.method)
+    assert {"exact", "ordinal", "zip", "street", "crossing"} <= methods
 
 
 @settings(max_examples=120, deadline=None)
