@@ -307,6 +307,7 @@ _DIRECTION_WORDS = {"N": "NORTH", "S": "SOUTH", "E": "EAST", "W": "WEST"}
 # and < 3% land over 1 km; without a ZIP 5-18% do, so those stay street level.
 _BLOCKS = True  # place numbers within their block by how blocks are really numbered
 _NUMBERED_TYPE_PENALTY = 0.6  # leaves a factor below 0.5: never that house
+_EXACT_BONUS = 0.1  # an exact address on a run outranks estimates on other runs
 _SIDE = True  # put estimates on their parity's side of the street
 _SIDE_MIN_PAIRS = 30
 _CROSSING_WALK_MAX = 1500  # numbers walked from a known intersection (street direction known)
@@ -885,6 +886,8 @@ class OfflineGeocoder:
                 continue
             inside = int(run.numbers[0]) - 100 <= number <= int(run.numbers[-1]) + 100
             score = s + (0.1 if inside and not other_dir else 0.0) + 0.05 * loc.confidence
+            if loc.precision is Precision.POINT:
+                score += _EXACT_BONUS  # the address itself is known on this run
             factor = s
             if p.zip:
                 agreement = self._zip_agreement(loc, p.zip)
@@ -896,7 +899,12 @@ class OfflineGeocoder:
                     continue
                 score += agreement
                 factor += min(0.0, agreement)
-                if inside and not other_dir and agreement <= 0.0:
+                if (
+                    not predir
+                    and inside
+                    and agreement <= 0.0
+                    and loc.precision is not Precision.POINT
+                ):
                     score -= 0.1  # a known number range elsewhere is no evidence here
             if other_dir:
                 score -= 0.2

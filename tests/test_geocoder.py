@@ -879,3 +879,31 @@ def test_block_known_from_a_lone_number_in_it() -> None:
     assert dist_m(res.lon, res.lat, -118.30, 33.80) < 1.0
     # another block of the street is not located by it
     assert gc.lookup("1600 block of w lomita blvd 90710").precision is not Precision.BLOCK
+
+
+PASADENA_PARQUET = LA_PARQUET.with_name("pasadena.parquet")
+
+
+@pytest.fixture(scope="module")
+def pasadena_gc() -> OfflineGeocoder:
+    if not PASADENA_PARQUET.exists():
+        pytest.skip("shipped Pasadena reference not built")
+    return OfflineGeocoder.from_path(PASADENA_PARQUET)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        # most Pasadena points carry no ZIP, so the ZIP cannot vouch for the known address;
+        # the exact address still beats an estimate on a stretch without a pre-direction
+        "204 S Lake Ave, Pasadena, CA 91101",
+        "204 S Lake Ave Unit B, Pasadena, Ca 91101",
+        "246 lake ave apt. 3 91101",
+    ],
+)
+def test_a_known_address_beats_an_estimate_elsewhere(
+    pasadena_gc: OfflineGeocoder, query: str
+) -> None:
+    res = pasadena_gc.lookup(query)
+    assert res.precision is Precision.POINT
+    assert res.matched_address.split(",")[0] in ("204 S LAKE AVE", "246 S LAKE AVE")
