@@ -148,13 +148,17 @@ _TENS_ORDINALS = {"THIRTIETH": 30, "FORTIETH": 40, "FIFTIETH": 50, "SIXTIETH": 6
                   "SEVENTIETH": 70, "EIGHTIETH": 80, "NINETIETH": 90}  # fmt: skip
 
 
+_NUMBER_WORDS = frozenset(_TENS) | frozenset(_ORDINAL_WORDS)
+
+
 def _join_spelled_ordinals(tokens: list[str]) -> list[str]:
     """``THIRTY SEVENTH`` -> ``37TH``; ``FORTIETH`` -> ``40TH`` (other tokens unchanged)."""
-    words = set(_TENS) | set(_ORDINAL_WORDS)
+    if not any(t in _NUMBER_WORDS or "-" in t or t in _TENS_ORDINALS for t in tokens):
+        return tokens
     split: list[str] = []
     for tok in tokens:  # THIRTY-SEVENTH
         parts = tok.split("-")
-        split.extend(parts if len(parts) > 1 and all(p in words for p in parts) else [tok])
+        split.extend(parts if len(parts) > 1 and all(p in _NUMBER_WORDS for p in parts) else [tok])
     tokens = split
     out: list[str] = []
     i = 0
