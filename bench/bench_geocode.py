@@ -234,8 +234,7 @@ def holdout_2020(ref: AddressReference, folds: int = 4) -> dict[str, pd.DataFram
                 drop |= ((pts["name"] == nm) & (pts["predir"] == side)).to_numpy()
         gc = OfflineGeocoder(build_reference(pts.loc[~drop], city="los_angeles"))
         for r in pts.loc[drop].itertuples():
-            res = gc.lookup(f"{r.number} {_street_of(r)}, {r.zip}" if r.zip else "")
-            rows.append((str(res.precision), res.method, _err_m(res.lon, res.lat, r.lon, r.lat)))
+            rows.append(_answer(gc, _query_of(r), r))
     out["across"] = pd.DataFrame(rows, columns=["precision", "method", "err"])
 
     # numbered streets hidden whole (name and pre-direction, with their intersections)
@@ -253,10 +252,7 @@ def holdout_2020(ref: AddressReference, folds: int = 4) -> dict[str, pd.DataFram
         )
         for with_predir, rows in by_dir.items():
             for r in pts.loc[drop].itertuples():
-                text = f"{r.number} {_street_of(r, with_predir)}, {r.zip}" if r.zip else ""
-                res = gc.lookup(text)
-                err = _err_m(res.lon, res.lat, r.lon, r.lat)
-                rows.append((str(res.precision), res.method, err))
+                rows.append(_answer(gc, _query_of(r, with_predir), r))
     out["numbered"] = pd.DataFrame(by_dir[True], columns=["precision", "method", "err"])
     out["numbered, pre-direction dropped"] = pd.DataFrame(
         by_dir[False], columns=["precision", "method", "err"]
@@ -274,15 +270,13 @@ def holdout_2020(ref: AddressReference, folds: int = 4) -> dict[str, pd.DataFram
             build_reference(pts.loc[~drop], city="los_angeles", intersections=inter)
         )
         for r in pts.loc[drop].itertuples():
-            res = gc.lookup(f"{r.number} {_street_of(r)}, {r.zip}" if r.zip else "")
-            rows.append((str(res.precision), res.method, _err_m(res.lon, res.lat, r.lon, r.lat)))
+            rows.append(_answer(gc, _query_of(r), r))
     out["crossings"] = pd.DataFrame(rows, columns=["precision", "method", "err"])
 
     gc = OfflineGeocoder(build_reference(pts, city="los_angeles"))
     rows = []
     for r in ref.intersections.itertuples():
-        res = gc.lookup(f"{r.name_a} {r.type_a} AT {r.name_b} {r.type_b}, {r.zip}")
-        rows.append((str(res.precision), res.method, _err_m(res.lon, res.lat, r.lon, r.lat)))
+        rows.append(_answer(gc, f"{r.name_a} {r.type_a} AT {r.name_b} {r.type_b}, {r.zip}", r))
     out["intersections"] = pd.DataFrame(rows, columns=["precision", "method", "err"])
     return out
 
@@ -290,6 +284,17 @@ def holdout_2020(ref: AddressReference, folds: int = 4) -> dict[str, pd.DataFram
 def _street_of(r: Any, with_predir: bool = True) -> str:
     parts = (r.predir if with_predir else "", r.name, r.street_type, r.postdir)
     return " ".join(x for x in parts if x)
+
+
+def _query_of(r: Any, with_predir: bool = True) -> str:
+    """``123 W MAIN ST, 90012`` from a reference point (no ZIP part when it has none)."""
+    return f"{r.number} {_street_of(r, with_predir)}" + (f", {r.zip}" if r.zip else "")
+
+
+def _answer(gc: OfflineGeocoder, text: str, r: Any) -> tuple[str, str, float]:
+    """(precision, method, error against the row's own lon/lat) of one query."""
+    res = gc.lookup(text)
+    return str(res.precision), res.method, _err_m(res.lon, res.lat, r.lon, r.lat)
 
 
 def points_check(
@@ -303,9 +308,7 @@ def points_check(
     for f in range(folds):
         gc = OfflineGeocoder(build_reference(pts.loc[fold_of != f], city=city))
         for r in pts.loc[fold_of == f].itertuples():
-            text = f"{r.number} {_street_of(r, with_predir)}" + (f", {r.zip}" if r.zip else "")
-            res = gc.lookup(text)
-            rows.append((str(res.precision), res.method, _err_m(res.lon, res.lat, r.lon, r.lat)))
+            rows.append(_answer(gc, _query_of(r, with_predir), r))
     return pd.DataFrame(rows, columns=["precision", "method", "err"])
 
 

@@ -149,6 +149,8 @@ _TENS_ORDINALS = {"THIRTIETH": 30, "FORTIETH": 40, "FIFTIETH": 50, "SIXTIETH": 6
 
 
 _NUMBER_WORDS = frozenset(_TENS) | frozenset(_ORDINAL_WORDS)
+#: FIRST .. NINTH -> 1 .. 9, the words that follow a tens word (THIRTY SEVENTH)
+_UNIT_ORDINALS = {w: int(v[:-2]) for w, v in _ORDINAL_WORDS.items() if int(v[:-2]) < 10}
 
 
 def _join_spelled_ordinals(tokens: list[str]) -> list[str]:
@@ -165,9 +167,8 @@ def _join_spelled_ordinals(tokens: list[str]) -> list[str]:
     while i < len(tokens):
         tok = tokens[i]
         nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
-        unit = _ORDINAL_WORDS.get(nxt, "")
-        if tok in _TENS and unit and int(re.sub(r"\D", "", unit)) < 10:
-            out.append(_ordinal(_TENS[tok] + int(re.sub(r"\D", "", unit))))
+        if tok in _TENS and nxt in _UNIT_ORDINALS:
+            out.append(_ordinal(_TENS[tok] + _UNIT_ORDINALS[nxt]))
             i += 2
             continue
         out.append(_ordinal(_TENS_ORDINALS[tok]) if tok in _TENS_ORDINALS else tok)

@@ -58,6 +58,7 @@ from geo.address import (
     ParsedAddress,
     ParsedStreet,
     _clean_zip,
+    _ordinal,
     parse_address,
 )
 from geo.errors import GeocodeError
@@ -273,9 +274,7 @@ class _GridModel:
         self.numbers = [int(v) for v in self.by_number[:, 2]]
         self.bx = np.ascontiguousarray(self.by_number[:, 0])
         self.by = np.ascontiguousarray(self.by_number[:, 1])
-        nums = self.by_number[:, 2].astype(np.int64)
-        pos = self.block_pos
-        self.along = nums.astype(float) if pos is None else (nums - nums % 100) + pos[nums % 100]
+        self.along = _along_positions(self.by_number[:, 2], self.block_pos)
 
 
 # Tuning constants (metres, house numbers); chosen on the 2017 evaluation with the
@@ -989,13 +988,11 @@ class OfflineGeocoder:
         if not self._zip_near_xy(x, y, p.zip, *_LONG_WALK_ZIP_TEST):
             return None
         conf = (0.45 if direction is not None else 0.3) - 0.15 * abs(dn) / limit
-        precision = Precision.BLOCK if p.kind == "block" else Precision.INTERPOLATED
-        parts = (predir, name, p.street.street_type, p.street.postdir)
-        label = " ".join(v for v in parts if v)
-        head = f"{p.number} BLOCK OF {label}" if p.kind == "block" else f"{p.number} {label}"
-        return self._result(
-            p, x, y, precision, conf, f"{head}, {p.zip}", p.zip, (), "crossing-walk"
-        )
+        block = p.kind == "block"
+        precision = Precision.BLOCK if block else Precision.INTERPOLATED
+        label = " ".join(v for v in (predir, name, p.street.street_type, p.street.postdir) if v)
+        matched = _format_label(None if block else p.number, label, p.zip, p)
+        return self._result(p, x, y, precision, conf, matched, p.zip, (), "crossing-walk")
 
     def _ordinal(self, p: ParsedAddress) -> GeocodeResult | None:
         """Locate a house on a numbered street from the numbered streets either side.
@@ -1017,13 +1014,12 @@ class OfflineGeocoder:
         value, make = parts
         number = p.number + 50 if p.kind == "block" else p.number
 
-        def neighbours(step: int) -> list[tuple[int, float, float, float]]:
-            """(names away, x, y, confidence) of the neighbours found on one side."""
-            found = []
+        def nearest(step: int) -> tuple[int, float, float, float] | None:
+            """(names away, x, y, confidence) of the nearest neighbour found on one side."""
             for k in range(1, _ORDINAL_REACH + 1):
                 v = value + step * k
                 if v < 1:
-                    break
+                    return None
                 street = ParsedStreet(
                     p.street.predir, make(v), p.street.street_type, p.street.postdir,
                     p.street.type_word,
@@ -1033,13 +1029,14 @@ class OfflineGeocoder:
                 if r is None or r.candidates or r.method not in _ORDINAL_FROM:
                     continue
                 nx, ny = self.proj.forward(r.lon, r.lat)
-                found.append((step * k, float(nx), float(ny), r.confidence))
-            return found
+                return step * k, float(nx), float(ny), r.confidence
+            return None
 
-        lower, upper = neighbours(-1), neighbours(1)
-        if not lower or not upper:
+        lower = nearest(-1)
+        upper = nearest(1) if lower is not None else None
+        if lower is None or upper is None:
             return None  # one side only: extrapolating adds little and errs more
-        (ka, ax, ay, ca), (kb, bx, by, cb) = lower[0], upper[0]
+        (ka, ax, ay, ca), (kb, bx, by, cb) = lower, upper
         gap = math.hypot(bx - ax, by - ay)
         spacing = gap / (kb - ka)
         if not _ORDINAL_SPACING_M[0] <= spacing <= _ORDINAL_SPACING_M[1]:
@@ -1058,12 +1055,10 @@ class OfflineGeocoder:
         conf *= 1.0 if abs(ka) == abs(kb) == 1 else 0.8
         if not p.street.predir:
             conf *= 0.8  # which side of the divide rests on the ZIP alone
-        precision = Precision.BLOCK if p.kind == "block" else Precision.INTERPOLATED
-        label = p.street.full
-        head = f"{p.number} BLOCK OF {label}" if p.kind == "block" else f"{p.number} {label}"
-        if p.number_suffix and p.kind != "block":
-            head = f"{p.number} {p.number_suffix} {label}"
-        return self._result(p, x, y, precision, conf, f"{head}, {p.zip}", p.zip, (), "ordinal")
+        block = p.kind == "block"
+        precision = Precision.BLOCK if block else Precision.INTERPOLATED
+        matched = _format_label(None if block else p.number, p.street.full, p.zip, p)
+        return self._result(p, x, y, precision, conf, matched, p.zip, (), "ordinal")
 
     def _candidate(self, number: int, run: _Run, loc: _Located) -> Candidate:
         lon, lat = self.proj.inverse(loc.x, loc.y)
@@ -1078,12 +1073,7 @@ class OfflineGeocoder:
         if method.startswith("across"):  # the query's side of the divide, not the run's
             parts = (p.street.predir, run.name, run.stype, run.postdir)
             label = " ".join(x for x in parts if x)
-        if number is None:
-            block = p.kind == "block" and p.number is not None
-            head = f"{p.number} BLOCK OF {label}" if block else label
-        else:
-            head = f"{number}{' ' + p.number_suffix if p.number_suffix else ''} {label}"
-        return head + (f", {zip_code}" if zip_code else "")
+        return _format_label(number, label, zip_code, p)
 
     def _locate(self, run: _Run, n: int, zip_code: str) -> _Located | None:
         nums = run.nl
@@ -1163,13 +1153,6 @@ class OfflineGeocoder:
         return _Located(
             float(run.xs[end]), float(run.ys[end]), Precision.STREET, 0.25, None, z_end, "street"
         )
-
-    def _along_array(self, numbers: np.ndarray) -> np.ndarray:
-        """:meth:`_along` of many numbers at once."""
-        nums = np.asarray(numbers, dtype=np.int64)
-        if self._block_pos is None:
-            return nums.astype(float)
-        return (nums - nums % 100) + self._block_pos[nums % 100]
 
     def _along(self, n: int) -> float:
         """House number ``n`` as a position along the street, in numbers.
@@ -1254,7 +1237,9 @@ class OfflineGeocoder:
         near = np.flatnonzero(np.abs(nums - nums[end]) <= 400)
         g = None
         if len(near) >= 2:
-            g = self._fit_gradient(self._along_array(nums[near]), run.xs[near], run.ys[near])
+            g = self._fit_gradient(
+                _along_positions(nums[near], self._block_pos), run.xs[near], run.ys[near]
+            )
         self._end_cache[key] = g
         return g
 
@@ -1861,6 +1846,24 @@ def _block_positions(numbers: np.ndarray) -> np.ndarray | None:
     return 100.0 * cdf / counts.sum()
 
 
+def _along_positions(numbers: np.ndarray, block_pos: np.ndarray | None) -> np.ndarray:
+    """House numbers as positions along the street (see ``OfflineGeocoder._along``)."""
+    nums = np.asarray(numbers).astype(np.int64)
+    if block_pos is None:
+        return nums.astype(float)
+    return (nums - nums % 100) + block_pos[nums % 100]
+
+
+def _format_label(number: int | None, label: str, zip_code: str, p: ParsedAddress) -> str:
+    """``1046 1/2 W 37TH ST, 90007``; ``1000 BLOCK OF ...`` for a block; the street alone."""
+    if number is None:
+        block = p.kind == "block" and p.number is not None
+        head = f"{p.number} BLOCK OF {label}" if block else label
+    else:
+        head = f"{number}{' ' + p.number_suffix if p.number_suffix else ''} {label}"
+    return head + (f", {zip_code}" if zip_code else "")
+
+
 def _parity_side(n: int) -> float:
     """+0.5 for odd house numbers, -0.5 for even ones."""
     return 0.5 if n % 2 else -0.5
@@ -1908,19 +1911,13 @@ def _side_separation(runs: Sequence[_Run]) -> dict[str, float]:
 _ORDINAL_NAME = re.compile(r"^(?:(\d+)(?:ST|ND|RD|TH)|AVENUE (\d+))$")
 
 
-def _ordinal_suffix(v: int) -> str:
-    if 11 <= v % 100 <= 13:
-        return "TH"
-    return {1: "ST", 2: "ND", 3: "RD"}.get(v % 10, "TH")
-
-
 def _ordinal_parts(name: str) -> tuple[int, Callable[[int], str]] | None:
     """``37TH`` -> (37, v -> ``{v}TH``-style name); ``AVENUE 58`` -> (58, ...); else None."""
     m = _ORDINAL_NAME.match(name)
     if m is None:
         return None
     if m.group(1) is not None:
-        return int(m.group(1)), lambda v: f"{v}{_ordinal_suffix(v)}"
+        return int(m.group(1)), _ordinal
     return int(m.group(2)), lambda v: f"AVENUE {v}"
 
 

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -33,6 +33,7 @@ import shapely
 
 from geo.address import (
     BUILTIN_NAME_ALIASES,
+    ParsedAddress,
     ParsedStreet,
     canonical_name,
     canonical_street_type,
@@ -345,6 +346,15 @@ def points_from_frame(frame: pd.DataFrame, columns: PointColumns | None = None) 
     return _clean_points(out, None)[POINT_COLUMNS].reset_index(drop=True)
 
 
+def _parsed_rows(
+    frame: pd.DataFrame, address_column: str, lon: str, lat: str, zip_column: str | None
+) -> Iterator[tuple[ParsedAddress, Any, Any]]:
+    """Yield (parsed address, lon, lat) for every row of a free-text address column."""
+    zips = frame[zip_column] if zip_column and zip_column in frame.columns else [None] * len(frame)
+    for text, z, x, y in zip(frame[address_column], zips, frame[lon], frame[lat], strict=True):
+        yield parse_address(text, z), x, y
+
+
 def points_from_text(
     frame: pd.DataFrame,
     address_column: str,
@@ -377,10 +387,8 @@ def points_from_text(
         raise AddressReferenceError(
             f"address points lack column {address_column!r}; columns are {list(frame.columns)}"
         )
-    zips = frame[zip_column] if zip_column and zip_column in frame.columns else [None] * len(frame)
     rows = []
-    for text, z, x, y in zip(frame[address_column], zips, frame[lon], frame[lat], strict=True):
-        p = parse_address(text, z)
+    for p, x, y in _parsed_rows(frame, address_column, lon, lat, zip_column):
         if p.kind != "address" or p.number is None:
             continue
         s = p.street
@@ -416,10 +424,8 @@ def intersections_from_text(
         Columns ``INTERSECTION_COLUMNS``, one row per distinct pair and zip (median
         coordinates).
     """
-    zips = frame[zip_column] if zip_column and zip_column in frame.columns else [None] * len(frame)
     rows = []
-    for text, z, x, y in zip(frame[address_column], zips, frame[lon], frame[lat], strict=True):
-        p = parse_address(text, z)
+    for p, x, y in _parsed_rows(frame, address_column, lon, lat, zip_column):
         if p.kind != "intersection" or p.cross_street is None:
             continue
         a, b = sorted(
