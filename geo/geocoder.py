@@ -307,6 +307,7 @@ _DIRECTION_WORDS = {"N": "NORTH", "S": "SOUTH", "E": "EAST", "W": "WEST"}
 _BLOCKS = True  # place numbers within their block by how blocks are really numbered
 _NUMBERED_TYPE_PENALTY = 0.6  # leaves a factor below 0.5: never that house
 _EXACT_BONUS = 0.1  # an exact address on a run outranks estimates on other runs
+_GRAD_CELL_M = 200.0  # number-field fits shared by queries in one cell (see _number_gradient)
 _SIDE = True  # put estimates on their parity's side of the street
 _SIDE_MIN_PAIRS = 30
 _CROSSING_WALK_MAX = 1500  # numbers walked from a known intersection (street direction known)
@@ -1244,12 +1245,19 @@ class OfflineGeocoder:
         return g
 
     def _number_gradient(self, predir: str, x: float, y: float) -> tuple[float, float] | None:
-        """Local house numbers per metre (a plane fit of nearby numbers, same predir)."""
-        key = (predir, int(x // 600), int(y // 600))
+        """Local house numbers per metre (a plane fit of nearby numbers, same predir).
+
+        Cached per cell of _GRAD_CELL_M and fitted at the cell's centre, so an answer never
+        depends on which query reached the cell first (a 600 m cache keyed on the first
+        query made 10% of answers order-dependent).
+        """
+        cx, cy = int(x // _GRAD_CELL_M), int(y // _GRAD_CELL_M)
+        key = (predir, cx, cy)
         if key in self._grad_cache:
             return self._grad_cache[key]
         model = self._grid.get(predir)
-        arr = _plane_gradient(model, x, y) if model is not None and predir else None
+        gx, gy = (cx + 0.5) * _GRAD_CELL_M, (cy + 0.5) * _GRAD_CELL_M
+        arr = _plane_gradient(model, gx, gy) if model is not None and predir else None
         g = None if arr is None else (float(arr[0]), float(arr[1]))
         self._grad_cache[key] = g
         return g

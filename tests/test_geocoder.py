@@ -29,6 +29,7 @@ from geo.reference import (
     AddressReference,
     build_la_reference,
     build_reference,
+    load_reference,
     read_centerlines,
 )
 
@@ -907,3 +908,17 @@ def test_a_known_address_beats_an_estimate_elsewhere(
     res = pasadena_gc.lookup(query)
     assert res.precision is Precision.POINT
     assert res.matched_address.split(",")[0] in ("204 S LAKE AVE", "246 S LAKE AVE")
+
+
+def test_answers_do_not_depend_on_query_order() -> None:
+    """The same query gets the same answer whatever was geocoded before it."""
+    if not LA_PARQUET.exists():
+        pytest.skip("shipped Los Angeles reference not built")
+    ref = load_reference(LA_PARQUET)
+    rows = pd.read_csv(DATA / "la_2017_91406_eval.csv", dtype=str)
+    queries = list(zip(rows["Address"], rows["ZipCode"], strict=True))
+    forward = OfflineGeocoder(ref)
+    backward = OfflineGeocoder(ref)
+    first = {q: forward.lookup(*q) for q in queries}
+    second = {q: backward.lookup(*q) for q in reversed(queries)}
+    assert all((first[q].lon, first[q].lat) == (second[q].lon, second[q].lat) for q in queries)
