@@ -1247,9 +1247,9 @@ class OfflineGeocoder:
     def _number_gradient(self, predir: str, x: float, y: float) -> tuple[float, float] | None:
         """Local house numbers per metre (a plane fit of nearby numbers, same predir).
 
-        Cached per cell of _GRAD_CELL_M and fitted at the cell's centre, so an answer never
-        depends on which query reached the cell first (a 600 m cache keyed on the first
-        query made 10% of answers order-dependent).
+        Cached per cell of ``_GRAD_CELL_M`` and fitted at the cell's centre, so an answer
+        never depends on which query reached the cell first
+        (``test_answers_do_not_depend_on_query_order``).
         """
         cx, cy = int(x // _GRAD_CELL_M), int(y // _GRAD_CELL_M)
         key = (predir, cx, cy)
