@@ -164,7 +164,7 @@ with tab_routes:
 with tab_unplanned:
     if plan.unplanned:
         st.dataframe(pd.DataFrame([{"request": u.request_id, "category": u.stop.category,
-                                    "district": u.stop.district, "reason": u.reason}
+                                    "district": u.stop.district, "reason": str(u.reason)}
                                    for u in plan.unplanned]),
                      hide_index=True, width="stretch")
     else:

@@ -59,14 +59,6 @@ def la_stops() -> list[Stop]:
     return select_stops_for_day(load_la_requests(), DAY, pack.timezone, pack.categories)
 
 
-def reason_kind(reason: str) -> str:
-    for k in ("not enough crew time", "over capacity", "no location", "window impossible"):
-        if reason.startswith(k):
-            return k
-    if reason.startswith("no crew with skill"):
-        return "no crew with the skill in the district"
-    return reason.split(":")[0]
-
 
 def run_la(
     workers: int, scale: float = 1.0
@@ -95,7 +87,7 @@ def cmd_la(args: argparse.Namespace) -> str:
         same = again.to_json() == plan.to_json()
     tot = plan.totals()
     n = tot["stops_planned"] + tot["stops_unplanned"]
-    kinds = Counter(reason_kind(u.reason) for u in plan.unplanned)
+    kinds = Counter(u.reason.kind.label for u in plan.unplanned)
     capped = sum(1 for s in stats if s["iterations"] != s["budget"] and s["stops"])
     lines = [
         "### LA day 2020-01-03, whole city",

@@ -16,6 +16,7 @@ from test_planning_helpers import DAY, DEPOTS, ITS, TZ, at, crew, roster, stops
 
 from dispatch.errors import PlanningError
 from dispatch.planning import HaversineTravel, Plan, Stop, plan_day, validate_plan
+from dispatch.planning.problem import ReasonKind
 
 TRAVEL = HaversineTravel()
 
@@ -148,7 +149,8 @@ def test_more_work_than_crews_drops_least_urgent() -> None:
     crews = [crew("A-bulky-1", ("bulky_items",), "A", ("1",))]
     plan = _plan(s, crews, iterations=300)
     assert validate_plan(plan, crews, DEPOTS, TRAVEL, s) == []
-    assert plan.unplanned and all("not enough crew time" in u.reason for u in plan.unplanned)
+    assert plan.unplanned and all(u.reason.kind is ReasonKind.NOT_ENOUGH_TIME
+                                  for u in plan.unplanned)
     served = {p.request_id for r in plan.routes for p in r.stops}
     overdue = {x.request_id for x in s if x.urgency > 1}
     assert overdue <= served
@@ -164,7 +166,7 @@ def test_capacity_reason() -> None:
     assert validate_plan(plan, crews, DEPOTS, TRAVEL, s) == []
     assert plan.routes[0].load <= 20
     assert len(plan.unplanned) == 7
-    assert all(u.reason.startswith("over capacity") for u in plan.unplanned)
+    assert all(u.reason.kind is ReasonKind.OVER_CAPACITY for u in plan.unplanned)
 
 
 def _one(**kw: object) -> Stop:
@@ -173,23 +175,32 @@ def _one(**kw: object) -> Stop:
 
 
 @pytest.mark.parametrize(
-    ("stop", "absent", "reason"),
+    ("stop", "absent", "kind", "text"),
     [
-        (_one(lon=None, lat=None), (), "no location"),
-        (_one(district="9"), (), "outside all crews' districts"),
-        (_one(district=None), (), "outside all crews' districts"),
+        (_one(lon=None, lat=None), (), ReasonKind.NO_LOCATION, "no location"),
+        (_one(district="9"), (), ReasonKind.OUTSIDE_DISTRICTS,
+         "outside all crews' districts: district 9"),
+        (_one(district=None), (), ReasonKind.OUTSIDE_DISTRICTS, "no district"),
         (_one(category="graffiti_removal", district="1"), ("A-graffiti-1",),
-         "no crew with skill graffiti_removal in district 1"),
-        (_one(category="dead_animal"), (), "no crew with skill dead_animal in district 1"),
-        (_one(size=99), (), "over capacity"),
-        (_one(tw_start=at(20), tw_end=at(21)), (), "window impossible"),
-        (_one(tw_start=at(9), tw_end=at(8)), (), "window impossible"),
+         ReasonKind.NO_SKILLED_CREW, "graffiti_removal in district 1 (absent today)"),
+        (_one(category="dead_animal"), (), ReasonKind.NO_SKILLED_CREW,
+         "no crew with the skill: dead_animal in district 1"),
+        (_one(size=99), (), ReasonKind.OVER_CAPACITY, "over capacity"),
+        (_one(tw_start=at(20), tw_end=at(21)), (), ReasonKind.WINDOW_IMPOSSIBLE,
+         "outside the shift"),
+        (_one(tw_start=at(9), tw_end=at(8)), (), ReasonKind.WINDOW_IMPOSSIBLE, "before it starts"),
     ],
 )  # fmt: skip
-def test_unplanned_reasons(stop: Stop, absent: tuple[str, ...], reason: str) -> None:
+def test_unplanned_reasons(
+    stop: Stop, absent: tuple[str, ...], kind: ReasonKind, text: str
+) -> None:
     plan = _plan([stop], absent=frozenset(absent))
     assert [u.request_id for u in plan.unplanned] == ["X1"]
-    assert reason in plan.unplanned[0].reason
+    assert plan.unplanned[0].reason.kind is kind
+    assert text in str(plan.unplanned[0].reason)
+    # the kind survives a JSON round trip; it is never parsed back from the text
+    again = Plan.from_json(plan.to_json())
+    assert again.unplanned[0].reason == plan.unplanned[0].reason
     assert all(r.crew not in absent for r in plan.routes)
 
 

@@ -13,7 +13,7 @@ from test_planning_helpers import DAY, DEPOTS, TZ, crew, roster, stops
 from dispatch.errors import PlanningError
 from dispatch.model import Category, ServiceRequest
 from dispatch.planning import Stop, auto_iterations, stop_from_request, urgency_of
-from dispatch.planning.problem import PRIZE_OVERDUE, DayClock, split_day
+from dispatch.planning.problem import PRIZE_OVERDUE, DayClock, ReasonKind, split_day
 from dispatch.planning.solver import solve_data, stopping, vrp_data
 
 
@@ -79,7 +79,7 @@ def test_day_clock_dst() -> None:
 
 def test_split_one_district_per_crew_type() -> None:
     subs, unplanned = split_day(stops(40), roster(), DayClock(DAY, TZ), depots=DEPOTS)
-    assert not unplanned or all("left for district" in r for r in unplanned.values())
+    assert not unplanned or all(r.kind is ReasonKind.CREWS_ELSEWHERE for r in unplanned.values())
     names = [c.name for p in subs for c in p.crews]
     assert sorted(names) == sorted(c.name for c in roster())  # each crew exactly once
     for p in subs:

@@ -68,7 +68,7 @@ def test_impossible_move_is_reported() -> None:
     new = replan(plan, moves={moved: "A-bulky-2"}, locks=locks, iterations=50)
     assert _order(new, "A-bulky-2") == b
     reason = next(u.reason for u in new.unplanned if u.request_id == moved)
-    assert reason.startswith("over capacity: crew A-bulky-2 cannot take locked stop")
+    assert str(reason).startswith("over capacity: crew A-bulky-2 cannot take locked stop")
     assert validate_plan(new, crews, DEPOTS, TRAVEL, s) == []
 
 
@@ -96,8 +96,8 @@ def test_add_request_nobody_can_take(day: tuple[list[Stop], Plan]) -> None:
     _, plan = day
     odd = Stop("ODD-1", "graffiti_removal", "1", -118.27, 34.07, 300)
     new = replan(plan, add=[odd], iterations=50)
-    assert [u.reason for u in new.unplanned if u.request_id == "ODD-1"] == [
-        "no crew with skill graffiti_removal in district 1"
+    assert [str(u.reason) for u in new.unplanned if u.request_id == "ODD-1"] == [
+        "no crew with the skill: graffiti_removal in district 1"
     ]
     assert new.to_json().count('"crew"') == plan.to_json().count('"crew"')
 
@@ -169,7 +169,7 @@ def test_move_to_unskilled_crew_rejected() -> None:
 def test_added_stop_without_location(day: tuple[list[Stop], Plan]) -> None:
     _, plan = day
     new = replan(plan, add=[Stop("NOLOC", "bulky_items", "1", None, None, 300)], iterations=20)
-    assert [u.reason for u in new.unplanned if u.request_id == "NOLOC"] == ["no location"]
+    assert [str(u.reason) for u in new.unplanned if u.request_id == "NOLOC"] == ["no location"]
 
 
 def test_replan_40_stop_route_under_one_second() -> None:

@@ -20,7 +20,14 @@ from dispatch.planning.plan import (
     validate_plan,
 )
 from dispatch.planning.planner import DEFAULT_TIME_LIMIT_S, auto_iterations, plan_day, replan
-from dispatch.planning.problem import Lock, Stop, stop_from_request, urgency_of
+from dispatch.planning.problem import (
+    Lock,
+    Reason,
+    ReasonKind,
+    Stop,
+    stop_from_request,
+    urgency_of,
+)
 from dispatch.planning.replay import select_stops_for_day
 from dispatch.planning.travel import HaversineTravel, OsrmTravel, TravelModel
 
@@ -32,6 +39,8 @@ __all__ = [
     "OsrmTravel",
     "Plan",
     "PlannedStop",
+    "Reason",
+    "ReasonKind",
     "Route",
     "Stop",
     "TravelModel",

@@ -25,7 +25,7 @@ import numpy as np
 
 from dispatch.errors import PlanningError
 from dispatch.model import Crew, Depot
-from dispatch.planning.problem import DayClock, Stop
+from dispatch.planning.problem import DayClock, Reason, ReasonKind, Stop
 from dispatch.text import neutralise_formula
 from geo.travel import TravelModel
 
@@ -282,10 +282,25 @@ class Route:
 
 @dataclass
 class Unplanned:
-    """A stop left out of the plan, and why."""
+    """A stop left out of the plan, and why (a typed :class:`Reason`)."""
 
     stop: Stop
-    reason: str
+    reason: Reason
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON object of the unplanned stop: the stop, the reason text and kind."""
+        return {**stop_to_dict(self.stop), "reason": str(self.reason),
+                "reason_kind": self.reason.kind.value, "reason_detail": self.reason.detail}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Unplanned:
+        """Read an unplanned stop written by :meth:`to_dict`."""
+        if "reason_kind" in d:
+            reason = Reason.from_dict({"kind": d["reason_kind"],
+                                       "detail": d.get("reason_detail", "")})
+        else:  # a plan written before reasons were typed: keep its text as the detail
+            reason = Reason(ReasonKind.OTHER, str(d["reason"]))
+        return cls(stop_from_dict(d), reason)
 
     @property
     def request_id(self) -> str:
@@ -348,7 +363,7 @@ class Plan:
             "settings": self.settings,
             "totals": self.totals(),
             "routes": [r.to_dict() for r in self.routes],
-            "unplanned": [{**stop_to_dict(u.stop), "reason": u.reason} for u in self.unplanned],
+            "unplanned": [u.to_dict() for u in self.unplanned],
         }
 
     def to_json(self, indent: int | None = 1) -> str:
@@ -365,7 +380,7 @@ class Plan:
                 tz=str(d.get("tz", "UTC")),
                 seed=int(d.get("seed", 0)),
                 routes=[Route.from_dict(r) for r in d["routes"]],
-                unplanned=[Unplanned(stop_from_dict(u), str(u["reason"])) for u in d["unplanned"]],
+                unplanned=[Unplanned.from_dict(u) for u in d["unplanned"]],
                 settings=dict(d.get("settings", {})),
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -427,7 +442,8 @@ class Plan:
                 w.writerow({k: neutralise_formula(v) for k, v in row.items()})
         for u in self.unplanned:
             d = stop_to_dict(u.stop)
-            row = {k: d.get(k, "") for k in cols} | {"crew": "", "seq": "", "reason": u.reason}
+            row = {k: d.get(k, "") for k in cols} | {"crew": "", "seq": "",
+                                                     "reason": str(u.reason)}
             w.writerow({k: neutralise_formula(v) for k, v in row.items()})
         return buf.getvalue()
 
@@ -592,7 +608,7 @@ def validate_plan(
     if stops is not None:
         unpl = {u.request_id for u in plan.unplanned}
         for u in plan.unplanned:
-            if not u.reason:
+            if not str(u.reason):
                 errs.append(f"unplanned stop {u.request_id} has no reason")
             if u.request_id in seen:
                 errs.append(f"stop {u.request_id} is both planned and unplanned")

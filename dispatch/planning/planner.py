@@ -16,6 +16,8 @@ from dispatch.planning.plan import Break, Plan, PlannedStop, Route, Unplanned
 from dispatch.planning.problem import (
     DayClock,
     Lock,
+    Reason,
+    ReasonKind,
     Stop,
     SubProblem,
     skill_key,
@@ -96,7 +98,7 @@ def _routes_of(
     built: BuiltProblem,
     solved: list[tuple[int, list[int]]],
     clock: DayClock,
-    unplanned: dict[str, str],
+    unplanned: dict[str, Reason],
     positions: Mapping[str, int] | None = None,
 ) -> list[Route]:
     sub = built.sub
@@ -131,14 +133,16 @@ def _routes_of(
 
             worst = min(seq, key=rank)
             seq.remove(worst)
-            what = "over capacity" if load > crew.capacity else "not enough crew time"
+            what = (ReasonKind.OVER_CAPACITY if load > crew.capacity
+                    else ReasonKind.NOT_ENOUGH_TIME)
             locked = sub.stops[worst].request_id in built.locks
-            unplanned[sub.stops[worst].request_id] = (
-                f"{what}: crew {name} cannot take locked stop (its other locked stops, "
+            unplanned[sub.stops[worst].request_id] = Reason(
+                what,
+                f"crew {name} cannot take locked stop (its other locked stops, "
                 "lunch break and windows leave no room)"
                 if locked
-                else f"{what} on crew {name}'s route in district {sub.stops[worst].district} "
-                "(locked stops, lunch break and windows leave no room)"
+                else f"on crew {name}'s route in district {sub.stops[worst].district} "
+                "(locked stops, lunch break and windows leave no room)",
             )
             load -= sub.stops[worst].size
             tl, bad = schedule_route(crew, seq, sub.stops, built.dur_s, clock, dloc, built.n_depots)
@@ -188,17 +192,20 @@ def _routes_of(
         if lock is not None:
             cap = crews[lock.crew].capacity
             unplanned[s.request_id] = (
-                f"over capacity: crew {lock.crew} is full, cannot take locked stop"
+                Reason(ReasonKind.OVER_CAPACITY,
+                       f"crew {lock.crew} is full, cannot take locked stop")
                 if loads[lock.crew] + s.size > cap
-                else f"not enough crew time on crew {lock.crew}'s route for the locked stop"
+                else Reason(ReasonKind.NOT_ENOUGH_TIME,
+                            f"on crew {lock.crew}'s route for the locked stop")
             )
             continue
         full = all(loads[c.name] + s.size > c.capacity for c in sub.crews)
         unplanned[s.request_id] = (
-            f"over capacity: every {'+'.join(sub.skills)} truck in {where} is full "
-            "(dropped as less urgent)"
+            Reason(ReasonKind.OVER_CAPACITY,
+                   f"every {'+'.join(sub.skills)} truck in {where} is full "
+                   "(dropped as less urgent)")
             if full
-            else f"not enough crew time in {where} (dropped as less urgent)"
+            else Reason(ReasonKind.NOT_ENOUGH_TIME, f"in {where} (dropped as less urgent)")
         )
     return routes
 
@@ -239,7 +246,7 @@ def _apply_positions(
 
 def _finish(
     routes: list[Route],
-    unplanned: dict[str, str],
+    unplanned: dict[str, Reason],
     stops_by_id: Mapping[str, Stop],
 ) -> tuple[list[Route], list[Unplanned]]:
     routes = sorted(routes, key=lambda r: (_dkey(r.district), r.crew))
@@ -478,14 +485,14 @@ def replan(
     for name in removed:
         touched.add(group_of[name])
     add_ids = {s.request_id for s in add}
-    add_unplanned: dict[str, str] = {}
+    add_unplanned: dict[str, Reason] = {}
     for s in add:
         g = _group_for(s, plan.routes, removed)
         if s.lon is None or s.lat is None:
-            add_unplanned[s.request_id] = "no location"
+            add_unplanned[s.request_id] = Reason(ReasonKind.NO_LOCATION)
         elif g is None:
-            add_unplanned[s.request_id] = (
-                f"no crew with skill {s.category} in district {s.district}"
+            add_unplanned[s.request_id] = Reason(
+                ReasonKind.NO_SKILLED_CREW, f"{s.category} in district {s.district}"
             )
         else:
             touched.add(g)
@@ -495,7 +502,7 @@ def replan(
     }
 
     new_routes: list[Route] = []
-    unplanned: dict[str, str] = {u.request_id: u.reason for u in plan.unplanned}
+    unplanned: dict[str, Reason] = {u.request_id: u.reason for u in plan.unplanned}
     unplanned.update(add_unplanned)
     for r in plan.routes:
         if (r.skills, r.districts) not in touched:
@@ -531,15 +538,16 @@ def replan(
             for u in plan.unplanned
             if u.stop.category in skills
             and (not districts or u.stop.district in districts)
-            and u.reason.startswith(("not enough crew time", "over capacity"))
+            and u.reason.kind.retry_on_replan
         ]
         ids = list(dict.fromkeys(ids))
         for rid in ids:
             unplanned.pop(rid, None)
         if not gcrews:
             for rid in ids:
-                unplanned[rid] = (
-                    f"no crew left for {'+'.join(skills)} in district {','.join(districts)}"
+                unplanned[rid] = Reason(
+                    ReasonKind.NO_CREW_LEFT,
+                    f"for {'+'.join(skills)} in district {','.join(districts)}",
                 )
             continue
         sub = SubProblem(skills, districts, gcrews, [all_stops[i] for i in ids])

@@ -12,6 +12,7 @@ Times inside a sub-problem are integer seconds since local midnight of the plann
 
 from __future__ import annotations
 
+import enum
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -91,6 +92,78 @@ class Stop:
         """Return the PyVRP prize for serving the stop (higher for more urgent stops)."""
         u = min(max(self.urgency, 0.0), URGENCY_CAP)
         return int(PRIZE_BASE + PRIZE_PER_URGENCY * u + (PRIZE_OVERDUE if self.overdue else 0))
+
+
+class ReasonKind(enum.StrEnum):
+    """Why a stop is not on any route: the kind, which pages count and filter on."""
+
+    NO_LOCATION = "no_location"
+    NEEDS_LOCATION = "needs_location"
+    OUTSIDE_DISTRICTS = "outside_districts"
+    NO_SKILLED_CREW = "no_skilled_crew"
+    CREWS_ELSEWHERE = "crews_elsewhere"
+    NO_CREW_LEFT = "no_crew_left"
+    OVER_CAPACITY = "over_capacity"
+    NOT_ENOUGH_TIME = "not_enough_time"
+    WINDOW_IMPOSSIBLE = "window_impossible"
+    NOT_IN_PLAN = "not_in_plan"
+    OTHER = "other"
+
+    @property
+    def label(self) -> str:
+        """Return the words people read, e.g. ``not enough crew time``."""
+        return _REASON_LABELS[self]
+
+    @property
+    def retry_on_replan(self) -> bool:
+        """Return whether a re-plan may find room for the stop (capacity or time ran out)."""
+        return self in (ReasonKind.OVER_CAPACITY, ReasonKind.NOT_ENOUGH_TIME)
+
+
+_REASON_LABELS = {
+    ReasonKind.NO_LOCATION: "no location",
+    ReasonKind.NEEDS_LOCATION: "location not trustworthy",
+    ReasonKind.OUTSIDE_DISTRICTS: "outside all crews' districts",
+    ReasonKind.NO_SKILLED_CREW: "no crew with the skill",
+    ReasonKind.CREWS_ELSEWHERE: "every eligible crew is in another district",
+    ReasonKind.NO_CREW_LEFT: "no crew left",
+    ReasonKind.OVER_CAPACITY: "over capacity",
+    ReasonKind.NOT_ENOUGH_TIME: "not enough crew time",
+    ReasonKind.WINDOW_IMPOSSIBLE: "window impossible",
+    ReasonKind.NOT_IN_PLAN: "not in this plan",
+    ReasonKind.OTHER: "other",
+}
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why a stop was left out: a :class:`ReasonKind` and a detail sentence.
+
+    ``str(reason)`` is what people read: ``"over capacity: every bulky_items truck in
+    district 4 is full (dropped as less urgent)"``.
+    """
+
+    kind: ReasonKind
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.kind.label}: {self.detail}" if self.detail else self.kind.label
+
+    def to_dict(self) -> dict[str, str]:
+        """Return the JSON object of the reason (kind and detail)."""
+        return {"kind": self.kind.value, "detail": self.detail}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, object]) -> Reason:
+        """Read a reason written by :meth:`to_dict`."""
+        try:
+            kind = ReasonKind(str(d.get("kind", "")))
+        except ValueError:
+            raise PlanningError(
+                f"unplanned reason kind {d.get('kind')!r} is not one of "
+                f"{sorted(k.value for k in ReasonKind)}"
+            ) from None
+        return cls(kind, str(d.get("detail", "")))
 
 
 @dataclass(frozen=True)
@@ -251,21 +324,23 @@ def _district_sort(d: str) -> tuple[int, str]:
     return (int(d), d) if d.isdigit() else (10**9, d)
 
 
-def _window_problem(stop: Stop, crews: Sequence[Crew], clock: DayClock) -> str | None:
+def _window_problem(stop: Stop, crews: Sequence[Crew], clock: DayClock) -> Reason | None:
     if stop.tw_start is None and stop.tw_end is None:
         return None
     lo = clock.seconds(stop.tw_start) if stop.tw_start else -(10**9)
     hi = clock.seconds(stop.tw_end) if stop.tw_end else 10**9
     if hi < lo:
-        return f"window impossible: ends {stop.tw_end} before it starts {stop.tw_start}"
+        return Reason(ReasonKind.WINDOW_IMPOSSIBLE,
+                      f"ends {stop.tw_end} before it starts {stop.tw_start}")
     for c in crews:
         s0 = clock.local_seconds(c.shift_start)
         s1 = clock.local_seconds(c.shift_end) - c.lunch_s - stop.service_s
         if hi >= s0 and lo <= s1:
             return None
-    return (
-        f"window impossible: {stop.tw_start} to {stop.tw_end} is outside the shift of every "
-        f"crew with skill {stop.category} in district {stop.district}"
+    return Reason(
+        ReasonKind.WINDOW_IMPOSSIBLE,
+        f"{stop.tw_start} to {stop.tw_end} is outside the shift of every "
+        f"crew with skill {stop.category} in district {stop.district}",
     )
 
 
@@ -277,7 +352,7 @@ def split_day(
     allow_cross_district: bool = False,
     absent: frozenset[str] = frozenset(),
     depots: Mapping[str, Depot] | None = None,
-) -> tuple[list[SubProblem], dict[str, str]]:
+) -> tuple[list[SubProblem], dict[str, Reason]]:
     """Split the day into sub-problems and explain the stops that no crew can take.
 
     Parameters
@@ -310,7 +385,7 @@ def split_day(
         dup = sorted({i for i in ids if ids.count(i) > 1})[:5]
         raise PlanningError(f"stop request_ids must be unique; duplicated: {dup}")
     avail = [c for c in crews if c.name not in absent]
-    unplanned: dict[str, str] = {}
+    unplanned: dict[str, Reason] = {}
     all_districts = {d for c in crews for d in c.districts}
     whole_city = any(not c.districts for c in crews)
 
@@ -318,19 +393,19 @@ def split_day(
     by_type: dict[tuple[str, ...], list[Stop]] = defaultdict(list)
     for s in stops:
         if s.lon is None or s.lat is None or not (math.isfinite(s.lon) and math.isfinite(s.lat)):
-            unplanned[s.request_id] = "no location"
+            unplanned[s.request_id] = Reason(ReasonKind.NO_LOCATION)
             continue
         if not whole_city and (s.district is None or s.district not in all_districts):
-            unplanned[s.request_id] = (
-                f"district {s.district} is outside all crews' districts"
-                if s.district is not None
-                else "no district: outside all crews' districts"
+            unplanned[s.request_id] = Reason(
+                ReasonKind.OUTSIDE_DISTRICTS,
+                f"district {s.district}" if s.district is not None else "no district",
             )
             continue
         able = [c for c in avail if s.category in c.categories and serves(c, s.district)]
         if not able:
-            unplanned[s.request_id] = (
-                f"no crew with skill {s.category} in district {s.district}"
+            unplanned[s.request_id] = Reason(
+                ReasonKind.NO_SKILLED_CREW,
+                f"{s.category} in district {s.district}"
                 + (
                     " (absent today)"
                     if any(
@@ -343,8 +418,8 @@ def split_day(
             continue
         big = [c for c in able if c.capacity >= s.size]
         if not big:
-            unplanned[s.request_id] = (
-                f"over capacity: size {s.size} exceeds every eligible crew's capacity"
+            unplanned[s.request_id] = Reason(
+                ReasonKind.OVER_CAPACITY, f"size {s.size} exceeds every eligible crew's capacity"
             )
             continue
         why = _window_problem(s, big, clock)
@@ -416,7 +491,7 @@ def _allocate(
     crews: list[Crew],
     stops: list[Stop],
     clock: DayClock,
-    unplanned: dict[str, str],
+    unplanned: dict[str, Reason],
     depots: Mapping[str, Depot] | None = None,
 ) -> list[SubProblem]:
     """Give each crew of one type one district for the day.
@@ -501,9 +576,10 @@ def _allocate(
     for d in sorted(set(assigned) | set(by_d), key=_district_sort):
         if not assigned.get(d):
             for s in by_d[d]:
-                unplanned[s.request_id] = (
-                    f"no crew with skill {s.category} left for district {d}: every eligible "
-                    "crew is allocated to another district (allow_cross_district shares them)"
+                unplanned[s.request_id] = Reason(
+                    ReasonKind.CREWS_ELSEWHERE,
+                    f"no {s.category} crew left for district {d} "
+                    "(allow_cross_district shares them)",
                 )
             continue
         subs.append(SubProblem(key, (d,) if d else (), assigned[d], by_d.get(d, [])))

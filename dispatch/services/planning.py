@@ -48,7 +48,7 @@ class PlanSummary:
     def lines(self) -> list[str]:
         """Return the summary the CLI prints."""
         totals = self.plan.totals()
-        reasons = Counter(_reason_kind(u.reason) for u in self.plan.unplanned)
+        reasons = Counter(u.reason.kind.label for u in self.plan.unplanned)
         out = [
             f"plan {self.plan_id} (draft) for {self.plan.date.isoformat()}: "
             f"{totals['stops_planned']} stops planned on {totals['routes_used']} of "
@@ -60,14 +60,6 @@ class PlanSummary:
         for reason, count in reasons.most_common():
             out.append(f"  unplanned: {count} {reason}")
         return out
-
-
-def _reason_kind(reason: str) -> str:
-    """Return the kind of an unplanned reason, without its per-stop details."""
-    for marker in (" in district", " (", ":"):
-        if marker in reason:
-            return reason.split(marker, 1)[0]
-    return reason
 
 
 def candidate_requests(uow: UnitOfWork, pack: CityPack, day: date) -> list[ServiceRequest]:
@@ -367,6 +359,6 @@ def plan_map_geojson(plan: Plan, depots: Mapping[str, Depot]) -> dict[str, Any]:
             "type": "Feature",
             "geometry": {"type": "Point", "coordinates": [u.stop.lon, u.stop.lat]},
             "properties": {"kind": "unplanned", "request_id": u.request_id,
-                           "category": u.stop.category, "reason": u.reason},
+                           "category": u.stop.category, "reason": str(u.reason)},
         })
     return {"type": "FeatureCollection", "features": features}
