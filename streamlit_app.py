@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_pages.common import current_principal, pack, sign_out
+from app_pages.common import current_principal, pack, sign_out, unit_of_work, write_cookie
 from dispatch.auth import Role
 
 st.set_page_config(page_title="Curbside", page_icon=":material/local_shipping:",
@@ -16,6 +16,7 @@ st.set_page_config(page_title="Curbside", page_icon=":material/local_shipping:",
 
 city = pack()
 principal = current_principal()
+write_cookie()
 
 SUPERVISORS = {Role.ADMIN, Role.SUPERVISOR}
 READERS = {Role.ADMIN, Role.SUPERVISOR, Role.MANAGER}
@@ -46,6 +47,13 @@ with st.sidebar:
     if principal is not None:
         st.caption(f"Signed in as **{principal.username}** ({principal.role.value}"
                    + (f", {principal.crew}" if principal.crew else "") + ")")
+        from dispatch.services.clock import clock_info
+
+        with unit_of_work() as uow:
+            clock = clock_info(uow)
+        if clock.replaying:
+            st.info(f"Demo: replaying {clock.now.astimezone(city.timezone):%A %d %B %Y}, "
+                    f"{clock.now.astimezone(city.timezone):%H:%M}", icon=":material/history:")
         if st.button("Sign out", icon=":material/logout:"):
             sign_out("Signed out.")
             st.rerun()

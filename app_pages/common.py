@@ -7,7 +7,6 @@ reconnect to the database on every click.
 from __future__ import annotations
 
 import os
-from datetime import timedelta
 from typing import Any
 
 import streamlit as st
@@ -15,7 +14,7 @@ from sqlalchemy import Engine
 
 from dispatch.auth import Principal, Role
 from dispatch.citypack import CityPack, load_city_pack
-from dispatch.services.users import end_session, resume_session, session_expired
+from dispatch.services.users import end_session, resume_session
 from dispatch.store import UnitOfWork, default_url, is_initialised, make_engine, utcnow
 
 DEFAULT_CITY = "los_angeles"
@@ -59,79 +58,107 @@ def engine() -> Engine:
 PRINCIPAL_KEY = "curbside_principal"
 LAST_SEEN_KEY = "curbside_last_seen"
 
-
-#: URL parameter holding the browser session's token, so a reload keeps people signed in.
-TOKEN_PARAM = "s"
+#: Cookie holding the browser session's token, so that a reload keeps people signed in.
+#: Never the URL: a pasted link carries no sign-in.
+COOKIE = "curbside_session"
 TOKEN_KEY = "curbside_session_token"
-REFRESH_KEY = "curbside_session_refreshed"
-#: How often an active browser session's "last seen" is written to the database.
-REFRESH_EVERY = timedelta(minutes=5)
+#: Session-state key of a cookie the next run writes (set) or clears ("").
+COOKIE_PENDING_KEY = "curbside_cookie_pending"
+
+
+def _cookie_token() -> str | None:
+    try:
+        cookies = st.context.cookies
+    except Exception:
+        return None
+    value = cookies.get(COOKIE) if cookies is not None else None
+    return str(value) if value else None
+
+
+def client_source() -> str:
+    """Return where this browser connects from (its IP address), for sign-in throttling."""
+    try:
+        ip = st.context.ip_address
+    except Exception:
+        ip = None
+    return str(ip) if ip else "unknown"
+
+
+def write_cookie() -> None:
+    """Set or clear the session cookie in the browser, when a sign-in or out asked to.
+
+    The cookie is written by a tiny same-origin script (``SameSite=Strict``, the
+    session's lifetime, ``Secure`` over HTTPS). Call once per page run (the entry point
+    does).
+    """
+    pending = st.session_state.pop(COOKIE_PENDING_KEY, None)
+    if pending is None:
+        return
+    import json
+
+    from streamlit.components.v1 import html
+
+    from dispatch.services.users import SESSION_TIMEOUT
+
+    max_age = int(SESSION_TIMEOUT.total_seconds()) * 16 if pending else 0
+    value = json.dumps(pending)
+    html(
+        "<script>(function(){var s=location.protocol==='https:'?';Secure':'';"
+        f"document.cookie='{COOKIE}='+encodeURIComponent({value})+"
+        f"';Path=/;Max-Age={max_age};SameSite=Strict'+s;}})();</script>",
+        height=0,
+    )
 
 
 def current_principal() -> Principal | None:
-    """Return who is signed in, or ``None`` (also after the session timed out).
+    """Return who is signed in, or ``None``.
 
-    A new browser session (a reload, a new tab) finds its sign-in again through the
-    session token in the URL, as long as it has not been idle for longer than the
-    session timeout.
+    Every run checks the browser session against the database, so a tab ends at its
+    next click once it was signed out (here or in another tab), its account disabled,
+    or it sat idle past the session timeout. A new browser session (a reload, a new tab)
+    finds its sign-in again through the session cookie.
     """
-    principal = st.session_state.get(PRINCIPAL_KEY)
-    if principal is None:
-        return _resume_from_url()
-    last_seen = st.session_state.get(LAST_SEEN_KEY)
-    if last_seen is not None and session_expired(last_seen):
-        sign_out("Your session timed out; please sign in again.")
-        return None
-    now = utcnow()
-    st.session_state[LAST_SEEN_KEY] = now
-    token = st.session_state.get(TOKEN_KEY)
-    if token:
-        if st.query_params.get(TOKEN_PARAM) != token:
-            st.query_params[TOKEN_PARAM] = token
-        if now - st.session_state.get(REFRESH_KEY, now) > REFRESH_EVERY:
-            with UnitOfWork(engine(), actor="session") as uow:
-                resume_session(uow, token)
-            st.session_state[REFRESH_KEY] = now
-    return principal if isinstance(principal, Principal) else None
-
-
-def _resume_from_url() -> Principal | None:
-    token = st.query_params.get(TOKEN_PARAM)
+    token = st.session_state.get(TOKEN_KEY) or _cookie_token()
     if not token:
+        if st.session_state.get(PRINCIPAL_KEY) is not None:
+            _forget("Your session ended; please sign in again.")
         return None
     with UnitOfWork(engine(), actor="session") as uow:
         principal = resume_session(uow, token)
     if principal is None:
-        del st.query_params[TOKEN_PARAM]
-        st.session_state["signin_message"] = "Your session ended; please sign in again."
+        had = st.session_state.get(PRINCIPAL_KEY) is not None
+        _forget("Your session ended; please sign in again." if had else None)
+        st.session_state[COOKIE_PENDING_KEY] = ""
         return None
-    sign_in(principal, token)
+    st.session_state[PRINCIPAL_KEY] = principal
+    st.session_state[TOKEN_KEY] = token
+    st.session_state[LAST_SEEN_KEY] = utcnow()
     return principal
 
 
-def sign_in(principal: Principal, token: str | None = None) -> None:
-    """Remember ``principal`` for this browser session (and its token in the URL)."""
-    now = utcnow()
+def _forget(message: str | None) -> None:
+    for key in (PRINCIPAL_KEY, LAST_SEEN_KEY, TOKEN_KEY):
+        st.session_state.pop(key, None)
+    if message:
+        st.session_state["signin_message"] = message
+
+
+def sign_in(principal: Principal, token: str) -> None:
+    """Remember ``principal`` for this browser session, and its token in a cookie."""
     st.session_state[PRINCIPAL_KEY] = principal
-    st.session_state[LAST_SEEN_KEY] = now
-    st.session_state[REFRESH_KEY] = now
-    if token:
-        st.session_state[TOKEN_KEY] = token
-        st.query_params[TOKEN_PARAM] = token
+    st.session_state[LAST_SEEN_KEY] = utcnow()
+    st.session_state[TOKEN_KEY] = token
+    st.session_state[COOKIE_PENDING_KEY] = token
 
 
 def sign_out(message: str | None = None) -> None:
-    """Forget who is signed in; the session token stops working."""
-    token = st.session_state.get(TOKEN_KEY)
+    """Forget who is signed in; the session token stops working in every tab."""
+    token = st.session_state.get(TOKEN_KEY) or _cookie_token()
     if token:
         with UnitOfWork(engine(), actor="session") as uow:
             end_session(uow, token)
-    for key in (PRINCIPAL_KEY, LAST_SEEN_KEY, TOKEN_KEY, REFRESH_KEY):
-        st.session_state.pop(key, None)
-    if TOKEN_PARAM in st.query_params:
-        del st.query_params[TOKEN_PARAM]
-    if message:
-        st.session_state["signin_message"] = message
+    _forget(message)
+    st.session_state[COOKIE_PENDING_KEY] = ""
 
 
 def require_page(*roles: Role) -> Principal:

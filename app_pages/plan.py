@@ -15,7 +15,6 @@ from dispatch.planning import Plan
 from dispatch.services import workflow as wf
 from dispatch.services.planning import (
     default_plan_date,
-    load_plan,
     plan_for_day,
     plan_map_geojson,
     urgent_candidates,
@@ -95,7 +94,9 @@ if not isinstance(day, date):
 with unit_of_work() as uow:
     plans = wf.plans_for_day(uow, city.name, day)
     options = {p.id: f"#{p.id} · {p.status} · by {p.created_by} · "
-                     f"{p.created_at.astimezone(city.timezone):%H:%M}" for p in plans}
+                     f"{p.created_at.astimezone(city.timezone):%H:%M}"
+                     + (f" · districts {', '.join(p.districts)}" if p.districts else
+                        " · whole city") for p in plans}
 if not plans:
     st.info(f"No plan for {day:%A %d %B %Y} yet. Choose the districts and crews on the left "
             "and press **Plan the day**.")
@@ -105,11 +106,18 @@ chosen = st.session_state.get("plan_id")
 plan_id = st.selectbox("Plan", list(options), format_func=options.__getitem__,
                        index=list(options).index(chosen) if chosen in options else 0)
 with unit_of_work() as uow:
-    row = uow.plans.get(plan_id)
-    assert row is not None
-    status, version = row.status, row.version
-    locked = {lk["request_id"] for lk in row.payload.get("locks", [])}
-    plan: Plan = load_plan(uow, plan_id)
+    details = wf.plan_details(uow, plan_id)
+status, version = details.status, details.version
+locked = details.locked
+labels = details.labels
+plan: Plan = details.plan
+
+
+def _label(key: str) -> str:
+    """Return the city's request id and address of a plan stop key (the request's pk)."""
+    found = labels.get(int(key))
+    return f"{found[0]} · {found[1]}" if found else key
+
 
 totals = plan.totals()
 cols = st.columns(5)
@@ -128,7 +136,7 @@ if city.has_districts and city.districts is not None:
     if districts:
         shown = shown[shown["district"].isin(districts)]
     district_layer(shown).add_to(fmap)
-route_layer(plan_map_geojson(plan, city.depots), colours).add_to(fmap)
+route_layer(plan_map_geojson(plan, city.depots, labels), colours).add_to(fmap)
 points = [(p.stop.lon, p.stop.lat) for r in plan.routes for p in r.stops
           if p.stop.lon is not None and p.stop.lat is not None]
 points += [(r.depot_lon, r.depot_lat) for r in plan.routes if r.stops]
@@ -151,11 +159,12 @@ with tab_routes:
                         text=f"load {route.load} of {route.capacity}")
             st.dataframe(pd.DataFrame([{
                 "#": i + 1,
-                "request": p.request_id,
+                "request": _label(p.request_id),
                 "category": p.stop.category,
                 "arrival": p.arrival.astimezone(city.timezone).strftime("%H:%M"),
                 "departure": p.departure.astimezone(city.timezone).strftime("%H:%M"),
-                "locked": "🔒" if p.request_id in locked else "",
+                "locked": "🔒" if int(p.request_id) in locked else "",
+                "status": details.stop_status.get(int(p.request_id), ""),
             } for i, p in enumerate(route.stops)]), hide_index=True, width="stretch")
             if route.brk is not None:
                 st.caption(f"Lunch {route.brk.start.astimezone(city.timezone):%H:%M}–"
@@ -163,7 +172,8 @@ with tab_routes:
                            f"{route.brk.after_stops}")
 with tab_unplanned:
     if plan.unplanned:
-        st.dataframe(pd.DataFrame([{"request": u.request_id, "category": u.stop.category,
+        st.dataframe(pd.DataFrame([{"request": _label(u.request_id),
+                                    "category": u.stop.category,
                                     "district": u.stop.district, "reason": str(u.reason)}
                                    for u in plan.unplanned]),
                      hide_index=True, width="stretch")
@@ -179,16 +189,16 @@ with tab_adjust:
     elif status == "superseded":
         st.info("This plan was superseded by a newer assigned plan; open the newest one.")
         st.stop()
-    stop_ids = [p.request_id for r in plan.routes for p in r.stops]
-    crew_of = {p.request_id: r.crew for r in plan.routes for p in r.stops}
+    stop_ids = [int(p.request_id) for r in plan.routes for p in r.stops]
+    crew_of = {int(p.request_id): r.crew for r in plan.routes for p in r.stops}
     skills_of = {r.crew: r.skills for r in plan.routes}
     c1, c2 = st.columns(2)
     with c1:
         st.subheader("Move or lock a stop")
-        rid = st.selectbox("Stop (request id)", stop_ids,
-                           format_func=lambda r: f"{r} · {crew_of[r]}"
+        rid = st.selectbox("Stop", stop_ids,
+                           format_func=lambda r: f"{_label(str(r))} · {crew_of[r]}"
                            + (" 🔒" if r in locked else ""))
-        if rid:
+        if rid is not None:
             skills = skills_of[crew_of[rid]]
             same_skill = [r.crew for r in plan.routes
                           if r.crew != crew_of[rid] and skills_of[r.crew] == skills]
@@ -211,7 +221,7 @@ with tab_adjust:
             _run("Remove crew", wf.remove_crew, plan_id, gone, expected_version=version,
                  confirm=status == "assigned")
         with unit_of_work() as uow:
-            urgent = urgent_candidates(uow, city, plan)
+            urgent = urgent_candidates(uow, city, plan_id)
         pick = st.selectbox("Add an urgent request", list(urgent), format_func=urgent.__getitem__)
         if st.button("Add to today's plan", disabled=not (pick and confirm)):
             _run("Add urgent", wf.add_urgent_request, city, plan_id, pick,
@@ -223,6 +233,22 @@ with tab_adjust:
     if status == "draft":
         st.subheader("Assign")
         st.write("Assigning makes each route its crew's work for the day; the requests on "
-                 "them become *scheduled*.")
-        if st.button("Assign routes to crews", type="primary"):
-            _run("Assign", wf.assign_plan, plan_id, expected_version=version)
+                 "them become *scheduled*. Check what changes, then confirm.")
+        try:
+            with unit_of_work() as uow:
+                outcome, lines = wf.preview_assignment(uow, plan_id)
+        except DispatchError as err:
+            st.error(f"Assign: {err}")
+        else:
+            with st.container(border=True):
+                st.markdown("**What assigning this plan changes**")
+                for line in lines:
+                    st.markdown(f"- {line}")
+            if outcome.disruptive:
+                st.warning("This replaces work already given to crews. Read the list above "
+                           "before you confirm.")
+            agreed = st.checkbox("I have read what changes", value=not outcome.disruptive,
+                                 key=f"agree_{plan_id}_{outcome.token}")
+            if st.button("Assign routes to crews", type="primary", disabled=not agreed):
+                _run("Assign", wf.assign_plan, plan_id, expected_version=version,
+                     token=outcome.token)

@@ -6,7 +6,7 @@ import os
 
 import streamlit as st
 
-from app_pages.common import sign_in, unit_of_work
+from app_pages.common import client_source, sign_in, unit_of_work
 from dispatch.errors import AuthenticationError
 from dispatch.services.users import (
     DEMO_PASSWORD,
@@ -41,7 +41,7 @@ with st.form("sign_in"):
 if submitted:
     try:
         with unit_of_work(actor="sign-in") as uow:
-            principal = authenticate(uow, username, password)
+            principal = authenticate(uow, username, password, source=client_source())
             token = start_session(uow, principal)
     except AuthenticationError as err:
         st.error(str(err))

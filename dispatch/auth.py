@@ -8,7 +8,10 @@ Services read the acting :class:`Principal` from their unit of work and call
 from __future__ import annotations
 
 import enum
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -88,6 +91,90 @@ def require_crew(principal: Principal, crew: str, action: str = "see this route"
     if principal.role is Role.CREW and principal.crew == crew:
         return
     raise AccessDeniedError(f"{principal.actor} may not {action} of crew {crew}")
+
+
+class Acting(Protocol):
+    """What a service receives first: a unit of work that knows who is acting."""
+
+    @property
+    def principal(self) -> Principal:
+        """Return who is acting."""
+        ...
+
+    def begin_write(self) -> None:
+        """Start the transaction that will write (taking the write lock up front)."""
+        ...
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_U = TypeVar("_U", bound=Acting)
+
+#: Attribute a guarded service carries: the roles that may call it.
+ROLES_ATTR = "__curbside_roles__"
+#: Attribute of a service anyone may call (signing in), with the reason.
+PUBLIC_ATTR = "__curbside_public__"
+
+#: Every role except ``anonymous``, for services any signed-in person may call.
+SIGNED_IN = (Role.ADMIN, Role.SUPERVISOR, Role.MANAGER, Role.CREW)
+#: Roles that work a route (supervisors act on a crew's behalf).
+WORKING = (Role.ADMIN, Role.SUPERVISOR, Role.CREW)
+
+
+def service(
+    *roles: Role, action: str, writes: bool = False
+) -> Callable[[Callable[Concatenate[_U, _P], _R]], Callable[Concatenate[_U, _P], _R]]:
+    """Guard a public service function: check the caller's role before anything else.
+
+    Parameters
+    ----------
+    roles
+        The roles that may call it.
+    action
+        What the caller is doing, for the refusal (``assign plans``).
+    writes
+        The service writes: after the check it starts the write transaction
+        (:meth:`~dispatch.store.UnitOfWork.begin_write`) before its first read.
+
+    Examples
+    --------
+    >>> @service(Role.ADMIN, Role.SUPERVISOR, action="assign plans", writes=True)
+    ... def assign_plan(uow, plan_id): ...  # doctest: +SKIP
+    """
+    allowed = frozenset(roles)
+    if not allowed:
+        raise DispatchError(f"service guard for {action!r} names no role")
+
+    def decorate(fn: Callable[Concatenate[_U, _P], _R]) -> Callable[Concatenate[_U, _P], _R]:
+        @functools.wraps(fn)
+        def guarded(uow: _U, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+            require(uow.principal, *roles, action=action)
+            if writes:
+                uow.begin_write()
+            return fn(uow, *args, **kwargs)
+
+        setattr(guarded, ROLES_ATTR, allowed)
+        return guarded
+
+    return decorate
+
+
+def public(
+    reason: str, *, writes: bool = False
+) -> Callable[[Callable[Concatenate[_U, _P], _R]], Callable[Concatenate[_U, _P], _R]]:
+    """Mark a service anyone may call, such as signing in; ``reason`` says why."""
+
+    def decorate(fn: Callable[Concatenate[_U, _P], _R]) -> Callable[Concatenate[_U, _P], _R]:
+        @functools.wraps(fn)
+        def open_call(uow: _U, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+            if writes:
+                uow.begin_write()
+            return fn(uow, *args, **kwargs)
+
+        setattr(open_call, PUBLIC_ATTR, reason)
+        return open_call
+
+    return decorate
 
 
 _HASHER = PasswordHasher()

@@ -21,7 +21,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import date, time
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,7 @@ _TOP_FIELDS = {
     "name",
     "display_name",
     "timezone",
+    "demo_day",
     "notes",
     "districts_note",
     "paths",
@@ -185,6 +186,9 @@ class CityPack:
         Snap distance for district assignment of points just outside every district.
     depot_positions
         Depot code -> how its coordinates were obtained.
+    demo_day
+        The day the demo requests replay (``dispatch init --demo`` sets the store's
+        clock to that morning), or ``None``.
     """
 
     name: str
@@ -201,6 +205,7 @@ class CityPack:
     district_label: str = "Council district"
     snap_m: float = 50.0
     depot_positions: Mapping[str, DepotPosition] = field(default_factory=dict)
+    demo_day: date | None = None
 
     # ---------------------------------------------------------------- look-ups
     @property
@@ -528,6 +533,12 @@ class _PackReader:
                 f"got {tz_name!r}; expected an IANA time zone like 'America/Los_Angeles'",
             ) from exc
         notes = self.get(doc, "notes", "", str, required=False, default="").strip()
+        demo_day_t = self.get(doc, "demo_day", "", (str, date), required=False)
+        try:
+            demo_day = (None if demo_day_t is None else demo_day_t
+                        if isinstance(demo_day_t, date) else date.fromisoformat(demo_day_t))
+        except ValueError:
+            raise self.fail("demo_day", f"got {demo_day_t!r}; expected YYYY-MM-DD") from None
 
         paths_t = self.get(doc, "paths", "", dict)
         self.unknown(paths_t, _PATH_FIELDS, "paths")
@@ -576,6 +587,7 @@ class _PackReader:
             district_label=label,
             snap_m=snap_m,
             depot_positions=positions,
+            demo_day=demo_day,
         )
 
     def districts(self) -> tuple[gpd.GeoDataFrame | None, Path | None, str, float]:

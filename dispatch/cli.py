@@ -78,6 +78,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     with UnitOfWork(engine, actor="cli:init") as uow:
         print(load_roster(uow, pack).line())
     if args.demo:
+        from dispatch.services.clock import start_demo_clock
         from dispatch.services.users import DEMO_PASSWORD, ensure_demo_accounts
 
         with UnitOfWork(engine, actor="cli:init") as uow:
@@ -89,6 +90,10 @@ def cmd_init(args: argparse.Namespace) -> int:
         else:
             summary = _do_import(engine, pack, pack.demo_requests, "auto", None, None)
             print(f"demo requests: {summary.line()}")
+        with UnitOfWork(engine, actor="cli:init") as uow:
+            clock = start_demo_clock(uow, pack)
+        if clock is not None:
+            print(f"{clock.line(pack.timezone)}; `dispatch clock real` returns to real time")
     if not pack.has_districts:
         print(f"note: {pack.districts_note}")
     return 0
@@ -186,6 +191,64 @@ def cmd_plan(args: argparse.Namespace) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(summary.plan.to_json(), encoding="utf-8")
         print(f"plan written to {out}")
+    if args.assign:
+        from dispatch.services.workflow import assign_plan, preview_assignment
+
+        with UnitOfWork(engine, actor="cli:plan") as uow:
+            outcome, lines = preview_assignment(uow, summary.plan_id)
+        for line in lines:
+            print(f"  {line}")
+        with UnitOfWork(engine, actor="cli:plan") as uow:
+            crews = assign_plan(uow, summary.plan_id, token=outcome.token)
+        print(f"plan {summary.plan_id} assigned: {len(crews)} crews have a route")
+    return 0
+
+
+def cmd_assign(args: argparse.Namespace) -> int:
+    """Assign a stored draft plan after showing what it changes."""
+    from dispatch.services.workflow import assign_plan, preview_assignment
+    from dispatch.store import UnitOfWork
+
+    engine = _ready_engine(args)
+    with UnitOfWork(engine, actor="cli:assign") as uow:
+        outcome, lines = preview_assignment(uow, args.plan_id)
+    for line in lines:
+        print(f"  {line}")
+    if outcome.disruptive and not args.yes:
+        raise CliError(f"plan {args.plan_id} changes more than itself (above); run again "
+                       "with --yes to assign it", code=1)
+    with UnitOfWork(engine, actor="cli:assign") as uow:
+        crews = assign_plan(uow, args.plan_id, token=outcome.token)
+    print(f"plan {args.plan_id} assigned: {len(crews)} crews have a route")
+    return 0
+
+
+def cmd_clock(args: argparse.Namespace) -> int:
+    """Show or set the store's business clock."""
+    from datetime import datetime
+
+    from dispatch.services.clock import clock_info, set_clock
+    from dispatch.store import UnitOfWork
+
+    engine = _ready_engine(args)
+    pack = _pack(args)
+    with UnitOfWork(engine, actor="cli:clock") as uow:
+        if args.action == "show":
+            info = clock_info(uow)
+        elif args.action == "real":
+            info = set_clock(uow, None)
+        else:
+            if not args.start:
+                raise CliError("clock set needs a start, e.g. 2020-01-03T07:00")
+            try:
+                start = datetime.fromisoformat(args.start)
+            except ValueError:
+                raise CliError(f"clock start {args.start!r} is not a date and time; expected "
+                               "YYYY-MM-DDTHH:MM") from None
+            if start.tzinfo is None:
+                start = start.replace(tzinfo=pack.timezone)
+            info = set_clock(uow, start)
+    print(info.line(pack.timezone))
     return 0
 
 
@@ -331,8 +394,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cross-districts", action="store_true",
                    help="let crews serving several districts cross between them")
     p.add_argument("--out", help="write the plan as JSON")
+    p.add_argument("--assign", action="store_true",
+                   help="assign the new plan at once (prints what it changes first; started "
+                        "routes carry over)")
     p.add_argument("--city", default=argparse.SUPPRESS)
     p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("assign", help="assign a draft plan (shows what it changes first)")
+    p.add_argument("plan_id", type=int)
+    p.add_argument("--yes", action="store_true",
+                   help="assign even when it supersedes another plan or releases requests")
+    p.set_defaults(func=cmd_assign)
+
+    p = sub.add_parser("clock", help="the store's business clock (demo replays)")
+    p.add_argument("action", choices=["show", "set", "real"])
+    p.add_argument("start", nargs="?", help="for set: YYYY-MM-DDTHH:MM (city time)")
+    p.add_argument("--city", default=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_clock)
 
     p = sub.add_parser("geocode", help="geocode a CSV file offline")
     p.add_argument("path")

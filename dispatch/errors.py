@@ -41,3 +41,11 @@ class ConcurrentEditError(DispatchError):
 
 class AuthenticationError(DispatchError):
     """A sign-in failed: unknown user, wrong password, locked or disabled account."""
+
+
+class ValidationError(DispatchError, ValueError):
+    """A value the caller gave is not acceptable (empty, too long, out of range ...)."""
+
+
+class StoreBusyError(ConcurrentEditError):
+    """The database stayed busy with another writer for too long; nothing was saved."""

@@ -38,7 +38,7 @@ def test_first_action_is_the_first_real_event_else_updated_at(db: Connection, ci
     with UnitOfWork(db) as uow:
         import_requests(uow, FIXTURE, city)
     with UnitOfWork(db, actor="test") as uow:
-        pk = uow.requests.pks_by_external_id(["1-9000000002"])["1-9000000002"]
+        pk = uow.requests.by_external_id("1-9000000002")[0].id
         uow.events.append("request", pk, "priority_set", {"from": 0, "to": 1})
         uow.commit()
     with UnitOfWork(db) as uow:
@@ -61,7 +61,7 @@ def test_routes_frame_counts_stops_of_assigned_plans_only(db: Connection, city) 
     with UnitOfWork(db) as uow:
         import_requests(uow, FIXTURE, city)
     with UnitOfWork(db) as uow:
-        pks = sorted(uow.requests.key_index().values())
+        pks = sorted(r.id for r in uow.requests.query())
         day = date(2020, 2, 3)
         for status in ("assigned", "draft"):
             uow.plans.add(PlanRow(

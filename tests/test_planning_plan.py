@@ -300,7 +300,7 @@ def test_single_worker_runs_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(*a: object, **k: object) -> None:
         raise AssertionError("max_workers=1 must not start processes")
 
-    monkeypatch.setattr(planner, "ProcessPoolExecutor", boom)
+    monkeypatch.setattr(planner, "solver_pool", boom)
     plan = _plan(stops(40), max_workers=1)
     assert plan.totals()["stops_planned"] > 0
     with pytest.raises(AssertionError, match="must not start"):

@@ -12,8 +12,9 @@ from sqlalchemy import Connection
 from dispatch.auth import Principal, Role, hash_password, require_crew, verify_password
 from dispatch.errors import AccessDeniedError, AuthenticationError, DispatchError
 from dispatch.services.users import (
-    LOCKOUT,
-    MAX_FAILED_ATTEMPTS,
+    MAX_FAILURES_PER_ACCOUNT,
+    MAX_FAILURES_PER_SOURCE,
+    THROTTLE_WINDOW,
     authenticate,
     create_user,
     list_users,
@@ -63,25 +64,59 @@ def test_who_sees_which_route(principal: Principal, crew: str, allowed: bool) ->
 
 
 @pytest.mark.db
-def test_sign_in_and_lockout(db: Connection) -> None:
+def test_sign_in_and_throttling_per_source(db: Connection) -> None:
     with UnitOfWork(db, actor="cli") as uow:
         create_user(uow, "Ana", PASSWORD, Role.SUPERVISOR)
     with UnitOfWork(db) as uow:
-        principal = authenticate(uow, "ana", PASSWORD)
+        principal = authenticate(uow, "ana", PASSWORD, source="10.0.0.1")
         assert principal == Principal("ana", Role.SUPERVISOR)
         assert principal.actor == "supervisor:ana"
     now = utcnow()
-    for _ in range(MAX_FAILED_ATTEMPTS):
+    for _ in range(MAX_FAILURES_PER_ACCOUNT):
         with UnitOfWork(db) as uow, pytest.raises(AuthenticationError, match="wrong"):
-            authenticate(uow, "ana", "wrong password!", now=now)
-    with UnitOfWork(db) as uow, pytest.raises(AuthenticationError, match="locked"):
-        authenticate(uow, "ana", PASSWORD, now=now)
+            authenticate(uow, "ana", "wrong password!", source="6.6.6.6", now=now)
+    # the guessing source must wait, even with the right password ...
+    with UnitOfWork(db) as uow, pytest.raises(AuthenticationError, match="too many"):
+        authenticate(uow, "ana", PASSWORD, source="6.6.6.6", now=now)
+    # ... but the account is not locked: Ana signs in from her own desk
     with UnitOfWork(db) as uow:
-        later = now + LOCKOUT + timedelta(seconds=1)
-        assert authenticate(uow, "ana", PASSWORD, now=later).role is Role.SUPERVISOR
+        assert authenticate(uow, "ana", PASSWORD, source="10.0.0.1", now=now).role \
+            is Role.SUPERVISOR
+    with UnitOfWork(db) as uow:
+        later = now + THROTTLE_WINDOW + timedelta(seconds=1)
+        assert authenticate(uow, "ana", PASSWORD, source="6.6.6.6", now=later).role \
+            is Role.SUPERVISOR
         actions = [e.action for e in uow.events.for_entity("user", "ana")]
-        assert actions.count("sign_in_failed") == MAX_FAILED_ATTEMPTS
-        assert "sign_in_refused" in actions
+        assert actions.count("sign_in_failed") == MAX_FAILURES_PER_ACCOUNT
+
+
+@pytest.mark.db
+def test_throttling_says_nothing_about_which_accounts_exist(db: Connection) -> None:
+    """Case 13 (fails on 3559f86): the lockout message named existing accounts only."""
+    with UnitOfWork(db, actor="cli") as uow:
+        create_user(uow, "admin", PASSWORD, Role.ADMIN)
+    now = utcnow()
+    answers = {}
+    for name in ("admin", "nobody-here"):
+        for _ in range(MAX_FAILURES_PER_ACCOUNT):
+            with UnitOfWork(db) as uow, pytest.raises(AuthenticationError) as err:
+                authenticate(uow, name, "wrong password!", source="6.6.6.6", now=now)
+            assert str(err.value) == "wrong username or password"
+        with UnitOfWork(db) as uow, pytest.raises(AuthenticationError) as err:
+            authenticate(uow, name, "wrong password!", source="6.6.6.6", now=now)
+        answers[name] = str(err.value)
+    assert answers["admin"] == answers["nobody-here"]
+    assert "admin" not in answers["admin"]
+
+
+@pytest.mark.db
+def test_one_source_spraying_many_names_is_throttled(db: Connection) -> None:
+    now = utcnow()
+    for i in range(MAX_FAILURES_PER_SOURCE):
+        with UnitOfWork(db) as uow, pytest.raises(AuthenticationError, match="wrong"):
+            authenticate(uow, f"user{i}", "wrong password!", source="6.6.6.6", now=now)
+    with UnitOfWork(db) as uow, pytest.raises(AuthenticationError, match="too many"):
+        authenticate(uow, "someone-else", "wrong password!", source="6.6.6.6", now=now)
 
 
 @pytest.mark.db

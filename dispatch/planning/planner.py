@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -32,6 +32,7 @@ from dispatch.planning.solver import (
     run_task,
     schedule_route,
 )
+from dispatch.planning.workers import solver_pool
 from geo.travel import HaversineTravel, TravelModel
 
 #: Default wall-clock cap per sub-problem (a crew type in a district), seconds. A safety
@@ -83,7 +84,7 @@ def _solve_all(
         return out
     # Largest first, so that the long jobs do not finish last.
     todo.sort(key=lambda j: -j.task.data.num_clients)
-    with ProcessPoolExecutor(max_workers=min(workers, len(todo))) as pool:
+    with solver_pool(min(workers, len(todo))) as pool:
         futs = [pool.submit(run_task, j.task) for j in todo]
         for f in as_completed(futs):
             res = f.result()

@@ -107,6 +107,7 @@ class ReasonKind(enum.StrEnum):
     NOT_ENOUGH_TIME = "not_enough_time"
     WINDOW_IMPOSSIBLE = "window_impossible"
     NOT_IN_PLAN = "not_in_plan"
+    CREW_BUSY = "crew_busy"
     OTHER = "other"
 
     @property
@@ -131,6 +132,7 @@ _REASON_LABELS = {
     ReasonKind.NOT_ENOUGH_TIME: "not enough crew time",
     ReasonKind.WINDOW_IMPOSSIBLE: "window impossible",
     ReasonKind.NOT_IN_PLAN: "not in this plan",
+    ReasonKind.CREW_BUSY: "crew keeps a started route",
     ReasonKind.OTHER: "other",
 }
 

@@ -21,7 +21,7 @@ from dispatch.analytics.hotspots import (
     hex_counts,
     sweep_stops,
 )
-from dispatch.auth import READING, require
+from dispatch.auth import READING, service
 from dispatch.citypack import CityPack
 from dispatch.model import RequestStatus
 from dispatch.services.queries import FRAME_COLUMNS, MapFilter
@@ -75,6 +75,7 @@ def _first_actions(uow: UnitOfWork, requested: dict[int, datetime]) -> dict[int,
     return first
 
 
+@service(*READING, action="read service statistics")
 def analysis_frame(
     uow: UnitOfWork,
     flt: MapFilter,
@@ -103,7 +104,6 @@ def analysis_frame(
     pandas.DataFrame
         Columns :data:`ANALYSIS_COLUMNS`, timestamps as aware UTC ``datetime64``.
     """
-    require(uow.principal, *READING, action="read service statistics")
     rows = uow.requests.query_columns(flt.to_request_filter(tz))
     actions = (_first_actions(uow, {r.id: r.requested_at for r in rows})
                if first_action else {})
@@ -148,6 +148,7 @@ def _instants(values: list[datetime | None]) -> pd.Series:
                      .dt.round("us"))
 
 
+@service(*READING, action="read service statistics")
 def routes_frame(uow: UnitOfWork, city: str, first_day: date, last_day: date) -> pd.DataFrame:
     """Return the routes of assigned plans between two service dates, with stop counts.
 
@@ -167,7 +168,6 @@ def routes_frame(uow: UnitOfWork, city: str, first_day: date, last_day: date) ->
         plan; ``stops`` planned, ``done`` and ``cant_complete`` by stop status;
         ``drive_s``, ``service_s`` and ``distance_m`` as planned.
     """
-    require(uow.principal, *READING, action="read service statistics")
     records = []
     day = first_day
     while day <= last_day:
@@ -183,6 +183,7 @@ def routes_frame(uow: UnitOfWork, city: str, first_day: date, last_day: date) ->
     return pd.DataFrame.from_records(records, columns=list(ROUTE_COLUMNS))
 
 
+@service(*READING, action="read service statistics")
 def sweep_stops_for_day(
     uow: UnitOfWork,
     pack: CityPack,
@@ -225,7 +226,6 @@ def sweep_stops_for_day(
     list[Stop]
         The sweep stops, strongest hot spot first; empty when nothing is significant.
     """
-    require(uow.principal, *READING, action="read service statistics")
     flt = MapFilter(categories=categories, first_day=day - timedelta(days=lookback_days),
                     last_day=day - timedelta(days=1))
     frame = analysis_frame(uow, flt, pack.timezone)

@@ -8,23 +8,28 @@ from __future__ import annotations
 
 import pandas as pd
 
-from dispatch.auth import SUPERVISING, require
+from dispatch.auth import SUPERVISING, service
 from dispatch.store import UnitOfWork
 
 #: Entity types that appear in the log.
 ENTITY_TYPES = ("request", "plan", "route", "stop", "crew", "user", "import", "city")
 
 
+@service(*SUPERVISING, action="read the event log")
 def resolve_entity(uow: UnitOfWork, entity_type: str, key: str) -> str:
-    """Return the log's id of an entity typed by people (a request's city id -> key)."""
+    """Return the log's id of an entity typed by people (a request's city id -> key).
+
+    A request id used by several sources resolves to the first stored one.
+    """
     key = key.strip()
     if entity_type == "request" and key and not key.isdigit():
-        found = uow.requests.pks_by_external_id([key])
-        if key in found:
-            return str(found[key])
+        found = uow.requests.by_external_id(key)
+        if found:
+            return str(found[0].id)
     return key
 
 
+@service(*SUPERVISING, action="read the event log")
 def event_log(
     uow: UnitOfWork,
     *,
@@ -34,7 +39,6 @@ def event_log(
     limit: int = 500,
 ) -> pd.DataFrame:
     """Return matching events, newest first: when (UTC), who, what entity, what changed."""
-    require(uow.principal, *SUPERVISING, action="read the event log")
     entity_id = resolve_entity(uow, entity_type, entity_key) if (
         entity_type and entity_key) else None
     rows = uow.events.search(entity_type=entity_type or None, entity_id=entity_id,
@@ -45,7 +49,7 @@ def event_log(
     )
 
 
+@service(*SUPERVISING, action="read the event log")
 def actors(uow: UnitOfWork) -> list[str]:
     """Return everyone who appears in the log."""
-    require(uow.principal, *SUPERVISING, action="read the event log")
     return uow.events.actors()

@@ -29,15 +29,19 @@ def check_version(
     """
     if expected_version is None or row.version == expected_version:
         return
-    last = uow.events.for_entity(entity_type, row.id)
-    if last:
-        who, when = last[-1].actor, f"{last[-1].at:%Y-%m-%d %H:%M:%S} UTC"
-    else:
-        who, when = "someone", "an unknown time"
+    who, when = last_change(uow, entity_type, row.id)
     raise ConcurrentEditError(
         f"{label} was changed by {who} at {when} (version {row.version}, you had "
         f"{expected_version}); reload and try again"
     )
+
+
+def last_change(uow: UnitOfWork, entity_type: str, entity_id: int | str) -> tuple[str, str]:
+    """Return who last changed an entity and when, from the event log."""
+    last = uow.events.last_for_entity(entity_type, entity_id)
+    if last is None:
+        return "someone", "an unknown time"
+    return last.actor, f"{last.at:%Y-%m-%d %H:%M:%S} UTC"
 
 
 def check_versions(

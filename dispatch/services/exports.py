@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from dispatch.auth import READING, require
+from dispatch.auth import READING, service
 from dispatch.citypack import CityPack
 from dispatch.errors import DispatchError
 from dispatch.importers.open311 import to_open311
@@ -118,6 +118,7 @@ def geojson_document(requests: Iterable[ServiceRequest]) -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": features}
 
 
+@service(*READING, action="export requests")
 def export_requests(
     uow: UnitOfWork,
     pack: CityPack,
@@ -132,7 +133,6 @@ def export_requests(
     DispatchError
         When ``fmt`` is not one of :data:`EXPORT_FORMATS`.
     """
-    require(uow.principal, *READING, action="export requests")
     if fmt not in EXPORT_FORMATS:
         raise DispatchError(f"export format {fmt!r} is not one of {list(EXPORT_FORMATS)}")
     requests: Sequence[ServiceRequest] = [r.to_domain() for r in uow.requests.query(flt)]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from dispatch.auth import SUPERVISING, require
+from dispatch.auth import SUPERVISING, service
 from dispatch.citypack import CityPack
 from dispatch.errors import DispatchError
 from dispatch.model import is_routable
@@ -101,8 +101,8 @@ def build_reference(pack: CityPack, out_path: Path | None = None) -> list[str]:
     return [str(stats)]
 
 
+@service(*SUPERVISING, action="see the location queue")
 def needs_location(uow: UnitOfWork, limit: int = 500) -> list[RequestRow]:
     """Return open requests without a trustworthy location, oldest first."""
-    require(uow.principal, *SUPERVISING, action="see the location queue")
     rows = uow.requests.query(RequestFilter(statuses=_OPEN))
     return [r for r in rows if not is_routable(r.geocode_precision, r.geocode_confidence)][:limit]

@@ -1,30 +1,43 @@
-"""Import of request files into the store: parse, locate, assign districts, upsert.
+"""Import of request files into the store: parse, locate, assign districts, reconcile.
 
-Idempotent: re-importing a file creates nothing new and updates only rows whose
-supplied fields changed. Bad rows are reported with line, field and reason and never
-stop the good ones; a file that cannot be read at all changes nothing.
+Idempotent and safe to repeat: a re-import of an unchanged row is recognised by its
+content digest and changes nothing; a changed row changes only the fields its source
+owns (:mod:`dispatch.ownership`): never a crew's outcome, a supervisor's manual fix or
+a schedule, and never erases a position. Where the source now disagrees with a status
+the workflow owns, both values are kept for a supervisor (the Triage conflict queue).
+
+Bad rows are reported with line, field and reason and never stop the good ones; a file
+that cannot be read at all changes nothing. Two imports of the same file at once both
+succeed: the second waits for the first (an advisory lock on PostgreSQL, the write
+lock on SQLite) and then finds every row unchanged.
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Sequence
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from dispatch.auth import SUPERVISING, require
+from dispatch.auth import SUPERVISING, service
 from dispatch.citypack import CityPack
 from dispatch.importers import ImportContext, ParsedRecord, ParseResult, Reject, read_file
 from dispatch.importers.generic_csv import ColumnMapping
-from dispatch.model import CLOSED_STATUSES, RequestStatus, ServiceRequest, is_routable
+from dispatch.model import ServiceRequest, is_routable
+from dispatch.ownership import (
+    OWNER_SOURCE,
+    SOURCE_PRECISION,
+    Position,
+    reconcile,
+)
 from dispatch.store import UnitOfWork
 
-#: Precision recorded for coordinates that came with the record from the city's system.
-SOURCE_PRECISION = "source"
 #: How far outside the city limit a point may be before it is rejected (GPS noise,
 #: addresses on the boundary street).
 OUTSIDE_CITY_TOLERANCE_M = 1000.0
@@ -63,6 +76,7 @@ class ImportSummary:
     geocoded: int = 0
     unlocated: int = 0
     needs_location: int = 0
+    conflicts: int = 0
 
     @property
     def rejected(self) -> int:
@@ -71,10 +85,12 @@ class ImportSummary:
 
     def line(self) -> str:
         """Return the one-line summary the CLI prints."""
-        return (
-            f"imported {self.imported}, updated {self.updated}, "
-            f"unchanged {self.unchanged}, rejected {self.rejected}"
-        )
+        line = (f"imported {self.imported}, updated {self.updated}, "
+                f"unchanged {self.unchanged}, rejected {self.rejected}")
+        if self.conflicts:
+            line += (f"; {self.conflicts} source status{'es' if self.conflicts != 1 else ''} "
+                     "disagree with local work (see Triage)")
+        return line
 
 
 def import_context(pack: CityPack, source: str = "csv") -> ImportContext:
@@ -91,8 +107,22 @@ def locate_records(
     records: Sequence[ParsedRecord],
     pack: CityPack,
     geocoder: RowGeocoder | None,
+    *,
+    geocode: Callable[[ParsedRecord], bool] | None = None,
 ) -> tuple[list[ParsedRecord], list[Reject], int]:
     """Geocode records without coordinates, reject points outside the city, set districts.
+
+    Parameters
+    ----------
+    records
+        Parsed records.
+    pack
+        City limit and districts.
+    geocoder
+        Locates addresses; ``None`` leaves records without coordinates unlocated.
+    geocode
+        Which records without coordinates to geocode (default all); a re-import asks
+        only for new rows and rows whose address changed.
 
     Returns
     -------
@@ -106,7 +136,7 @@ def locate_records(
             req.geocode_precision = SOURCE_PRECISION
             req.geocode_confidence = 1.0
             continue
-        if geocoder is None or not req.address:
+        if geocoder is None or not req.address or (geocode is not None and not geocode(rec)):
             req.geocode_precision = "none"
             req.geocode_confidence = 0.0
             continue
@@ -121,7 +151,7 @@ def locate_records(
         req.geocode_confidence = answer.confidence
         req.matched_address = answer.matched_address
         geocoded += 1
-        rec.supplied = rec.supplied | {"lon", "lat"}
+        rec.supplied = rec.supplied | {"geocoded"}
 
     located = [r for r in records if r.request.lon is not None]
     kept: list[ParsedRecord] = [r for r in records if r.request.lon is None]
@@ -170,10 +200,37 @@ _COLUMNS = (
     "extra",
 )
 _LOCATION_COLUMNS = ("geocode_precision", "geocode_confidence", "matched_address", "district")
+#: Stored columns :func:`store_records` needs to reconcile a changed row.
+_RECONCILE_COLUMNS = (
+    "id", *_COLUMNS, *_LOCATION_COLUMNS, "source_status", "source_closed_at", "source_lon",
+    "source_lat", "status_owner", "overrides", "content_hash",
+)
 
 
-def row_values(req: ServiceRequest) -> dict[str, Any]:
-    """Return the store columns of a new request."""
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if hasattr(value, "value"):
+        return value.value
+    return value
+
+
+def record_digest(rec: ParsedRecord) -> str:
+    """Return a digest of what the source said in this record (its supplied fields).
+
+    Two imports of an unchanged row give the same digest, whatever happened locally
+    since; the digest ignores geocoding, which is Curbside's own work.
+    """
+    req = rec.request
+    doc = {name: _plain(getattr(req, name)) for name in sorted(rec.supplied)
+           if name in _COLUMNS and not (name in ("lon", "lat") and "geocoded" in rec.supplied)}
+    doc["_key"] = [req.source, req.external_id]
+    text = json.dumps(doc, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def row_values(req: ServiceRequest, digest: str = "") -> dict[str, Any]:
+    """Return the store columns of a new request (its source values recorded as such)."""
     values: dict[str, Any] = {
         "source": req.source,
         "external_id": req.external_id,
@@ -184,107 +241,119 @@ def row_values(req: ServiceRequest) -> dict[str, Any]:
         values[name] = getattr(req, name)
     values["channel"] = req.channel.value
     values["status"] = req.status.value
+    values["source_status"] = req.status.value
+    values["source_closed_at"] = req.closed_at
+    located_by_source = req.geocode_precision == SOURCE_PRECISION
+    values["source_lon"] = req.lon if located_by_source else None
+    values["source_lat"] = req.lat if located_by_source else None
+    values["status_owner"] = OWNER_SOURCE
+    values["overrides"] = []
+    values["content_hash"] = digest
     return values
 
 
-def changed_values(existing: Any, rec: ParsedRecord) -> dict[str, Any]:
-    """Return the columns whose supplied value differs from the stored one.
-
-    A status that only says open or closed (Open311) counts as unchanged when the
-    stored internal status is on the same side.
-    """
+def _incoming(rec: ParsedRecord) -> tuple[dict[str, Any], Position | None]:
     req = rec.request
-    new = row_values(req)
-    changes: dict[str, Any] = {}
-    for name in rec.supplied:
-        if name == "status":
-            stored = RequestStatus(existing.status)
-            if req.source == "open311":  # Open311 only says open or closed
-                if (stored in CLOSED_STATUSES) == (req.status in CLOSED_STATUSES):
-                    continue
-            elif stored == req.status:
-                continue
-            changes["status"] = new["status"]
-            continue
-        if name in ("lon", "lat"):
-            old = getattr(existing, name)
-            if old is not None and new[name] is not None and abs(old - new[name]) < 1e-9:
-                continue
-        if _same(getattr(existing, name), new[name]):
-            continue
-        changes[name] = new[name]
-    if "lon" in changes or "lat" in changes:
-        for name in _LOCATION_COLUMNS:
-            changes[name] = new[name]
-    return changes
+    values = {name: getattr(req, name) for name in _COLUMNS}
+    values["channel"] = req.channel.value
+    values["status"] = req.status.value
+    geocoded = None
+    if "geocoded" in rec.supplied and req.lon is not None and req.lat is not None:
+        geocoded = Position(req.lon, req.lat, req.geocode_precision or "none",
+                            req.geocode_confidence or 0.0, req.matched_address)
+        values["lon"] = values["lat"] = None  # not the source's coordinates
+    return values, geocoded
 
 
-def _same(old: Any, new: Any) -> bool:
-    if isinstance(old, datetime) and isinstance(new, datetime):
-        return old == new
-    if old in (None, "") and new in (None, ""):
-        return True
-    return bool(old == new)
+def _match_keys(uow: UnitOfWork, records: Sequence[ParsedRecord],
+                ) -> dict[tuple[str, str], tuple[int, str]]:
+    keys = [(r.request.source, r.request.external_id) for r in records]
+    found = uow.requests.match(keys)
+    # Curbside's own Open311 export: service_request_id is the external id of any source
+    loose = [(r.request.source, r.request.external_id) for r in records
+             if r.request.source == "open311" and (r.request.source, r.request.external_id)
+             not in found]
+    if loose:
+        by_ext: dict[str, list[tuple[int, str]]] = {}
+        for row in uow.requests.match_external_ids(e for _, e in loose):
+            by_ext.setdefault(row[1], []).append((row[2], row[3]))
+        for key in loose:
+            hits = by_ext.get(key[1], [])
+            if len(hits) == 1:
+                found[key] = hits[0]
+    return found
 
 
 def store_records(
     uow: UnitOfWork,
     records: Sequence[ParsedRecord],
     summary: ImportSummary,
+    pack: CityPack,
+    digests: Mapping[int, str],
     progress: Progress | None = None,
 ) -> None:
-    """Insert new requests and update changed ones; count the unchanged."""
-    keys = uow.requests.key_index()
-    by_external: dict[str, list[tuple[str, int]]] = {}
-    for (source, external_id), rid in keys.items():
-        by_external.setdefault(external_id, []).append((source, rid))
+    """Insert new requests and reconcile changed ones; count the unchanged.
 
-    def match(req: ServiceRequest) -> int | None:
-        rid = keys.get((req.source, req.external_id))
-        if rid is not None:
-            return rid
-        if req.source == "open311":  # our own export: service_request_id is the external id
-            found = by_external.get(req.external_id, [])
-            if len(found) == 1:
-                return found[0][1]
-        return None
-
+    Call inside the write transaction: the matched rows are read (and, on PostgreSQL,
+    locked) here, so what is written is decided on what is stored now. ``digests``
+    holds each record's :func:`record_digest` (by line), taken before geocoding.
+    """
+    found = _match_keys(uow, records)
     new_rows: list[dict[str, Any]] = []
-    seen: set[tuple[str, str]] = set()
-    matched: dict[int, ParsedRecord] = {}
+    changed: dict[int, tuple[ParsedRecord, str]] = {}
     for rec in records:
-        key = (rec.request.source, rec.request.external_id)
-        if key in seen:
-            summary.rejects.append(
-                Reject(rec.line, "external_id",
-                       f"id {rec.request.external_id!r} appears earlier in the same file",
-                       rec.request.external_id)
-            )
-            continue
-        seen.add(key)
-        found = match(rec.request)
-        if found is None:
-            new_rows.append(row_values(rec.request))
+        digest = digests[rec.line]
+        hit = found.get((rec.request.source, rec.request.external_id))
+        if hit is None:
+            new_rows.append(row_values(rec.request, digest))
+        elif hit[1] == digest:
+            summary.unchanged += 1
         else:
-            matched[found] = rec
-    existing = {row.id: row for row in uow.requests.by_ids(list(matched))}
+            changed[hit[0]] = (rec, digest)
+    stored = {row.id: row for row in uow.requests.by_ids(changed, for_update=True)}
     updates: list[dict[str, Any]] = []
     events: list[tuple[str, str | int, str, dict[str, Any]]] = []
-    done = 0
-    total = len(new_rows) + len(matched)
-    for rid, rec in matched.items():
-        changes = changed_values(existing[rid], rec)
-        if changes:
-            updates.append({"id": rid, **changes})
-            events.append(("request", rid, "updated_by_import",
-                           {"fields": sorted(changes), "source": rec.request.source}))
+    now = uow.now()
+    moved: list[tuple[int, float, float]] = []
+    total = len(new_rows) + len(changed) + summary.unchanged
+    done = summary.unchanged
+    for pk, (rec, digest) in changed.items():
+        row = stored[pk]
+        current = {c: getattr(row, c) for c in _RECONCILE_COLUMNS}
+        incoming, geocoded = _incoming(rec)
+        result = reconcile(current, incoming, rec.supplied,
+                           sides_only=rec.request.source == "open311", geocoded=geocoded,
+                           now=now)
+        values: dict[str, Any] = dict(result.changes)
+        values["content_hash"] = digest
+        if result.position_changed:
+            moved.append((pk, float(values["lon"]), float(values["lat"])))
+        if result.conflict is not None and row.source_conflict != result.conflict:
+            values["source_conflict"] = result.conflict
+            values["conflict_at"] = now
+            summary.conflicts += 1
+            events.append(("request", pk, "source_conflict", {
+                **result.conflict, "source": rec.request.source}))
+        if result.changed or "source_conflict" in values:
+            summary.updated += 1
+            events.append(("request", pk, "updated_by_import", {
+                "fields": sorted(result.changes), "source": rec.request.source,
+                **({"kept_local": sorted(result.ignored)} if result.ignored else {})}))
         else:
             summary.unchanged += 1
+        updates.append({"id": pk, **values})
         done += 1
         if progress and done % 500 == 0:
             progress(done, total)
+    if moved:
+        districts = pack.assign_districts(np.array([m[1] for m in moved]),
+                                          np.array([m[2] for m in moved]))
+        district_of = {m[0]: None if d is None else str(d)
+                       for m, d in zip(moved, districts, strict=True)}
+        for u in updates:
+            if u["id"] in district_of:
+                u["district"] = district_of[u["id"]]
     uow.requests.update_many(updates)
-    summary.updated = len(updates)
     for chunk_start in range(0, len(new_rows), 2000):
         chunk = new_rows[chunk_start : chunk_start + 2000]
         uow.requests.insert_many(chunk)
@@ -293,7 +362,7 @@ def store_records(
             progress(done, total)
     summary.imported = len(new_rows)
     if new_rows:
-        ids = uow.requests.key_index()
+        ids = uow.requests.pks_by_key((r["source"], r["external_id"]) for r in new_rows)
         events.extend(
             ("request", ids[(r["source"], r["external_id"])], "imported",
              {"source": r["source"], "external_id": r["external_id"]})
@@ -302,6 +371,31 @@ def store_records(
     uow.events.append_many(events)
 
 
+def _needs_geocoding(uow: UnitOfWork, records: Sequence[ParsedRecord],
+                     digests: Mapping[int, str]) -> set[int]:
+    """Return the lines of records to geocode: new ones, and those whose address changed.
+
+    A stored row whose address and ZIP are unchanged keeps the position found before
+    (the geocoder is deterministic, and a supervisor may have fixed it since).
+    """
+    found = _match_keys(uow, records)
+    lines = set()
+    changed: dict[int, ParsedRecord] = {}
+    for rec in records:
+        hit = found.get((rec.request.source, rec.request.external_id))
+        if hit is None:
+            lines.add(rec.line)
+        elif hit[1] != digests[rec.line]:
+            changed[hit[0]] = rec
+    for row in uow.requests.by_ids(changed):
+        rec = changed[row.id]
+        if (row.lon is None or (row.address or "") != rec.request.address
+                or (row.zipcode or "") != (rec.request.zipcode or "")):
+            lines.add(rec.line)
+    return lines
+
+
+@service(*SUPERVISING, action="import requests")
 def import_requests(
     uow: UnitOfWork,
     path: Path,
@@ -328,7 +422,8 @@ def import_requests(
     mapping
         Column mapping for ``csv``.
     geocoder
-        Locates records without coordinates; ``None`` leaves them unlocated.
+        Locates records without coordinates; ``None`` leaves them unlocated (a stored
+        position is kept).
     reject_file
         Where to write the rejected rows (CSV: line, field, reason, external_id).
     progress
@@ -339,24 +434,33 @@ def import_requests(
     dispatch.errors.ImportFormatError
         When the file cannot be read at all; nothing is changed.
     """
-    require(uow.principal, *SUPERVISING, action="import requests")
     parsed: ParseResult = read_file(path, import_context(pack, source=mapping.source if mapping
                                                           else "csv"), fmt, mapping)
     summary = ImportSummary(path=str(path), format=parsed.format, rejects=list(parsed.rejects))
-    kept, rejects, summary.geocoded = locate_records(parsed.records, pack, geocoder)
+    records = _unique(parsed.records, summary)
+    digests = {rec.line: record_digest(rec) for rec in records}
+    # read phase: geocode only what is new or moved, without holding the write lock
+    wanted = _needs_geocoding(uow, records, digests) if geocoder is not None else set()
+    kept, rejects, summary.geocoded = locate_records(
+        records, pack, geocoder, geocode=lambda rec: rec.line in wanted)
     summary.rejects.extend(rejects)
-    summary.unlocated = sum(1 for r in kept if r.request.lon is None)
+    summary.unlocated = sum(1 for r in kept if r.request.lon is None and r.line in wanted)
     summary.needs_location = sum(
-        1 for r in kept
-        if not is_routable(r.request.geocode_precision, r.request.geocode_confidence)
+        1 for r in kept if r.line in wanted
+        and not is_routable(r.request.geocode_precision, r.request.geocode_confidence)
+        and r.request.geocode_precision != SOURCE_PRECISION
     )
-    store_records(uow, kept, summary, progress)
+    uow.rollback()
+    # write phase: one import at a time; decide on what is stored now
+    uow.lock("import")
+    store_records(uow, kept, summary, pack, digests, progress)
     uow.events.append(
         "import",
         path.name,
         "file_imported",
         {"format": parsed.format, "imported": summary.imported, "updated": summary.updated,
-         "unchanged": summary.unchanged, "rejected": summary.rejected},
+         "unchanged": summary.unchanged, "rejected": summary.rejected,
+         "conflicts": summary.conflicts},
     )
     uow.commit()
     summary.rejects.sort(key=lambda r: r.line)
@@ -365,11 +469,31 @@ def import_requests(
     return summary
 
 
+def _unique(records: Sequence[ParsedRecord], summary: ImportSummary) -> list[ParsedRecord]:
+    """Keep the first record of each (source, id); reject the repeats."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for rec in records:
+        key = (rec.request.source, rec.request.external_id)
+        if key in seen:
+            summary.rejects.append(
+                Reject(rec.line, "external_id",
+                       f"id {rec.request.external_id!r} appears earlier in the same file",
+                       rec.request.external_id))
+            continue
+        seen.add(key)
+        out.append(rec)
+    return out
+
+
 def write_rejects(rejects: Sequence[Reject], path: Path) -> None:
     """Write rejected rows as CSV (line, field, reason, external_id)."""
+    from dispatch.text import neutralise_formula
+
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["line", "field", "reason", "external_id"])
         for r in rejects:
-            writer.writerow([r.line, r.field, r.reason, r.external_id])
+            writer.writerow([neutralise_formula(v) for v in
+                             (r.line, r.field, r.reason, r.external_id)])

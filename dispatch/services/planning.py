@@ -1,8 +1,10 @@
 """Planning service: open requests of a day -> a draft plan saved in the store.
 
-The service gathers the day's candidate requests from the store, hands them to the
-pure planner (:mod:`dispatch.planning`) and saves the result as a draft plan with one
-route per crew and one stop row per planned request.
+The service gathers the day's candidate requests from the store (a bounded SQL read:
+routable categories, open at the planning instant), hands them to the pure planner
+(:mod:`dispatch.planning`) keyed by their primary keys, and saves the result as a
+draft: one route row per crew, one stop row per planned request and one unplanned row,
+with its typed reason, per request left out.
 """
 
 from __future__ import annotations
@@ -16,21 +18,15 @@ from typing import Any
 
 import numpy as np
 
-from dispatch.auth import READING, SUPERVISING, require
+from dispatch.auth import READING, SUPERVISING, WORKING, service
 from dispatch.citypack import CityPack
 from dispatch.errors import PlanningError
-from dispatch.model import (
-    CLOSED_STATUSES,
-    Crew,
-    Depot,
-    RequestStatus,
-    ServiceRequest,
-    is_routable,
-)
-from dispatch.planning import Plan, Stop, plan_day, select_stops_for_day
+from dispatch.model import Crew, Depot, RequestStatus, ServiceRequest, is_routable
+from dispatch.planning import Plan, Reason, ReasonKind, Stop, plan_day, select_stops_for_day
+from dispatch.planning.plan import Unplanned
 from dispatch.planning.planner import DEFAULT_TIME_LIMIT_S
-from dispatch.store import RequestFilter, UnitOfWork, utcnow
-from dispatch.store.models import PlanRow, RouteRow, StopRow
+from dispatch.store import RequestFilter, UnitOfWork
+from dispatch.store.plans import new_plan_row, plan_from_rows, request_pk, stop_key
 
 #: Local time at which a day's plan is made (the supervisor's 7 a.m.).
 MORNING = time(7, 0)
@@ -40,7 +36,7 @@ Progress = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class PlanSummary:
-    """What a planning run produced."""
+    """What a planning run produced (``plan``'s stop keys are request primary keys)."""
 
     plan_id: int
     plan: Plan
@@ -62,27 +58,56 @@ class PlanSummary:
         return out
 
 
-def candidate_requests(uow: UnitOfWork, pack: CityPack, day: date) -> list[ServiceRequest]:
-    """Return the requests that may need a crew on ``day``.
+def _planning_instant(uow: UnitOfWork, pack: CityPack, day: date) -> datetime:
+    """Return the instant the day's open work is read at.
 
-    Those still open now, plus those closed after ``day``'s morning (a past day is
-    replayed from the recorded timestamps, as the records stood that morning).
+    Today or later (by the store's clock): now. A past day is replayed as its records
+    stood at that morning.
     """
+    now = uow.now()
     morning = datetime.combine(day, MORNING, tzinfo=pack.timezone)
-    rows = uow.requests.query(RequestFilter(categories=pack.routable_categories))
+    if day >= now.astimezone(pack.timezone).date():
+        return now
+    return morning
+
+
+def _candidates(uow: UnitOfWork, pack: CityPack, day: date) -> list[ServiceRequest]:
+    morning = datetime.combine(day, MORNING, tzinfo=pack.timezone)
+    at = _planning_instant(uow, pack, day)
+    rows = uow.requests.query_columns(RequestFilter(categories=pack.routable_categories,
+                                                    open_at=at))
     out = []
     for row in rows:
-        req = row.to_domain()
-        if req.requested_at >= morning and req.service_date != day:
+        if row.requested_at >= morning and row.service_date != day:
             continue
-        if req.status in CLOSED_STATUSES and (req.closed_at is None or req.closed_at < morning):
-            continue
+        req = ServiceRequest(
+            source=row.source, external_id=stop_key(row.id), service_code=row.service_code,
+            category=row.category, requested_at=row.requested_at,
+            status=RequestStatus(row.status), description="", address=row.address or "",
+            zipcode=row.zipcode or "", lon=row.lon, lat=row.lat,
+            geocode_precision=row.geocode_precision,
+            geocode_confidence=row.geocode_confidence, district=row.district,
+            closed_at=row.closed_at if row.closed_at is not None and row.closed_at > at
+            else None,
+            service_date=row.service_date, priority=row.priority, size=row.size)
         if not is_routable(req.geocode_precision, req.geocode_confidence):
             req.lon = req.lat = None  # a zip or street centroid is not a place to send a crew
         out.append(req)
     return out
 
 
+@service(*SUPERVISING, action="read the day's candidate requests")
+def candidate_requests(uow: UnitOfWork, pack: CityPack, day: date) -> list[ServiceRequest]:
+    """Return the requests that may need a crew on ``day``, keyed by primary key.
+
+    Those open at the planning instant (today: now by the store's clock); a past day is
+    replayed from the recorded timestamps, as the records stood that morning. Each
+    returned request's ``external_id`` is its store key (the primary key as text).
+    """
+    return _candidates(uow, pack, day)
+
+
+@service(*SUPERVISING, action="plan the day")
 def plan_for_day(
     uow: UnitOfWork,
     pack: CityPack,
@@ -99,6 +124,9 @@ def plan_for_day(
     sweep: bool = False,
 ) -> PlanSummary:
     """Plan ``day`` and save the plan as a draft.
+
+    The day's requests are read, the solver runs without holding the database, then
+    the draft is written in one short transaction.
 
     Parameters
     ----------
@@ -127,12 +155,12 @@ def plan_for_day(
         recent graffiti and dumping hot spots (Gi*); those that fit become requests of
         source ``sweep`` on the crews' routes, the others are simply left out.
     """
-    require(uow.principal, *SUPERVISING, action="plan the day")
     roster = list(crews if crews is not None else pack.crews)
     known = {c.name for c in roster}
     unknown = sorted(set(absent) - known)
     if unknown:
         raise PlanningError(f"absent crews {unknown} are not in the roster of {pack.name}")
+    wanted: set[str] = set()
     if districts:
         wanted = {str(d) for d in districts}
         bad = sorted(wanted - set(pack.district_ids)) if pack.has_districts else []
@@ -142,7 +170,9 @@ def plan_for_day(
                 f"{', '.join(pack.district_ids)} of {pack.name}"
             )
         roster = [c for c in roster if not c.districts or wanted & set(c.districts)]
-    requests = candidate_requests(uow, pack, day)
+    requests = _candidates(uow, pack, day)
+    untrusted = {r.external_id: (r.geocode_precision, r.geocode_confidence)
+                 for r in requests if r.lon is None and r.geocode_precision not in (None, "none")}
     stops = select_stops_for_day(requests, day, pack.timezone, pack.categories, morning=MORNING)
     sweeps: dict[str, Stop] = {}
     if sweep:
@@ -161,9 +191,8 @@ def plan_for_day(
         stops = stops + list(sweeps.values())
     if districts:
         stops = [s for s in stops if s.district in wanted]
-        roster = [
-            c if not c.districts else _restrict(c, wanted) for c in roster
-        ]
+        roster = [c if not c.districts else _restrict(c, wanted) for c in roster]
+    uow.rollback()  # nothing is held while the solver runs
     plan = plan_day(
         stops,
         roster,
@@ -178,167 +207,158 @@ def plan_for_day(
         max_workers=max_workers,
         progress=progress,
     )
+    plan = _explain_untrusted(plan, untrusted)
+    uow.begin_write()
+    keys: dict[str, int] = {}
     if sweeps:
-        plan = _keep_planned_sweeps(uow, pack, plan, sweeps, day)
-    plan_id = save_plan(uow, plan, created_by=uow.actor)
-    uow.events.append("plan", plan_id, "planned", {
-        "date": day.isoformat(), "districts": list(districts or []), "seed": seed,
-        **plan.totals(),
+        plan, keys = _keep_planned_sweeps(uow, pack, plan, sweeps, day)
+    keys |= {k: request_pk(k) for k in _plan_keys(plan) if k not in keys}
+    settings = {"seed": seed, "time_limit_s": time_limit_s, "absent": sorted(absent),
+                "sweep": sweep, "cross_districts": allow_cross_district,
+                "districts": sorted(wanted)}
+    row = uow.plans.add(new_plan_row(plan, keys=keys, created_by=uow.actor,
+                                     created_at=uow.now(), districts=sorted(wanted),
+                                     settings=settings))
+    uow.events.append("plan", row.id, "planned", {
+        "date": day.isoformat(), "districts": sorted(wanted), "seed": seed, **plan.totals(),
     })
     uow.commit()
-    return PlanSummary(plan_id, plan)
+    return PlanSummary(row.id, _rekey(plan, keys))
+
+
+def _plan_keys(plan: Plan) -> list[str]:
+    return [p.request_id for r in plan.routes for p in r.stops] + [
+        u.request_id for u in plan.unplanned]
+
+
+def _rekey(plan: Plan, keys: Mapping[str, int]) -> Plan:
+    """Return ``plan`` with every stop keyed by its request's primary key."""
+    def rk(stop: Stop) -> Stop:
+        return dataclasses.replace(stop, request_id=stop_key(keys[stop.request_id]))
+
+    routes = [dataclasses.replace(r, stops=[dataclasses.replace(p, stop=rk(p.stop))
+                                            for p in r.stops]) for r in plan.routes]
+    unplanned = [Unplanned(rk(u.stop), u.reason) for u in plan.unplanned]
+    return dataclasses.replace(plan, routes=routes, unplanned=unplanned)
+
+
+def _explain_untrusted(plan: Plan, untrusted: Mapping[str, tuple[str | None, float | None]],
+                       ) -> Plan:
+    """Say "location not trustworthy" for requests left out only for their weak position."""
+    out = []
+    for u in plan.unplanned:
+        if u.reason.kind is ReasonKind.NO_LOCATION and u.request_id in untrusted:
+            precision, confidence = untrusted[u.request_id]
+            u = Unplanned(u.stop, Reason(
+                ReasonKind.NEEDS_LOCATION,
+                f"precision {precision}, confidence {confidence or 0:.2f}; confirm it in "
+                "Needs location"))
+        out.append(u)
+    return dataclasses.replace(plan, unplanned=out)
 
 
 def _keep_planned_sweeps(
     uow: UnitOfWork, pack: CityPack, plan: Plan, sweeps: Mapping[str, Stop], day: date
-) -> Plan:
+) -> tuple[Plan, dict[str, int]]:
     """Record the sweep stops that made it onto a route as requests; forget the rest.
 
     Sweep stops are optional work: one the crews had no time for is not backlog.
+    Returns the plan without the unplanned sweeps and ``{sweep key: request pk}``.
     """
     planned = [p.stop for r in plan.routes for p in r.stops if p.request_id in sweeps]
-    now = utcnow()
-    existing = uow.requests.pks_by_external_id([s.request_id for s in planned])
-    rows: list[dict[str, Any]] = []
+    now = uow.now()
+    existing = uow.requests.pks_by_key(("sweep", s.request_id) for s in planned)
+    keys = {s.request_id: existing[("sweep", s.request_id)] for s in planned
+            if ("sweep", s.request_id) in existing}
+    events: list[tuple[str, str | int, str, dict[str, Any]]] = []
     for stop in planned:
-        if stop.request_id in existing:
+        if stop.request_id in keys:
             continue
         category = pack.categories[stop.category]
-        rows.append({
+        pk = uow.requests.insert_one({
             "source": "sweep", "external_id": stop.request_id,
             "service_code": category.service_codes[0] if category.service_codes else
             category.code,
             "category": stop.category,
             "description": f"Proactive sweep of a {category.label.lower()} hot spot "
                            f"(Gi*, {day.isoformat()})",
+            # (lon, lat) -> "lat, lon" as people read a position
             "address": f"hot spot near {stop.lat:.5f}, {stop.lon:.5f}", "zipcode": "",
             "lon": stop.lon, "lat": stop.lat, "geocode_precision": "manual",
             "geocode_confidence": 1.0, "matched_address": None, "district": stop.district,
             "channel": "driver_self_report", "status": "triaged", "requested_at": now,
             "updated_at": now, "closed_at": None, "expected_at": None, "service_date": day,
             "assigned_org": "", "priority": 0, "size": stop.size, "extra": {"sweep": True},
+            "status_owner": "workflow", "overrides": [],
         })
-    uow.requests.insert_many(rows)
-    if rows:
-        uow.events.append_many(
-            ("request", pk, "created", {"source": "sweep"})
-            for pk in uow.requests.pks_by_external_id(
-                str(r["external_id"]) for r in rows).values()
-        )
+        keys[stop.request_id] = pk
+        events.append(("request", pk, "created", {"source": "sweep"}))
+    uow.events.append_many(events)
     dropped = [u for u in plan.unplanned if u.request_id not in sweeps]
-    return dataclasses.replace(plan, unplanned=dropped)
+    return dataclasses.replace(plan, unplanned=dropped), keys
 
 
 def _restrict(crew: Crew, districts: set[str]) -> Crew:
-    from dataclasses import replace
-
-    return replace(crew, districts=tuple(d for d in crew.districts if d in districts))
+    return dataclasses.replace(crew, districts=tuple(d for d in crew.districts if d in districts))
 
 
-def save_plan(uow: UnitOfWork, plan: Plan, *, created_by: str, status: str = "draft") -> int:
-    """Store a plan with its routes and stops; return its id."""
-    row = PlanRow(
-        city=plan.city,
-        service_date=plan.date,
-        status=status,
-        seed=plan.seed,
-        created_at=utcnow(),
-        created_by=created_by,
-        payload=plan.to_dict(),
-    )
-    row.routes.extend(route_rows(uow, plan))
-    return uow.plans.add(row).id
-
-
-def route_rows(
-    uow: UnitOfWork,
-    plan: Plan,
-    states: Mapping[int, StopRow] | None = None,
-    locked: Collection[str] = (),
-) -> list[RouteRow]:
-    """Return the store rows of the plan's routes and stops.
-
-    ``states`` carries what crews already recorded on a stop (by request key) into the
-    new rows; ``locked`` names the stops shown as locked.
-    """
-    wanted = [p.request_id for r in plan.routes for p in r.stops]
-    ids = uow.requests.pks_by_external_id(wanted)
-    missing = sorted(set(wanted) - set(ids))
-    if missing:
-        raise PlanningError(f"planned requests {missing[:5]} are not in the store")
-    states = states or {}
-    rows = []
-    for route in plan.routes:
-        route_row = RouteRow(crew_name=route.crew, district=route.district,
-                             distance_m=route.distance_m, drive_s=route.drive_s,
-                             service_s=route.service_s, load=route.load)
-        for seq, planned in enumerate(route.stops, start=1):
-            pk = ids[planned.request_id]
-            old = states.get(pk)
-            route_row.stops.append(StopRow(
-                request_id=pk, sequence=seq, eta=planned.arrival, departure=planned.departure,
-                status=old.status if old else "pending",
-                reason=old.reason if old else None, note=old.note if old else None,
-                completed_at=old.completed_at if old else None,
-                locked=planned.request_id in locked,
-            ))
-        rows.append(route_row)
-    return rows
-
-
+@service(*READING, action="read whole plans")
 def load_plan(uow: UnitOfWork, plan_id: int) -> Plan:
-    """Return a stored plan as the planner's :class:`Plan`.
+    """Return a stored plan as the planner's :class:`Plan` (stop keys: request pks).
 
     Not for crew members: the whole plan names every crew's stops; crews read their own
     route through :func:`dispatch.services.workflow.crew_route`.
     """
-    require(uow.principal, *READING, action="read whole plans")
     row = uow.plans.get(plan_id)
     if row is None:
         raise PlanningError(f"plan {plan_id} does not exist")
-    return Plan.from_dict(row.payload)
+    return plan_from_rows(row)
 
 
+@service(*WORKING, action="see plan dates")
+def default_plan_date(uow: UnitOfWork, pack: CityPack) -> date:
+    """Return the day a supervisor most likely wants to plan: today, by the store's clock."""
+    return uow.now().astimezone(pack.timezone).date()
 
 
-def default_plan_date(uow: UnitOfWork, pack: CityPack) -> date | None:
-    """Return the day a supervisor most likely wants to plan.
-
-    The newest day with a plan; else, for a store holding only past requests (a
-    replay), the last day on which requests were made; else ``None``.
-    """
-    latest = uow.plans.latest_date(pack.name)
-    if latest is not None:
-        return latest
-    _, hi = uow.requests.date_range()
-    return None if hi is None else hi.astimezone(pack.timezone).date()
-
-
-def urgent_candidates(uow: UnitOfWork, pack: CityPack, plan: Plan) -> dict[int, str]:
-    """Return open, well-located routable requests not in ``plan``: ``{pk: label}``."""
-    in_plan = {p.request_id for r in plan.routes for p in r.stops}
-    in_plan |= {u.request_id for u in plan.unplanned}
+@service(*SUPERVISING, action="see urgent candidates")
+def urgent_candidates(uow: UnitOfWork, pack: CityPack, plan_id: int) -> dict[int, str]:
+    """Return open, well-located routable requests not on plan ``plan_id``: ``{pk: label}``."""
+    row = uow.plans.get(plan_id)
+    if row is None:
+        raise PlanningError(f"plan {plan_id} does not exist")
+    in_plan = {s.request_id for r in row.routes for s in r.stops}
+    rows = uow.requests.query_columns(RequestFilter(categories=pack.routable_categories,
+                                                    open_at=uow.now(), located=True))
+    labels = {c.code: c.label for c in pack.categories.values()}
     out: dict[int, str] = {}
-    rows = uow.requests.query(RequestFilter(categories=pack.routable_categories,
-                                            statuses=[s.value for s in RequestStatus
-                                                      if s not in CLOSED_STATUSES],
-                                            located=True))
-    for row in rows:
-        if row.external_id in in_plan or not is_routable(
-                row.geocode_precision, row.geocode_confidence):
+    for r in rows:
+        if r.id in in_plan or not is_routable(r.geocode_precision, r.geocode_confidence):
             continue
-        out[row.id] = f"{row.external_id} · {row.category} · {row.address}"
+        out[r.id] = f"{r.external_id} · {labels.get(r.category, r.category)} · {r.address}"
     return out
 
 
-def plan_map_geojson(plan: Plan, depots: Mapping[str, Depot]) -> dict[str, Any]:
-    """Return the plan as GeoJSON for the map: routes, numbered stops, depots, unplanned."""
+def plan_map_geojson(plan: Plan, depots: Mapping[str, Depot],
+                     labels: Mapping[int, tuple[str, str, str]] | None = None,
+                     ) -> dict[str, Any]:
+    """Return the plan as GeoJSON for the map: routes, numbered stops, depots, unplanned.
+
+    ``labels`` (``{request pk: (request id, address, category)}``) names the stops.
+    """
+    labels = labels or {}
+
+    def label(key: str) -> tuple[str, str]:
+        found = labels.get(int(key)) if key.isdigit() else None
+        return (found[0], found[1]) if found else (key, "")
+
     doc = plan.to_geojson()
     features = []
     for feat in doc["features"]:
         props = dict(feat["properties"])
         if props.get("kind") == "stop":
             props["sequence"] = props.get("seq")
+            props["request_id"], props["address"] = label(str(props["request_id"]))
         features.append({**feat, "properties": props})
     seen: set[str] = set()
     for route in plan.routes:
@@ -355,10 +375,11 @@ def plan_map_geojson(plan: Plan, depots: Mapping[str, Depot]) -> dict[str, Any]:
     for u in plan.unplanned:
         if u.stop.lon is None or u.stop.lat is None:
             continue
+        rid, address = label(u.request_id)
         features.append({
             "type": "Feature",
             "geometry": {"type": "Point", "coordinates": [u.stop.lon, u.stop.lat]},
-            "properties": {"kind": "unplanned", "request_id": u.request_id,
+            "properties": {"kind": "unplanned", "request_id": rid, "address": address,
                            "category": u.stop.category, "reason": str(u.reason)},
         })
     return {"type": "FeatureCollection", "features": features}

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from dispatch.auth import READING, require
-from dispatch.model import CLOSED_STATUSES, RequestStatus
+from dispatch.auth import READING, service
+from dispatch.model import RequestStatus
 from dispatch.store import RequestFilter, UnitOfWork
 
 #: Columns of :func:`requests_frame`, in order.
@@ -34,7 +34,6 @@ FRAME_COLUMNS = (
     "description",
 )
 
-OPEN_STATUSES = tuple(s.value for s in RequestStatus if s not in CLOSED_STATUSES)
 ALL_STATUSES = tuple(s.value for s in RequestStatus)
 
 
@@ -63,12 +62,12 @@ class MapFilter:
         )
 
 
+@service(*READING, action="browse requests")
 def requests_frame(uow: UnitOfWork, flt: MapFilter, tz: ZoneInfo) -> pd.DataFrame:
     """Return the requests matching ``flt`` as a table (one row per request).
 
     ``request_id`` is the city's own id (``external_id``); ``id`` is the store key.
     """
-    require(uow.principal, *READING, action="browse requests")
     rows = uow.requests.query_columns(flt.to_request_filter(tz))
     records = [
         (
@@ -96,6 +95,7 @@ def requests_frame(uow: UnitOfWork, flt: MapFilter, tz: ZoneInfo) -> pd.DataFram
     return pd.DataFrame.from_records(records, columns=list(FRAME_COLUMNS))
 
 
+@service(*READING, action="browse requests")
 def request_date_range(uow: UnitOfWork, tz: ZoneInfo) -> tuple[date, date] | None:
     """Return the first and last local day on which stored requests were made."""
     lo, hi = uow.requests.date_range()

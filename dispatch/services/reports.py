@@ -31,9 +31,9 @@ from dispatch.analytics.report import (
     monthly_figures,
     render_html,
 )
-from dispatch.auth import READING, require
+from dispatch.auth import READING, service
 from dispatch.citypack import CityPack
-from dispatch.errors import DispatchError
+from dispatch.errors import ValidationError
 from dispatch.services.queries import MapFilter
 from dispatch.store import UnitOfWork, utcnow
 
@@ -91,6 +91,7 @@ class ReportSummary:
         return out
 
 
+@service(*READING, action="write reports")
 def monthly_report(uow: UnitOfWork, pack: CityPack, month: str, out_dir: Path) -> ReportSummary:
     """Write the monthly activity report of ``month`` into ``out_dir``.
 
@@ -112,7 +113,7 @@ def monthly_report(uow: UnitOfWork, pack: CityPack, month: str, out_dir: Path) -
 
     Raises
     ------
-    DispatchError
+    ValidationError
         If ``month`` is not ``YYYY-MM``.
     """
     from dispatch.services.analytics import analysis_frame
@@ -120,8 +121,7 @@ def monthly_report(uow: UnitOfWork, pack: CityPack, month: str, out_dir: Path) -
     try:
         start, end = month_bounds(month, pack.timezone)
     except ValueError as exc:
-        raise DispatchError(str(exc)) from exc
-    require(uow.principal, *READING, action="write reports")
+        raise ValidationError(str(exc)) from exc
     # Everything requested before the month's end: requests resolved in it may be older.
     last_day = (end - timedelta(days=1)).date()
     frame = analysis_frame(uow, MapFilter(last_day=last_day), pack.timezone)

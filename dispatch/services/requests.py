@@ -3,27 +3,32 @@
 from __future__ import annotations
 
 import math
-import secrets
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 
-from dispatch.auth import SUPERVISING, Role, require
+from dispatch.auth import PII_ROLES, SUPERVISING, Role, service
 from dispatch.citypack import CityPack
 from dispatch.errors import (
-    AccessDeniedError,
-    DispatchError,
     InvalidTransitionError,
     NotFoundError,
+    ValidationError,
 )
 from dispatch.importers.common import MAX_ADDRESS_CHARS, MAX_DESCRIPTION_CHARS
 from dispatch.model import CLOSED_STATUSES, Channel, RequestStatus
+from dispatch.ownership import OWNER_SOURCE, OWNER_WORKFLOW, with_override
 from dispatch.services.concurrency import check_versions
-from dispatch.services.queries import OPEN_STATUSES
-from dispatch.store import RequestFilter, UnitOfWork, utcnow
-from dispatch.store.models import RequestRow
+from dispatch.state import REQUEST_TRANSITIONS, StopStatus, check_transition
+from dispatch.store import RequestFilter, UnitOfWork
+
+#: Internal statuses of open requests.
+OPEN_STATUSES = tuple(s.value for s in RequestStatus if s not in CLOSED_STATUSES)
+#: Longest caller name, phone and e-mail accepted (the store's column lengths).
+MAX_CALLER_NAME_CHARS, MAX_CALLER_PHONE_CHARS, MAX_CALLER_EMAIL_CHARS = 200, 50, 200
 
 #: How close an open request of the same category must be to count as a likely duplicate.
 DUPLICATE_RADIUS_M = 75.0
@@ -76,14 +81,21 @@ def distance_m(lon1: float, lat1: float, lon2: np.ndarray, lat2: np.ndarray) -> 
     return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
 
 
+@service(*SUPERVISING, action="look for duplicates")
 def nearby_open(
     uow: UnitOfWork, category: str, lon: float, lat: float, radius_m: float = DUPLICATE_RADIUS_M,
     exclude_pk: int | None = None,
 ) -> list[NearbyRequest]:
-    """Return open requests of ``category`` within ``radius_m`` of a point, nearest first."""
-    rows = [r for r in uow.requests.query(RequestFilter(categories=[category],
-                                                        statuses=list(OPEN_STATUSES),
-                                                        located=True))
+    """Return open requests of ``category`` within ``radius_m`` of a point, nearest first.
+
+    Only the requests in a small box around the point are read.
+    """
+    # a box a little larger than the radius: degrees of latitude are ~111 km
+    dlat = radius_m / 111_000.0 * 1.5
+    dlon = dlat / max(math.cos(math.radians(lat)), 0.01)
+    rows = [r for r in uow.requests.query_columns(RequestFilter(
+                categories=[category], open_at=uow.now(), located=True,
+                bbox=(lon - dlon, lat - dlat, lon + dlon, lat + dlat)))
             if r.id != exclude_pk]
     if not rows:
         return []
@@ -98,14 +110,23 @@ def nearby_open(
     ]
 
 
-def _new_external_id(now: datetime) -> str:
-    """Return a new intake id, e.g. ``CS-20200103-4F9A2C``.
+def intake_id(pk: int, now: datetime) -> str:
+    """Return the request id of an intake, e.g. ``CS-20200103-000123``.
 
-    Random, so app instances sharing a database never hand out the same one.
+    Built from the store's primary key, so it is unique by construction, on one app
+    instance or many.
     """
-    return f"CS-{now:%Y%m%d}-{secrets.token_hex(3).upper()}"
+    return f"CS-{now:%Y%m%d}-{pk:06d}"
 
 
+def _check_text(value: str, limit: int, what: str) -> str:
+    value = value.strip()
+    if len(value) > limit:
+        raise ValidationError(f"{what} has {len(value)} characters; at most {limit}")
+    return value
+
+
+@service(*SUPERVISING, action="take requests", writes=True)
 def create_request(
     uow: UnitOfWork, pack: CityPack, form: IntakeForm, *, duplicate_of: int | None = None,
 ) -> int:
@@ -116,58 +137,59 @@ def create_request(
 
     Raises
     ------
-    DispatchError
+    ValidationError
         For an unknown category, empty or oversize text, or a pin outside the city.
     """
-    require(uow.principal, *SUPERVISING, action="take requests")
     category = pack.categories.get(form.category)
     if category is None:
-        raise DispatchError(
+        raise ValidationError(
             f"category {form.category!r} is not one of {sorted(pack.categories)}")
-    address = form.address.strip()
+    address = _check_text(form.address, MAX_ADDRESS_CHARS, "address")
     if not address and form.lon is None:
-        raise DispatchError("address is empty and no pin was placed; give one or the other")
-    if len(address) > MAX_ADDRESS_CHARS:
-        raise DispatchError(f"address has {len(address)} characters; at most {MAX_ADDRESS_CHARS}")
-    if len(form.description) > MAX_DESCRIPTION_CHARS:
-        raise DispatchError(f"description has {len(form.description)} characters; "
-                            f"at most {MAX_DESCRIPTION_CHARS}")
+        raise ValidationError("address is empty and no pin was placed; give one or the other")
+    description = _check_text(form.description, MAX_DESCRIPTION_CHARS, "description")
+    caller_name = _check_text(form.caller_name, MAX_CALLER_NAME_CHARS, "caller name")
+    caller_phone = _check_text(form.caller_phone, MAX_CALLER_PHONE_CHARS, "caller phone")
+    caller_email = _check_text(form.caller_email, MAX_CALLER_EMAIL_CHARS, "caller e-mail")
+    zipcode = _check_text(form.zipcode, 10, "ZIP code")
     district = None
     if form.lon is not None and form.lat is not None:
         if not (math.isfinite(form.lon) and math.isfinite(form.lat)):
-            raise DispatchError(f"pin ({form.lon}, {form.lat}) is not a finite position")
+            raise ValidationError(f"pin ({form.lon}, {form.lat}) is not a finite position")
         if not pack.within_city(np.array([form.lon]), np.array([form.lat]), 200.0)[0]:
-            raise DispatchError(
+            raise ValidationError(
                 f"pin lon={form.lon:.5f} lat={form.lat:.5f} is outside {pack.display_name}")
         found = pack.assign_districts(np.array([form.lon]), np.array([form.lat]))[0]
         district = None if found is None else str(found)
-    now = utcnow()
+    now = uow.now()
     original = None
     if duplicate_of is not None:
         original = uow.requests.get(duplicate_of)
         if original is None:
             raise NotFoundError(f"request {duplicate_of} does not exist")
-    external_id = _new_external_id(now)
-    uow.requests.insert_many([{
-        "source": "intake", "external_id": external_id,
+    # a placeholder id unique by construction, replaced by the one built from the key
+    pk = uow.requests.insert_one({
+        "source": "intake", "external_id": f"pending-{uuid.uuid4().hex}",
         "service_code": category.service_codes[0] if category.service_codes else category.code,
-        "category": category.code, "description": form.description.strip(),
-        "address": address, "zipcode": form.zipcode.strip()[:10],
+        "category": category.code, "description": description,
+        "address": address, "zipcode": zipcode,
         "lon": form.lon, "lat": form.lat,
         "geocode_precision": form.geocode_precision if form.lon is not None else "none",
         "geocode_confidence": form.geocode_confidence if form.lon is not None else 0.0,
         "matched_address": form.matched_address, "district": district,
         "channel": form.channel.value,
         "status": (RequestStatus.DUPLICATE if original else RequestStatus.NEW).value,
-        "requested_at": now, "updated_at": now, "closed_at": None,
+        "requested_at": now, "updated_at": now,
+        "closed_at": None,
         "expected_at": None, "service_date": None, "assigned_org": "",
         "priority": 0, "size": 1, "extra": {},
-        "caller_name": form.caller_name.strip() or None,
-        "caller_phone": form.caller_phone.strip() or None,
-        "caller_email": form.caller_email.strip() or None,
+        "caller_name": caller_name or None,
+        "caller_phone": caller_phone or None,
+        "caller_email": caller_email or None,
         "duplicate_of_id": original.id if original else None,
-    }])
-    pk = uow.requests.pks_by_external_id([external_id])[external_id]
+        "status_owner": OWNER_WORKFLOW, "overrides": [],
+    })
+    uow.requests.update_many([{"id": pk, "external_id": intake_id(pk, now)}])
     uow.events.append("request", pk, "created", {"channel": form.channel.value,
                                                  "category": category.code})
     if original is not None:
@@ -178,8 +200,8 @@ def create_request(
 
 def _rows(
     uow: UnitOfWork, pks: Sequence[int], expected: Mapping[int, int] | None = None
-) -> list[RequestRow]:
-    rows = uow.requests.by_ids(pks)
+) -> list[Any]:
+    rows = uow.requests.by_ids(pks, for_update=True)
     missing = sorted(set(pks) - {r.id for r in rows})
     if missing:
         raise NotFoundError(f"requests {missing} do not exist")
@@ -187,132 +209,234 @@ def _rows(
     return rows
 
 
+def _touch(row: Any, now: datetime) -> None:
+    """Note a local change on Curbside's own requests.
+
+    An imported request keeps the source's ``updated_at``, so that re-imports compare
+    like with like.
+    """
+    if row.source_status is None:
+        row.updated_at = now
+
+
+@service(*SUPERVISING, action="triage requests", writes=True)
 def change_category(
     uow: UnitOfWork, pack: CityPack, pks: Sequence[int], category: str,
     *,
     expected: Mapping[int, int] | None = None,
 ) -> int:
-    """Move requests to another category; return how many changed."""
-    require(uow.principal, *SUPERVISING, action="triage requests")
+    """Move requests to another category; return how many changed.
+
+    The category becomes the supervisor's: a re-import never puts the source's back.
+    """
     cat = pack.categories.get(category)
     if cat is None:
-        raise DispatchError(f"category {category!r} is not one of {sorted(pack.categories)}")
+        raise ValidationError(f"category {category!r} is not one of {sorted(pack.categories)}")
     changed = 0
+    now = uow.now()
     for row in _rows(uow, pks, expected):
         if row.category != category:
             uow.events.append("request", row.id, "category_changed",
                               {"from": row.category, "to": category})
             row.category = category
             row.service_code = cat.service_codes[0] if cat.service_codes else category
-            row.updated_at = utcnow()
+            row.overrides = with_override(row.overrides or [], "category")
+            _touch(row, now)
             changed += 1
     uow.commit()
     return changed
 
 
+@service(*SUPERVISING, action="triage requests", writes=True)
 def set_priority(
     uow: UnitOfWork, pks: Sequence[int], priority: int,
     *,
     expected: Mapping[int, int] | None = None,
 ) -> int:
     """Set the priority of requests (0 normal, 1 high, 2 urgent); return how many changed."""
-    require(uow.principal, *SUPERVISING, action="triage requests")
     if priority not in PRIORITIES:
-        raise DispatchError(f"priority {priority} is not one of {sorted(PRIORITIES)}")
+        raise ValidationError(f"priority {priority} is not one of {sorted(PRIORITIES)}")
     changed = 0
+    now = uow.now()
     for row in _rows(uow, pks, expected):
         if row.priority != priority:
             uow.events.append("request", row.id, "priority_set",
                               {"from": row.priority, "to": priority})
             row.priority = priority
-            row.updated_at = utcnow()
+            _touch(row, now)
             changed += 1
     uow.commit()
     return changed
 
 
+def _refuse_if_worked(uow: UnitOfWork, rows: Sequence[Any], what: str) -> None:
+    for stop in uow.plans.assigned_stops(r.id for r in rows):
+        if StopStatus(stop.status).worked:
+            label = next(r.external_id for r in rows if r.id == stop.request_id)
+            raise InvalidTransitionError(
+                f"request {label} is {stop.status} on the route of crew "
+                f"{stop.route.crew_name}; it cannot be {what} now")
+
+
+@service(*SUPERVISING, action="cancel requests", writes=True)
 def cancel(
     uow: UnitOfWork, pks: Sequence[int], reason: str,
     *,
     expected: Mapping[int, int] | None = None,
 ) -> int:
-    """Cancel open requests with a reason; return how many were cancelled."""
-    require(uow.principal, *SUPERVISING, action="cancel requests")
-    reason = reason.strip()
+    """Cancel open requests with a reason; return how many were cancelled.
+
+    A request a crew is working on (arrived, or already finished) is refused.
+    """
+    reason = _check_text(reason, 500, "reason")
     if not reason:
-        raise DispatchError("a cancellation needs a reason")
+        raise ValidationError("a cancellation needs a reason")
     count = 0
-    now = utcnow()
-    for row in _rows(uow, pks, expected):
-        if RequestStatus(row.status) in CLOSED_STATUSES:
+    now = uow.now()
+    rows = _rows(uow, pks, expected)
+    _refuse_if_worked(uow, rows, "cancelled")
+    for row in rows:
+        current = RequestStatus(row.status)
+        if current in CLOSED_STATUSES:
             raise InvalidTransitionError(
                 f"request {row.external_id} is already {row.status}; only open requests "
                 "can be cancelled")
-        row.status, row.closed_at, row.updated_at = RequestStatus.CANCELLED.value, now, now
+        check_transition(REQUEST_TRANSITIONS, current, RequestStatus.CANCELLED,
+                         f"request {row.external_id}")
+        row.status, row.closed_at = RequestStatus.CANCELLED.value, now
+        row.status_owner = OWNER_WORKFLOW
+        _touch(row, now)
         uow.events.append("request", row.id, "cancelled", {"reason": reason})
         count += 1
     uow.commit()
     return count
 
 
+@service(*SUPERVISING, action="triage requests", writes=True)
 def mark_duplicate(
     uow: UnitOfWork, pks: Sequence[int], of_pk: int,
     *,
     expected: Mapping[int, int] | None = None,
 ) -> int:
     """Mark requests as duplicates of another; they close when it closes."""
-    require(uow.principal, *SUPERVISING, action="triage requests")
     original = uow.requests.get(of_pk)
     if original is None:
         raise NotFoundError(f"request {of_pk} does not exist")
     if of_pk in pks:
-        raise DispatchError(f"request {original.external_id} cannot be a duplicate of itself")
+        raise ValidationError(f"request {original.external_id} cannot be a duplicate of itself")
     count = 0
-    for row in _rows(uow, pks, expected):
+    now = uow.now()
+    rows = _rows(uow, pks, expected)
+    _refuse_if_worked(uow, rows, "marked as a duplicate")
+    for row in rows:
+        check_transition(REQUEST_TRANSITIONS, RequestStatus(row.status),
+                         RequestStatus.DUPLICATE, f"request {row.external_id}")
         row.status = RequestStatus.DUPLICATE.value
+        row.status_owner = OWNER_WORKFLOW
         row.duplicate_of_id = of_pk
-        row.updated_at = utcnow()
+        _touch(row, now)
         uow.events.append("request", row.id, "marked_duplicate", {"of": original.external_id})
         count += 1
     uow.commit()
     return count
 
 
+@service(*SUPERVISING, action="fix locations", writes=True)
 def fix_location(
     uow: UnitOfWork, pack: CityPack, pk: int, lon: float, lat: float, *, how: str,
-    matched_address: str | None = None,
+    matched_address: str | None = None, precision: str = "manual",
+    confidence: float = 1.0,
 ) -> str | None:
     """Set a request's position by hand (candidate chosen, address retyped, map click).
 
-    Returns the district the new position falls in.
+    A pin placed by a supervisor (``precision`` ``manual``) becomes theirs: no re-import
+    replaces it. Stops of the request on plans still in use move with it. Returns the
+    district the new position falls in.
     """
-    require(uow.principal, *SUPERVISING, action="fix locations")
-    row = uow.requests.get(pk)
+    if not (math.isfinite(lon) and math.isfinite(lat)):
+        raise ValidationError(f"position ({lon}, {lat}) is not finite")
+    if not pack.within_city(np.array([lon]), np.array([lat]), 200.0)[0]:
+        raise ValidationError(f"position lon={lon:.5f} lat={lat:.5f} is outside "
+                              f"{pack.display_name}")
+    stops = uow.plans.active_stops([pk])  # lock order: stops before their request
+    row = uow.requests.get(pk, for_update=True)
     if row is None:
         raise NotFoundError(f"request {pk} does not exist")
-    if not (math.isfinite(lon) and math.isfinite(lat)):
-        raise DispatchError(f"position ({lon}, {lat}) is not finite")
-    if not pack.within_city(np.array([lon]), np.array([lat]), 200.0)[0]:
-        raise DispatchError(f"position lon={lon:.5f} lat={lat:.5f} is outside "
-                            f"{pack.display_name}")
     found = pack.assign_districts(np.array([lon]), np.array([lat]))[0]
     district = None if found is None else str(found)
     uow.events.append("request", pk, "location_fixed", {
         "how": how, "from": [row.lon, row.lat], "to": [lon, lat],
-        "precision_before": row.geocode_precision, "district": district,
+        "precision_before": row.geocode_precision, "precision": precision,
+        "district": district,
     })
     row.lon, row.lat, row.district = lon, lat, district
-    row.geocode_precision, row.geocode_confidence = "manual", 1.0
+    row.geocode_precision, row.geocode_confidence = precision, confidence
     row.matched_address = matched_address
-    row.updated_at = utcnow()
+    if precision == "manual":
+        row.overrides = with_override(row.overrides or [], "location")
+    _touch(row, uow.now())
+    for stop in stops:
+        if not StopStatus(stop.status).worked:
+            stop.lon, stop.lat, stop.district = lon, lat, district
     uow.commit()
     return district
+
+
+@service(*SUPERVISING, action="see source conflicts")
+def source_conflicts(uow: UnitOfWork, limit: int = 500) -> list[dict[str, Any]]:
+    """Return the requests whose source now disagrees with the local state, oldest first.
+
+    Each entry has the request's id, its request id, category, address, and both
+    values (``local``, ``source``) with their close times.
+    """
+    out = []
+    for row in uow.requests.in_conflict(limit):
+        conflict = dict(row.source_conflict or {})
+        out.append({"id": row.id, "request_id": row.external_id, "category": row.category,
+                    "address": row.address, "version": row.version,
+                    "seen_at": row.conflict_at, **conflict})
+    return out
+
+
+@service(*SUPERVISING, action="settle source conflicts", writes=True)
+def resolve_conflict(
+    uow: UnitOfWork, pk: int, *, take_source: bool, expected_version: int | None = None,
+) -> str:
+    """Settle a source/local disagreement: keep the local state, or take the source's.
+
+    Taking the source's status closes (or reopens) the request as the source says, and
+    the source owns its status again; a stop a crew already worked keeps its outcome,
+    so the source's word is refused for a request on a worked stop. Returns the
+    request's status afterwards.
+    """
+    rows = _rows(uow, [pk], {pk: expected_version} if expected_version is not None else None)
+    row = rows[0]
+    if row.source_conflict is None:
+        raise InvalidTransitionError(f"request {row.external_id} has no conflict to settle")
+    conflict = dict(row.source_conflict)
+    if take_source:
+        _refuse_if_worked(uow, rows, "closed as the source says")
+        row.status = row.source_status or row.status
+        row.closed_at = row.source_closed_at
+        row.status_owner = OWNER_SOURCE
+    row.source_conflict = row.conflict_at = None
+    uow.events.append("request", pk, "conflict_settled",
+                      {"took": "source" if take_source else "local", **conflict})
+    if take_source and RequestStatus(row.status) in CLOSED_STATUSES:
+        # a pending stop of it on an assigned route is no longer work
+        for stop in uow.plans.assigned_stops([pk]):
+            uow.events.append("crew", stop.route.crew_name, "route_changed", {
+                "plan_id": stop.plan_id, "added": [], "removed": [row.external_id]})
+            stop.route.stops.remove(stop)
+    uow.commit()
+    return str(row.status)
 
 
 #: Default number of days residents' contact details are kept after a request closes.
 DEFAULT_RETENTION_DAYS = 90
 
 
+@service(Role.ADMIN, action="anonymise personal data", writes=True)
 def anonymise_personal_data(uow: UnitOfWork, older_than_days: int = DEFAULT_RETENTION_DAYS,
                             ) -> int:
     """Erase caller name, phone and email of requests closed more than N days ago.
@@ -320,10 +444,9 @@ def anonymise_personal_data(uow: UnitOfWork, older_than_days: int = DEFAULT_RETE
     Open requests keep them (the crew or the call center may still need to call back).
     Returns how many requests were anonymised; each gets an event.
     """
-    require(uow.principal, Role.ADMIN, action="anonymise personal data")
     if older_than_days < 0:
-        raise DispatchError(f"older_than_days {older_than_days} is negative")
-    cutoff = utcnow() - timedelta(days=older_than_days)
+        raise ValidationError(f"older_than_days {older_than_days} is negative")
+    cutoff = uow.now() - timedelta(days=older_than_days)
     count = 0
     events: list[tuple[str, str | int, str, dict[str, object]]] = []
     for row in uow.requests.with_personal_data():
@@ -341,10 +464,9 @@ def anonymise_personal_data(uow: UnitOfWork, older_than_days: int = DEFAULT_RETE
     return count
 
 
+@service(*PII_ROLES, action="see residents' contact details")
 def caller_details(uow: UnitOfWork, pk: int) -> dict[str, str | None]:
     """Return the caller's contact details, for supervisors and admins only."""
-    if not uow.principal.sees_personal_data:
-        raise AccessDeniedError(f"{uow.principal.actor} may not see residents' contact details")
     row = uow.requests.get(pk)
     if row is None:
         raise NotFoundError(f"request {pk} does not exist")

@@ -25,7 +25,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from dispatch.auth import READING, SUPERVISING, Role, require, require_crew
+from dispatch.auth import READING, SUPERVISING, WORKING, Role, require_crew, service
 from dispatch.errors import NotFoundError
 from dispatch.planning import Plan
 from dispatch.services.workflow import (
@@ -35,9 +35,10 @@ from dispatch.services.workflow import (
     STOP_PENDING,
     RouteView,
     StopView,
-    route_view,
+    _route_view,
 )
 from dispatch.store import UnitOfWork
+from dispatch.store.plans import plan_from_rows
 
 __all__ = [
     "SHEET_CSP",
@@ -77,6 +78,7 @@ _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:])")
 # ------------------------------------------------------------------------- look-ups
 
 
+@service(*SUPERVISING, Role.MANAGER, Role.CREW, action="see plan dates")
 def newest_plan_date(
     uow: UnitOfWork,
     city: str,
@@ -105,28 +107,27 @@ def newest_plan_date(
     date or None
         The date, or ``None`` when there is no such plan in that window.
     """
-    require(uow.principal, *SUPERVISING, Role.MANAGER, Role.CREW, action="see plan dates")
-    latest = uow.plans.latest_date(city)
+    latest = uow.plans.latest_date(city, statuses=list(statuses))
     if latest is None:
         return None
-    for k in range(max_days_back + 1):
-        day = latest - timedelta(days=k)
-        if any(p.status in statuses for p in uow.plans.for_date(city, day)):
-            return day
-    return None
+    newest_any = uow.plans.latest_date(city)
+    if newest_any is not None and (newest_any - latest) > timedelta(days=max_days_back):
+        return None
+    return latest
 
 
+@service(*WORKING, action="see the day's crews")
 def crews_on_day(uow: UnitOfWork, city: str, day: date) -> list[str]:
-    """Return the crews with stops on the city's assigned plan for ``day`` (sorted).
+    """Return the crews with stops on the city's assigned plans for ``day`` (sorted).
 
     A crew member only learns about their own crew; supervisors see every crew.
     """
     principal = uow.principal
-    require(principal, *SUPERVISING, Role.CREW, action="see the day's crews")
     crews: set[str] = set()
     for row in uow.plans.for_date(city, day):
         if row.status == "assigned":
-            crews.update(r.crew_name for r in row.routes if r.stops)
+            crews.update(r.crew_name for r in row.routes
+                         if r.stops and r.status != "superseded")
     if principal.role is Role.CREW:
         crews &= {principal.crew or ""}
     return sorted(crews)
@@ -151,12 +152,12 @@ class PlanChoice:
         )
 
 
+@service(*READING, action="see plans")
 def plan_choices(uow: UnitOfWork, city: str, day: date) -> list[PlanChoice]:
     """Return the day's assigned and draft plans: the assigned one first, then newest first.
 
     Superseded plans are left out: nobody works from them.
     """
-    require(uow.principal, *READING, action="see plans")
     rows = [r for r in uow.plans.for_date(city, day) if r.status in ("assigned", "draft")]
     rows.sort(key=lambda r: (r.status != "assigned", -r.id))
     return [
@@ -171,14 +172,15 @@ def plan_choices(uow: UnitOfWork, city: str, day: date) -> list[PlanChoice]:
     ]
 
 
+@service(*READING, action="see plans")
 def sheet_views(uow: UnitOfWork, plan_id: int, crew: str | None = None) -> list[RouteView]:
     """Return the plan's routes with stops (only ``crew``'s when given), by crew name."""
-    require(uow.principal, *READING, action="see plans")
     row = uow.plans.get(plan_id)
     if row is None:
         return []
-    routes = [r for r in row.routes if r.stops and (crew is None or r.crew_name == crew)]
-    return [route_view(uow, r) for r in sorted(routes, key=lambda r: r.crew_name)]
+    routes = [r for r in row.routes if r.stops and (crew is None or r.crew_name == crew)
+              and r.status != "superseded"]
+    return [_route_view(uow, r) for r in sorted(routes, key=lambda r: r.crew_name)]
 
 
 # ------------------------------------------------------------------------ pure shaping
@@ -253,6 +255,7 @@ def crew_route_geojson(plan: Plan, crew: str) -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": feats}
 
 
+@service(*WORKING, action="see a crew's route")
 def crew_map_geojson(uow: UnitOfWork, plan_id: int, crew: str) -> dict[str, Any]:
     """Return :func:`crew_route_geojson` of ``crew`` in a stored plan.
 
@@ -262,7 +265,7 @@ def crew_map_geojson(uow: UnitOfWork, plan_id: int, crew: str) -> dict[str, Any]
     row = uow.plans.get(plan_id)
     if row is None:
         raise NotFoundError(f"plan {plan_id} does not exist")
-    return crew_route_geojson(Plan.from_dict(row.payload), crew)
+    return crew_route_geojson(plan_from_rows(row), crew)
 
 
 # --------------------------------------------------------------------------- the sheet

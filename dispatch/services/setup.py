@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dispatch.auth import Role, service
 from dispatch.citypack import CityPack
 from dispatch.store import UnitOfWork
 
@@ -24,8 +25,14 @@ class InitSummary:
         )
 
 
+@service(Role.ADMIN, action="load the city pack", writes=True)
 def load_roster(uow: UnitOfWork, pack: CityPack) -> InitSummary:
-    """Write the pack's depots and crews into the store (idempotent) and commit."""
+    """Write the pack's depots and crews into the store (idempotent) and commit.
+
+    Two ``dispatch init`` at once: the second waits for the first (a named lock) and
+    then finds nothing to change.
+    """
+    uow.lock("init")
     depots = 0
     for depot in pack.depots.values():
         if uow.roster.upsert_depot(

@@ -12,12 +12,11 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
-from dispatch.auth import SUPERVISING, require
+from dispatch.auth import SUPERVISING, service
 from dispatch.citypack import CityPack
-from dispatch.errors import DispatchError, NotFoundError
-from dispatch.services.queries import OPEN_STATUSES
-from dispatch.services.requests import PRIORITIES
-from dispatch.store import RequestFilter, UnitOfWork, utcnow
+from dispatch.errors import NotFoundError, ValidationError
+from dispatch.services.requests import OPEN_STATUSES, PRIORITIES
+from dispatch.store import RequestFilter, UnitOfWork
 
 #: SLA windows a supervisor can filter on.
 SLA_WINDOWS = ("all", "overdue", "due_24h")
@@ -69,29 +68,34 @@ class TriageFilter:
 
     def __post_init__(self) -> None:
         if self.sla not in SLA_WINDOWS:
-            raise DispatchError(f"SLA window {self.sla!r} is not one of {list(SLA_WINDOWS)}")
+            raise ValidationError(f"SLA window {self.sla!r} is not one of {list(SLA_WINDOWS)}")
         closed = sorted(set(self.statuses or ()) - set(OPEN_STATUSES))
         if closed:
-            raise DispatchError(
+            raise ValidationError(
                 f"statuses {closed} are not open; triage shows only {list(OPEN_STATUSES)}")
 
 
+@service(*SUPERVISING, action="triage requests")
 def triage_frame(
     uow: UnitOfWork, pack: CityPack, flt: TriageFilter, now: datetime | None = None
 ) -> pd.DataFrame:
-    """Return the open requests matching ``flt``, oldest first, with age and SLA.
+    """Return the requests open now matching ``flt``, oldest first, with age and SLA.
 
-    ``sla_due`` is ``requested_at`` plus the category's ``sla_h``; ``sla_left_h`` is
-    negative when overdue. ``version`` is the row version the caller saw (pass it back
-    as ``expected`` to the triage actions). Timestamps are UTC.
+    "Open now" is by the store's clock and the recorded timestamps: on a replayed day a
+    request closed later that day is still open. ``sla_due`` is ``requested_at`` plus
+    the category's ``sla_h``; ``sla_left_h`` is negative when overdue. ``version`` is the
+    row version the caller saw (pass it back as ``expected`` to the triage actions).
+    Timestamps are UTC.
     """
-    require(uow.principal, *SUPERVISING, action="triage requests")
-    now = now or utcnow()
+    now = now or uow.now()
     rows = uow.requests.query(RequestFilter(
-        categories=flt.categories, districts=flt.districts,
-        statuses=list(flt.statuses) if flt.statuses else list(OPEN_STATUSES)))
+        categories=flt.categories, districts=flt.districts, open_at=now,
+        statuses=list(flt.statuses) if flt.statuses else None))
     records = []
     for r in rows:
+        status = r.status
+        if r.closed_at is not None and r.closed_at > now:
+            status = "new"  # closed later in the record: open at this moment of the replay
         cat = pack.categories.get(r.category)
         age_h = (now - r.requested_at).total_seconds() / 3600.0
         if age_h < flt.min_age_h:
@@ -103,7 +107,7 @@ def triage_frame(
         if flt.sla == "due_24h" and (left_h is None or not 0 <= left_h <= 24):
             continue
         records.append((
-            r.id, r.external_id, r.category, cat.label if cat else r.category, r.status,
+            r.id, r.external_id, r.category, cat.label if cat else r.category, status,
             r.district, r.address, r.lon, r.lat, r.requested_at, round(age_h, 1), due,
             None if left_h is None else round(left_h, 1), r.priority,
             PRIORITIES.get(r.priority, str(r.priority)), r.geocode_precision or "none",
@@ -112,6 +116,7 @@ def triage_frame(
     return pd.DataFrame.from_records(records, columns=list(TRIAGE_COLUMNS))
 
 
+@service(*SUPERVISING, action="triage requests")
 def request_pk(uow: UnitOfWork, request_id: str) -> int:
     """Return the store id of the request whose (city) request id is ``request_id``.
 
@@ -122,7 +127,6 @@ def request_pk(uow: UnitOfWork, request_id: str) -> int:
     AccessDeniedError
         When the acting principal is not a supervisor or admin.
     """
-    require(uow.principal, *SUPERVISING, action="triage requests")
     found = uow.requests.by_external_id(request_id.strip())
     if not found:
         raise NotFoundError(f"no request has the id {request_id.strip()!r}")
@@ -133,9 +137,9 @@ def request_pk(uow: UnitOfWork, request_id: str) -> int:
     return found[0].id
 
 
+@service(*SUPERVISING, action="see the history of requests")
 def events_frame(uow: UnitOfWork, pk: int, pack: CityPack) -> pd.DataFrame:
     """Return who did what to one request, oldest first (local time)."""
-    require(uow.principal, *SUPERVISING, action="see the history of requests")
     events = uow.events.for_entity("request", pk)
     return pd.DataFrame(
         [

@@ -12,95 +12,115 @@ from dispatch.auth import (
     Role,
     hash_password,
     needs_rehash,
-    require,
+    public,
+    service,
     verify_password,
 )
 from dispatch.citypack import CityPack
-from dispatch.errors import AuthenticationError, DispatchError, NotFoundError
+from dispatch.errors import AuthenticationError, NotFoundError, ValidationError
 from dispatch.store import UnitOfWork, utcnow
 from dispatch.store.models import SessionRow, UserRow
 
-#: Failed sign-ins in a row before an account is locked.
-MAX_FAILED_ATTEMPTS = 5
-#: How long a locked account stays locked.
-LOCKOUT = timedelta(minutes=15)
+#: Failed sign-ins from one source for one username before that source must wait.
+MAX_FAILURES_PER_ACCOUNT = 5
+#: Failed sign-ins from one source, any username, before that source must wait.
+MAX_FAILURES_PER_SOURCE = 20
+#: The window failures are counted in (and how long a throttled source waits at most).
+THROTTLE_WINDOW = timedelta(minutes=15)
 #: A signed-in session ends after this long without activity.
 SESSION_TIMEOUT = timedelta(minutes=30)
+#: How stale a session's "last seen" may get before a request writes it again.
+TOUCH_EVERY = timedelta(minutes=1)
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,63}$")
 #: Cost of checking a password for an account that does not exist, so that timing does
 #: not tell which usernames exist.
 _DUMMY_HASH = hash_password("not-a-real-password-at-all")
 
 
+@service(Role.ADMIN, action="create accounts", writes=True)
 def create_user(
     uow: UnitOfWork, username: str, password: str, role: Role, *, crew: str | None = None,
     pack: CityPack | None = None,
 ) -> int:
     """Create an account (only an admin, or the command line, may)."""
-    require(uow.principal, Role.ADMIN, action="create accounts")
     if role is Role.ANONYMOUS:
-        raise DispatchError("an account needs a role: admin, supervisor, crew or manager")
+        raise ValidationError("an account needs a role: admin, supervisor, crew or manager")
     username = username.strip().lower()
     if not _USERNAME.match(username):
-        raise DispatchError(
+        raise ValidationError(
             f"username {username!r} must be 2-64 characters of a-z, 0-9, '.', '_', '@' or '-'")
     if role is Role.CREW:
         if not crew:
-            raise DispatchError(f"crew member {username!r} needs --crew NAME")
+            raise ValidationError(f"crew member {username!r} needs --crew NAME")
         if pack is not None:
             pack.crew(crew)  # raises for an unknown crew
     elif crew:
-        raise DispatchError(f"only crew members belong to a crew; {username!r} is {role.value}")
+        raise ValidationError(
+            f"only crew members belong to a crew; {username!r} is {role.value}")
+    uow.lock("users")
     if uow.users.by_username(username) is not None:
-        raise DispatchError(f"account {username!r} already exists")
+        raise ValidationError(f"account {username!r} already exists")
     row = uow.users.add(UserRow(
         username=username, password_hash=hash_password(password), role=role.value,
-        crew_name=crew, active=True, failed_attempts=0, created_at=utcnow(),
+        crew_name=crew, active=True, created_at=utcnow(),
     ))
     uow.events.append("user", username, "created", {"role": role.value, "crew": crew})
     uow.commit()
     return row.id
 
 
+@public("signing in is how an anonymous caller becomes someone", writes=True)
 def authenticate(
-    uow: UnitOfWork, username: str, password: str, *, now: datetime | None = None
+    uow: UnitOfWork, username: str, password: str, *, source: str = "unknown",
+    now: datetime | None = None,
 ) -> Principal:
     """Check a sign-in; return the principal or raise :class:`AuthenticationError`.
 
-    After :data:`MAX_FAILED_ATTEMPTS` wrong passwords in a row the account is locked for
-    :data:`LOCKOUT`. Messages never say whether the username exists.
+    Guessing is throttled per source (the browser's address): after
+    :data:`MAX_FAILURES_PER_ACCOUNT` wrong passwords for one username, or
+    :data:`MAX_FAILURES_PER_SOURCE` for any, that source waits up to
+    :data:`THROTTLE_WINDOW`. Accounts are never locked, so nobody can lock an admin out
+    from elsewhere, and every answer reads the same whether the username exists or not.
+
+    Parameters
+    ----------
+    uow
+        Unit of work (the failure record is committed).
+    username, password
+        What was typed.
+    source
+        Where the attempt came from (an IP address; ``unknown`` if not known).
+    now
+        The time (tests).
     """
     now = now or utcnow()
-    username = username.strip().lower()
-    row = uow.users.by_username(username)
-    if row is None or not row.active:
-        verify_password(_DUMMY_HASH, password)
-        uow.events.append("user", username or "(empty)", "sign_in_failed",
-                          {"why": "unknown or disabled"})
-        uow.commit()
-        raise AuthenticationError("wrong username or password")
-    if row.locked_until is not None and row.locked_until > now:
-        uow.events.append("user", username, "sign_in_refused", {"why": "locked"})
-        uow.commit()
-        minutes = max(1, int((row.locked_until - now).total_seconds() // 60))
+    username = username.strip().lower()[:64]
+    source = (source or "unknown")[:64]
+    since = now - THROTTLE_WINDOW
+    per_account = uow.users.failures(source=source, since=since, username=username)
+    per_source = uow.users.failures(source=source, since=since)
+    if per_account >= MAX_FAILURES_PER_ACCOUNT or per_source >= MAX_FAILURES_PER_SOURCE:
+        oldest = uow.users.oldest_failure(
+            source=source, since=since,
+            username=username if per_account >= MAX_FAILURES_PER_ACCOUNT else None)
+        wait = THROTTLE_WINDOW - (now - oldest) if oldest is not None else THROTTLE_WINDOW
+        minutes = max(1, int(wait.total_seconds() // 60) + 1)
+        verify_password(_DUMMY_HASH, password)  # the same cost as a real check
         raise AuthenticationError(
-            f"account locked after {MAX_FAILED_ATTEMPTS} failed sign-ins; try again in "
-            f"{minutes} min or ask an admin")
-    if not verify_password(row.password_hash, password):
-        row.failed_attempts += 1
-        details: dict[str, object] = {"failed_attempts": row.failed_attempts}
-        if row.failed_attempts >= MAX_FAILED_ATTEMPTS:
-            row.locked_until = now + LOCKOUT
-            details["locked_until"] = row.locked_until.isoformat()
-        uow.events.append("user", username, "sign_in_failed", details)
+            f"too many failed sign-ins from this device; wait {minutes} min and try again")
+    row = uow.users.by_username(username)
+    ok = verify_password(row.password_hash if row is not None and row.active else _DUMMY_HASH,
+                         password)
+    if row is None or not row.active or not ok:
+        uow.users.add_failure(username or "(empty)", source, now)
+        uow.users.prune_failures(now - 4 * THROTTLE_WINDOW)
+        uow.events.append("user", username or "(empty)", "sign_in_failed", {"source": source})
         uow.commit()
         raise AuthenticationError("wrong username or password")
-    row.failed_attempts = 0
-    row.locked_until = None
     row.last_login_at = now
     if needs_rehash(row.password_hash):
         row.password_hash = hash_password(password)
-    uow.events.append("user", username, "signed_in", {})
+    uow.events.append("user", username, "signed_in", {"source": source})
     uow.commit()
     return Principal(row.username, Role(row.role), row.crew_name)
 
@@ -114,13 +134,20 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+@public("signing in opens the session", writes=True)
 def start_session(uow: UnitOfWork, principal: Principal) -> str:
     """Open a browser session for a signed-in person; return its token.
 
-    The dashboard keeps the token in its URL so that a page reload finds the session
-    again; only a hash of it is stored.
+    The dashboard keeps the token in a cookie so that a page reload finds the session
+    again (never in the URL: a pasted link carries no sign-in); only a hash of it is
+    stored.
     """
-    token = secrets.token_urlsafe(24)
+    if principal.role is Role.ANONYMOUS:
+        raise AuthenticationError("an anonymous caller has no session to open")
+    user = uow.users.by_username(principal.username)
+    if user is None or not user.active or Role(user.role) is not principal.role:
+        raise AuthenticationError(f"account {principal.username!r} cannot sign in")
+    token = secrets.token_urlsafe(32)
     now = utcnow()
     uow.users.add_session(SessionRow(token_hash=_token_hash(token), username=principal.username,
                                      created_at=now, last_seen_at=now))
@@ -128,11 +155,14 @@ def start_session(uow: UnitOfWork, principal: Principal) -> str:
     return token
 
 
+@public("every page checks its session token before anything else")
 def resume_session(uow: UnitOfWork, token: str, *, now: datetime | None = None,
                    ) -> Principal | None:
     """Return who a session token belongs to, or ``None`` (unknown, timed out, disabled).
 
-    A timed-out session is deleted; a live one is refreshed.
+    The dashboard calls this on every action, so a tab ends at its next click once its
+    session was signed out (in any tab) or its account disabled. A timed-out session is
+    deleted; a live one is refreshed at most once a minute.
     """
     now = now or utcnow()
     row = uow.users.session_by_hash(_token_hash(token))
@@ -140,14 +170,23 @@ def resume_session(uow: UnitOfWork, token: str, *, now: datetime | None = None,
         return None
     user = uow.users.by_username(row.username)
     if session_expired(row.last_seen_at, now) or user is None or not user.active:
-        uow.users.drop_session(row)
-        uow.commit()
+        uow.begin_write()
+        row = uow.users.session_by_hash(_token_hash(token))
+        if row is not None:
+            uow.users.drop_session(row)
+            uow.commit()
         return None
-    row.last_seen_at = now
-    uow.commit()
+    if now - row.last_seen_at > TOUCH_EVERY:
+        uow.begin_write()
+        row = uow.users.session_by_hash(_token_hash(token))
+        if row is None:
+            return None
+        row.last_seen_at = now
+        uow.commit()
     return Principal(user.username, Role(user.role), user.crew_name)
 
 
+@public("signing out needs only the session's own token", writes=True)
 def end_session(uow: UnitOfWork, token: str) -> None:
     """Sign a browser session out (its token stops working)."""
     row = uow.users.session_by_hash(_token_hash(token))
@@ -157,22 +196,26 @@ def end_session(uow: UnitOfWork, token: str) -> None:
         uow.commit()
 
 
+@service(Role.ADMIN, action="change accounts", writes=True)
 def set_active(uow: UnitOfWork, username: str, active: bool) -> None:
-    """Enable or disable an account (admins only); enabling also lifts a lockout."""
-    require(uow.principal, Role.ADMIN, action="change accounts")
+    """Enable or disable an account (admins only).
+
+    Disabling ends every open session of the account at once: its tabs are signed out
+    at their next click.
+    """
     row = uow.users.by_username(username)
     if row is None:
         raise NotFoundError(f"account {username!r} does not exist")
     row.active = active
-    if active:
-        row.failed_attempts, row.locked_until = 0, None
-    uow.events.append("user", username, "enabled" if active else "disabled", {})
+    ended = 0 if active else uow.users.drop_sessions_of(username)
+    uow.events.append("user", username, "enabled" if active else "disabled",
+                      {"sessions_ended": ended})
     uow.commit()
 
 
+@service(Role.ADMIN, action="list accounts")
 def list_users(uow: UnitOfWork) -> list[UserRow]:
     """Return every account (admins only)."""
-    require(uow.principal, Role.ADMIN, action="list accounts")
     return uow.users.all()
 
 
@@ -180,6 +223,7 @@ def list_users(uow: UnitOfWork) -> list[UserRow]:
 DEMO_PASSWORD = "curbside-demo"
 
 
+@service(Role.ADMIN, action="create accounts")
 def ensure_demo_accounts(uow: UnitOfWork, pack: CityPack) -> list[str]:
     """Create the demo accounts that do not exist yet; return the names created.
 
@@ -203,6 +247,7 @@ def ensure_demo_accounts(uow: UnitOfWork, pack: CityPack) -> list[str]:
     return made
 
 
+@public("the city's identity provider already proved who the person is", writes=True)
 def principal_for_identity(uow: UnitOfWork, email: str | None) -> Principal:
     """Map a person signed in with the city's identity provider to their account.
 

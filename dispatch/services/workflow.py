@@ -1,34 +1,72 @@
-"""The daily workflow: adjust a draft plan, assign it to crews, crews work their stops.
+"""The daily workflow: adjust a plan, assign it to crews, crews work their stops.
 
-Every function takes a unit of work, checks what the caller may do, records each state
-change in the event log and commits once. Plans carry a version: a change made on a
-stale version fails with :class:`~dispatch.errors.ConcurrentEditError` naming who
-changed it and when, instead of silently overwriting their work.
+Every function takes a unit of work, checks who is calling, records each change in the
+event log and commits once. The rules that keep work from being lost:
+
+* A plan is its rows (:mod:`dispatch.store.plans`); stops reference requests by
+  primary key. A re-plan moves and re-times stop rows in place, so a stop keeps its id
+  and what a crew recorded on it, and it refuses to take a worked stop off its route.
+* Re-planning reads the plan, solves without holding any lock, then takes the write
+  lock and checks that nothing changed meanwhile (a crew closing a stop, another
+  supervisor's edit); if something did, nothing is written and the caller is told who
+  changed what, and when.
+* Assigning first works out what will change (:func:`preview_assignment`): plans
+  superseded, crews gaining or losing a route, stops moving, started routes carried
+  over. A route a crew started is never superseded. The database holds one claim per
+  district and per crew for each day, so two app instances cannot both assign.
+* A request the source records as closed keeps its status and close time when a
+  replayed day schedules it or a crew works it: the stop rows carry the day's work.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from dispatch.auth import READING, SUPERVISING, require, require_crew
+from dispatch.assignment import Assignment, PlanFact, RouteFact, StopFact, plan_assignment
+from dispatch.auth import READING, SUPERVISING, WORKING, require_crew, service
 from dispatch.citypack import CityPack
 from dispatch.errors import (
     AccessDeniedError,
+    ConcurrentEditError,
     InvalidTransitionError,
     NotFoundError,
     PlanningError,
+    ValidationError,
 )
 from dispatch.model import CLOSED_STATUSES, RequestStatus, is_routable
-from dispatch.planning import Lock, Plan, replan
+from dispatch.ownership import OWNER_SOURCE, OWNER_WORKFLOW
+from dispatch.planning import Lock, Plan, Reason, ReasonKind, replan
+from dispatch.planning.plan import Unplanned
 from dispatch.planning.problem import stop_from_request
-from dispatch.services.concurrency import check_version
-from dispatch.services.planning import MORNING, route_rows
-from dispatch.store import UnitOfWork, utcnow
-from dispatch.store.models import PlanRow, RouteRow, StopRow
+from dispatch.services.concurrency import check_version, last_change
+from dispatch.services.planning import MORNING
+from dispatch.state import (
+    PLAN_TRANSITIONS,
+    REQUEST_STATUS_OF_STOP,
+    REQUEST_TRANSITIONS,
+    ROUTE_TRANSITIONS,
+    STOP_TRANSITIONS,
+    PlanStatus,
+    RouteStatus,
+    StopStatus,
+    check_transition,
+    route_status_of,
+)
+from dispatch.store import UnitOfWork
+from dispatch.store.plans import (
+    locks_of,
+    plan_from_rows,
+    request_pk,
+    stop_key,
+    sync_plan_rows,
+    sync_unplanned,
+    worked_locks,
+)
 
 #: Why a crew could not complete a stop (code -> label shown to crews).
 CANT_COMPLETE_REASONS: dict[str, str] = {
@@ -40,11 +78,18 @@ CANT_COMPLETE_REASONS: dict[str, str] = {
     "other": "Other",
 }
 
-#: Stop statuses a crew moves through.
-STOP_PENDING, STOP_ARRIVED, STOP_DONE, STOP_CANT = "pending", "arrived", "done", "cant_complete"
+#: Stop statuses a crew moves through (the values of :class:`~dispatch.state.StopStatus`).
+STOP_PENDING = StopStatus.PENDING.value
+STOP_ARRIVED = StopStatus.ARRIVED.value
+STOP_DONE = StopStatus.DONE.value
+STOP_CANT = StopStatus.CANT_COMPLETE.value
 
 #: Largest photo accepted from a crew, in bytes.
 MAX_PHOTO_BYTES = 8 * 1024 * 1024
+#: Longest crew note, in characters.
+MAX_NOTE_CHARS = 2000
+#: How long after a tap a crew may undo *Done* or *Can't complete*.
+UNDO_WINDOW = timedelta(minutes=10)
 _PHOTO_TYPES = {b"\xff\xd8\xff": ".jpg", b"\x89PNG\r\n\x1a\n": ".png"}
 
 
@@ -72,6 +117,7 @@ class StopView:
     reason: str | None
     note: str | None
     navigation_url: str
+    status_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +136,7 @@ class RouteView:
     capacity: int
     stops: tuple[StopView, ...]
     notice: str | None = None
+    status: str = RouteStatus.PLANNED.value
 
     @property
     def next_stop(self) -> StopView | None:
@@ -102,7 +149,7 @@ class RouteView:
 
 @dataclass
 class PlanChange:
-    """What a re-plan changed for each crew (stops added and removed)."""
+    """What a change did to each crew's route (request ids added and removed)."""
 
     added: dict[str, list[str]] = field(default_factory=dict)
     removed: dict[str, list[str]] = field(default_factory=dict)
@@ -110,6 +157,26 @@ class PlanChange:
     def crews(self) -> list[str]:
         """Return the crews whose route changed."""
         return sorted(set(self.added) | set(self.removed))
+
+
+@dataclass(frozen=True)
+class PlanDetails:
+    """A stored plan as the plan page shows it.
+
+    ``plan`` has the request primary keys (as text) as stop keys; ``labels`` maps each
+    primary key to the city's request id and address.
+    """
+
+    plan_id: int
+    status: str
+    version: int
+    districts: tuple[str, ...]
+    plan: Plan
+    locked: frozenset[int]
+    stop_status: Mapping[int, str]
+    labels: Mapping[int, tuple[str, str, str]]
+    created_by: str
+    created_at: datetime
 
 
 def navigation_url(lon: float | None, lat: float | None) -> str:
@@ -123,50 +190,149 @@ def navigation_url(lon: float | None, lat: float | None) -> str:
 # --------------------------------------------------------------------------- helpers
 
 
-def _plan_row(uow: UnitOfWork, plan_id: int) -> PlanRow:
-    row = uow.plans.get(plan_id)
+def _plan_row(uow: UnitOfWork, plan_id: int, *, for_update: bool = False) -> Any:
+    row = uow.plans.get(plan_id, for_update=for_update)
     if row is None:
         raise NotFoundError(f"plan {plan_id} does not exist")
     return row
 
 
-def _check_version(uow: UnitOfWork, row: PlanRow, expected_version: int | None) -> None:
+def _check_version(uow: UnitOfWork, row: Any, expected_version: int | None) -> None:
     check_version(uow, "plan", row, expected_version, f"plan {row.id}")
 
 
-def _locks(row: PlanRow) -> list[Lock]:
-    return [Lock(d["request_id"], d["crew"], d.get("position"))
-            for d in row.payload.get("locks", [])]
+def _route_facts(row: Any) -> tuple[RouteFact, ...]:
+    return tuple(
+        RouteFact(r.id, r.crew_name, tuple(StopFact(s.id, s.request_id, StopStatus(s.status),
+                                                    s.version) for s in r.stops))
+        for r in row.routes if r.status != RouteStatus.SUPERSEDED.value)
 
 
-def _stop_states(row: PlanRow) -> dict[int, StopRow]:
-    return {s.request_id: s for r in row.routes for s in r.stops}
+def _facts(row: Any) -> PlanFact:
+    return PlanFact(row.id, row.version, frozenset(row.districts or ()), _route_facts(row))
 
 
-def _rebuild(uow: UnitOfWork, row: PlanRow, plan: Plan, locks: Sequence[Lock]) -> PlanChange:
-    """Replace the plan's routes and stops by ``plan``, keeping what crews recorded."""
-    before = {r.crew_name: [s.request_id for s in r.stops] for r in row.routes}
-    states = _stop_states(row)
-    new_rows = route_rows(uow, plan, states, {lk.request_id for lk in locks})
-    row.routes.clear()
-    uow.flush()
-    row.routes.extend(new_rows)
-    payload = plan.to_dict()
-    payload["locks"] = [{"request_id": lk.request_id, "crew": lk.crew, "position": lk.position}
-                        for lk in locks]
-    row.payload = payload
-    uow.flush()
-    after = {r.crew_name: [s.request_id for s in r.stops] for r in row.routes}
+def _snapshot(row: Any) -> dict[str, Any]:
+    """Return what a re-plan read: the plan's version, each stop's status and version."""
+    return {"version": row.version,
+            "stops": {s.id: (s.status, s.version) for r in row.routes for s in r.stops}}
+
+
+def _changed_since(uow: UnitOfWork, row: Any, seen: Mapping[str, Any]) -> str | None:
+    """Return who changed the plan or one of its stops since ``seen`` was taken."""
+    if row.version != seen["version"]:
+        who, when = last_change(uow, "plan", row.id)
+        return f"plan {row.id} was changed by {who} at {when}"
+    now = {s.id: (s, s.status, s.version) for r in row.routes for s in r.stops}
+    for stop_id, (status, version) in seen["stops"].items():
+        current = now.get(stop_id)
+        if current is None:
+            return f"stop {stop_id} was taken off the plan by someone else"
+        stop, new_status, new_version = current
+        if (new_status, new_version) != (status, version):
+            who = stop.status_by or "someone"
+            when = (f"{stop.status_at:%H:%M:%S} UTC" if stop.status_at
+                    else "an unknown time")
+            label = uow.requests.external_ids([stop.request_id]).get(stop.request_id, "")
+            return (f"{who} recorded stop {stop.sequence} ({label}) as {new_status} at "
+                    f"{when}")
+    if set(now) - set(seen["stops"]):
+        return "stops were added to the plan by someone else"
+    return None
+
+
+def _change_of(uow: UnitOfWork, before: Mapping[str, list[int]],
+               after: Mapping[str, list[int]]) -> PlanChange:
     names = uow.requests.external_ids(pk for pks in (*before.values(), *after.values())
                                       for pk in pks)
     change = PlanChange()
-    for crew in set(before) | set(after):
+    for crew in sorted(set(before) | set(after)):
         old_set, new_set = set(before.get(crew, [])), set(after.get(crew, []))
         if new_set - old_set:
-            change.added[crew] = sorted(names[pk] for pk in new_set - old_set)
+            change.added[crew] = sorted(names.get(pk, str(pk)) for pk in new_set - old_set)
         if old_set - new_set:
-            change.removed[crew] = sorted(names[pk] for pk in old_set - new_set)
+            change.removed[crew] = sorted(names.get(pk, str(pk)) for pk in old_set - new_set)
     return change
+
+
+def _crew_lists(row: Any) -> dict[str, list[int]]:
+    return {r.crew_name: [s.request_id for s in r.stops] for r in row.routes
+            if r.status != RouteStatus.SUPERSEDED.value}
+
+
+def schedule_requests(uow: UnitOfWork, pks: Iterable[int], plan_id: int) -> None:
+    """Mark requests that went onto an assigned route as scheduled.
+
+    A request whose record says it is closed (a replayed past day, or the source closed
+    it meanwhile) keeps its status and close time: the stop carries the day's work and
+    the event says so.
+    """
+    events: list[tuple[str, str | int, str, dict[str, Any]]] = []
+    for req in uow.requests.by_ids(pks, for_update=True):
+        current = RequestStatus(req.status)
+        if current in (RequestStatus.SCHEDULED, RequestStatus.IN_PROGRESS):
+            continue
+        if current in CLOSED_STATUSES:
+            events.append(("request", req.id, "scheduled", {
+                "plan_id": plan_id, "record": current.value,
+                "note": "the record says closed; it is left as it is (a replayed day)"}))
+            continue
+        check_transition(REQUEST_TRANSITIONS, current, RequestStatus.SCHEDULED,
+                         f"request {req.external_id}")
+        req.status, req.status_owner = RequestStatus.SCHEDULED.value, OWNER_WORKFLOW
+        events.append(("request", req.id, "scheduled", {"plan_id": plan_id,
+                                                        "from": current.value}))
+    uow.events.append_many(events)
+
+
+def release_requests(uow: UnitOfWork, pks: Iterable[int], plan_id: int) -> None:
+    """Put requests that left every assigned route back in the open queue.
+
+    Only a request the workflow scheduled moves; it returns to what its source says
+    (or to ``new`` for Curbside's own requests), and the source owns its status again.
+    """
+    events: list[tuple[str, str | int, str, dict[str, Any]]] = []
+    still = {s.request_id for s in uow.plans.assigned_stops(pks)}
+    for req in uow.requests.by_ids(pks, for_update=True):
+        if req.id in still or req.status != RequestStatus.SCHEDULED.value:
+            continue
+        back = RequestStatus.NEW
+        if req.source_status is not None:
+            back = RequestStatus(req.source_status)
+        if back in CLOSED_STATUSES:
+            req.status, req.closed_at = back.value, req.source_closed_at
+            req.source_conflict = req.conflict_at = None
+        else:
+            req.status = back.value
+        req.status_owner = OWNER_SOURCE if req.source_status is not None else OWNER_WORKFLOW
+        events.append(("request", req.id, "unscheduled", {"plan_id": plan_id,
+                                                          "to": req.status}))
+    uow.events.append_many(events)
+
+
+def _claim_rows(uow: UnitOfWork, row: Any) -> list[dict[str, Any]]:
+    fact = _facts(row)
+    now = uow.now()
+    keys = [("district", d) for d in sorted(fact.claim_districts())]
+    keys += [("crew", c) for c in sorted(fact.crews_with_stops())]
+    return [{"city": row.city, "service_date": row.service_date, "kind": k, "key": v,
+             "plan_id": row.id, "claimed_at": now, "claimed_by": uow.actor} for k, v in keys]
+
+
+def _reclaim(uow: UnitOfWork, row: Any) -> None:
+    """Refresh an assigned plan's claims after its routes changed."""
+    uow.plans.drop_claims([row.id])
+    uow.flush()
+    uow.plans.add_claims(_claim_rows(uow, row))
+    try:
+        uow.flush()
+    except ConcurrentEditError:
+        raise ConcurrentEditError(
+            f"plan {row.id}: another plan was assigned for one of its districts or crews "
+            "at the same moment; nothing was saved - reload and try again") from None
+
+
+# ------------------------------------------------------------------------ re-planning
 
 
 def _apply_replan(
@@ -181,162 +347,221 @@ def _apply_replan(
     hold_others: bool = False,
     **replan_args: Any,
 ) -> PlanChange:
-    require(uow.principal, *SUPERVISING, action="change plans")
+    # 1. read what the re-plan starts from (no lock held while solving)
     row = _plan_row(uow, plan_id)
     _check_version(uow, row, expected_version)
-    if row.status == "superseded":
+    status = PlanStatus(row.status)
+    if status is PlanStatus.SUPERSEDED:
         raise InvalidTransitionError(f"plan {plan_id} is superseded; open the newest plan")
-    if row.status == "assigned" and not confirm:
+    if status is PlanStatus.ASSIGNED and not confirm:
         raise InvalidTransitionError(
             f"plan {plan_id} is already assigned to crews; confirm to re-plan it "
-            "(the crews will be told what changed)"
-        )
-    current = Plan.from_dict(row.payload)
-    all_locks = list(locks if locks is not None else _locks(row))
+            "(the crews will be told what changed)")
+    current = plan_from_rows(row)
+    all_locks = list(locks if locks is not None else locks_of(row))
     # Stops a crew has reached or finished stay where they are.
-    started = {s.request_id for r in row.routes for s in r.stops if s.status != STOP_PENDING}
-    if started:
-        names = uow.requests.external_ids(started)
-        worked = {names[pk] for pk in started}
-        all_locks = [lk for lk in all_locks if lk.request_id not in worked]
-        all_locks += [Lock(p.request_id, r.crew, i) for r in current.routes
-                      for i, p in enumerate(r.stops) if p.request_id in worked]
+    worked = worked_locks(row)
+    worked_keys = {lk.request_id for lk in worked}
+    all_locks = [lk for lk in all_locks if lk.request_id not in worked_keys] + worked
     solver_locks = list(all_locks)
+    moves: dict[str, str] = dict(replan_args.get("moves") or {})
     if hold_others:
         # A supervisor's one change stays one change: every other stop keeps its crew
         # for this re-plan (only the order of the affected routes is re-optimised);
         # these holds are not saved as locks.
-        pinned = {lk.request_id for lk in solver_locks} | set(replan_args.get("moves") or {})
+        pinned = {lk.request_id for lk in solver_locks} | set(moves)
         solver_locks += [Lock(p.request_id, r.crew, None) for r in current.routes
                          for p in r.stops if p.request_id not in pinned]
+    seen = _snapshot(row)
+    before = _crew_lists(row)
+    added_keys = [s.request_id for s in replan_args.get("add") or ()]
+
+    # 2. solve
     new_plan = replan(current, locks=solver_locks, **replan_args)
-    moves = replan_args.get("moves") or {}
     for rid, crew in moves.items():
         all_locks = [lk for lk in all_locks if lk.request_id != rid]
-        all_locks.append(Lock(rid, crew, None))
-    change = _rebuild(uow, row, new_plan, all_locks)
+        if rid not in worked_keys:
+            all_locks.append(Lock(rid, crew, None))
+
+    # 3. write, if nothing changed meanwhile
+    uow.begin_write()
+    row = _plan_row(uow, plan_id, for_update=True)
+    changed = _changed_since(uow, row, seen)
+    if changed:
+        raise ConcurrentEditError(
+            f"{changed} while you were re-planning; nothing was changed - look again and "
+            "retry")
+    keys = {k: request_pk(k) for r in new_plan.routes for k in (p.request_id for p in r.stops)}
+    keys |= {u.request_id: request_pk(u.request_id) for u in new_plan.unplanned}
+    keys |= {k: request_pk(k) for k in added_keys}
+    added, removed = sync_plan_rows(row, new_plan, keys=keys, locks=all_locks)
+    uow.flush()
+    change = _change_of(uow, before, _crew_lists(row))
     uow.events.append("plan", plan_id, action, {**details, "changed_crews": change.crews()})
-    if row.status == "assigned":
+    if status is PlanStatus.ASSIGNED:
         for crew in change.crews():
             uow.events.append("crew", crew, "route_changed", {
                 "plan_id": plan_id, "added": change.added.get(crew, []),
                 "removed": change.removed.get(crew, []),
             })
-        _schedule_requests(uow, row)
+        schedule_requests(uow, added, plan_id)
+        release_requests(uow, removed, plan_id)
+        _reclaim(uow, row)
+    _touch(row)
     uow.commit()
     return change
 
 
-# --------------------------------------------------------------------- supervisor
+def _touch(row: Any) -> None:
+    """Make the plan's version move with any change to its rows."""
+    settings = dict(row.payload or {})
+    settings["edits"] = int(settings.get("edits", 0)) + 1
+    row.payload = settings
 
 
-def plans_for_day(uow: UnitOfWork, city: str, day: date) -> list[PlanRow]:
+def _pk_of(row: Any, request: int | str) -> int:
+    pk = int(request)
+    if not any(s.request_id == pk for r in row.routes for s in r.stops):
+        raise NotFoundError(f"request {pk} is not on a route of plan {row.id}")
+    return pk
+
+
+@service(*READING, action="see plans")
+def plans_for_day(uow: UnitOfWork, city: str, day: date) -> list[Any]:
     """Return the city's plans for ``day``, newest first."""
-    require(uow.principal, *READING, action="see plans")
     return uow.plans.for_date(city, day)
 
 
+@service(*READING, action="read whole plans")
+def plan_details(uow: UnitOfWork, plan_id: int) -> PlanDetails:
+    """Return a stored plan with its locks, stop statuses and request labels."""
+    row = _plan_row(uow, plan_id)
+    plan = plan_from_rows(row)
+    pks = [s.request_id for r in row.routes for s in r.stops]
+    pks += [u.request_id for u in row.unplanned]
+    return PlanDetails(
+        plan_id=row.id, status=row.status, version=row.version,
+        districts=tuple(row.districts or ()), plan=plan,
+        locked=frozenset(s.request_id for r in row.routes for s in r.stops if s.locked),
+        stop_status={s.request_id: s.status for r in row.routes for s in r.stops},
+        labels=uow.requests.labels(pks), created_by=row.created_by,
+        created_at=row.created_at,
+    )
+
+
+@service(*SUPERVISING, action="change plans")
 def move_stop(
     uow: UnitOfWork,
     plan_id: int,
-    request_id: str,
+    request: int,
     to_crew: str,
     *,
     position: int | None = None,
     expected_version: int | None = None,
     confirm: bool = False,
 ) -> PlanChange:
-    """Move a stop to another crew (optionally to a 0-based position).
+    """Move a stop (by request primary key) to another crew, optionally to a position.
 
     Every other stop keeps its crew; the two routes are re-sequenced around the change.
-    Use :func:`reoptimise` to let the solver redistribute unlocked stops.
+    A stop a crew already reached or finished cannot move. Use :func:`reoptimise` to
+    let the solver redistribute unlocked stops.
     """
     row = _plan_row(uow, plan_id)
-    locks = [lk for lk in _locks(row) if lk.request_id != request_id]
-    locks.append(Lock(request_id, to_crew, position))
+    pk = _pk_of(row, request)
+    stop = next(s for r in row.routes for s in r.stops if s.request_id == pk)
+    if StopStatus(stop.status).worked:
+        raise InvalidTransitionError(
+            f"stop {stop.sequence} of crew {stop.route.crew_name} is {stop.status}; a "
+            "stop a crew already worked stays on its route")
+    if to_crew not in {r.crew_name for r in row.routes}:
+        raise NotFoundError(f"crew {to_crew} has no route in plan {plan_id}")
+    key = stop_key(pk)
+    locks = [lk for lk in locks_of(row) if lk.request_id != key]
+    locks.append(Lock(key, to_crew, position))
     return _apply_replan(
         uow, plan_id, "stop_moved",
-        {"request_id": request_id, "to_crew": to_crew, "position": position},
+        {"request": pk, "to_crew": to_crew, "position": position},
         expected_version=expected_version, confirm=confirm, locks=locks,
-        hold_others=True, moves={request_id: to_crew},
+        hold_others=True, moves={key: to_crew},
     )
 
 
+@service(*SUPERVISING, action="lock stops", writes=True)
 def set_lock(
     uow: UnitOfWork,
     plan_id: int,
-    request_id: str,
+    request: int,
     locked: bool,
     *,
     keep_position: bool = False,
     expected_version: int | None = None,
 ) -> None:
-    """Lock a stop to its crew (and optionally its position), or unlock it."""
-    require(uow.principal, *SUPERVISING, action="lock stops")
-    row = _plan_row(uow, plan_id)
+    """Lock a stop (by request primary key) to its crew and maybe position, or unlock it."""
+    row = _plan_row(uow, plan_id, for_update=True)
     _check_version(uow, row, expected_version)
-    plan = Plan.from_dict(row.payload)
-    where = {p.request_id: (r.crew, i) for r in plan.routes for i, p in enumerate(r.stops)}
-    if request_id not in where:
-        raise NotFoundError(f"request {request_id} is not on a route of plan {plan_id}")
-    crew, index = where[request_id]
-    locks = [lk for lk in _locks(row) if lk.request_id != request_id]
-    if locked:
-        locks.append(Lock(request_id, crew, index if keep_position else None))
-    payload = dict(row.payload)
-    payload["locks"] = [{"request_id": lk.request_id, "crew": lk.crew, "position": lk.position}
-                        for lk in locks]
-    row.payload = payload
-    pk = uow.requests.pks_by_external_id([request_id]).get(request_id)
+    if row.status == PlanStatus.SUPERSEDED.value:
+        raise InvalidTransitionError(f"plan {plan_id} is superseded; open the newest plan")
+    pk = _pk_of(row, request)
     for route in row.routes:
-        for stop in route.stops:
+        for index, stop in enumerate(route.stops):
             if stop.request_id == pk:
                 stop.locked = locked
+                stop.lock_position = index if locked and keep_position else None
+                crew = route.crew_name
+    _touch(row)
     uow.events.append("plan", plan_id, "stop_locked" if locked else "stop_unlocked",
-                      {"request_id": request_id, "crew": crew,
-                       "position": index if locked and keep_position else None})
+                      {"request": pk, "crew": crew, "keep_position": keep_position})
     uow.commit()
 
 
+@service(*SUPERVISING, action="change plans")
 def reoptimise(
     uow: UnitOfWork, plan_id: int, *, expected_version: int | None = None, confirm: bool = False
 ) -> PlanChange:
-    """Re-optimise every route of the plan except what is locked."""
-    require(uow.principal, *SUPERVISING, action="change plans")
+    """Re-optimise every route of the plan except what is locked or already worked."""
     row = _plan_row(uow, plan_id)
-    crews = [r.crew_name for r in row.routes]
-    moves = {lk.request_id: lk.crew for lk in _locks(row)}
-    if not moves and crews:
-        # touch every group: pin nothing, re-solve by moving nothing anywhere
-        plan = Plan.from_dict(row.payload)
-        first = next((p for r in plan.routes for p in r.stops), None)
+    moves = {lk.request_id: lk.crew for lk in locks_of(row)}
+    if not moves:
+        # touch every group: re-solve by "moving" one stop to where it already is
+        first = next(((r.crew_name, s) for r in row.routes for s in r.stops
+                      if not StopStatus(s.status).worked), None)
         if first is None:
             return PlanChange()
-        owner = next(r.crew for r in plan.routes if first in r.stops)
-        moves = {first.request_id: owner}
+        moves = {stop_key(first[1].request_id): first[0]}
     return _apply_replan(uow, plan_id, "reoptimised", {}, expected_version=expected_version,
                          confirm=confirm, moves=moves)
 
 
+@service(*SUPERVISING, action="change plans")
 def remove_crew(
     uow: UnitOfWork, plan_id: int, crew: str, *, expected_version: int | None = None,
     confirm: bool = False,
 ) -> PlanChange:
-    """Take a crew out of the plan (breakdown, sickness); its stops are re-planned."""
-    return _apply_replan(uow, plan_id, "crew_removed", {"crew": crew},
-                         expected_version=expected_version, confirm=confirm,
+    """Take a crew out of the plan (breakdown, sickness); its open stops are re-planned.
+
+    Its locks are released stop by stop (each is named in the event), and the stops it
+    already worked stay on its route.
+    """
+    row = _plan_row(uow, plan_id)
+    if crew not in {r.crew_name for r in row.routes}:
+        raise NotFoundError(f"crew {crew} has no route in plan {plan_id}")
+    released = [lk for lk in locks_of(row) if lk.crew == crew]
+    locks = [lk for lk in locks_of(row) if lk.crew != crew]
+    return _apply_replan(uow, plan_id, "crew_removed",
+                         {"crew": crew, "locks_released": [lk.request_id for lk in released]},
+                         expected_version=expected_version, confirm=confirm, locks=locks,
                          remove_crews=[crew])
 
 
+@service(*SUPERVISING, action="change plans")
 def add_urgent_request(
-    uow: UnitOfWork, pack: CityPack, plan_id: int, request_pk: int, *,
+    uow: UnitOfWork, pack: CityPack, plan_id: int, request: int, *,
     expected_version: int | None = None, confirm: bool = False,
 ) -> PlanChange:
-    """Add an urgent request to the day's plan (it goes first in line)."""
-    require(uow.principal, *SUPERVISING, action="change plans")
-    req_row = uow.requests.get(request_pk)
+    """Add an urgent request (by primary key) to the day's plan; it goes first in line."""
+    req_row = uow.requests.get(request)
     if req_row is None:
-        raise NotFoundError(f"request {request_pk} does not exist")
+        raise NotFoundError(f"request {request} does not exist")
     req = req_row.to_domain()
     category = pack.categories.get(req.category)
     if category is None or not category.routable:
@@ -344,122 +569,270 @@ def add_urgent_request(
     if not is_routable(req.geocode_precision, req.geocode_confidence):
         raise PlanningError(
             f"request {req.external_id} has no trustworthy location "
-            f"(precision {req.geocode_precision}); fix its location first"
-        )
+            f"(precision {req.geocode_precision}); fix its location first")
     row = _plan_row(uow, plan_id)
+    if any(s.request_id == req_row.id for r in row.routes for s in r.stops):
+        raise PlanningError(f"request {req.external_id} is already on a route of plan "
+                            f"{plan_id}")
     day = row.service_date
-    now = datetime.combine(day, MORNING, tzinfo=pack.timezone)
+    now = max(uow.now(), datetime.combine(day, MORNING, tzinfo=pack.timezone))
     stop = stop_from_request(req, category, now, day)
-    from dataclasses import replace
-
-    stop = replace(stop, urgency=max(stop.urgency, 10.0))
-    return _apply_replan(uow, plan_id, "urgent_added", {"request_id": req.external_id},
+    stop = dataclasses.replace(stop, request_id=stop_key(req_row.id),
+                               urgency=max(stop.urgency, 10.0))
+    # an earlier unplanned entry of the same request gives way to the urgent one
+    plan_unplanned = [u for u in plan_from_rows(row).unplanned if u.request_id != stop.request_id]
+    if len(plan_unplanned) != len(row.unplanned):
+        uow.begin_write()
+        row = _plan_row(uow, plan_id, for_update=True)
+        sync_unplanned(row, plan_unplanned, {u.request_id: request_pk(u.request_id)
+                                             for u in plan_unplanned})
+        uow.flush()
+        expected_version = None
+    return _apply_replan(uow, plan_id, "urgent_added", {"request": req_row.id},
                          expected_version=expected_version, confirm=confirm, add=[stop])
 
 
-def _schedule_requests(uow: UnitOfWork, row: PlanRow) -> None:
-    """Mark the requests on the plan's routes as scheduled.
+# ------------------------------------------------------------------------ assignment
 
-    Stops the crews already finished keep their outcome. A request the store records
-    as closed is reopened as scheduled only because the planner took it as open on the
-    plan's morning: that is a replay of a past day, and the event says so.
+
+def _assignment_for(uow: UnitOfWork, row: Any) -> tuple[Assignment, list[Any]]:
+    day_plans = uow.plans.for_date(row.city, row.service_date)
+    assigned = [p for p in day_plans if p.status == PlanStatus.ASSIGNED.value]
+    outcome = plan_assignment(_facts(row), [_facts(p) for p in assigned])
+    return outcome, assigned
+
+
+@service(*SUPERVISING, action="assign plans")
+def preview_assignment(uow: UnitOfWork, plan_id: int) -> tuple[Assignment, list[str]]:
+    """Return what assigning the draft would change, and the sentences saying so.
+
+    Nothing is written. Pass the returned :attr:`~dispatch.assignment.Assignment.token`
+    to :func:`assign_plan` to confirm exactly this.
     """
-    pks = [s.request_id for r in row.routes for s in r.stops
-           if s.status in (STOP_PENDING, STOP_ARRIVED)]
-    now = utcnow()
-    events: list[tuple[str, str | int, str, dict[str, Any]]] = []
-    for req in uow.requests.by_ids(pks):
-        current = RequestStatus(req.status)
-        if current in (RequestStatus.SCHEDULED, RequestStatus.IN_PROGRESS):
-            continue
-        details: dict[str, Any] = {"plan_id": row.id, "from": current.value}
-        if current in CLOSED_STATUSES:
-            details["replay"] = (f"recorded as {current.value}; open on the morning of "
-                                 f"{row.service_date.isoformat()}")
-        req.status = RequestStatus.SCHEDULED.value
-        req.closed_at = None
-        req.updated_at = now
-        events.append(("request", req.id, "scheduled", details))
-    uow.events.append_many(events)
+    row = _plan_row(uow, plan_id)
+    if row.status != PlanStatus.DRAFT.value:
+        raise InvalidTransitionError(f"plan {plan_id} is {row.status}; only a draft is assigned")
+    outcome, _ = _assignment_for(uow, row)
+    pks = {pk for pks in outcome.routes.values() for pk in pks}
+    pks |= set(outcome.released) | set(outcome.crew_busy)
+    names = uow.requests.external_ids(pks)
+    return outcome, outcome.lines(names)
 
 
+@service(*SUPERVISING, action="assign plans", writes=True)
 def assign_plan(
-    uow: UnitOfWork, plan_id: int, *, expected_version: int | None = None
+    uow: UnitOfWork, plan_id: int, *, expected_version: int | None = None,
+    token: str | None = None,
 ) -> list[str]:
     """Assign a draft plan: each route becomes its crew's work for the day.
 
-    Other plans of the same city and day are marked superseded. Requests on the routes
-    become ``scheduled``. Returns the crews that received a route.
+    Assigned plans of the day that overlap it (a district or a crew in common) are
+    superseded, except for their started routes, which carry over into this plan.
+    Requests on the routes become ``scheduled``; requests that were scheduled and are on
+    no route any more go back to the open queue.
+
+    Parameters
+    ----------
+    uow
+        Unit of work (committed once).
+    plan_id
+        The draft.
+    expected_version
+        The version the caller saw; a newer one is refused with who changed it.
+    token
+        The :attr:`~dispatch.assignment.Assignment.token` of the preview the supervisor
+        confirmed. Required when assigning changes anything beyond the draft itself
+        (another plan superseded, a crew losing its route, a request going back to the
+        queue, a started route carried over); refused when the day changed since.
+
+    Returns
+    -------
+    list of str
+        The crews that have a route after the assignment.
     """
-    require(uow.principal, *SUPERVISING, action="assign plans")
-    row = _plan_row(uow, plan_id)
+    # lock the day's plans (PostgreSQL) before reading any of them in detail
+    uow.plans.for_date(*_day_of(uow, plan_id), for_update=True)
+    row = _plan_row(uow, plan_id, for_update=True)
     _check_version(uow, row, expected_version)
-    if row.status != "draft":
+    check_transition(PLAN_TRANSITIONS, PlanStatus(row.status), PlanStatus.ASSIGNED,
+                     f"plan {plan_id}")
+    if row.status != PlanStatus.DRAFT.value:
         raise InvalidTransitionError(f"plan {plan_id} is {row.status}; only a draft is assigned")
-    for other in uow.plans.for_date(row.city, row.service_date):
-        if other.id != row.id and other.status == "assigned":
-            other.status = "superseded"
-            uow.events.append("plan", other.id, "superseded", {"by": plan_id})
-    row.status = "assigned"
-    _schedule_requests(uow, row)
-    crews = [r.crew_name for r in row.routes if r.stops]
-    uow.events.append("plan", plan_id, "assigned", {"crews": crews})
+    outcome, assigned = _assignment_for(uow, row)
+    if token is not None and token != outcome.token:
+        raise ConcurrentEditError(
+            f"the day changed since the preview of plan {plan_id} (a crew recorded a stop "
+            "or another plan was edited or assigned); nothing was changed - look at the "
+            "preview again and confirm")
+    if token is None and outcome.disruptive:
+        raise InvalidTransitionError(
+            f"assigning plan {plan_id} changes more than this draft: "
+            + " ".join(outcome.lines()[:3]) + " Preview it and confirm.")
+    by_id = {p.id: p for p in assigned}
+    superseded = [by_id[p] for p in outcome.superseded]
+    before = {c: pks for p in superseded for c, pks in _crew_lists(p).items()}
+
+    # 1. the draft's routes that give way, and stops a carried route holds
+    drop = set(outcome.drop_draft_routes)
+    remove = set(outcome.removed_from_draft)
+    busy = set(outcome.crew_busy)
+    keep_routes = []
+    for route in row.routes:
+        if route.crew_name in drop:
+            continue
+        route.stops[:] = [s for s in route.stops if s.request_id not in remove]
+        keep_routes.append(route)
+    busy_unplanned = [
+        Unplanned(dataclasses.replace(stop_of_row(s), request_id=stop_key(s.request_id)),
+                  Reason(ReasonKind.CREW_BUSY,
+                         f"crew {s.route.crew_name} keeps its started route; re-optimise "
+                         "to place this stop"))
+        for r in row.routes if r.crew_name in drop for s in r.stops if s.request_id in busy]
+    row.routes[:] = keep_routes
+    uow.flush()
+    # 2. superseded plans: their started routes move into this plan
+    carried_ids = {r.route_id for r in outcome.carried}
+    gone_stops = set(outcome.removed_from_carried)
+    now = uow.now()
+    for plan in superseded:
+        for route in list(plan.routes):
+            if route.id in carried_ids:
+                route.stops[:] = [s for s in route.stops if s.id not in gone_stops]
+                route.carried_from_plan_id = plan.id
+                plan.routes.remove(route)
+                row.routes.append(route)
+                for s in route.stops:
+                    s.plan = row
+            elif route.status != RouteStatus.SUPERSEDED.value:
+                check_transition(ROUTE_TRANSITIONS, RouteStatus(route.status),
+                                 RouteStatus.SUPERSEDED, f"route of crew {route.crew_name}")
+                route.status = RouteStatus.SUPERSEDED.value
+        check_transition(PLAN_TRANSITIONS, PlanStatus(plan.status), PlanStatus.SUPERSEDED,
+                         f"plan {plan.id}")
+        plan.status = PlanStatus.SUPERSEDED.value
+        uow.events.append("plan", plan.id, "superseded", {
+            "by": plan_id, "carried_routes": sorted(r.crew for r in outcome.carried
+                                                    if r.route_id in
+                                                    {x.id for x in row.routes})})
+    for route in row.routes:
+        for seq, s in enumerate(route.stops, start=1):
+            s.sequence = seq
+        route.status = route_status_of(StopStatus(s.status) for s in route.stops).value
+    existing = plan_from_rows(row).unplanned
+    known = {u.request_id for u in existing}
+    merged = existing + [u for u in busy_unplanned if u.request_id not in known]
+    sync_unplanned(row, merged, {u.request_id: request_pk(u.request_id) for u in merged})
+    uow.flush()
+    # 3. claims: the database refuses a second assigned plan per district or crew
+    uow.plans.drop_claims(outcome.superseded)
+    uow.flush()
+    row.status = PlanStatus.ASSIGNED.value
+    row.assigned_at, row.assigned_by = now, uow.actor
+    uow.plans.add_claims(_claim_rows(uow, row))
+    try:
+        uow.flush()
+    except ConcurrentEditError:
+        raise ConcurrentEditError(
+            f"another plan of {row.service_date.isoformat()} was assigned for one of the "
+            f"districts or crews of plan {plan_id} at the same moment; nothing was changed "
+            "- reload and look again") from None
+    # 4. requests and events
+    after = _crew_lists(row)
+    schedule_requests(uow, outcome.newly_scheduled, plan_id)
+    release_requests(uow, outcome.released, plan_id)
+    crews = sorted(c for c, pks in after.items() if pks)
+    uow.events.append("plan", plan_id, "assigned", {
+        "crews": crews, "superseded": outcome.superseded,
+        "carried": [r.crew for r in outcome.carried], "released": len(outcome.released),
+        "crew_busy": len(outcome.crew_busy)})
     uow.events.append_many(
         ("route", r.id, "assigned", {"crew": r.crew_name, "stops": len(r.stops)})
-        for r in row.routes if r.stops
-    )
+        for r in row.routes if r.stops)
+    change = _change_of(uow, before, after)
+    for crew in change.crews():
+        if crew in before:
+            uow.events.append("crew", crew, "route_changed", {
+                "plan_id": plan_id, "added": change.added.get(crew, []),
+                "removed": change.removed.get(crew, [])})
     uow.commit()
     return crews
 
 
-def route_view(uow: UnitOfWork, route: RouteRow, capacity: int = 0) -> RouteView:
+def _day_of(uow: UnitOfWork, plan_id: int) -> tuple[str, date]:
+    row = uow.plans.get(plan_id)
+    if row is None:
+        raise NotFoundError(f"plan {plan_id} does not exist")
+    return row.city, row.service_date
+
+
+def stop_of_row(s: Any) -> Any:
+    """Return the planner's :class:`~dispatch.planning.Stop` of a stored stop row."""
+    from dispatch.planning import Stop
+
+    return Stop(request_id=stop_key(s.request_id), category=s.category, district=s.district,
+                lon=s.lon, lat=s.lat, service_s=s.service_s, size=s.size, urgency=s.urgency,
+                tw_start=s.tw_start, tw_end=s.tw_end)
+
+
+# --------------------------------------------------------------------------- crews
+
+
+def _route_view(uow: UnitOfWork, route: Any) -> RouteView:
     """Return a route joined with its requests."""
+    reqs = {r.id: r for r in uow.requests.by_ids(s.request_id for s in route.stops)}
     stops = []
     for s in route.stops:
-        req = uow.requests.get(s.request_id)
-        assert req is not None
+        req = reqs.get(s.request_id)
+        if req is None:
+            raise NotFoundError(f"stop {s.id} points at request {s.request_id}, which is gone")
         stops.append(StopView(
             stop_id=s.id, sequence=s.sequence, request_pk=req.id, request_id=req.external_id,
             category=req.category, service_code=req.service_code, address=req.address,
             description=req.description, lon=req.lon, lat=req.lat, eta=s.eta,
             departure=s.departure, status=s.status, locked=s.locked, reason=s.reason,
             note=s.note, navigation_url=navigation_url(req.lon, req.lat),
+            status_at=s.status_at,
         ))
-    payload_route: dict[str, Any] = next((r for r in route.plan.payload.get("routes", [])
-                          if r.get("crew") == route.crew_name), {})
     return RouteView(
         route_id=route.id, plan_id=route.plan_id, plan_status=route.plan.status,
         crew=route.crew_name, district=route.district, distance_m=route.distance_m,
         drive_s=route.drive_s, service_s=route.service_s, load=route.load,
-        capacity=int(payload_route.get("capacity", capacity)), stops=tuple(stops),
+        capacity=route.capacity, stops=tuple(stops), status=route.status,
     )
 
 
-# --------------------------------------------------------------------------- crews
+@service(*READING, action="read routes")
+def route_view(uow: UnitOfWork, route_id: int) -> RouteView:
+    """Return one route of any plan joined with its requests (supervisors, managers)."""
+    route = uow.plans.route(route_id)
+    if route is None:
+        raise NotFoundError(f"route {route_id} does not exist")
+    return _route_view(uow, route)
 
 
+@service(*WORKING, action="see a crew's route")
 def crew_route(uow: UnitOfWork, city: str, day: date, crew: str) -> RouteView | None:
     """Return the crew's assigned route for ``day`` (``None`` when it has none).
 
-    Only the crew's own route is returned; no other crew's stops are reachable here:
-    a crew member asking for another crew's route is refused.
+    Only the crew's own route is returned; a crew member asking for another crew's
+    route is refused.
     """
     require_crew(uow.principal, crew)
     for row in uow.plans.for_date(city, day):
-        if row.status != "assigned":
+        if row.status != PlanStatus.ASSIGNED.value:
             continue
         for route in row.routes:
-            if route.crew_name == crew:
-                view = route_view(uow, route)
+            if route.crew_name == crew and route.status != RouteStatus.SUPERSEDED.value:
+                view = _route_view(uow, route)
                 events = [e for e in uow.events.for_entity("crew", crew)
                           if e.details.get("plan_id") == row.id]
                 if events and events[-1].action == "route_changed":
-                    view = RouteView(**{**view.__dict__,
-                                        "notice": _notice(events[-1].details)})
+                    view = dataclasses.replace(view, notice=_notice(events[-1].details))
                 return view
     return None
 
 
+@service(*WORKING, action="acknowledge changes", writes=True)
 def acknowledge_route_change(uow: UnitOfWork, crew: str, plan_id: int) -> None:
     """Record that the crew has seen the supervisor's change; the notice goes away."""
     require_crew(uow.principal, crew, action="acknowledge changes")
@@ -477,86 +850,173 @@ def _notice(details: dict[str, Any]) -> str:
     return "Your route was changed by the supervisor: " + "; ".join(parts)
 
 
-def _crew_stop(uow: UnitOfWork, stop_id: int, crew: str) -> StopRow:
+def _crew_stop(uow: UnitOfWork, stop_id: int, crew: str) -> Any:
     require_crew(uow.principal, crew, action="work the stops")
-    stop = uow.plans.stop(stop_id)
+    stop = uow.plans.stop(stop_id, for_update=True)
     if stop is None:
         raise NotFoundError(f"stop {stop_id} does not exist")
     if stop.route.crew_name != crew:
         raise AccessDeniedError(f"stop {stop_id} is not on the route of crew {crew}")
-    if stop.route.plan.status != "assigned":
-        raise InvalidTransitionError(f"stop {stop_id} belongs to a plan that is not assigned")
+    if stop.route.plan.status != PlanStatus.ASSIGNED.value:
+        raise InvalidTransitionError(
+            f"stop {stop_id} belongs to plan {stop.route.plan_id}, which is "
+            f"{stop.route.plan.status}; reload the route")
+    if stop.route.status == RouteStatus.SUPERSEDED.value:
+        raise InvalidTransitionError(
+            f"stop {stop_id} is on a route that was replaced; reload the route")
     return stop
 
 
+def _move_stop_status(uow: UnitOfWork, stop: Any, new: StopStatus) -> StopStatus:
+    current = StopStatus(stop.status)
+    if current == new:
+        when = f"{stop.status_at:%H:%M} UTC" if stop.status_at else "earlier"
+        raise InvalidTransitionError(
+            f"stop {stop.sequence} was already recorded as {current.value} by "
+            f"{stop.status_by or 'someone'} at {when}")
+    check_transition(STOP_TRANSITIONS, current, new, f"stop {stop.sequence}")
+    stop.status = new.value
+    stop.status_at, stop.status_by = uow.now(), uow.actor
+    route = stop.route
+    new_route = route_status_of(StopStatus(s.status) for s in route.stops)
+    check_transition(ROUTE_TRANSITIONS, RouteStatus(route.status), new_route,
+                     f"route of crew {route.crew_name}")
+    route.status = new_route.value
+    return current
+
+
+def _follow_on_request(uow: UnitOfWork, stop: Any, new: StopStatus, note: dict[str, Any],
+                       ) -> Any:
+    """Move the stop's request with the crew's tap, unless its record says closed."""
+    req = uow.requests.get(stop.request_id, for_update=True)
+    if req is None:
+        raise NotFoundError(f"request {stop.request_id} of stop {stop.id} is gone")
+    current = RequestStatus(req.status)
+    target = REQUEST_STATUS_OF_STOP[new]
+    crew_closed = (req.status_owner == OWNER_WORKFLOW and current in CLOSED_STATUSES
+                   and req.closed_at is not None and stop.completed_at is not None
+                   and req.closed_at == stop.completed_at)
+    if current in CLOSED_STATUSES and not crew_closed:
+        note["record"] = current.value  # the source closed it: the record stands
+        return req
+    if current in (RequestStatus.NEW, RequestStatus.TRIAGED):
+        current = RequestStatus.SCHEDULED  # scheduled by this very route
+    check_transition(REQUEST_TRANSITIONS, current, target, f"request {req.external_id}")
+    req.status, req.status_owner = target.value, OWNER_WORKFLOW
+    req.closed_at = uow.now() if target in CLOSED_STATUSES else None
+    return req
+
+
+@service(*WORKING, action="work the stops", writes=True)
 def record_arrival(uow: UnitOfWork, stop_id: int, crew: str) -> None:
     """Record that the crew is at the stop."""
     stop = _crew_stop(uow, stop_id, crew)
-    if stop.status != STOP_PENDING:
-        raise InvalidTransitionError(f"stop {stop_id} is {stop.status}; expected pending")
-    stop.status = STOP_ARRIVED
-    req = uow.requests.get(stop.request_id)
-    assert req is not None
-    req.status = RequestStatus.IN_PROGRESS.value
-    req.updated_at = utcnow()
-    uow.events.append("stop", stop_id, "arrived", {"crew": crew, "request": req.external_id})
+    _move_stop_status(uow, stop, StopStatus.ARRIVED)
+    details: dict[str, Any] = {"crew": crew}
+    req = _follow_on_request(uow, stop, StopStatus.ARRIVED, details)
+    details["request"] = req.external_id
+    uow.events.append("stop", stop_id, "arrived", details)
     uow.commit()
 
 
+@service(*WORKING, action="work the stops", writes=True)
 def complete_stop(
     uow: UnitOfWork, stop_id: int, crew: str, *, note: str | None = None,
 ) -> None:
     """Record that the crew fixed it: stop done, request completed (Open311 closed)."""
-    _finish_stop(uow, stop_id, crew, STOP_DONE, RequestStatus.COMPLETED, None, note)
+    _finish_stop(uow, stop_id, crew, StopStatus.DONE, None, note)
 
 
+@service(*WORKING, action="work the stops", writes=True)
 def cannot_complete(
     uow: UnitOfWork, stop_id: int, crew: str, reason: str, *, note: str | None = None,
 ) -> None:
     """Record that the crew could not do it: request closed-not-fixed, with the reason."""
     if reason not in CANT_COMPLETE_REASONS:
-        raise InvalidTransitionError(
-            f"reason {reason!r} is not one of {sorted(CANT_COMPLETE_REASONS)}"
-        )
-    _finish_stop(uow, stop_id, crew, STOP_CANT, RequestStatus.CLOSED_NOT_FIXED, reason, note)
+        raise ValidationError(f"reason {reason!r} is not one of {sorted(CANT_COMPLETE_REASONS)}")
+    _finish_stop(uow, stop_id, crew, StopStatus.CANT_COMPLETE, reason, note)
 
 
 def _finish_stop(
-    uow: UnitOfWork, stop_id: int, crew: str, stop_status: str, req_status: RequestStatus,
-    reason: str | None, note: str | None,
+    uow: UnitOfWork, stop_id: int, crew: str, new: StopStatus, reason: str | None,
+    note: str | None,
 ) -> None:
+    if note is not None and len(note) > MAX_NOTE_CHARS:
+        raise ValidationError(f"note has {len(note)} characters; at most {MAX_NOTE_CHARS}")
     stop = _crew_stop(uow, stop_id, crew)
-    if stop.status not in (STOP_PENDING, STOP_ARRIVED):
-        raise InvalidTransitionError(f"stop {stop_id} is already {stop.status}")
-    if note is not None and len(note) > 2000:
-        raise InvalidTransitionError(f"note has {len(note)} characters; at most 2000")
-    now = utcnow()
-    stop.status, stop.reason, stop.note, stop.completed_at = stop_status, reason, note, now
-    req = uow.requests.get(stop.request_id)
-    assert req is not None
-    req.status = req_status.value
-    req.updated_at = now
-    req.closed_at = now
-    uow.events.append("stop", stop_id, stop_status,
-                      {"crew": crew, "request": req.external_id, "reason": reason})
-    uow.events.append("request", req.id, req_status.value,
-                      {"by_crew": crew, "reason": reason, "note": note})
+    if StopStatus(stop.status).finished:
+        when = f"{stop.status_at:%H:%M} UTC" if stop.status_at else "earlier"
+        raise InvalidTransitionError(
+            f"stop {stop.sequence} was already recorded as {stop.status} by "
+            f"{stop.status_by or 'someone'} at {when}")
+    _move_stop_status(uow, stop, new)
+    stop.reason, stop.note = reason, note
+    details: dict[str, Any] = {"crew": crew, "reason": reason}
+    req = _follow_on_request(uow, stop, new, details)
+    stop.completed_at = stop.status_at
+    details["request"] = req.external_id
+    uow.events.append("stop", stop_id, new.value, details)
+    uow.events.append("request", req.id, REQUEST_STATUS_OF_STOP[new].value,
+                      {"by_crew": crew, "reason": reason, "note": note,
+                       **({"record": details["record"]} if "record" in details else {})})
     uow.commit()
 
 
+@service(*WORKING, action="work the stops", writes=True)
+def undo_stop(uow: UnitOfWork, stop_id: int, crew: str) -> str:
+    """Undo the crew's last *Done* or *Can't complete* on a stop (within 10 minutes).
+
+    The stop goes back to where it was before (arrived, or to do) and so does its
+    request. Returns the stop's status after the undo.
+    """
+    stop = _crew_stop(uow, stop_id, crew)
+    current = StopStatus(stop.status)
+    if not current.finished:
+        raise InvalidTransitionError(
+            f"stop {stop.sequence} is {current.value}; only a finished stop can be undone")
+    if stop.status_at is None or uow.now() - stop.status_at > UNDO_WINDOW:
+        raise InvalidTransitionError(
+            f"stop {stop.sequence} was finished more than "
+            f"{int(UNDO_WINDOW.total_seconds() // 60)} minutes ago; ask a supervisor")
+    arrived = any(e.action == "arrived" for e in uow.events.for_entity("stop", stop.id))
+    back = StopStatus.ARRIVED if arrived else StopStatus.PENDING
+    req = uow.requests.get(stop.request_id, for_update=True)
+    if req is None:
+        raise NotFoundError(f"request {stop.request_id} of stop {stop.id} is gone")
+    crew_closed = (req.status_owner == OWNER_WORKFLOW
+                   and RequestStatus(req.status) in CLOSED_STATUSES
+                   and req.closed_at is not None and req.closed_at == stop.completed_at)
+    _move_stop_status(uow, stop, back)
+    stop.reason = stop.note = None
+    stop.completed_at = None
+    if crew_closed:
+        target = REQUEST_STATUS_OF_STOP[back]
+        check_transition(REQUEST_TRANSITIONS, RequestStatus(req.status), target,
+                         f"request {req.external_id}")
+        req.status, req.closed_at = target.value, None
+    uow.events.append("stop", stop_id, "undone", {"crew": crew, "from": current.value,
+                                                  "to": back.value})
+    uow.events.append("request", req.id, "crew_outcome_undone",
+                      {"by_crew": crew, "from": current.value, "to": req.status})
+    uow.commit()
+    return back.value
+
+
+@service(*WORKING, action="work the stops", writes=True)
 def attach_photo(
     uow: UnitOfWork, stop_id: int, crew: str, data: bytes, photo_dir: Path
 ) -> Path:
     """Keep a crew's photo with the stop's request; JPEG or PNG up to 8 MB."""
     stop = _crew_stop(uow, stop_id, crew)
     if len(data) > MAX_PHOTO_BYTES:
-        raise InvalidTransitionError(
+        raise ValidationError(
             f"photo is {len(data) / 1e6:.1f} MB; at most {MAX_PHOTO_BYTES / 1e6:.0f} MB")
     suffix = next((s for magic, s in _PHOTO_TYPES.items() if data.startswith(magic)), None)
     if suffix is None:
-        raise InvalidTransitionError("photo is not a JPEG or PNG image")
-    req = uow.requests.get(stop.request_id)
-    assert req is not None
+        raise ValidationError("photo is not a JPEG or PNG image")
+    req = uow.requests.get(stop.request_id, for_update=True)
+    if req is None:
+        raise NotFoundError(f"request {stop.request_id} of stop {stop.id} is gone")
     folder = photo_dir / str(req.id)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"stop{stop_id}-{len(list(folder.iterdir())) + 1}{suffix}"

@@ -63,12 +63,23 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.close()
 
 
+#: How long a SQLite writer waits for the one before it (an import of 10,000 rows holds
+#: the lock for a few seconds).
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
 def _sqlite_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN")
+    # Write transactions take the write lock up front (BEGIN IMMEDIATE): in WAL mode a
+    # deferred transaction that reads and then writes fails at once ("database is
+    # locked") if another write committed in between; an immediate one waits its turn.
+    if connection.get_execution_options().get("curbside_write"):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        connection.exec_driver_sql("BEGIN")
 
 
 def make_engine(url: str | None = None) -> Engine:
@@ -97,9 +108,24 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
+#: Key of the PostgreSQL advisory lock held while migrating and initialising.
+INIT_LOCK_KEY = 7_326_019_411
+
+
 def migrate(engine: Engine) -> None:
-    """Create or upgrade the schema to the newest migration."""
-    with engine.begin() as connection:
+    """Create or upgrade the schema to the newest migration.
+
+    Safe to run from several processes at once: on PostgreSQL the migration runs under
+    an advisory lock (the second ``dispatch init`` waits, then finds nothing to do);
+    on SQLite it runs in one immediate (write-locked) transaction.
+    """
+    if engine.dialect.name == "sqlite":
+        connection_cm = engine.connect().execution_options(curbside_write=True)
+    else:
+        connection_cm = engine.connect()
+    with connection_cm as connection, connection.begin():
+        if engine.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({INIT_LOCK_KEY})")
         cfg = alembic_config(engine)
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "head")

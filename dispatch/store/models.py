@@ -56,6 +56,7 @@ class RequestRow(Base):
         Index("ix_requests_status_category", "status", "category"),
         Index("ix_requests_district", "district"),
         Index("ix_requests_requested_at", "requested_at"),
+        Index("ix_requests_conflict_at", "conflict_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -88,6 +89,21 @@ class RequestRow(Base):
     caller_email: Mapped[str | None] = mapped_column(String(200))
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     content_hash: Mapped[str] = mapped_column(String(64), default="")
+    # -- what the source (the city's 311 system) last said; NULL for Curbside's own
+    #    requests (intake, sweeps). Imports write these; the workflow never does.
+    source_status: Mapped[str | None] = mapped_column(String(32))
+    source_closed_at: Mapped[datetime | None]
+    source_lon: Mapped[float | None] = mapped_column(Float)
+    source_lat: Mapped[float | None] = mapped_column(Float)
+    #: Who owns ``status``/``closed_at``: ``source`` (they follow the source) or
+    #: ``workflow`` (scheduling, a crew outcome or a supervisor's decision set them).
+    status_owner: Mapped[str] = mapped_column(String(16), default="source")
+    #: Source fields a supervisor changed by hand (``location``, ``category``): imports
+    #: leave them alone.
+    overrides: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: An unresolved disagreement between the source and the local state (both values).
+    source_conflict: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    conflict_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy convention)
@@ -159,9 +175,14 @@ class CrewRow(Base):
 
 
 class PlanRow(Base):
-    """A day's plan: draft, assigned or superseded."""
+    """A day's plan: draft, assigned or superseded.
+
+    Its routes, stops and unplanned rows are the plan; ``payload`` keeps only the
+    settings it was made with (seed, time budget, absent crews, sweep).
+    """
 
     __tablename__ = "plans"
+    __table_args__ = (Index("ix_plans_city_service_date", "city", "service_date"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     city: Mapped[str] = mapped_column(String(64))
@@ -170,29 +191,54 @@ class PlanRow(Base):
     seed: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(64), default="system")
+    #: The time zone of the plan's day (IANA name).
+    tz: Mapped[str] = mapped_column(String(64), default="UTC")
+    #: Districts the plan covers; empty: the whole city (or service area).
+    districts: Mapped[list[str]] = mapped_column(JSON, default=list)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    assigned_at: Mapped[datetime | None]
+    assigned_by: Mapped[str | None] = mapped_column(String(64))
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
 
     routes: Mapped[list[RouteRow]] = relationship(
         back_populates="plan", cascade="all, delete-orphan", order_by="RouteRow.id"
+    )
+    unplanned: Mapped[list[UnplannedRow]] = relationship(
+        back_populates="plan", cascade="all, delete-orphan", order_by="UnplannedRow.id"
     )
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy convention)
 
 
 class RouteRow(Base):
-    """One crew's route in a plan."""
+    """One crew's route in a plan, with the crew's settings for the day."""
 
     __tablename__ = "routes"
+    __table_args__ = (
+        UniqueConstraint("plan_id", "crew_name", name="uq_routes_plan_id_crew_name"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))
     crew_name: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="planned")
     district: Mapped[str | None] = mapped_column(String(32))
     distance_m: Mapped[int] = mapped_column(Integer, default=0)
     drive_s: Mapped[int] = mapped_column(Integer, default=0)
     service_s: Mapped[int] = mapped_column(Integer, default=0)
     load: Mapped[int] = mapped_column(Integer, default=0)
+    capacity: Mapped[int] = mapped_column(Integer, default=0)
+    shift_start: Mapped[datetime | None]
+    shift_end: Mapped[datetime | None]
+    start_at: Mapped[datetime | None]
+    end_at: Mapped[datetime | None]
+    break_start: Mapped[datetime | None]
+    break_end: Mapped[datetime | None]
+    break_after: Mapped[int | None] = mapped_column(Integer)
+    #: Skills, districts, depot and lunch window of the crew that day.
+    crew_settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: Set when the route was carried over from an earlier assigned plan.
+    carried_from_plan_id: Mapped[int | None] = mapped_column(Integer)
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
 
     plan: Mapped[PlanRow] = relationship(back_populates="routes")
@@ -204,12 +250,22 @@ class RouteRow(Base):
 
 
 class StopRow(Base):
-    """A stop of a route: one request, in order."""
+    """A stop of a route: one request (by primary key), in order, as planned.
+
+    The planning inputs (category, district, position, service time, size, urgency,
+    window) are kept as the planner saw them, so a re-plan starts from the same facts;
+    a location fix updates them on plans still in use.
+    """
 
     __tablename__ = "stops"
+    __table_args__ = (
+        UniqueConstraint("plan_id", "request_id", name="uq_stops_plan_id_request_id"),
+        Index("ix_stops_request_id", "request_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     route_id: Mapped[int] = mapped_column(ForeignKey("routes.id", ondelete="CASCADE"))
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))
     request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"))
     sequence: Mapped[int] = mapped_column(Integer)
     eta: Mapped[datetime | None]
@@ -218,12 +274,95 @@ class StopRow(Base):
     reason: Mapped[str | None] = mapped_column(String(64))
     note: Mapped[str | None] = mapped_column(Text)
     completed_at: Mapped[datetime | None]
+    #: When and by whom the stop's status last changed (for undo and "who did it").
+    status_at: Mapped[datetime | None]
+    status_by: Mapped[str | None] = mapped_column(String(64))
     locked: Mapped[bool] = mapped_column(Boolean, default=False)
+    lock_position: Mapped[int | None] = mapped_column(Integer)
+    category: Mapped[str] = mapped_column(String(64), default="")
+    district: Mapped[str | None] = mapped_column(String(32))
+    lon: Mapped[float | None] = mapped_column(Float)
+    lat: Mapped[float | None] = mapped_column(Float)
+    service_s: Mapped[int] = mapped_column(Integer, default=0)
+    size: Mapped[int] = mapped_column(Integer, default=1)
+    urgency: Mapped[float] = mapped_column(Float, default=0.0)
+    tw_start: Mapped[datetime | None]
+    tw_end: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
 
     route: Mapped[RouteRow] = relationship(back_populates="stops")
+    #: The plan the stop's route belongs to (kept on the row so that the database can
+    #: refuse the same request twice in one plan).
+    plan: Mapped[PlanRow] = relationship()
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy convention)
+
+
+class UnplannedRow(Base):
+    """A request the plan could not put on a route, with the typed reason."""
+
+    __tablename__ = "unplanned"
+    __table_args__ = (
+        UniqueConstraint("plan_id", "request_id", name="uq_unplanned_plan_id_request_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"))
+    reason_kind: Mapped[str] = mapped_column(String(32))
+    reason_detail: Mapped[str] = mapped_column(Text, default="")
+    category: Mapped[str] = mapped_column(String(64), default="")
+    district: Mapped[str | None] = mapped_column(String(32))
+    lon: Mapped[float | None] = mapped_column(Float)
+    lat: Mapped[float | None] = mapped_column(Float)
+    service_s: Mapped[int] = mapped_column(Integer, default=0)
+    size: Mapped[int] = mapped_column(Integer, default=1)
+    urgency: Mapped[float] = mapped_column(Float, default=0.0)
+    tw_start: Mapped[datetime | None]
+    tw_end: Mapped[datetime | None]
+
+    plan: Mapped[PlanRow] = relationship(back_populates="unplanned")
+
+
+class AssignmentRow(Base):
+    """A claim of an assigned plan on a district or a crew for one service day.
+
+    The primary key makes the database itself refuse a second assigned plan for the
+    same city, day and district (``kind`` ``district``), or a second assigned route for
+    the same crew (``kind`` ``crew``), whatever the number of app instances.
+    """
+
+    __tablename__ = "assignments"
+
+    city: Mapped[str] = mapped_column(String(64), primary_key=True)
+    service_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))
+    claimed_at: Mapped[datetime]
+    claimed_by: Mapped[str] = mapped_column(String(64))
+
+
+class SettingRow(Base):
+    """A store-wide setting, such as the demo clock."""
+
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class LoginFailureRow(Base):
+    """A failed sign-in, kept to throttle guessing per source (never to lock accounts)."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_source_at", "source", "at"),
+                      Index("ix_login_failures_username_at", "username", "at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
 
 
 class EventRow(Base):
@@ -252,8 +391,6 @@ class UserRow(Base):
     role: Mapped[str] = mapped_column(String(16))
     crew_name: Mapped[str | None] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None]
     created_at: Mapped[datetime]
     last_login_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
@@ -265,7 +402,7 @@ class SessionRow(Base):
     """A signed-in browser session, so that a page reload does not sign people out.
 
     Only a SHA-256 hash of the session token is stored; the token itself lives in the
-    browser (the dashboard's URL).
+    browser, in a cookie (never in the URL, so a pasted link carries no sign-in).
     """
 
     __tablename__ = "sessions"

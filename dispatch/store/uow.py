@@ -7,34 +7,81 @@ everything back, so an import or an assignment is all or nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from types import TracebackType
 from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, Table, func, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    Connection,
+    Engine,
+    String,
+    Table,
+    and_,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from dispatch.auth import SYSTEM, Principal
-from dispatch.errors import ConcurrentEditError
+from dispatch.errors import ConcurrentEditError, StoreBusyError, ValidationError
+from dispatch.model import CLOSED_STATUSES
 from dispatch.store.models import (
+    AssignmentRow,
     CrewRow,
     DepotRow,
     EventRow,
+    LoginFailureRow,
     PlanRow,
     RequestRow,
     RouteRow,
     SessionRow,
+    SettingRow,
     StopRow,
     UserRow,
 )
 
 
 def utcnow() -> datetime:
-    """Return the current time, timezone-aware UTC."""
+    """Return the current wall-clock time, timezone-aware UTC.
+
+    Sign-in, sessions and throttling always use this. Business time (request ages,
+    crew actions, the service day) comes from :meth:`UnitOfWork.now`, which a demo
+    store may set to a replayed morning.
+    """
     return datetime.now(UTC)
+
+
+_CLOSED = tuple(s.value for s in CLOSED_STATUSES)
+
+
+def check_lengths(table: Any, values: Mapping[str, Any], what: str) -> None:
+    """Refuse text longer than its column before it reaches the database.
+
+    Raises
+    ------
+    ValidationError
+        Naming the field, its length and the limit.
+    """
+    columns = table.columns
+    for name, value in values.items():
+        if not isinstance(value, str) or name not in columns:
+            continue
+        column_type = columns[name].type
+        limit = getattr(column_type, "length", None)
+        if isinstance(column_type, String) and limit is not None and len(value) > limit:
+            raise ValidationError(
+                f"{what}: {name.replace('_', ' ')} has {len(value)} characters; "
+                f"at most {limit}")
 
 
 @dataclass(frozen=True)
@@ -47,7 +94,11 @@ class RequestFilter:
     requested_from: datetime | None = None
     requested_until: datetime | None = None
     located: bool | None = None
-    max_precision_rank: int | None = None
+    #: Only requests open at this instant as their record stands (reported by then,
+    #: not closed by then): today's work, or a replayed morning's.
+    open_at: datetime | None = None
+    #: Only requests inside ``(west, south, east, north)``, degrees (``lon, lat``).
+    bbox: tuple[float, float, float, float] | None = None
 
 
 class RequestRepository:
@@ -56,60 +107,84 @@ class RequestRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def key_index(self) -> dict[tuple[str, str], int]:
-        """Return ``{(source, external_id): id}`` of every stored request."""
-        rows = self.session.execute(
-            select(RequestRow.source, RequestRow.external_id, RequestRow.id)
-        )
-        return {(s, e): i for s, e, i in rows}
+    def match(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, str]]:
+        """Return ``{(source, external_id): (id, content_hash)}`` of the stored ones.
 
-    def by_ids(self, ids: Iterable[int]) -> list[RequestRow]:
-        """Return the requests with the given primary keys."""
-        ids = list(ids)
-        if not ids:
-            return []
+        Only the asked keys are read (by external id, 900 at a time), never the whole
+        store.
+        """
+        wanted = set(keys)
+        by_external = sorted({e for _, e in wanted})
+        out: dict[tuple[str, str], tuple[int, str]] = {}
+        for start in range(0, len(by_external), 900):
+            chunk = by_external[start : start + 900]
+            rows = self.session.execute(
+                select(RequestRow.source, RequestRow.external_id, RequestRow.id,
+                       RequestRow.content_hash).where(RequestRow.external_id.in_(chunk)))
+            for source, external_id, pk, digest in rows:
+                out[(source, external_id)] = (pk, digest)
+        return {k: v for k, v in out.items() if k in wanted}
+
+    def match_external_ids(self, external_ids: Iterable[str]) -> list[tuple[str, str, int, str]]:
+        """Return ``(source, external_id, id, content_hash)`` of any source for these ids."""
+        wanted = sorted(set(external_ids))
+        out: list[tuple[str, str, int, str]] = []
+        for start in range(0, len(wanted), 900):
+            chunk = wanted[start : start + 900]
+            out.extend((s, e, i, h) for s, e, i, h in self.session.execute(
+                select(RequestRow.source, RequestRow.external_id, RequestRow.id,
+                       RequestRow.content_hash).where(RequestRow.external_id.in_(chunk))))
+        return out
+
+    def by_ids(self, ids: Iterable[int], *, for_update: bool = False) -> list[RequestRow]:
+        """Return the requests with the given primary keys, by key.
+
+        With ``for_update`` the rows stay locked until the transaction ends (PostgreSQL
+        ``SELECT ... FOR UPDATE``; SQLite's write transactions are exclusive anyway).
+        """
+        ids = sorted(set(ids))
         out: list[RequestRow] = []
         for start in range(0, len(ids), 900):
             chunk = ids[start : start + 900]
-            out.extend(self.session.scalars(select(RequestRow).where(RequestRow.id.in_(chunk))))
+            stmt = select(RequestRow).where(RequestRow.id.in_(chunk)).order_by(RequestRow.id)
+            if for_update:
+                stmt = stmt.with_for_update()
+            out.extend(self.session.scalars(stmt))
         return out
 
-    def get(self, request_id: int) -> RequestRow | None:
-        """Return one request by primary key."""
-        return self.session.get(RequestRow, request_id)
+    def get(self, request_id: int, *, for_update: bool = False) -> RequestRow | None:
+        """Return one request by primary key (locked with ``for_update``)."""
+        if not for_update:
+            return self.session.get(RequestRow, request_id)
+        return self.session.scalar(
+            select(RequestRow).where(RequestRow.id == request_id).with_for_update())
 
     def by_external_id(self, external_id: str) -> list[RequestRow]:
         """Return the requests whose external id is ``external_id`` (any source)."""
         return list(
-            self.session.scalars(select(RequestRow).where(RequestRow.external_id == external_id))
+            self.session.scalars(select(RequestRow).where(RequestRow.external_id == external_id)
+                                 .order_by(RequestRow.id))
         )
 
-    def pks_by_external_id(self, external_ids: Iterable[str]) -> dict[str, int]:
-        """Return ``{external_id: id}`` for the given external ids (first match per id)."""
-        wanted = sorted(set(external_ids))
-        out: dict[str, int] = {}
+    def pks_by_key(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        """Return ``{(source, external_id): id}`` for the given keys that are stored."""
+        return {k: v[0] for k, v in self.match(keys).items()}
+
+    def labels(self, pks: Iterable[int]) -> dict[int, tuple[str, str, str]]:
+        """Return ``{id: (external_id, address, category)}`` for the given primary keys."""
+        wanted = sorted(set(pks))
+        out: dict[int, tuple[str, str, str]] = {}
         for start in range(0, len(wanted), 900):
             chunk = wanted[start : start + 900]
             rows = self.session.execute(
-                select(RequestRow.external_id, RequestRow.id)
-                .where(RequestRow.external_id.in_(chunk))
-                .order_by(RequestRow.id)
-            )
-            for external_id, pk in rows:
-                out.setdefault(external_id, pk)
+                select(RequestRow.id, RequestRow.external_id, RequestRow.address,
+                       RequestRow.category).where(RequestRow.id.in_(chunk)))
+            out.update({pk: (ext, addr or "", cat) for pk, ext, addr, cat in rows})
         return out
 
     def external_ids(self, pks: Iterable[int]) -> dict[int, str]:
         """Return ``{id: external_id}`` for the given primary keys."""
-        wanted = sorted(set(pks))
-        out: dict[int, str] = {}
-        for start in range(0, len(wanted), 900):
-            chunk = wanted[start : start + 900]
-            rows = self.session.execute(
-                select(RequestRow.id, RequestRow.external_id).where(RequestRow.id.in_(chunk))
-            )
-            out.update({pk: ext for pk, ext in rows})
-        return out
+        return {pk: v[0] for pk, v in self.labels(pks).items()}
 
     def with_personal_data(self) -> list[RequestRow]:
         """Return the requests that still hold a caller's name, phone or email."""
@@ -119,19 +194,31 @@ class RequestRepository:
 
     def insert_many(self, rows: Sequence[dict[str, Any]]) -> None:
         """Insert new requests in bulk (each dict holds the column values)."""
+        table = cast(Table, RequestRow.__table__)
+        for r in rows:
+            check_lengths(table, r, f"request {r.get('external_id', '')}".strip())
         if rows:
-            self.session.execute(
-                insert(cast(Table, RequestRow.__table__)), [dict(r, version=1) for r in rows]
-            )
+            self.session.execute(insert(table), [dict(r, version=1) for r in rows])
+
+    def insert_one(self, values: dict[str, Any]) -> int:
+        """Insert one request and return its primary key."""
+        table = cast(Table, RequestRow.__table__)
+        check_lengths(table, values, "request")
+        result = self.session.execute(insert(table).values(**values, version=1)
+                                      .returning(table.c.id))
+        return int(result.scalar_one())
 
     def update_many(self, rows: Sequence[dict[str, Any]]) -> None:
         """Update requests in bulk; each dict holds ``id`` and the changed columns."""
+        table = cast(Table, RequestRow.__table__)
         for row in rows:
             values = {k: v for k, v in row.items() if k != "id"}
+            check_lengths(table, values, f"request {row['id']}")
             self.session.execute(
                 update(RequestRow)
                 .where(RequestRow.id == row["id"])
                 .values(**values, version=RequestRow.version + 1)
+                .execution_options(synchronize_session=False)
             )
 
     def query(self, flt: RequestFilter | None = None, limit: int | None = None) -> list[RequestRow]:
@@ -150,6 +237,12 @@ class RequestRepository:
         columns = [c for c in RequestRow.__table__.columns if c.key not in _HEAVY_COLUMNS]
         stmt = _filtered(select(*columns), flt or RequestFilter())
         return list(self.session.execute(stmt))
+
+    def in_conflict(self, limit: int = 500) -> list[RequestRow]:
+        """Return requests whose source disagrees with the local state, oldest first."""
+        return list(self.session.scalars(
+            select(RequestRow).where(RequestRow.conflict_at.is_not(None))
+            .order_by(RequestRow.conflict_at, RequestRow.id).limit(limit)))
 
     def count(self) -> int:
         """Return the number of stored requests."""
@@ -183,7 +276,25 @@ def _filtered(stmt: Any, flt: RequestFilter) -> Any:
         stmt = stmt.where(RequestRow.lon.is_not(None))
     elif flt.located is False:
         stmt = stmt.where(RequestRow.lon.is_(None))
+    if flt.open_at is not None:
+        stmt = stmt.where(open_at_clause(flt.open_at))
+    if flt.bbox is not None:
+        west, south, east, north = flt.bbox
+        stmt = stmt.where(RequestRow.lon.between(west, east), RequestRow.lat.between(south, north))
     return stmt.order_by(RequestRow.requested_at, RequestRow.id)
+
+
+def open_at_clause(when: datetime) -> Any:
+    """Return the SQL condition "open at ``when`` as the record stands".
+
+    Reported by then, and not closed by then: a request closed later (a replayed past
+    day) counts as open; one without a close time counts as open if its status is.
+    """
+    return and_(
+        RequestRow.requested_at <= when,
+        or_(RequestRow.closed_at > when,
+            and_(RequestRow.closed_at.is_(None), RequestRow.status.not_in(_CLOSED))),
+    )
 
 
 class EventLog:
@@ -236,6 +347,13 @@ class EventLog:
                 .order_by(EventRow.id)
             )
         )
+
+    def last_for_entity(self, entity_type: str, entity_id: str | int) -> EventRow | None:
+        """Return the newest event of one entity."""
+        return self.session.scalar(
+            select(EventRow)
+            .where(EventRow.entity_type == entity_type, EventRow.entity_id == str(entity_id))
+            .order_by(EventRow.id.desc()).limit(1))
 
     def search(
         self,
@@ -316,7 +434,7 @@ def _upsert(session: Session, row: Any, model: Any, values: dict[str, Any]) -> b
 
 
 class PlanRepository:
-    """Plans, their routes and stops."""
+    """Plans, their routes, stops and unplanned rows, and the assignment claims."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -327,33 +445,120 @@ class PlanRepository:
         self.session.flush()
         return plan
 
-    def get(self, plan_id: int) -> PlanRow | None:
-        """Return one plan."""
-        return self.session.get(PlanRow, plan_id)
+    def get(self, plan_id: int, *, for_update: bool = False) -> PlanRow | None:
+        """Return one plan with its routes, stops and unplanned rows.
 
-    def for_date(self, city: str, service_date: date) -> list[PlanRow]:
+        With ``for_update`` the plan row and its stop rows stay locked until the
+        transaction ends (PostgreSQL; SQLite's write transactions are exclusive).
+        """
+        stmt = (select(PlanRow).where(PlanRow.id == plan_id)
+                .options(selectinload(PlanRow.routes).selectinload(RouteRow.stops),
+                         selectinload(PlanRow.unplanned)))
+        if for_update:
+            stmt = stmt.with_for_update(of=PlanRow)
+            row = self.session.scalar(stmt)
+            if row is not None:
+                list(self.session.scalars(select(StopRow.id).where(StopRow.plan_id == plan_id)
+                                          .order_by(StopRow.id).with_for_update()))
+            return row
+        return self.session.scalar(stmt)
+
+    def for_date(self, city: str, service_date: date, *, for_update: bool = False,
+                 ) -> list[PlanRow]:
         """Return the city's plans for a date, newest first."""
-        return list(
-            self.session.scalars(
-                select(PlanRow)
-                .where(PlanRow.city == city, PlanRow.service_date == service_date)
-                .order_by(PlanRow.id.desc())
-            )
-        )
+        stmt = (select(PlanRow).where(PlanRow.city == city,
+                                      PlanRow.service_date == service_date)
+                .order_by(PlanRow.id.desc()))
+        if for_update:
+            stmt = stmt.with_for_update()
+        return list(self.session.scalars(stmt))
 
-    def latest_date(self, city: str) -> date | None:
-        """Return the newest service date with a plan for ``city``."""
-        return self.session.scalar(
-            select(func.max(PlanRow.service_date)).where(PlanRow.city == city)
-        )
+    def latest_date(self, city: str, statuses: Sequence[str] | None = None) -> date | None:
+        """Return the newest service date with a plan (in one of ``statuses``) for ``city``."""
+        stmt = select(func.max(PlanRow.service_date)).where(PlanRow.city == city)
+        if statuses is not None:
+            stmt = stmt.where(PlanRow.status.in_(list(statuses)))
+        return self.session.scalar(stmt)
 
     def route(self, route_id: int) -> RouteRow | None:
         """Return one route."""
         return self.session.get(RouteRow, route_id)
 
-    def stop(self, stop_id: int) -> StopRow | None:
-        """Return one stop."""
-        return self.session.get(StopRow, stop_id)
+    def stop(self, stop_id: int, *, for_update: bool = False) -> StopRow | None:
+        """Return one stop (locked with ``for_update``)."""
+        if not for_update:
+            return self.session.get(StopRow, stop_id)
+        return self.session.scalar(select(StopRow).where(StopRow.id == stop_id)
+                                   .with_for_update())
+
+    def active_stops(self, request_pks: Iterable[int]) -> list[StopRow]:
+        """Return the stops of the given requests on draft or assigned plans."""
+        wanted = sorted(set(request_pks))
+        out: list[StopRow] = []
+        for start in range(0, len(wanted), 900):
+            chunk = wanted[start : start + 900]
+            out.extend(self.session.scalars(
+                select(StopRow).join(PlanRow, PlanRow.id == StopRow.plan_id)
+                .where(StopRow.request_id.in_(chunk),
+                       PlanRow.status.in_(("draft", "assigned")))
+                .order_by(StopRow.id)))
+        return out
+
+    def assigned_stops(self, request_pks: Iterable[int]) -> list[StopRow]:
+        """Return the stops of the given requests on assigned routes (not superseded)."""
+        wanted = sorted(set(request_pks))
+        out: list[StopRow] = []
+        for start in range(0, len(wanted), 900):
+            chunk = wanted[start : start + 900]
+            out.extend(self.session.scalars(
+                select(StopRow).join(RouteRow, RouteRow.id == StopRow.route_id)
+                .join(PlanRow, PlanRow.id == StopRow.plan_id)
+                .where(StopRow.request_id.in_(chunk), PlanRow.status == "assigned",
+                       RouteRow.status != "superseded")
+                .order_by(StopRow.id)))
+        return out
+
+    def claims(self, city: str, service_date: date) -> list[AssignmentRow]:
+        """Return the claims of assigned plans on the day's districts and crews."""
+        return list(self.session.scalars(
+            select(AssignmentRow).where(AssignmentRow.city == city,
+                                        AssignmentRow.service_date == service_date)
+            .order_by(AssignmentRow.kind, AssignmentRow.key)))
+
+    def drop_claims(self, plan_ids: Iterable[int]) -> None:
+        """Remove every claim of the given plans."""
+        ids = list(plan_ids)
+        if ids:
+            self.session.execute(delete(AssignmentRow).where(AssignmentRow.plan_id.in_(ids)))
+
+    def add_claims(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert claims; the database refuses one already held (primary key)."""
+        if rows:
+            self.session.execute(insert(cast(Table, AssignmentRow.__table__)), list(rows))
+
+
+class SettingsRepository:
+    """Store-wide settings (a small key-value table)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        """Return the value of ``key``, or ``None``."""
+        row = self.session.get(SettingRow, key)
+        return None if row is None else dict(row.value)
+
+    def set(self, key: str, value: dict[str, Any] | None) -> None:
+        """Set ``key`` (``None`` removes it)."""
+        row = self.session.get(SettingRow, key)
+        if value is None:
+            if row is not None:
+                self.session.delete(row)
+            return
+        if row is None:
+            self.session.add(SettingRow(key=key, value=value))
+        else:
+            row.value = value
 
 
 class UserRepository:
@@ -388,6 +593,109 @@ class UserRepository:
         """Forget a browser session."""
         self.session.delete(row)
 
+    def drop_sessions_of(self, username: str) -> int:
+        """Forget every browser session of ``username``; return how many there were."""
+        result = self.session.execute(delete(SessionRow).where(SessionRow.username == username))
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    def add_failure(self, username: str, source: str, at: datetime) -> None:
+        """Record a failed sign-in from ``source``."""
+        self.session.add(LoginFailureRow(username=username[:64], source=source[:64], at=at))
+
+    def failures(self, *, source: str, since: datetime, username: str | None = None) -> int:
+        """Return failed sign-ins from ``source`` since ``since`` (for ``username``)."""
+        stmt = select(func.count(LoginFailureRow.id)).where(
+            LoginFailureRow.source == source, LoginFailureRow.at >= since)
+        if username is not None:
+            stmt = stmt.where(LoginFailureRow.username == username)
+        return int(self.session.scalar(stmt) or 0)
+
+    def oldest_failure(self, *, source: str, since: datetime, username: str | None = None,
+                       ) -> datetime | None:
+        """Return the oldest counted failure (when the throttle lifts)."""
+        stmt = select(func.min(LoginFailureRow.at)).where(
+            LoginFailureRow.source == source, LoginFailureRow.at >= since)
+        if username is not None:
+            stmt = stmt.where(LoginFailureRow.username == username)
+        return self.session.scalar(stmt)
+
+    def prune_failures(self, before: datetime) -> None:
+        """Forget failures older than ``before``."""
+        self.session.execute(delete(LoginFailureRow).where(LoginFailureRow.at < before))
+
+
+#: Store setting of the business clock (a demo replays a past morning).
+CLOCK_SETTING = "clock"
+
+_CONSTRAINT_WORDS = {
+    "pk_assignments": "another plan was assigned for the same district or crew",
+    "uq_requests_source_external_id": "a request with the same id was saved",
+    "uq_stops_plan_id_request_id": "the same request was put on the plan",
+    "uq_routes_plan_id_crew_name": "the same crew was given a route",
+    "uq_users_username": "an account with the same name was created",
+    "uq_crews_city_name": "the same crew was added",
+    "uq_depots_city_code": "the same depot was added",
+}
+
+
+def _constraint_of(err: BaseException) -> str | None:
+    orig = getattr(err, "orig", None)
+    diag = getattr(orig, "diag", None)
+    name = getattr(diag, "constraint_name", None)
+    if name:
+        return str(name)
+    text_ = str(orig or err)
+    for known in _CONSTRAINT_WORDS:
+        if known in text_:
+            return known
+    match = re.search(r"UNIQUE constraint failed: (\w+)\.", text_)
+    if match:
+        table = match.group(1)
+        for known in _CONSTRAINT_WORDS:
+            if known.startswith(("uq_" + table, "pk_" + table)):
+                return known
+    return None
+
+
+def translate_error(err: BaseException) -> BaseException | None:
+    """Return the one-sentence Curbside error for a database error, or ``None``.
+
+    Lost races (a row changed or claimed by another writer in the same moment), a
+    database that stayed locked, and PostgreSQL's serialization failures and deadlocks
+    all become :class:`~dispatch.errors.ConcurrentEditError` (or its
+    :class:`~dispatch.errors.StoreBusyError`), saying that nothing was saved.
+    """
+    if isinstance(err, ConcurrentEditError):
+        return None
+    if isinstance(err, StaleDataError):
+        match = re.search(r"table '(\w+)'", str(err))
+        what = (match.group(1).rstrip("s") if match else "record").replace("_", " ")
+        return ConcurrentEditError(
+            f"someone else changed the same {what} at the same moment; nothing was saved "
+            "- reload and try again")
+    if isinstance(err, IntegrityError):
+        orig = getattr(err, "orig", None)
+        unique = (getattr(orig, "sqlstate", None) == "23505"
+                  or "UNIQUE constraint failed" in str(orig))
+        if not unique:
+            return None  # not a lost race (a foreign key, a missing value): a real bug
+        words = _CONSTRAINT_WORDS.get(_constraint_of(err) or "",
+                                      "the same record was saved")
+        return ConcurrentEditError(
+            f"{words} at the same moment by someone else; nothing was saved - reload "
+            "and try again")
+    if isinstance(err, OperationalError) and "database is locked" in str(err):
+        return StoreBusyError(
+            "the database stayed busy with another change for too long (an import?); "
+            "nothing was saved - try again in a moment")
+    if isinstance(err, DBAPIError):
+        code = getattr(getattr(err, "orig", None), "sqlstate", None)
+        if code in ("40001", "40P01"):
+            return ConcurrentEditError(
+                "another change to the same records ran at the same moment; nothing was "
+                "saved - try again")
+    return None
+
 
 class UnitOfWork:
     """A transaction over the store, with its repositories.
@@ -418,6 +726,7 @@ class UnitOfWork:
             self.principal = SYSTEM
             self.actor = actor
         self._session: Session | None = None
+        self._now: datetime | None = None
 
     def __enter__(self) -> UnitOfWork:
         if isinstance(self.bind, Connection):
@@ -431,6 +740,7 @@ class UnitOfWork:
         self.roster = RosterRepository(self._session)
         self.plans = PlanRepository(self._session)
         self.users = UserRepository(self._session)
+        self.settings = SettingsRepository(self._session)
         return self
 
     def __exit__(
@@ -439,12 +749,80 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        assert self._session is not None
-        if exc_type is not None:
-            self._session.rollback()
-        # Closing discards anything not committed explicitly; loaded rows stay readable.
-        self._session.close()
+        session = self._session
         self._session = None
+        if session is None:
+            return
+        try:
+            if exc_type is not None:
+                session.rollback()
+        finally:
+            # Closing discards anything not committed explicitly; loaded rows stay readable.
+            session.close()
+        if exc is not None:
+            friendly = translate_error(exc)
+            if friendly is not None:
+                raise friendly from exc
+
+    @property
+    def dialect(self) -> str:
+        """Return the database's dialect name (``sqlite``, ``postgresql``)."""
+        return self.bind.dialect.name
+
+    def begin_write(self) -> None:
+        """Start the transaction that will write, taking the write lock up front.
+
+        SQLite allows one writer: a transaction that reads and then writes fails at once
+        if another write committed in between (deferred ``BEGIN`` in WAL mode). Write
+        services therefore call this before their first read: on SQLite it ends any
+        read transaction and begins ``BEGIN IMMEDIATE``, waiting (busy timeout) for the
+        writer before it; on PostgreSQL rows are locked where they are read
+        (``for_update``) and this only starts the transaction.
+        """
+        session = self.session
+        if isinstance(self.bind, Connection):
+            return  # inside a caller's transaction (tests): it decides
+        if session.in_transaction():
+            if session.new or session.dirty or session.deleted:
+                raise RuntimeError("begin_write() called after changes were made")
+            session.rollback()
+        try:
+            session.connection(execution_options={"curbside_write": True})
+        except Exception as err:
+            friendly = translate_error(err)
+            if friendly is not None:
+                raise friendly from err
+            raise
+
+    def now(self) -> datetime:
+        """Return business time: the store's clock (real time unless a demo set it).
+
+        Read once per unit of work. A demo store keeps a clock that started at a
+        replayed morning and runs in real time from there (see
+        :func:`dispatch.services.clock.set_clock`).
+        """
+        if self._now is None:
+            setting = self.settings.get(CLOCK_SETTING)
+            real = utcnow()
+            if setting and setting.get("anchor") and setting.get("set_at"):
+                anchor = datetime.fromisoformat(setting["anchor"])
+                set_at = datetime.fromisoformat(setting["set_at"])
+                self._now = (anchor + (real - set_at)).astimezone(UTC)
+            else:
+                self._now = real
+        return self._now
+
+    def lock(self, name: str) -> None:
+        """Serialise this transaction with every other one taking the same named lock.
+
+        PostgreSQL: a transaction-scoped advisory lock. SQLite: the write lock already
+        serialises writers, so this only makes sure the write transaction has begun.
+        """
+        if self.dialect == "postgresql":
+            self.session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:n))"),
+                                 {"n": f"curbside:{name}"})
+        else:
+            self.begin_write()
 
     @property
     def session(self) -> Session:
@@ -459,23 +837,35 @@ class UnitOfWork:
         Raises
         ------
         ConcurrentEditError
-            When another writer changed one of the same rows first (its version moved
-            on); nothing of this unit of work is kept.
+            When another writer changed or claimed one of the same rows first; nothing
+            of this unit of work is kept.
         """
         try:
             self.session.commit()
-        except StaleDataError as err:
+        except Exception as err:
+            friendly = translate_error(err)
             self.session.rollback()
-            raise ConcurrentEditError(
-                "someone else changed the same record at the same moment; nothing was "
-                f"saved - reload and try again ({err.args[0].split(' expected')[0]})"
-            ) from None
+            if friendly is not None:
+                raise friendly from err
+            raise
+        self._now = None
 
     def rollback(self) -> None:
         """Discard everything done since the last commit."""
         self.session.rollback()
 
     def flush(self) -> None:
-        """Send pending changes to the database without committing."""
-        self.session.flush()
+        """Send pending changes to the database without committing.
 
+        Raises
+        ------
+        ConcurrentEditError
+            As :meth:`commit` (the database refused a row another writer claimed).
+        """
+        try:
+            self.session.flush()
+        except Exception as err:
+            friendly = translate_error(err)
+            if friendly is not None:
+                raise friendly from err
+            raise

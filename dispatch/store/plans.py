@@ -1,0 +1,305 @@
+"""Plans as rows: a :class:`~dispatch.planning.Plan` written to and read from the store.
+
+The plan's routes, stops and unplanned requests are rows keyed by primary key; they are
+the one source of truth. A plan read back from its rows is the same plan the planner
+made (same crews, order, times, reasons), with ``Stop.request_id`` holding the request's
+primary key as text: the planner's opaque stop key.
+
+Re-planning writes back with :func:`sync_plan_rows`, which keeps each route row (by
+crew) and each stop row (by request) and only moves, re-times or adds what changed, so
+the stop a crew has open on a phone keeps its id, and what a crew recorded on a stop can
+never be dropped by a re-plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from dispatch.errors import PlanningError
+from dispatch.planning import Break, Lock, Plan, PlannedStop, Reason, ReasonKind, Route, Stop
+from dispatch.planning.plan import Unplanned
+from dispatch.state import RouteStatus, StopStatus, route_status_of
+from dispatch.store.models import PlanRow, RouteRow, StopRow, UnplannedRow
+
+
+def stop_key(request_pk: int) -> str:
+    """Return the planner's key of a stored request (its primary key as text)."""
+    return str(request_pk)
+
+
+def request_pk(key: str) -> int:
+    """Return the primary key behind a planner key made by :func:`stop_key`."""
+    try:
+        return int(key)
+    except ValueError:
+        raise PlanningError(f"stop key {key!r} is not a stored request's primary key") from None
+
+
+def _local(value: datetime | None, tz: ZoneInfo) -> datetime | None:
+    return None if value is None else value.astimezone(tz)
+
+
+def _need(value: datetime | None, what: str) -> datetime:
+    if value is None:
+        raise PlanningError(f"stored route has no {what}; the plan rows are incomplete")
+    return value
+
+
+def _crew_settings(route: Route) -> dict[str, Any]:
+    return {
+        "skills": list(route.skills),
+        "districts": list(route.districts),
+        "crew_districts": list(route.crew_districts),
+        "depot": {"code": route.depot, "lon": route.depot_lon, "lat": route.depot_lat},
+        "lunch_start": route.lunch_start.isoformat(),
+        "lunch_end": route.lunch_end.isoformat(),
+        "lunch_s": route.lunch_s,
+        "max_duration_s": route.max_duration_s,
+    }
+
+
+def _apply_route(row: RouteRow, route: Route) -> None:
+    row.crew_name = route.crew
+    row.district = route.district
+    row.distance_m = route.distance_m
+    row.drive_s = route.drive_s
+    row.service_s = route.service_s
+    row.load = route.load
+    row.capacity = route.capacity
+    row.shift_start, row.shift_end = route.shift_start, route.shift_end
+    row.start_at, row.end_at = route.start, route.end
+    if route.brk is None:
+        row.break_start = row.break_end = None
+        row.break_after = None
+    else:
+        row.break_start, row.break_end = route.brk.start, route.brk.end
+        row.break_after = route.brk.after_stops
+    row.crew_settings = _crew_settings(route)
+
+
+def _apply_stop(row: StopRow | UnplannedRow, stop: Stop) -> None:
+    row.category = stop.category
+    row.district = stop.district
+    row.lon, row.lat = stop.lon, stop.lat
+    row.service_s, row.size, row.urgency = stop.service_s, stop.size, stop.urgency
+    row.tw_start, row.tw_end = stop.tw_start, stop.tw_end
+
+
+def new_plan_row(
+    plan: Plan,
+    *,
+    keys: Mapping[str, int],
+    created_by: str,
+    created_at: datetime,
+    districts: list[str],
+    settings: Mapping[str, Any],
+) -> PlanRow:
+    """Return a draft :class:`PlanRow` holding ``plan`` (not yet added to a session).
+
+    Parameters
+    ----------
+    plan
+        The planner's plan; its stop keys are looked up in ``keys``.
+    keys
+        ``{stop key: request primary key}`` for every stop of the plan.
+    created_by, created_at
+        Who made it and when.
+    districts
+        Districts the plan covers (empty: the whole city).
+    settings
+        What the plan was made with (seed, time budget, absent crews ...).
+    """
+    missing = sorted(({p.request_id for r in plan.routes for p in r.stops}
+                      | {u.request_id for u in plan.unplanned}) - set(keys))
+    if missing:
+        raise PlanningError(f"planned requests {missing[:5]} are not in the store")
+    row = PlanRow(city=plan.city, service_date=plan.date, status="draft", seed=plan.seed,
+                  created_at=created_at, created_by=created_by, tz=plan.tz,
+                  districts=sorted(districts), payload={"settings": dict(settings)})
+    for route in plan.routes:
+        route_row = RouteRow(status=RouteStatus.PLANNED.value)
+        _apply_route(route_row, route)
+        for seq, planned in enumerate(route.stops, start=1):
+            stop = StopRow(request_id=keys[planned.request_id], sequence=seq,
+                           eta=planned.arrival, departure=planned.departure,
+                           status=StopStatus.PENDING.value, locked=False, plan=row)
+            _apply_stop(stop, planned.stop)
+            route_row.stops.append(stop)
+        row.routes.append(route_row)
+    for u in plan.unplanned:
+        un = UnplannedRow(request_id=keys[u.request_id], reason_kind=u.reason.kind.value,
+                          reason_detail=u.reason.detail)
+        _apply_stop(un, u.stop)
+        row.unplanned.append(un)
+    return row
+
+
+def _stop_of(row: StopRow | UnplannedRow, tz: ZoneInfo) -> Stop:
+    return Stop(request_id=stop_key(row.request_id), category=row.category,
+                district=row.district, lon=row.lon, lat=row.lat, service_s=row.service_s,
+                size=row.size, urgency=row.urgency, tw_start=_local(row.tw_start, tz),
+                tw_end=_local(row.tw_end, tz))
+
+
+def route_from_row(row: RouteRow, tz: ZoneInfo) -> Route:
+    """Return one stored route as the planner's :class:`Route`."""
+    cs = row.crew_settings or {}
+    depot = cs.get("depot", {})
+    brk = None
+    if row.break_start is not None and row.break_end is not None:
+        brk = Break(_need(_local(row.break_start, tz), "break start"),
+                    _need(_local(row.break_end, tz), "break end"), int(row.break_after or 0))
+    return Route(
+        crew=row.crew_name,
+        skills=tuple(cs.get("skills", ())),
+        district=row.district,
+        districts=tuple(str(d) for d in cs.get("districts", ())),
+        depot=str(depot.get("code", "")),
+        depot_lon=float(depot.get("lon", 0.0)),
+        depot_lat=float(depot.get("lat", 0.0)),
+        shift_start=_need(_local(row.shift_start, tz), "shift start"),
+        shift_end=_need(_local(row.shift_end, tz), "shift end"),
+        capacity=row.capacity,
+        start=_need(_local(row.start_at, tz), "start"),
+        end=_need(_local(row.end_at, tz), "end"),
+        stops=[PlannedStop(_stop_of(s, tz), _need(_local(s.eta, tz), "stop arrival"),
+                           _need(_local(s.departure, tz), "stop departure"))
+               for s in row.stops],
+        brk=brk,
+        distance_m=row.distance_m,
+        drive_s=row.drive_s,
+        crew_districts=tuple(str(d) for d in cs.get("crew_districts", ())),
+        lunch_start=time.fromisoformat(cs.get("lunch_start", "11:30:00")),
+        lunch_end=time.fromisoformat(cs.get("lunch_end", "13:30:00")),
+        lunch_s=int(cs.get("lunch_s", 1800)),
+        max_duration_s=None if cs.get("max_duration_s") is None else int(cs["max_duration_s"]),
+    )
+
+
+def plan_from_rows(row: PlanRow) -> Plan:
+    """Return a stored plan as the planner's :class:`Plan` (stop keys are primary keys)."""
+    tz = ZoneInfo(row.tz)
+    routes = [route_from_row(r, tz) for r in row.routes
+              if r.status != RouteStatus.SUPERSEDED.value or row.status == "superseded"]
+    routes.sort(key=lambda r: (_dkey(r.district), r.crew))
+    unplanned = [Unplanned(_stop_of(u, tz), Reason(ReasonKind(u.reason_kind), u.reason_detail))
+                 for u in row.unplanned]
+    unplanned.sort(key=lambda u: u.request_id)
+    settings = dict((row.payload or {}).get("settings", {}))
+    return Plan(row.service_date, row.city, row.tz, row.seed, routes, unplanned, settings)
+
+
+def _dkey(d: str | None) -> tuple[int, str]:
+    if d is None:
+        return (10**9, "")
+    return (int(d), d) if d.isdigit() else (10**8, d)
+
+
+def locks_of(row: PlanRow) -> list[Lock]:
+    """Return the plan's locks (stops kept on their crew, maybe at their position)."""
+    return [Lock(stop_key(s.request_id), r.crew_name, s.lock_position)
+            for r in row.routes for s in r.stops if s.locked]
+
+
+def worked_locks(row: PlanRow) -> list[Lock]:
+    """Return locks that keep every stop a crew reached or finished where it is."""
+    out = []
+    for r in row.routes:
+        for i, s in enumerate(r.stops):
+            if StopStatus(s.status).worked:
+                out.append(Lock(stop_key(s.request_id), r.crew_name, i))
+    return out
+
+
+def sync_plan_rows(
+    row: PlanRow,
+    plan: Plan,
+    *,
+    keys: Mapping[str, int],
+    locks: list[Lock],
+) -> tuple[list[int], list[int]]:
+    """Write a re-planned ``plan`` into the stored ``row``, in place.
+
+    Route rows are kept per crew and stop rows per request: a stop that moves keeps its
+    id and whatever the crew recorded on it. Stops no longer planned are removed, which
+    is refused for any stop a crew already worked.
+
+    Parameters
+    ----------
+    row
+        The stored plan (its routes, stops and unplanned rows loaded).
+    plan
+        The new plan, with stop keys found in ``keys``.
+    keys
+        ``{stop key: request primary key}``.
+    locks
+        Locks to keep: each locked stop is marked, with its position if any.
+
+    Returns
+    -------
+    tuple of list of int
+        Request primary keys newly on a route, and those no longer on any route.
+    """
+    lock_of = {keys[lk.request_id]: lk for lk in locks if lk.request_id in keys}
+    routes_by_crew = {r.crew_name: r for r in row.routes}
+    stops_by_req = {s.request_id: s for r in row.routes for s in r.stops}
+    before = set(stops_by_req)
+    placed: set[int] = set()
+    kept_routes: list[RouteRow] = []
+    for route in plan.routes:
+        route_row = routes_by_crew.pop(route.crew, None)
+        if route_row is None:
+            route_row = RouteRow(status=RouteStatus.PLANNED.value)
+        _apply_route(route_row, route)
+        new_stops: list[StopRow] = []
+        for seq, planned in enumerate(route.stops, start=1):
+            pk = keys[planned.request_id]
+            stop = stops_by_req.get(pk)
+            if stop is None:
+                stop = StopRow(request_id=pk, status=StopStatus.PENDING.value)
+            stop.sequence = seq
+            stop.eta, stop.departure = planned.arrival, planned.departure
+            _apply_stop(stop, planned.stop)
+            lk = lock_of.get(pk)
+            stop.locked = lk is not None
+            stop.lock_position = None if lk is None else lk.position
+            new_stops.append(stop)
+            placed.add(pk)
+        route_row.stops[:] = new_stops
+        kept_routes.append(route_row)
+    dropped = [s for pk, s in stops_by_req.items() if pk not in placed]
+    worked = [s for s in dropped if StopStatus(s.status).worked]
+    if worked:
+        raise PlanningError(
+            f"the re-plan would take stop {worked[0].id} off its route although a crew "
+            f"recorded it as {worked[0].status}; nothing was changed")
+    for leftover in routes_by_crew.values():
+        if any(StopStatus(s.status).worked for s in leftover.stops):
+            raise PlanningError(
+                f"the re-plan would drop the route of crew {leftover.crew_name}, which a "
+                "crew already started; nothing was changed")
+    row.routes[:] = kept_routes
+    for route_row in row.routes:
+        for s in route_row.stops:
+            s.plan = row
+        if route_row.status != RouteStatus.SUPERSEDED.value:
+            route_row.status = route_status_of(
+                StopStatus(s.status) for s in route_row.stops).value
+    sync_unplanned(row, plan.unplanned, keys)
+    return sorted(placed - before), sorted(before - placed)
+
+
+def sync_unplanned(row: PlanRow, unplanned: list[Unplanned], keys: Mapping[str, int]) -> None:
+    """Make the plan's unplanned rows those of ``unplanned`` (kept per request)."""
+    existing = {u.request_id: u for u in row.unplanned}
+    rows: list[UnplannedRow] = []
+    for u in unplanned:
+        pk = keys[u.request_id]
+        un = existing.get(pk) or UnplannedRow(request_id=pk)
+        un.reason_kind, un.reason_detail = u.reason.kind.value, u.reason.detail
+        _apply_stop(un, u.stop)
+        rows.append(un)
+    row.unplanned[:] = rows
