@@ -64,16 +64,16 @@ def test_routes_frame_counts_stops_of_assigned_plans_only(db: Connection, city) 
         pks = sorted(r.id for r in uow.requests.query())
         day = date(2020, 2, 3)
         for status in ("assigned", "draft"):
-            uow.plans.add(PlanRow(
-                city=city.name, service_date=day, status=status,
-                created_at=datetime(2020, 2, 3, 14, tzinfo=UTC),
-                routes=[RouteRow(crew_name="WV-bulky-1", district="6", drive_s=3600,
-                                 service_s=900, distance_m=20_000, stops=[
-                                     StopRow(request_id=pks[0], sequence=1, status="done"),
-                                     StopRow(request_id=pks[1], sequence=2, status="done"),
-                                     StopRow(request_id=pks[2], sequence=3,
-                                             status="cant_complete"),
-                                 ])]))
+            plan = PlanRow(city=city.name, service_date=day, status=status,
+                           created_at=datetime(2020, 2, 3, 14, tzinfo=UTC))
+            plan.routes.append(RouteRow(
+                crew_name="WV-bulky-1", district="6", drive_s=3600, service_s=900,
+                distance_m=20_000, stops=[
+                    StopRow(request_id=pks[0], sequence=1, status="done", plan=plan),
+                    StopRow(request_id=pks[1], sequence=2, status="done", plan=plan),
+                    StopRow(request_id=pks[2], sequence=3, status="cant_complete", plan=plan),
+                ]))
+            uow.plans.add(plan)
         uow.commit()
     with UnitOfWork(db) as uow:
         routes = routes_frame(uow, city.name, date(2020, 2, 1), date(2020, 2, 29))

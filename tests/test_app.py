@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from signin import sign_in_at
+
 from app_pages.common import PRINCIPAL_KEY
 from dispatch.auth import Principal, Role
 from dispatch.cli import main
@@ -33,7 +35,7 @@ def _app(url: str, monkeypatch: pytest.MonkeyPatch, principal: Principal | None 
     monkeypatch.chdir(ROOT)
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
     if principal is not None:
-        at.session_state[PRINCIPAL_KEY] = principal
+        sign_in_at(at, url, principal)
     return at
 
 
@@ -60,7 +62,7 @@ def test_category_filter_changes_the_counts(
 def test_uninitialised_database_says_what_to_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    at = _app(f"sqlite:///{tmp_path / 'empty.db'}", monkeypatch).run()
+    at = _app(f"sqlite:///{tmp_path / 'empty.db'}", monkeypatch, principal=None).run()
     assert any("make run" in e.value for e in at.error)
 
 
@@ -68,17 +70,17 @@ def test_sign_in_page_comes_first_and_signs_in(
     seeded_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CURBSIDE_PASSWORD", "a long password")
-    assert main(["--db", seeded_url, "users", "create", "ana", "--role", "supervisor"]) == 0
+    assert main(["--db", seeded_url, "users", "create", "ann", "--role", "supervisor"]) == 0
     at = _app(seeded_url, monkeypatch, principal=None).run()
     assert at.title[0].value == "Sign in to Curbside"
-    at.text_input[0].set_value("ana")
+    at.text_input[0].set_value("ann")
     at.text_input[1].set_value("wrong password")
     at.button[0].click().run()
     assert any("wrong username or password" in e.value for e in at.error)
     at.text_input[1].set_value("a long password")
     at.button[0].click().run()
     assert not at.exception
-    assert at.session_state[PRINCIPAL_KEY] == Principal("ana", Role.SUPERVISOR)
+    assert at.session_state[PRINCIPAL_KEY] == Principal("ann", Role.SUPERVISOR)
     assert at.title[0].value == "Requests map"
 
 
@@ -96,7 +98,7 @@ def test_a_crew_member_does_not_get_supervisor_pages(
                  "event_log.py",
                  "route_sheets.py", "hotspots.py", "kpis.py", "monthly_report.py"):
         direct = AppTest.from_file(str(ROOT / "app_pages" / page), default_timeout=60)
-        direct.session_state[PRINCIPAL_KEY] = crew
+        sign_in_at(direct, seeded_url, crew)
         direct.run()
         assert any("not available to the crew role" in e.value for e in direct.error), page
 
@@ -110,7 +112,7 @@ def test_pasadena_runs_without_districts_and_says_so(
     monkeypatch.setenv("CURBSIDE_CITY", "pasadena")
     monkeypatch.chdir(ROOT)
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
-    at.session_state[PRINCIPAL_KEY] = SUPERVISOR
+    sign_in_at(at, url, SUPERVISOR)
     at.run()
     assert not at.exception
     notes = [w.value for w in at.sidebar.warning]

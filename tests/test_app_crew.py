@@ -14,6 +14,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from signin import sign_in_at
 from streamlit.testing.v1 import AppTest
 
 from app_pages.common import PRINCIPAL_KEY
@@ -28,7 +29,7 @@ from dispatch.services.routesheets import crew_map_geojson, crews_on_day, sheet_
 from dispatch.store import UnitOfWork, make_engine
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = Path(__file__).parent / "data" / "workflow" / "la_day_cd13_cd14.csv"
+SAMPLE = Path(__file__).parent / "data" / "workflow" / "la_day_cd13_cd14_open.csv"
 DAY = date(2020, 1, 3)
 SUPERVISOR = Principal("ana", Role.SUPERVISOR)
 EVIL = '<script>alert("x")</script> **bold** <img src=x onerror=alert(1)>'
@@ -56,12 +57,15 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Seeded:
                                max_workers=1)
     with UnitOfWork(engine, actor="supervisor:test") as uow:
         wf.assign_plan(uow, summary.plan_id)
-    routes = {r.crew: [p.request_id for p in r.stops] for r in summary.plan.routes if r.stops}
+    with UnitOfWork(engine) as uow:
+        names = uow.requests.external_ids(int(p.request_id) for r in summary.plan.routes
+                                          for p in r.stops)
+    routes = {r.crew: [names[int(p.request_id)] for p in r.stops]
+              for r in summary.plan.routes if r.stops}
     # resident text with markup on the first stop of the longest route
     longest = max(routes, key=lambda c: len(routes[c]))
     with UnitOfWork(engine) as uow:
-        pk = uow.requests.pks_by_external_id([routes[longest][0]])[routes[longest][0]]
-        row = uow.requests.get(pk)
+        row = uow.requests.by_external_id(routes[longest][0])[0]
         assert row is not None
         row.description = EVIL
         uow.commit()
@@ -81,7 +85,7 @@ def _page(name: str, seeded: Seeded, monkeypatch: pytest.MonkeyPatch,
     # run directly, a page's folder is on sys.path, not the repository root
     monkeypatch.setattr(sys, "path", [str(ROOT), *sys.path])
     at = AppTest.from_file(str(ROOT / "app_pages" / name), default_timeout=60)
-    at.session_state[PRINCIPAL_KEY] = principal
+    sign_in_at(at, seeded.url, principal)
     return at
 
 
@@ -89,8 +93,7 @@ def _status(seeded: Seeded, request_id: str) -> str:
     engine = make_engine(seeded.url)
     try:
         with UnitOfWork(engine) as uow:
-            pk = uow.requests.pks_by_external_id([request_id])[request_id]
-            row = uow.requests.get(pk)
+            row = uow.requests.by_external_id(request_id)[0]
             assert row is not None
             return str(row.status)
     finally:
@@ -230,7 +233,7 @@ def test_a_crew_member_lands_on_their_route_in_the_real_app(
     monkeypatch.setenv("CURBSIDE_CITY", "los_angeles")
     monkeypatch.chdir(ROOT)
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
-    at.session_state[PRINCIPAL_KEY] = _crew_member(crew)
+    sign_in_at(at, seeded.url, _crew_member(crew))
     at.run()
     assert not at.exception and not at.error
     assert at.title[0].value == "My route today"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from signin import sign_in_at
 from streamlit.testing.v1 import AppTest
 
 from app_pages.common import PRINCIPAL_KEY
@@ -32,7 +33,7 @@ def _page(name: str, url: str, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     monkeypatch.setenv("CURBSIDE_CITY", "los_angeles")
     monkeypatch.chdir(ROOT)
     at = AppTest.from_file(str(ROOT / "app_pages" / name), default_timeout=90)
-    at.session_state[PRINCIPAL_KEY] = Principal("mia", Role.MANAGER)
+    sign_in_at(at, url, Principal("mia", Role.MANAGER))
     at.run()
     assert not at.exception, [e.message for e in at.exception]
     return at

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from signin import sign_in_at
 from streamlit.testing.v1 import AppTest
 
 from app_pages.common import PRINCIPAL_KEY
@@ -47,7 +48,7 @@ def _page(name: str, url: str, monkeypatch: pytest.MonkeyPatch,
     monkeypatch.chdir(ROOT)
     at = AppTest.from_file(str(ROOT / "app_pages" / name), default_timeout=60)
     if principal is not None:  # signed in, as the sign-in page leaves it
-        at.session_state[PRINCIPAL_KEY] = principal
+        sign_in_at(at, url, principal)
     return at
 
 

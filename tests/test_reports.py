@@ -112,8 +112,13 @@ def test_report_text_is_escaped(db: Connection, city, tmp_path: Path) -> None:  
 
 @pytest.mark.parametrize("month", ["2020-2", "2020/02", "Feb 2020", "2020-13"])
 def test_bad_month_is_refused(month: str, city, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from types import SimpleNamespace
+
+    from dispatch.auth import SYSTEM
+
+    nobody_reads = SimpleNamespace(principal=SYSTEM)  # refused before any read
     with pytest.raises(DispatchError, match="YYYY-MM"):
-        monthly_report(None, city, month, tmp_path)  # type: ignore[arg-type]
+        monthly_report(nobody_reads, city, month, tmp_path)  # type: ignore[arg-type]
 
 
 def test_cli_writes_the_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

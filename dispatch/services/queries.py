@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from dispatch.auth import READING, service
-from dispatch.model import RequestStatus
+from dispatch.model import CLOSED_STATUSES, RequestStatus
 from dispatch.store import RequestFilter, UnitOfWork
 
 #: Columns of :func:`requests_frame`, in order.
@@ -34,6 +34,7 @@ FRAME_COLUMNS = (
     "description",
 )
 
+OPEN_STATUSES = tuple(s.value for s in RequestStatus if s not in CLOSED_STATUSES)
 ALL_STATUSES = tuple(s.value for s in RequestStatus)
 
 

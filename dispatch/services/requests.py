@@ -25,8 +25,6 @@ from dispatch.services.concurrency import check_versions
 from dispatch.state import REQUEST_TRANSITIONS, StopStatus, check_transition
 from dispatch.store import RequestFilter, UnitOfWork
 
-#: Internal statuses of open requests.
-OPEN_STATUSES = tuple(s.value for s in RequestStatus if s not in CLOSED_STATUSES)
 #: Longest caller name, phone and e-mail accepted (the store's column lengths).
 MAX_CALLER_NAME_CHARS, MAX_CALLER_PHONE_CHARS, MAX_CALLER_EMAIL_CHARS = 200, 50, 200
 
@@ -189,7 +187,7 @@ def create_request(
         "duplicate_of_id": original.id if original else None,
         "status_owner": OWNER_WORKFLOW, "overrides": [],
     })
-    uow.requests.update_many([{"id": pk, "external_id": intake_id(pk, now)}])
+    uow.requests.update_many([{"id": pk, "external_id": intake_id(pk, now)}], new_version=False)
     uow.events.append("request", pk, "created", {"channel": form.channel.value,
                                                  "category": category.code})
     if original is not None:

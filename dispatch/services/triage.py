@@ -15,7 +15,8 @@ import pandas as pd
 from dispatch.auth import SUPERVISING, service
 from dispatch.citypack import CityPack
 from dispatch.errors import NotFoundError, ValidationError
-from dispatch.services.requests import OPEN_STATUSES, PRIORITIES
+from dispatch.services.queries import OPEN_STATUSES
+from dispatch.services.requests import PRIORITIES
 from dispatch.store import RequestFilter, UnitOfWork
 
 #: SLA windows a supervisor can filter on.

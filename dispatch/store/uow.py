@@ -208,16 +208,22 @@ class RequestRepository:
                                       .returning(table.c.id))
         return int(result.scalar_one())
 
-    def update_many(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Update requests in bulk; each dict holds ``id`` and the changed columns."""
+    def update_many(self, rows: Sequence[dict[str, Any]], *, new_version: bool = True) -> None:
+        """Update requests in bulk; each dict holds ``id`` and the changed columns.
+
+        ``new_version=False`` is for finishing a row inserted in the same transaction
+        (nobody can have seen it yet).
+        """
         table = cast(Table, RequestRow.__table__)
         for row in rows:
             values = {k: v for k, v in row.items() if k != "id"}
             check_lengths(table, values, f"request {row['id']}")
+            if new_version:
+                values["version"] = RequestRow.version + 1
             self.session.execute(
                 update(RequestRow)
                 .where(RequestRow.id == row["id"])
-                .values(**values, version=RequestRow.version + 1)
+                .values(**values)
                 .execution_options(synchronize_session=False)
             )
 
