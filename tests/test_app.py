@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
-
 from signin import sign_in_at
+from streamlit.testing.v1 import AppTest
 
 from app_pages.common import PRINCIPAL_KEY
 from dispatch.auth import Principal, Role

@@ -8,7 +8,6 @@ import pytest
 from signin import sign_in_at
 from streamlit.testing.v1 import AppTest
 
-from app_pages.common import PRINCIPAL_KEY
 from dispatch.auth import Principal, Role
 from dispatch.citypack import load_city_pack
 from dispatch.cli import main
