@@ -200,7 +200,7 @@ _COLUMNS = (
     "extra",
 )
 _LOCATION_COLUMNS = ("geocode_precision", "geocode_confidence", "matched_address", "district")
-#: Stored columns :func:`store_records` needs to reconcile a changed row.
+#: Stored columns :func:`_store_records` needs to reconcile a changed row.
 _RECONCILE_COLUMNS = (
     "id", *_COLUMNS, *_LOCATION_COLUMNS, "source_status", "source_closed_at", "source_lon",
     "source_lat", "status_owner", "overrides", "content_hash",
@@ -284,7 +284,7 @@ def _match_keys(uow: UnitOfWork, records: Sequence[ParsedRecord],
     return found
 
 
-def store_records(
+def _store_records(
     uow: UnitOfWork,
     records: Sequence[ParsedRecord],
     summary: ImportSummary,
@@ -453,7 +453,7 @@ def import_requests(
     uow.rollback()
     # write phase: one import at a time; decide on what is stored now
     uow.lock("import")
-    store_records(uow, kept, summary, pack, digests, progress)
+    _store_records(uow, kept, summary, pack, digests, progress)
     uow.events.append(
         "import",
         path.name,

@@ -43,7 +43,7 @@ from dispatch.ownership import OWNER_SOURCE, OWNER_WORKFLOW
 from dispatch.planning import Lock, Plan, Reason, ReasonKind, replan
 from dispatch.planning.plan import Unplanned
 from dispatch.planning.problem import stop_from_request
-from dispatch.services.concurrency import check_version, last_change
+from dispatch.services._versions import check_version, last_change
 from dispatch.services.planning import MORNING
 from dispatch.state import (
     PLAN_TRANSITIONS,
@@ -260,7 +260,7 @@ def _crew_lists(row: Any) -> dict[str, list[int]]:
             if r.status != RouteStatus.SUPERSEDED.value}
 
 
-def schedule_requests(uow: UnitOfWork, pks: Iterable[int], plan_id: int) -> None:
+def _schedule_requests(uow: UnitOfWork, pks: Iterable[int], plan_id: int) -> None:
     """Mark requests that went onto an assigned route as scheduled.
 
     A request whose record says it is closed (a replayed past day, or the source closed
@@ -285,7 +285,7 @@ def schedule_requests(uow: UnitOfWork, pks: Iterable[int], plan_id: int) -> None
     uow.events.append_many(events)
 
 
-def release_requests(uow: UnitOfWork, pks: Iterable[int], plan_id: int) -> None:
+def _release_requests(uow: UnitOfWork, pks: Iterable[int], plan_id: int) -> None:
     """Put requests that left every assigned route back in the open queue.
 
     Only a request the workflow scheduled moves; it returns to what its source says
@@ -404,8 +404,8 @@ def _apply_replan(
                 "plan_id": plan_id, "added": change.added.get(crew, []),
                 "removed": change.removed.get(crew, []),
             })
-        schedule_requests(uow, added, plan_id)
-        release_requests(uow, removed, plan_id)
+        _schedule_requests(uow, added, plan_id)
+        _release_requests(uow, removed, plan_id)
         _reclaim(uow, row)
     _touch(row)
     uow.commit()
@@ -738,8 +738,8 @@ def assign_plan(
             "- reload and look again") from None
     # 4. requests and events
     after = _crew_lists(row)
-    schedule_requests(uow, outcome.newly_scheduled, plan_id)
-    release_requests(uow, outcome.released, plan_id)
+    _schedule_requests(uow, outcome.newly_scheduled, plan_id)
+    _release_requests(uow, outcome.released, plan_id)
     crews = sorted(c for c, pks in after.items() if pks)
     uow.events.append("plan", plan_id, "assigned", {
         "crews": crews, "superseded": outcome.superseded,
