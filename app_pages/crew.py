@@ -21,6 +21,7 @@ from app_pages.common import pack, require_page, unit_of_work
 from dispatch.auth import Role
 from dispatch.errors import DispatchError
 from dispatch.services import workflow as wf
+from dispatch.services.clock import clock_info
 from dispatch.services.routesheets import (
     STATUS_LABELS,
     crew_map_geojson,
@@ -110,7 +111,24 @@ if flash:
     st.success(flash, icon=":material/thumb_up:")
 
 finished, total = progress(view)
-st.progress(finished / total if total else 1.0, text=f"{finished} of {total} stops done")
+done_n = sum(1 for s in view.stops if s.status == wf.STOP_DONE)
+cant_n = sum(1 for s in view.stops if s.status == wf.STOP_CANT)
+st.progress(finished / total if total else 1.0,
+            text=f"{done_n} of {total} stops done" + (
+                f" · {cant_n} could not be completed" if cant_n else "")
+            + f" · {total - finished} to go")
+
+# Undo the last Done / Can't complete, for a few minutes after the tap
+with unit_of_work() as uow:
+    clock_now = clock_info(uow).now
+recent = [s for s in view.stops if s.status in (wf.STOP_DONE, wf.STOP_CANT)
+          and s.status_at is not None and clock_now - s.status_at <= wf.UNDO_WINDOW]
+if recent:
+    last = max(recent, key=lambda s: s.status_at or clock_now)
+    what = STATUS_LABELS.get(last.status, last.status)
+    if st.button(f"Undo: stop {last.sequence} {what}", key=f"undo_{last.stop_id}",
+                 icon=":material/undo:", width="stretch"):
+        act(f"Stop {last.sequence} is open again.", wf.undo_stop, last.stop_id, crew)
 
 open_stops = [s for s in view.stops if s.status in (wf.STOP_PENDING, wf.STOP_ARRIVED)]
 focus_id = st.session_state.get("crew_focus")

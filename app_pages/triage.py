@@ -28,7 +28,9 @@ from dispatch.services.requests import (
     cancel,
     change_category,
     mark_duplicate,
+    resolve_conflict,
     set_priority,
+    source_conflicts,
 )
 from dispatch.services.triage import TriageFilter, events_frame, request_pk, triage_frame
 from geo.map_assets import use_local_assets
@@ -67,6 +69,40 @@ with st.sidebar:
     min_age_days = st.number_input("Older than (days)", min_value=0.0, value=0.0, step=1.0,
                                    key="triage_min_age")
     sla_choice = st.radio("SLA", list(SLA_CHOICES), horizontal=True, key="triage_sla")
+
+def _md(text: str) -> str:
+    """Return text from files as literal Markdown."""
+    return _MARKDOWN.sub(r"\\\1", text)
+
+
+with unit_of_work() as uow:
+    conflicts = source_conflicts(uow, limit=200)
+if conflicts:
+    with st.expander(f"The city's system disagrees about {len(conflicts)} "
+                     f"request{'s' if len(conflicts) != 1 else ''} (local work kept)",
+                     expanded=True, icon=":material/sync_problem:"):
+        st.caption("A re-import said something else than the work in hand here (closed "
+                   "while a crew is on it, say). Curbside kept its own state; decide each.")
+        for c in conflicts[:20]:
+            a, b, c1, c2 = st.columns([3, 3, 1, 1])
+            a.markdown(f"**{_md(str(c['request_id']))}** · "
+                       f"{_md(labels.get(c['category'], c['category']))}")
+            b.markdown(f"here: *{str(c.get('local', '')).replace('_', ' ')}* · source: "
+                       f"*{str(c.get('source', '')).replace('_', ' ')}*")
+            for col, take, label in ((c1, False, "Keep ours"), (c2, True, "Take source")):
+                if col.button(label, key=f"conflict_{c['id']}_{take}"):
+                    try:
+                        with unit_of_work() as uow:
+                            now_status = resolve_conflict(uow, int(c["id"]), take_source=take,
+                                                          expected_version=int(c["version"]))
+                    except DispatchError as err:
+                        st.error(str(err))
+                    else:
+                        ss["triage_flash"] = (f"{c['request_id']}: "
+                                              f"{now_status.replace('_', ' ')}")
+                        st.rerun()
+        if len(conflicts) > 20:
+            st.caption(f"... and {len(conflicts) - 20} more; they stay here until decided.")
 
 flt = TriageFilter(
     categories=chosen_categories or None,

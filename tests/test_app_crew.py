@@ -131,7 +131,7 @@ def test_crew_marks_the_next_stop_arrived_then_done(
     page_text = " ".join(e.value for e in (*at.caption, *at.markdown)).replace("\\", "")
     assert crew in page_text
     assert not [c for c in seeded.routes if c != crew and c in page_text]
-    assert _progress(at) == f"0 of {total} stops done"
+    assert _progress(at) == f"0 of {total} stops done · {total} to go"
     assert any(f"#1 of {total}" in c.value for c in at.caption)
     assert any(first in m.value.replace("\\", "") for m in at.markdown)
     # resident text is plain text, never markup
@@ -148,7 +148,7 @@ def test_crew_marks_the_next_stop_arrived_then_done(
     assert not at.exception and not at.error
     assert _status(seeded, first) == RequestStatus.COMPLETED
     assert _stop_status(seeded, crew, first) == wf.STOP_DONE
-    assert _progress(at) == f"1 of {total} stops done"
+    assert _progress(at) == f"1 of {total} stops done · {total - 1} to go"
     assert any(f"#2 of {total}" in c.value for c in at.caption)
     assert any("Stop 1 done" in s.value for s in at.success)
 
@@ -182,8 +182,16 @@ def test_crew_records_a_stop_it_cannot_complete(
     assert not at.exception and not at.error
     assert _status(seeded, first) == RequestStatus.CLOSED_NOT_FIXED
     assert _stop_status(seeded, crew, first) == wf.STOP_CANT
-    assert _progress(at) == f"1 of {total} stops done"
+    # could-not-complete is counted apart from done
+    assert _progress(at) == (f"0 of {total} stops done · 1 could not be completed · "
+                             f"{total - 1} to go")
     assert any("Blocked / no access" in m.value for m in at.markdown)
+    # an accidental tap can be undone for a few minutes
+    _button(at, "Undo: stop 1 could not complete").click().run()
+    assert not at.exception and not at.error
+    assert _stop_status(seeded, crew, first) == wf.STOP_PENDING
+    assert _status(seeded, first) == RequestStatus.SCHEDULED
+    assert _progress(at) == f"0 of {total} stops done · {total} to go"
 
 
 def test_route_sheet_page_offers_the_sheet_and_exports(
@@ -236,4 +244,4 @@ def test_a_crew_member_lands_on_their_route_in_the_real_app(
     at.run()
     assert not at.exception and not at.error
     assert at.title[0].value == "My route today"
-    assert _progress(at).endswith(f"of {len(seeded.routes[crew])} stops done")
+    assert f"of {len(seeded.routes[crew])} stops done" in _progress(at)
