@@ -325,6 +325,9 @@ class ADayOnPostgres(ADay):
     backend = "postgresql"
 
 
+ADayOnPostgres.TestCase.settings = ADay.TestCase.settings
+
+
 TestADayOnSQLite = pytest.mark.db(ADay.TestCase)
 if "postgresql" in _backends():
     TestADayOnPostgres = pytest.mark.postgres_only(pytest.mark.db(ADayOnPostgres.TestCase))
