@@ -12,7 +12,7 @@ from dispatch.auth import Role
 from dispatch.errors import DispatchError
 from dispatch.services.geocoding import needs_location
 from dispatch.services.requests import fix_location
-from geo.geocoder import describe_method
+from geo.geocoding import describe_method
 from geo.map_assets import use_local_assets
 from geo.maps import base_map, district_layer
 
@@ -105,7 +105,7 @@ point = (clicked or {}).get("last_clicked")
 if point:
     # st_folium reports the click as {"lat": ..., "lng": ...}: (lat, lon) -> (lon, lat)
     lon, lat = float(point["lng"]), float(point["lat"])
-    nearest = geocoder.reverse_result(lon, lat) if geocoder is not None else None
+    nearest = geocoder.reverse_lookup(lon, lat) if geocoder is not None else None
     label = (f"nearest address {nearest.matched_address} ({nearest.distance_m:.0f} m)"
              if nearest is not None and nearest.distance_m is not None else "no address nearby")
     st.write(f"Clicked {lat:.5f}, {lon:.5f} — {label}")

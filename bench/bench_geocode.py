@@ -12,7 +12,7 @@ What it measures (all in one run, on one core):
   city's coordinates, for the offline geocoder and for a naive exact-street baseline;
 * intersections (``X AT Y``) of the 2017 extract;
 * messy input: the same addresses rewritten the way residents type (seeded);
-* throughput of :func:`geo.geocoder.geocode_frame` from a cold cache, end to end;
+* throughput of :func:`geo.geocoding.batch.geocode_frame` from a cold cache, end to end;
 * reverse geocoding time per point;
 * held-out checks built from the 2020 extract alone (:func:`holdout_2020`), the set new
   thresholds are tuned on (the 2017 file is only ever measured).
@@ -21,6 +21,7 @@ What it measures (all in one run, on one core):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import platform
 import random
@@ -39,9 +40,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from geo import address as address_mod  # noqa: E402
-from geo import geocoder as geocoder_mod  # noqa: E402
 from geo.address import TYPE_LONG_FORM  # noqa: E402
-from geo.geocoder import HOUSE_LEVEL, OfflineGeocoder, Precision, geocode_frame  # noqa: E402
+from geo.geocoding import HOUSE_LEVEL, Precision  # noqa: E402
+from geo.geocoding.batch import geocode_frame  # noqa: E402
+from geo.geocoding.offline import OfflineGeocoder  # noqa: E402
+from geo.geocoding.tuning import DEFAULT_TUNING, GeocoderTuning  # noqa: E402
 from geo.reference import (  # noqa: E402
     AddressReference,
     build_la_reference,
@@ -298,7 +301,12 @@ def _answer(gc: OfflineGeocoder, text: str, r: Any) -> tuple[str, str, float]:
 
 
 def points_check(
-    pts: pd.DataFrame, folds: int = 4, *, with_predir: bool = True, city: str = "los_angeles"
+    pts: pd.DataFrame,
+    folds: int = 4,
+    *,
+    with_predir: bool = True,
+    city: str = "los_angeles",
+    tuning: GeocoderTuning = DEFAULT_TUNING,
 ) -> pd.DataFrame:
     """Distinct reference addresses in ``folds`` folds, each geocoded against the others."""
     rows: list[tuple[str, str, float]] = []
@@ -306,7 +314,7 @@ def points_check(
         [zlib.crc32(f"{r.number} {_street_of(r)}".encode()) % folds for r in pts.itertuples()]
     )
     for f in range(folds):
-        gc = OfflineGeocoder(build_reference(pts.loc[fold_of != f], city=city))
+        gc = OfflineGeocoder(build_reference(pts.loc[fold_of != f], city=city), tuning=tuning)
         for r in pts.loc[fold_of == f].itertuples():
             rows.append(_answer(gc, _query_of(r, with_predir), r))
     return pd.DataFrame(rows, columns=["precision", "method", "err"])
@@ -320,19 +328,12 @@ def ablation_lines(pts: pd.DataFrame) -> list[str]:
     ]
     variants = [
         ("as shipped", {}),
-        ("without the side-of-street model", {"_SIDE": False}),
-        ("without the block layout", {"_BLOCKS": False}),
-        ("without either", {"_SIDE": False, "_BLOCKS": False}),
+        ("without the side-of-street model", {"side_of_street": False}),
+        ("without the block layout", {"block_layout": False}),
+        ("without either", {"side_of_street": False, "block_layout": False}),
     ]
     for label, flags in variants:
-        saved = {k: getattr(geocoder_mod, k) for k in flags}
-        try:
-            for k, v in flags.items():
-                setattr(geocoder_mod, k, v)
-            frame = points_check(pts)
-        finally:
-            for k, v in saved.items():
-                setattr(geocoder_mod, k, v)
+        frame = points_check(pts, tuning=dataclasses.replace(DEFAULT_TUNING, **flags))
         h = frame.loc[frame["precision"].isin({str(p) for p in HOUSE_LEVEL})]
         lines.append(
             f"| {label} | {len(h) / len(frame):.1%} | {h['err'].median():.1f} m | "
@@ -396,8 +397,7 @@ def score(frame: pd.DataFrame) -> Scores:
 
 
 def clear_caches(gc: OfflineGeocoder) -> None:
-    gc._lookup_cached.cache_clear()
-    gc._resolve_cached.cache_clear()
+    gc.clear_caches()
     address_mod._parse_cached.cache_clear()
     address_mod.canonical_name.cache_clear()
 
@@ -411,7 +411,7 @@ def timed(
     for _ in range(repeat):
         clear_caches(gc)
         c0, w0 = time.process_time(), time.perf_counter()
-        out = geocode_frame(frame, "Address", zip_column, geocoder=gc)
+        out = geocode_frame(frame, "Address", gc, zip_column)
         best = min(best, (time.process_time() - c0, time.perf_counter() - w0))
         FIRST_RUN.setdefault(id(frame), time.process_time() - c0)
     return out, best[0], best[1]
@@ -467,7 +467,7 @@ def main() -> None:
             for t, z in zip(inters["Address"], inters["ZipCode"], strict=True)
         ]
     )
-    out_mi = geocode_frame(messy_i, "Address", None, geocoder=gc)
+    out_mi = geocode_frame(messy_i, "Address", gc)
     located_mi = out_mi["precision"] == str(Precision.INTERSECTION)
 
     rng = random.Random(args.seed)
@@ -518,8 +518,8 @@ def main() -> None:
     conf_house = confident["precision"].isin([str(p) for p in HOUSE_LEVEL])
     s_conf.house = float(conf_house.sum()) / len(out)
     s_conf.n = len(out)
-    strict = OfflineGeocoder(ref, long_walks=False)
-    s_strict = score(geocode_frame(addrs, "Address", "ZipCode", geocoder=strict))
+    strict = OfflineGeocoder(ref, tuning=dataclasses.replace(DEFAULT_TUNING, long_walks=False))
+    s_strict = score(geocode_frame(addrs, "Address", strict, "ZipCode"))
     for label, method, s in (
         ("clean 2017 addresses", "naive exact-street interpolation", s_base),
         ("clean 2017 addresses", "offline geocoder", s_off),
@@ -677,7 +677,7 @@ def main() -> None:
         "house-number grid (street direction known / assumed from the grid), refined with the "
         "same numbers on nearby parallel streets; `grid-long` a longer walk (up to 8,000 "
         "numbers, confidence 0.3) kept only where 2 of the 3 nearest reference points carry "
-        "the query ZIP (`OfflineGeocoder(..., long_walks=False)` turns it off); `near-end` "
+        "the query ZIP (`GeocoderTuning(long_walks=False)` turns it off); `near-end` "
         "within 20 numbers of a lone point; `across` / `across-blind` the query's "
         "pre-direction has no run near its ZIP (e.g. `1100 N X ST` where only `S X ST` is "
         "known): walked from the opposite run's lowest number through the divide line into "
@@ -723,8 +723,9 @@ def main() -> None:
         "Tuning set: the limits of the `across` walks, the `ordinal` and `crossing-walk` "
         "rules and the side and block models were chosen, and the intersection "
         "variants above rejected, on the checks below, built from the 2020 extract alone; "
-        "the 2017 file above is only measured. (Older constants in `geo/geocoder.py` predate this "
-        "rule and were chosen on the 2017 run; re-checked on the `points` check below, varying "
+        "the 2017 file above is only measured. (Older limits in `geo/geocoding/tuning.py` "
+        "predate this rule and were chosen on the 2017 run; re-checked on the `points` check "
+        "below, varying "
         "the long-walk limit (3,000-12,000), its ZIP test (1-3 of 3 points), the extrapolation "
         "limits (800-2,500 and 300-1,000) or the ZIP rejection distance (1.5-5 km) moves "
         "house level by at most 1.1 points and the median by under 1 m, so they are not a "

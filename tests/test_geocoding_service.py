@@ -44,7 +44,8 @@ def test_geocode_command_adds_columns_and_prints_a_summary(
     printed = capsys.readouterr().out
     assert "geocoded 4 rows" in printed
     rows = list(csv.DictReader(out.open()))
-    assert list(rows[0])[-5:] == ["lon", "lat", "precision", "confidence", "matched_address"]
+    assert list(rows[0])[-6:] == ["lon", "lat", "precision", "confidence", "matched_address",
+                                  "geocode_source"]
     assert {r["precision"] for r in rows} <= PRECISIONS
     assert rows[0]["precision"] in {"point", "interpolated"}
     assert rows[1]["precision"] == "intersection"

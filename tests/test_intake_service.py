@@ -31,7 +31,7 @@ from dispatch.services.intake import (
 from dispatch.services.requests import IntakeForm, cancel, create_request
 from dispatch.services.triage import TriageFilter, events_frame, request_pk, triage_frame
 from dispatch.store import UnitOfWork
-from geo.geocoder import Candidate, GeocodeResult, Precision
+from geo.geocoding import Candidate, GeocodeResult, Precision
 
 DATA = Path(__file__).parent / "data" / "import"
 
@@ -45,7 +45,7 @@ def city() -> CityPack:
 
 
 class FakeOffline:
-    """Stands in for geo.geocoder.OfflineGeocoder at the one seam IntakeGeocoder uses."""
+    """Stands in for geo.geocoding.offline.OfflineGeocoder at the one seam IntakeGeocoder uses."""
 
     def __init__(self, answer: GeocodeResult) -> None:
         self.answer = answer
@@ -55,7 +55,7 @@ class FakeOffline:
         self.calls.append((query, zip_code))
         return self.answer
 
-    def reverse_result(self, lon: float, lat: float) -> GeocodeResult:
+    def reverse_lookup(self, lon: float, lat: float) -> GeocodeResult:
         self.calls.append((lon, lat))
         return self.answer
 

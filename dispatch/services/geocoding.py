@@ -23,7 +23,7 @@ _OPEN = ("new", "triaged", "scheduled", "in_progress")
 
 
 def pack_offline_geocoder(pack: CityPack) -> Any:
-    """Return the pack's :class:`geo.geocoder.OfflineGeocoder`.
+    """Return the pack's :class:`geo.geocoding.offline.OfflineGeocoder`.
 
     Raises
     ------
@@ -70,14 +70,14 @@ def geocode_csv(
     Adds ``lon, lat, precision, confidence, matched_address``; text cells that a
     spreadsheet would run as formulas are neutralised.
     """
-    from geo.geocoder import geocode_frame, summarize_precision
+    from geo.geocoding.batch import geocode_frame, summarize_precision
 
     try:
         frame = pd.read_csv(in_path, dtype=str, keep_default_na=False, encoding="utf-8")
     except (OSError, UnicodeDecodeError, pd.errors.ParserError) as err:
         raise DispatchError(f"{in_path} cannot be read as a UTF-8 CSV: {err}") from None
     try:
-        out = geocode_frame(frame, address_column, zip_column, pack_offline_geocoder(pack),
+        out = geocode_frame(frame, address_column, pack_offline_geocoder(pack), zip_column,
                             progress=progress)
     except GeoError as err:
         raise DispatchError(str(err)) from None

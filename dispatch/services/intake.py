@@ -97,7 +97,7 @@ class IntakeGeocoder:
 
     @classmethod
     def wrap(cls, loaded: Any) -> IntakeGeocoder | None:
-        """Wrap an already loaded :class:`geo.geocoder.OfflineGeocoder` (``None`` stays ``None``).
+        """Wrap a loaded :class:`geo.geocoding.offline.OfflineGeocoder` (``None`` stays ``None``).
 
         The dashboard shares one loaded geocoder between its pages.
         """
@@ -117,7 +117,7 @@ class IntakeGeocoder:
 
     def reverse(self, lon: float, lat: float) -> AddressMatch:
         """Return the nearest known address to ``(lon, lat)``."""
-        result = self._load().reverse_result(lon, lat)
+        result = self._load().reverse_lookup(lon, lat)
         return _match(f"{lon:.6f}, {lat:.6f}", result)
 
 

@@ -10,7 +10,7 @@ from dispatch.services.imports import LocatedAddress
 
 
 class ReferenceGeocoder:
-    """Adapter from :class:`geo.geocoder.OfflineGeocoder` to what the import needs.
+    """Adapter from :class:`geo.geocoding.offline.OfflineGeocoder` to what the import needs.
 
     The reference is loaded on the first :meth:`locate` call, so importing a file in
     which every row has coordinates never pays for it.
@@ -22,9 +22,9 @@ class ReferenceGeocoder:
 
     @property
     def offline(self) -> Any:
-        """Return the loaded :class:`geo.geocoder.OfflineGeocoder` (loading it once)."""
+        """Return the loaded :class:`geo.geocoding.offline.OfflineGeocoder` (loading it once)."""
         if self._geocoder is None:
-            from geo.geocoder import OfflineGeocoder
+            from geo.geocoding.offline import OfflineGeocoder
 
             self._geocoder = OfflineGeocoder.from_path(self.reference)
         return self._geocoder
