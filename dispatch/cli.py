@@ -97,9 +97,9 @@ def cmd_init(args: argparse.Namespace) -> int:
 def _geocoder(pack, enabled: bool):  # type: ignore[no-untyped-def]
     if not enabled:
         return None
-    from dispatch.services.locate import pack_geocoder
+    from dispatch.services.geocoding import city_geocoder
 
-    return pack_geocoder(pack)
+    return city_geocoder(pack)
 
 
 def _do_import(engine, pack, path: Path, fmt: str, mapping, rejects, geocode: bool = True):  # type: ignore[no-untyped-def]

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
 from dispatch.errors import DispatchError
+from geo.geocoding.result import Precision, as_precision
 
 
 class RequestStatus(enum.StrEnum):
@@ -256,7 +257,7 @@ class ServiceRequest:
     zipcode: str = ""
     lon: float | None = None
     lat: float | None = None
-    geocode_precision: str | None = None
+    geocode_precision: str | None = None  # a Precision (its value as stored)
     geocode_confidence: float | None = None
     matched_address: str | None = None
     district: str | None = None
@@ -272,17 +273,35 @@ class ServiceRequest:
 
 
 #: Precisions trustworthy enough to send a crew to without a supervisor's look.
-ROUTABLE_PRECISIONS = frozenset({"source", "point", "interpolated", "intersection", "manual"})
+ROUTABLE_PRECISIONS = frozenset(
+    {Precision.SOURCE, Precision.POINT, Precision.INTERPOLATED, Precision.INTERSECTION,
+     Precision.MANUAL}
+)  # fmt: skip
 #: Below this confidence an interpolated position (e.g. a long walk along the street's
 #: house-number grid: 9.8% of those land over 1 km off in the 2017 evaluation) waits
 #: for a supervisor in "Needs location" instead of going on a route.
 MIN_ROUTABLE_CONFIDENCE = 0.5
 
 
-def is_routable(precision: str | None, confidence: float | None) -> bool:
-    """Return whether a request's position is good enough to send a crew to."""
-    if precision not in ROUTABLE_PRECISIONS:
+def is_routable(precision: Precision | str | None, confidence: float | None) -> bool:
+    """Return whether a request's position is good enough to send a crew to.
+
+    Parameters
+    ----------
+    precision
+        A :class:`~geo.geocoding.result.Precision` or its stored value; ``None``
+        (nothing recorded) is not routable.
+    confidence
+        The position's confidence (0-1); only interpolated positions need 0.5.
+
+    Raises
+    ------
+    geo.errors.GeocodeError
+        For a string that is no precision.
+    """
+    value = as_precision(precision)
+    if value not in ROUTABLE_PRECISIONS:
         return False
-    if precision == "interpolated":
+    if value is Precision.INTERPOLATED:
         return (confidence or 0.0) >= MIN_ROUTABLE_CONFIDENCE
     return True

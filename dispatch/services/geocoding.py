@@ -1,10 +1,10 @@
-"""Geocoding services: batch files, the reference build, and the "Needs location" queue."""
+"""Geocoding services: the city's geocoder, batch files, the reference build, "Needs location"."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -12,31 +12,56 @@ from dispatch.auth import SUPERVISING, require
 from dispatch.citypack import CityPack
 from dispatch.errors import DispatchError
 from dispatch.model import is_routable
-from dispatch.services.locate import pack_geocoder
 from dispatch.store import RequestFilter, UnitOfWork
 from dispatch.store.models import RequestRow
 from dispatch.text import neutralise_formula
 from geo.errors import GeoError
+from geo.geocoding import Geocoder
 
 #: Open statuses whose requests still need a trustworthy location.
 _OPEN = ("new", "triaged", "scheduled", "in_progress")
 
 
-def pack_offline_geocoder(pack: CityPack) -> Any:
-    """Return the pack's :class:`geo.geocoding.offline.OfflineGeocoder`.
+def city_geocoder(pack: CityPack) -> Geocoder | None:
+    """Return the city's geocoder, or ``None`` when the pack ships no address reference.
+
+    The reference is read and indexed once per process and file version (a few seconds
+    for a big city); later calls return the same geocoder.
 
     Raises
     ------
     DispatchError
-        When the pack ships no address reference.
+        When the reference file exists but cannot be used (not a reference, an older
+        format); the message says how to rebuild it.
     """
-    geocoder = pack_geocoder(pack)
+    path = pack.address_reference
+    if path is None or not path.is_file():
+        return None
+    stat = path.stat()
+    try:
+        return _load_geocoder(str(path), stat.st_mtime_ns, stat.st_size)
+    except GeoError as err:
+        raise DispatchError(
+            f"{err}; rebuild it with 'dispatch --city {pack.name} geo build-reference'"
+        ) from None
+
+
+@functools.lru_cache(maxsize=4)
+def _load_geocoder(path: str, mtime_ns: int, size: int) -> Geocoder:
+    del mtime_ns, size  # part of the cache key: a rebuilt file is read again
+    from geo.geocoding.offline import OfflineGeocoder  # scipy, rapidfuzz: only when used
+
+    return OfflineGeocoder.from_path(path)
+
+
+def _require_geocoder(pack: CityPack) -> Geocoder:
+    geocoder = city_geocoder(pack)
     if geocoder is None:
         raise DispatchError(
             f"city pack {pack.name} has no address reference at {pack.address_reference}; "
             f"build it with 'dispatch --city {pack.name} geo build-reference'"
         )
-    return geocoder.offline
+    return geocoder
 
 
 @dataclass(frozen=True)
@@ -67,8 +92,8 @@ def geocode_csv(
 ) -> GeocodeFileSummary:
     """Geocode a CSV file's address column offline and write it with the answers.
 
-    Adds ``lon, lat, precision, confidence, matched_address``; text cells that a
-    spreadsheet would run as formulas are neutralised.
+    Adds ``lon, lat, precision, confidence, matched_address, geocode_source``; text
+    cells that a spreadsheet would run as formulas are neutralised.
     """
     from geo.geocoding.batch import geocode_frame, summarize_precision
 
@@ -77,7 +102,7 @@ def geocode_csv(
     except (OSError, UnicodeDecodeError, pd.errors.ParserError) as err:
         raise DispatchError(f"{in_path} cannot be read as a UTF-8 CSV: {err}") from None
     try:
-        out = geocode_frame(frame, address_column, pack_offline_geocoder(pack), zip_column,
+        out = geocode_frame(frame, address_column, _require_geocoder(pack), zip_column,
                             progress=progress)
     except GeoError as err:
         raise DispatchError(str(err)) from None

@@ -29,6 +29,7 @@ from geo.geocoding.result import (
     GeocodeResult,
     Method,
     Precision,
+    as_precision,
     describe_method,
 )
 
@@ -40,5 +41,6 @@ __all__ = [
     "Geocoder",
     "Method",
     "Precision",
+    "as_precision",
     "describe_method",
 ]

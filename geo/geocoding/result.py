@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from geo.errors import GeocodeError
+
 __all__ = [
     "GEOCODER_PRECISIONS",
     "HOUSE_LEVEL",
@@ -17,6 +19,7 @@ __all__ = [
     "GeocodeResult",
     "Method",
     "Precision",
+    "as_precision",
     "describe_method",
     "not_located",
 ]
@@ -40,6 +43,34 @@ class Precision(StrEnum):
     NONE = "none"
     SOURCE = "source"
     MANUAL = "manual"
+
+
+def as_precision(value: Precision | str | None) -> Precision:
+    """Read a precision as stored (a :class:`Precision` or its value).
+
+    Parameters
+    ----------
+    value : Precision, str or None
+        ``None`` (nothing recorded) reads as :attr:`Precision.NONE`.
+
+    Returns
+    -------
+    Precision
+        The enum member.
+
+    Raises
+    ------
+    GeocodeError
+        For a string that is no precision.
+    """
+    if value is None:
+        return Precision.NONE
+    try:
+        return Precision(value)
+    except ValueError:
+        raise GeocodeError(
+            f"precision {value!r} is not one of {[p.value for p in Precision]}"
+        ) from None
 
 
 #: The precisions a geocoder answers with, best first (``source``/``manual`` excluded).
