@@ -80,7 +80,9 @@ else:
 
 def _source_text(source: str) -> str:
     """Name the reference layer(s) a candidate rests on, for the supervisor."""
-    return source or "no address point (street or ZIP geometry)"
+    if not source:
+        return "no address point of its own (street lines, number grid or ZIP centre)"
+    return " + ".join(city.reference_source_label(s) for s in source.split("+"))
 
 
 for i, cand in enumerate(candidates):

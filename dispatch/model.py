@@ -7,6 +7,7 @@ always ``lon, lat`` (EPSG:4326); timestamps are timezone-aware UTC ``datetime``.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
@@ -68,30 +69,17 @@ class Channel(enum.StrEnum):
     OTHER = "other"
 
 
-#: MyLA311 ``requestsource`` values and the channel each one is.
-MYLA311_CHANNELS: dict[str, Channel] = {
-    "call": Channel.PHONE,
-    "mobile app": Channel.APP,
-    "self service": Channel.WEB,
-    "email": Channel.EMAIL,
-    "driver self report": Channel.DRIVER_SELF_REPORT,
-    "council's office": Channel.COUNCIL_OFFICE,
-    "letter": Channel.LETTER,
-    "chat": Channel.CHAT,
-    "voicemail": Channel.PHONE,
-    "phone": Channel.PHONE,
-    "web": Channel.WEB,
-    "app": Channel.APP,
-}
-
-
-def channel_from_text(text: str | None) -> Channel:
+def channel_from_text(text: str | None, names: Mapping[str, Channel] | None = None) -> Channel:
     """Map a free-text source name (``Call``, ``Mobile App`` ...) to a :class:`Channel`.
 
     Parameters
     ----------
     text
-        Source as the city's system wrote it; case and surrounding spaces are ignored.
+        Source as the city's system wrote it; case and repeated spaces are ignored.
+    names
+        How the city writes its channels (lower case text -> channel): the city pack's
+        ``[channels]`` table. The channels' own names (``phone``, ``driver self
+        report`` ...) need no entry.
 
     Returns
     -------
@@ -100,9 +88,9 @@ def channel_from_text(text: str | None) -> Channel:
     """
     if not text:
         return Channel.OTHER
-    key = text.strip().lower()
-    if key in MYLA311_CHANNELS:
-        return MYLA311_CHANNELS[key]
+    key = " ".join(text.split()).lower()
+    if names and key in names:
+        return names[key]
     try:
         return Channel(key.replace(" ", "_"))
     except ValueError:
@@ -134,6 +122,10 @@ class Category:
         Whether requests are booked for a service day (bulky-item pickups: MyLA311
         ``servicedate``); for other categories a service date is only the city's own
         scheduling note and is ignored when planning.
+    sweep
+        Whether hot spots of this category get proactive sweep stops (and count for
+        repeat locations): graffiti and dumping come back where they were, bulky
+        pickups are booked.
     """
 
     code: str
@@ -144,6 +136,7 @@ class Category:
     sla_h: float
     colour: str = "#555555"
     booked: bool = False
+    sweep: bool = False
 
     def __post_init__(self) -> None:
         if not self.code or not self.code.replace("_", "").isalnum():

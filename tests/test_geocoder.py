@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from geocode_helpers import requests_reference
 from geopy.location import Location
 from geopy.point import Point
 from hypothesis import given, settings
@@ -31,7 +32,6 @@ from geo.reference import (
     INTERSECTION_COLUMNS,
     POINT_COLUMNS,
     AddressReference,
-    build_la_reference,
     build_reference,
     load_reference,
     read_centerlines,
@@ -47,7 +47,7 @@ def dist_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
 
 @pytest.fixture(scope="module")
 def gc() -> OfflineGeocoder:
-    ref, _ = build_la_reference(DATA / "la_2020_91406.csv")
+    ref, _ = requests_reference(DATA / "la_2020_91406.csv")
     return OfflineGeocoder(ref)
 
 
@@ -333,7 +333,7 @@ def test_evaluation_fixture_2017(gc: OfflineGeocoder) -> None:
 
 
 def test_long_walks_can_be_switched_off() -> None:
-    ref, _ = build_la_reference(DATA / "la_2020_91406.csv")
+    ref, _ = requests_reference(DATA / "la_2020_91406.csv")
     strict = OfflineGeocoder(ref, tuning=dataclasses.replace(DEFAULT_TUNING, long_walks=False))
     ev = pd.read_csv(DATA / "la_2017_91406_eval.csv")
     methods = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -115,15 +115,57 @@ def geocode_csv(
     return GeocodeFileSummary(len(out), {str(k): int(v) for k, v in counts.items()}, out_path)
 
 
-def build_reference(pack: CityPack, out_path: Path | None = None) -> list[str]:
-    """Rebuild the pack's shipped address reference; return the lines to print."""
-    from geo.reference import build_city_reference
+def build_reference(
+    pack: CityPack, out_path: Path | None = None, *, conflicts_path: Path | None = None
+) -> list[str]:
+    """Rebuild the pack's address reference from its ``[reference]`` sources.
 
+    Parameters
+    ----------
+    pack
+        The city pack (its sources, in order of authority).
+    out_path
+        Where to write the reference (default: the pack's ``paths.address_reference``).
+    conflicts_path
+        Also write every conflict (same address more than ``conflict_m`` apart between
+        sources, points far from their street) to this CSV.
+
+    Returns
+    -------
+    list of str
+        The report to print: points per source, conflicts.
+
+    Raises
+    ------
+    DispatchError
+        When the pack names no sources or no output file, or a source cannot be read.
+    """
+    from geo.reference_sources import build_from_sources
+
+    plan = pack.reference
+    if plan is None:
+        raise DispatchError(
+            f"city pack {pack.name} has no [reference] table naming its address sources"
+        )
+    out = out_path or pack.address_reference
+    if out is None:
+        raise DispatchError(
+            f"city pack {pack.name} names no paths.address_reference; pass --out"
+        )
     try:
-        stats = build_city_reference(pack.name, out_path or pack.address_reference)
+        ref, report = build_from_sources(
+            plan.sources, city=pack.name, extent=plan.extent, holdout=plan.holdout,
+            conflict_m=plan.conflict_m, coverage_m=plan.coverage_m,
+        )  # fmt: skip
+        ref.save(out)
     except GeoError as err:
         raise DispatchError(str(err)) from None
-    return [str(stats)]
+    lines = replace(report, out_path=out).lines()
+    if conflicts_path is not None:
+        conflicts_path.parent.mkdir(parents=True, exist_ok=True)
+        report.conflicts_frame().to_csv(conflicts_path, index=False)
+        lines.append(f"conflicts written to {conflicts_path}")
+    return lines
 
 
 def needs_location(uow: UnitOfWork, limit: int = 500) -> list[RequestRow]:

@@ -65,7 +65,8 @@ def import_context(pack: CityPack, source: str = "csv") -> ImportContext:
         category = pack.category_for_service_code(code)
         return category.code if category is not None else None
 
-    return ImportContext(tz=pack.timezone, categorize=categorize, source=source)
+    return ImportContext(tz=pack.timezone, categorize=categorize, source=source,
+                         channels=pack.channels)
 
 
 def locate_records(

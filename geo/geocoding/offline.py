@@ -35,7 +35,7 @@ from pathlib import Path
 from geo.address import ParsedAddress, ParsedStreet, _clean_zip, parse_address
 from geo.geocoding.index import ReferenceIndex, Run
 from geo.geocoding.intersections import IntersectionLocator
-from geo.geocoding.numbers import Located, NumberPlacer
+from geo.geocoding.numbers import Located, NumberPlacer, join_sources
 from geo.geocoding.result import (
     HOUSE_LEVEL,
     Candidate,
@@ -397,8 +397,8 @@ class OfflineGeocoder:
         number = p.number + 50 if p.kind == "block" else p.number
         proj = self.index.proj
 
-        def nearest(step: int) -> tuple[int, float, float, float] | None:
-            """(names away, x, y, confidence) of the nearest neighbour found on one side."""
+        def nearest(step: int) -> tuple[int, float, float, float, str] | None:
+            """(names away, x, y, confidence, source) of the nearest neighbour on one side."""
             for k in range(1, tuning.ordinal_reach + 1):
                 v = value + step * k
                 if v < 1:
@@ -412,14 +412,14 @@ class OfflineGeocoder:
                 if r is None or r.candidates or r.method not in _ORDINAL_FROM:
                     continue
                 nx, ny = proj.forward(r.lon, r.lat)
-                return step * k, float(nx), float(ny), r.confidence
+                return step * k, float(nx), float(ny), r.confidence, r.source
             return None
 
         lower = nearest(-1)
         upper = nearest(1) if lower is not None else None
         if lower is None or upper is None:
             return None  # one side only: extrapolating adds little and errs more
-        (ka, ax, ay, ca), (kb, bx, by, cb) = lower, upper
+        (ka, ax, ay, ca, sa), (kb, bx, by, cb, sb) = lower, upper
         gap = math.hypot(bx - ax, by - ay)
         spacing = gap / (kb - ka)
         if not tuning.ordinal_spacing_m[0] <= spacing <= tuning.ordinal_spacing_m[1]:
@@ -441,7 +441,10 @@ class OfflineGeocoder:
         block = p.kind == "block"
         precision = Precision.BLOCK if block else Precision.INTERPOLATED
         matched = _format_label(None if block else p.number, p.street.full, p.zip, p)
-        return self._result(p, x, y, precision, conf, matched, p.zip, (), Method.ORDINAL)
+        return self._result(
+            p, x, y, precision, conf, matched, p.zip, (), Method.ORDINAL,
+            join_sources(*sa.split("+"), *sb.split("+")),
+        )  # fmt: skip
 
     def _candidate(self, number: int, run: Run, loc: Located) -> Candidate:
         lon, lat = self.index.proj.inverse(loc.x, loc.y)
