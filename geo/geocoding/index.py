@@ -37,6 +37,7 @@ __all__ = [
     "fit_gradient",
     "fit_line",
     "foot",
+    "group_weights",
     "intersect_lines",
     "parity_side",
     "plane_fit",
@@ -270,7 +271,9 @@ class ReferenceIndex:
         self.side_m = side_separation(self.runs, self.tuning.side_min_pairs) if (
             self.tuning.side_of_street
         ) else {}
-        self.block_pos = block_positions(self.pnum) if self.tuning.block_layout else None
+        self.block_pos = (
+            block_positions(self.pnum, self.pzip) if self.tuning.block_layout else None
+        )
 
     def _build_grid_and_zips(self) -> None:
         pts = self.reference.points
@@ -337,23 +340,30 @@ class ReferenceIndex:
             )
 
     def _components(self, groups: dict[tuple[str, str, str, str], np.ndarray]) -> np.ndarray:
-        """Label points connected (< ``run_gap_m``) to a point of the same street."""
+        """Label points connected (< ``run_gap_m``) to a point of the same street.
+
+        Each street is searched on its own: a dense address layer has thousands of
+        points within ``run_gap_m`` of each other, nearly all on other streets.
+        """
         n = len(self.px)
-        if n == 0:
-            return np.zeros(0, dtype=np.int64)
-        code = np.empty(n, dtype=np.int64)
-        for g, idx in enumerate(groups.values()):
-            code[idx] = g
-        pairs = cKDTree(np.column_stack([self.px, self.py])).query_pairs(
-            self.tuning.run_gap_m, output_type="ndarray"
-        )
-        pairs = pairs[code[pairs[:, 0]] == code[pairs[:, 1]]] if len(pairs) else pairs
-        graph = coo_matrix(
-            (np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1]) if len(pairs) else ([], [])),
-            shape=(n, n),
-        )
-        _, labels = connected_components(graph, directed=False)
-        return np.asarray(labels, dtype=np.int64)
+        labels = np.zeros(n, dtype=np.int64)
+        offset = 0
+        xy = np.column_stack([self.px, self.py])
+        for idx in groups.values():
+            idx = np.asarray(idx)
+            if len(idx) == 1:
+                labels[idx] = offset
+                offset += 1
+                continue
+            pairs = cKDTree(xy[idx]).query_pairs(self.tuning.run_gap_m, output_type="ndarray")
+            graph = coo_matrix(
+                (np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1]) if len(pairs) else ([], [])),
+                shape=(len(idx), len(idx)),
+            )
+            k, local = connected_components(graph, directed=False)
+            labels[idx] = offset + np.asarray(local, dtype=np.int64)
+            offset += int(k)
+        return labels
 
     def _split_runs(self, idx: np.ndarray, comp_label: np.ndarray) -> list[np.ndarray]:
         """Split one street's points into spatially coherent runs."""
@@ -636,13 +646,47 @@ def foot(line: tuple[np.ndarray, np.ndarray], pt: np.ndarray) -> np.ndarray:
     return c + float((pt - c) @ d) * d
 
 
-def block_positions(numbers: np.ndarray) -> np.ndarray | None:
+def group_weights(groups: Sequence[object] | np.ndarray, quantile: float = 90.0) -> np.ndarray:
+    """Weights that keep any one group from outweighing a large ordinary one.
+
+    A group (a ZIP) larger than the ``quantile`` percentile of the group sizes counts as
+    if it had that many members: a complete address layer of one neighbourhood must not
+    dictate the numbering models of the whole city, while groups of ordinary size keep
+    their weight (every member 1).
+
+    Parameters
+    ----------
+    groups : sequence
+        One group label per member.
+    quantile : float
+        Percentile of the group sizes at which sizes are capped.
+
+    Returns
+    -------
+    numpy.ndarray
+        One weight per member, in (0, 1].
+    """
+    labels = np.asarray(groups, dtype=object)
+    if len(labels) == 0:
+        return np.zeros(0)
+    _, inverse, sizes = np.unique(labels.astype(str), return_inverse=True, return_counts=True)
+    cap = float(np.percentile(sizes, quantile))
+    return np.asarray(np.minimum(1.0, cap / sizes[inverse]), dtype=float)
+
+
+def block_positions(
+    numbers: np.ndarray, zips: Sequence[object] | np.ndarray | None = None
+) -> np.ndarray | None:
     """Position (0-100) of each last-two-digit value within its block: a smoothed CDF.
 
     Parameters
     ----------
     numbers : numpy.ndarray
         Every house number of the reference.
+    zips : sequence, optional
+        The ZIP of each number; ZIPs far larger than the others are down-weighted
+        (:func:`group_weights`), so one densely mapped area does not set the layout of
+        every block in the city.
 
     Returns
     -------
@@ -652,8 +696,9 @@ def block_positions(numbers: np.ndarray) -> np.ndarray | None:
     last = np.asarray(numbers, dtype=np.int64) % 100
     if len(last) < 200:
         return None
-    counts = np.bincount(last, minlength=100).astype(float) + 1.0  # +1: no empty digit
-    cdf = np.cumsum(counts) - counts / 2
+    weights = None if zips is None else group_weights(zips)
+    counts = np.bincount(last, weights=weights, minlength=100).astype(float) + 1.0
+    cdf = np.cumsum(counts) - counts / 2  # +1 above: no empty digit
     return np.asarray(100.0 * cdf / counts.sum())
 
 
@@ -676,7 +721,9 @@ def side_separation(runs: Sequence[Run], min_pairs: int) -> dict[str, float]:
     Measured on close pairs (within 60 numbers) of odd and even points of straight runs;
     kept only where the side is consistent (in Los Angeles odd numbers stand on the west
     side of north-south streets and the north side of east-west ones, about 30 m
-    across) and at least ``min_pairs`` pairs were seen.
+    across) and at least ``min_pairs`` pairs were seen. Pairs are weighted by their
+    run's ZIP (:func:`group_weights`): a densely mapped area does not set the side
+    distance of the whole city.
 
     Parameters
     ----------
@@ -691,6 +738,7 @@ def side_separation(runs: Sequence[Run], min_pairs: int) -> dict[str, float]:
         Pre-direction -> metres (positive: odd numbers on the left).
     """
     by_dir: dict[str, list[float]] = defaultdict(list)
+    zips_of: dict[str, list[str]] = defaultdict(list)
     for run in runs:
         n = run.numbers
         if len(n) < 3 or len(np.unique(n % 2)) < 2:
@@ -711,12 +759,29 @@ def side_separation(runs: Sequence[Run], min_pairs: int) -> dict[str, float]:
         close = np.abs(n[odd][:, None] - n[~odd][None, :]) <= 60
         diffs = (side[odd][:, None] - side[~odd][None, :])[close]
         by_dir[run.predir].extend(float(v) for v in diffs)
+        zip_of_run = max(set(run.zips), key=run.zips.count)
+        zips_of[run.predir].extend([zip_of_run] * len(diffs))
     out: dict[str, float] = {}
     for predir, vals in by_dir.items():
         arr = np.asarray(vals)
         if len(arr) < min_pairs:
             continue
-        med = float(np.median(arr))
-        if np.mean(np.sign(arr) == np.sign(med)) >= 0.75 and 10.0 <= abs(med) <= 60.0:
+        w = group_weights(zips_of[predir])
+        med = _weighted_median(arr, w)
+        same_side = float(np.sum(w * (np.sign(arr) == np.sign(med))) / np.sum(w))
+        if same_side >= 0.75 and 10.0 <= abs(med) <= 60.0:
             out[predir] = med
     return out
+
+
+def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    """Return the median of ``values`` with ``weights`` (all equal: the plain median)."""
+    if np.all(weights == weights[0]):
+        return float(np.median(values))
+    order = np.argsort(values, kind="stable")
+    cum = np.cumsum(weights[order])
+    half = cum[-1] / 2.0
+    i = int(np.searchsorted(cum, half))
+    if i < len(cum) - 1 and np.isclose(cum[i], half):
+        return float((values[order][i] + values[order][i + 1]) / 2.0)
+    return float(values[order][i])
