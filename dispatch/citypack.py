@@ -87,7 +87,9 @@ _TOP_FIELDS = {
     "channels",
     "reference",
 }
-_REFERENCE_FIELDS = {"extent", "holdout", "layouts", "conflict_m", "coverage_m", "sources"}
+_REFERENCE_FIELDS = {
+    "extent", "holdout", "layouts", "conflict_m", "coverage_m", "sources", "place_names",
+}
 _SOURCE_FIELDS = {
     "name", "label", "file", "layout", "columns", "attribution", "authoritative", "places",
 }
@@ -186,6 +188,9 @@ class ReferencePlan:
         One address in two sources farther apart than this is reported.
     coverage_m
         Reach of an authoritative point over derived points of its street.
+    place_names
+        Places (the city, its communities, its neighbours) that may end an address
+        without a comma; the parser strips them.
     """
 
     sources: tuple[ReferenceSource, ...]
@@ -193,6 +198,7 @@ class ReferencePlan:
     holdout: tuple[Path, ...] = ()
     conflict_m: float = CONFLICT_M
     coverage_m: float = COVERAGE_M
+    place_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -869,8 +875,12 @@ class _PackReader:
                     f"{src.path.name} is held out for evaluation (reference.holdout) and "
                     "must never feed the reference",
                 )
+        places = self.get(t, "place_names", "reference", list, required=False, default=[])
+        if not all(isinstance(n, str) and n.strip() for n in places):
+            raise self.fail("reference.place_names",
+                            f"got {places!r}; expected non-empty place names")  # fmt: skip
         return ReferencePlan(tuple(sources), box, holdout, limits["conflict_m"],
-                             limits["coverage_m"])  # fmt: skip
+                             limits["coverage_m"], tuple(places))  # fmt: skip
 
     def time_field(self, c: Mapping[str, Any], key: str, w: str, default: time | None) -> time:
         fld = f"{w}.{key}"

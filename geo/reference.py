@@ -34,8 +34,10 @@ import shapely
 
 from geo.address import (
     BUILTIN_NAME_ALIASES,
+    NO_PLACES,
     ParsedAddress,
     ParsedStreet,
+    PlaceNames,
     canonical_name,
     canonical_street_type,
     parse_address,
@@ -174,6 +176,9 @@ class AddressReference:
         City key, e.g. ``los_angeles``.
     sources : tuple of ReferenceSourceInfo
         The sources it was built from, most authoritative first.
+    place_names : tuple of str
+        Places that may end an address without a comma (the city pack's); the
+        geocoder parses queries with them, as the build parsed the sources.
     """
 
     points: pd.DataFrame
@@ -184,6 +189,7 @@ class AddressReference:
     aliases: dict[str, str] = field(default_factory=dict)
     city: str = ""
     sources: tuple[ReferenceSourceInfo, ...] = ()
+    place_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         missing = [c for c in POINT_COLUMNS if c not in self.points.columns]
@@ -247,6 +253,7 @@ class AddressReference:
             "city": self.city,
             "sources": [asdict(s) for s in self.sources],
             "aliases": self.aliases,
+            "place_names": list(self.place_names),
         }
         table = table.replace_schema_metadata(
             {**(table.schema.metadata or {}), b"curbside.reference": json.dumps(meta).encode()}
@@ -366,12 +373,17 @@ def points_from_frame(frame: pd.DataFrame, columns: PointColumns | None = None) 
 
 
 def _parsed_rows(
-    frame: pd.DataFrame, address_column: str, lon: str, lat: str, zip_column: str | None
+    frame: pd.DataFrame,
+    address_column: str,
+    lon: str,
+    lat: str,
+    zip_column: str | None,
+    places: PlaceNames = NO_PLACES,
 ) -> Iterator[tuple[ParsedAddress, Any, Any]]:
     """Yield (parsed address, lon, lat) for every row of a free-text address column."""
     zips = frame[zip_column] if zip_column and zip_column in frame.columns else [None] * len(frame)
     for text, z, x, y in zip(frame[address_column], zips, frame[lon], frame[lat], strict=True):
-        yield parse_address(text, z), x, y
+        yield parse_address(text, z, places), x, y
 
 
 def points_from_text(
@@ -381,6 +393,7 @@ def points_from_text(
     lon: str = "lon",
     lat: str = "lat",
     zip_column: str | None = None,
+    places: PlaceNames = NO_PLACES,
 ) -> pd.DataFrame:
     """Standardise address points given as free text (``16815 W VANOWEN ST, 91406``).
 
@@ -396,6 +409,8 @@ def points_from_text(
         Coordinate columns (already ``lon``/``lat``; convert ``(lat, lon)`` sources first).
     zip_column : str, optional
         ZIP column used when the text carries none.
+    places : PlaceNames, optional
+        Places that may end the text without a comma.
 
     Returns
     -------
@@ -407,7 +422,7 @@ def points_from_text(
             f"address points lack column {address_column!r}; columns are {list(frame.columns)}"
         )
     rows = []
-    for p, x, y in _parsed_rows(frame, address_column, lon, lat, zip_column):
+    for p, x, y in _parsed_rows(frame, address_column, lon, lat, zip_column, places):
         if p.kind != "address" or p.number is None:
             continue
         s = p.street
@@ -423,6 +438,7 @@ def intersections_from_text(
     lon: str = "lon",
     lat: str = "lat",
     zip_column: str | None = None,
+    places: PlaceNames = NO_PLACES,
 ) -> pd.DataFrame:
     """Known intersections (``X AT Y`` rows) from a free-text address column.
 
@@ -436,6 +452,8 @@ def intersections_from_text(
         Coordinate columns.
     zip_column : str, optional
         ZIP column used when the text carries none.
+    places : PlaceNames, optional
+        Places that may end the text without a comma.
 
     Returns
     -------
@@ -444,7 +462,7 @@ def intersections_from_text(
         coordinates).
     """
     rows = []
-    for p, x, y in _parsed_rows(frame, address_column, lon, lat, zip_column):
+    for p, x, y in _parsed_rows(frame, address_column, lon, lat, zip_column, places):
         if p.kind != "intersection" or p.cross_street is None:
             continue
         a, b = sorted(
@@ -620,6 +638,7 @@ def build_reference(
     city: str = "",
     sources: Iterable[ReferenceSourceInfo] = (),
     extent: tuple[float, float, float, float] | None = None,
+    place_names: Iterable[str] = (),
 ) -> AddressReference:
     """Merge standardised address points into a reference.
 
@@ -643,6 +662,8 @@ def build_reference(
         The sources, kept as metadata.
     extent : tuple of float, optional
         ``(lon_min, lat_min, lon_max, lat_max)``: points outside are dropped.
+    place_names : iterable of str
+        Places that may end an address without a comma, kept for the geocoder.
 
     Returns
     -------
@@ -693,6 +714,7 @@ def build_reference(
         aliases=all_aliases,
         city=city,
         sources=tuple(sources),
+        place_names=tuple(place_names),
     )
 
 
@@ -760,6 +782,7 @@ def load_reference(source: Path | str) -> AddressReference:
         aliases=dict(meta.get("aliases", {})),
         city=str(meta.get("city", "")),
         sources=tuple(_source_info(s) for s in meta.get("sources", ())),
+        place_names=tuple(str(n) for n in meta.get("place_names", ())),
     )
 
 

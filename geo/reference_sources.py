@@ -38,7 +38,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from geo.address import parse_address
+from geo.address import NO_PLACES, PlaceNames, parse_address
 from geo.errors import AddressReferenceError
 from geo.geocoding.tuning import DEFAULT_TUNING
 from geo.reference import (
@@ -274,7 +274,9 @@ def _read_table(path: Path, cols: PointColumns) -> pd.DataFrame:
 
 
 def read_source(
-    source: ReferenceSource, extent: tuple[float, float, float, float] | None = None
+    source: ReferenceSource,
+    extent: tuple[float, float, float, float] | None = None,
+    places: PlaceNames = NO_PLACES,
 ) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     """Read and standardise one source.
 
@@ -284,6 +286,8 @@ def read_source(
         What to read.
     extent : tuple of float, optional
         ``(lon_min, lat_min, lon_max, lat_max)`` of the city: points outside are skipped.
+    places : PlaceNames, optional
+        Places that may end a free-text address without a comma.
 
     Returns
     -------
@@ -309,14 +313,14 @@ def read_source(
             f"columns are {list(frame.columns)}"
         )
     if source.places:
-        frame = frame.loc[_in_places(frame, source)].reset_index(drop=True)
+        frame = frame.loc[_in_places(frame, source, places)].reset_index(drop=True)
     if cols.address is not None:
         # (lat, lon) -> (lon, lat): the coordinate columns are picked by name
         pts = points_from_text(frame, cols.address, lon=cols.lon, lat=cols.lat,
-                               zip_column=cols.zip)  # fmt: skip
+                               zip_column=cols.zip, places=places)  # fmt: skip
         inter = (
             intersections_from_text(frame, cols.address, lon=cols.lon, lat=cols.lat,
-                                    zip_column=cols.zip)
+                                    zip_column=cols.zip, places=places)
             if source.layout.intersections
             else pd.DataFrame(columns=[*INTERSECTION_COLUMNS, "n_obs"])
         )
@@ -339,7 +343,7 @@ def read_source(
     return pts, inter, n_rows
 
 
-def _in_places(frame: pd.DataFrame, source: ReferenceSource) -> pd.Series:
+def _in_places(frame: pd.DataFrame, source: ReferenceSource, places: PlaceNames) -> pd.Series:
     """Mark the rows that name no place, or one of the source's places."""
     wanted = {p.upper() for p in source.places}
     column = source.layout.place
@@ -347,7 +351,7 @@ def _in_places(frame: pd.DataFrame, source: ReferenceSource) -> pd.Series:
         named = frame[column].astype(str).str.strip().str.upper()
     elif source.layout.columns.address is not None:
         named = pd.Series(
-            [parse_address(t).city for t in frame[source.layout.columns.address]],
+            [parse_address(t, None, places).city for t in frame[source.layout.columns.address]],
             index=frame.index,
         )
     else:
@@ -536,6 +540,7 @@ def build_from_sources(
     aliases: Mapping[str, str] | None = None,
     conflict_m: float = CONFLICT_M,
     coverage_m: float = COVERAGE_M,
+    place_names: Sequence[str] = (),
 ) -> tuple[AddressReference, BuildReport]:
     """Merge a city's sources (most authoritative first) into one address reference.
 
@@ -555,6 +560,9 @@ def build_from_sources(
         Same address in two sources farther apart is reported.
     coverage_m : float
         Reach of an authoritative point over derived points of its street.
+    place_names : sequence of str
+        Places that may end an address without a comma (parsing the sources, and kept
+        in the reference for its geocoder).
 
     Returns
     -------
@@ -584,8 +592,9 @@ def build_from_sources(
     inters: list[pd.DataFrame] = []
     rows: dict[str, int] = {}
     n_inter: dict[str, int] = {}
+    places = PlaceNames(tuple(place_names))
     for rank, src in enumerate(sources):
-        pts, inter, n_rows = read_source(src, extent)
+        pts, inter, n_rows = read_source(src, extent, places)
         frames.append(pts.assign(rank=rank))
         rows[src.name] = n_rows
         n_inter[src.name] = len(inter)
@@ -635,7 +644,7 @@ def build_from_sources(
     )  # fmt: skip
     ref = build_reference(
         kept[[*POINT_COLUMNS, "n_obs", "source"]], intersections=all_inter, aliases=aliases,
-        city=city, sources=infos,
+        city=city, sources=infos, place_names=places.names,
     )  # fmt: skip
     counts = []
     for src in sources:

@@ -545,6 +545,7 @@ def test_the_la_pack_names_its_sweeps_channels_and_sources(la: CityPack) -> None
     assert la.channels["call"].value == "phone" and la.channels["self service"].value == "web"
     assert la.reference is not None and [s.name for s in la.reference.sources] == [
         "cams", "requests"]  # fmt: skip
+    assert {"VAN NUYS", "LOS ANGELES", "VENICE"} <= set(la.reference.place_names)
     label = la.reference_source_label("cams")
     assert "LA County address points" in label and "osmlab/labuildings" in label
     assert la.reference_source_label("somewhere") == "somewhere"
@@ -586,6 +587,8 @@ BAD_REFERENCES = [
      "expected one of"),
     ("no sources", "[[reference.sources]]", "[[reference.elsewhere]]", "reference.elsewhere",
      "unknown field"),
+    ("empty place name", "extent = [", 'place_names = ["VAN NUYS", " "]\nextent = [',
+     "reference.place_names", "expected non-empty place names"),
 ]  # fmt: skip
 
 

@@ -646,7 +646,9 @@ def grid_gc() -> OfflineGeocoder:
         [("GRAND", "AVE", name, "ST", "90007", *_grid_xy(900, s)) for name, s in crossings],
         columns=INTERSECTION_COLUMNS,
     )
-    return OfflineGeocoder(build_reference(points, intersections=inter))
+    return OfflineGeocoder(
+        build_reference(points, intersections=inter, place_names=("LOS ANGELES",))
+    )
 
 
 @pytest.mark.parametrize(
@@ -875,7 +877,8 @@ def test_block_known_from_a_lone_number_in_it() -> None:
     rows = [(1412, "W", "LOMITA", "BLVD", "", "", "90710", -118.30, 33.80)]
     rows += [(n, "S", "VERMONT", "AVE", "", "", "90710", -118.29, 33.80 - n * 1e-5)
              for n in range(24000, 24800, 100)]  # fmt: skip
-    gc = OfflineGeocoder(build_reference(pd.DataFrame(rows, columns=POINT_COLUMNS)))
+    gc = OfflineGeocoder(build_reference(pd.DataFrame(rows, columns=POINT_COLUMNS),
+                                         place_names=("LOS ANGELES",)))
     res = gc.lookup("1400 block of w lomita los angeles ca 90710")
     assert res.precision is Precision.BLOCK
     assert res.matched_address == "1400 BLOCK OF W LOMITA BLVD, 90710"
@@ -925,3 +928,12 @@ def test_answers_do_not_depend_on_query_order() -> None:
     first = {q: forward.lookup(*q) for q in queries}
     second = {q: backward.lookup(*q) for q in reversed(queries)}
     assert all((first[q].lon, first[q].lat) == (second[q].lon, second[q].lat) for q in queries)
+
+
+def test_the_reference_brings_its_citys_place_names(la_gc: OfflineGeocoder) -> None:
+    """A comma-less place tail is stripped with the pack's names, which the reference keeps."""
+    query = "16815 w vanowen st van nuys ca 91406"
+    assert "VAN NUYS" in la_gc.reference.place_names
+    assert la_gc.lookup(query).precision is Precision.POINT
+    bare = dataclasses.replace(la_gc.reference, place_names=())
+    assert OfflineGeocoder(bare).lookup(query).precision is not Precision.POINT

@@ -156,6 +156,7 @@ def build_reference(
         ref, report = build_from_sources(
             plan.sources, city=pack.name, extent=plan.extent, holdout=plan.holdout,
             conflict_m=plan.conflict_m, coverage_m=plan.coverage_m,
+            place_names=plan.place_names,
         )  # fmt: skip
         ref.save(out)
     except GeoError as err:

@@ -47,7 +47,6 @@ class RequestFilter:
     requested_from: datetime | None = None
     requested_until: datetime | None = None
     located: bool | None = None
-    max_precision_rank: int | None = None
 
 
 class RequestRepository:

@@ -27,12 +27,11 @@ An explicit pre-direction is never answered with another one's house. Coordinate
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
-from geo.address import ParsedAddress, ParsedStreet, _clean_zip, parse_address
+from geo.address import ParsedAddress, ParsedStreet, PlaceNames, _clean_zip, parse_address
 from geo.geocoding.index import ReferenceIndex, Run
 from geo.geocoding.intersections import IntersectionLocator
 from geo.geocoding.numbers import Located, NumberPlacer, join_sources
@@ -96,6 +95,7 @@ class OfflineGeocoder:
         self.streets = StreetResolver(self.index)
         self.numbers = NumberPlacer(self.index, self.streets)
         self.intersections = IntersectionLocator(self.index, self.numbers)
+        self.places = PlaceNames(reference.place_names)
         self._lookup_cached = lru_cache(maxsize=cache_size)(self._lookup_uncached)
 
     @classmethod
@@ -148,29 +148,8 @@ class OfflineGeocoder:
         z = zip_code if zip_code is not None else self.default_zip
         return self._lookup_cached(text, _clean_zip(z))
 
-    def geocode_many(
-        self, queries: Iterable[object], zips: Iterable[object] | None = None
-    ) -> list[GeocodeResult]:
-        """Geocode many queries; repeated (query, zip) pairs are answered once.
-
-        Parameters
-        ----------
-        queries : iterable of object
-            Address texts.
-        zips : iterable of object, optional
-            One ZIP per query.
-
-        Returns
-        -------
-        list of GeocodeResult
-            One per query, in order.
-        """
-        qs = list(queries)
-        zs = list(zips) if zips is not None else [None] * len(qs)
-        return [self.lookup(q, z) for q, z in zip(qs, zs, strict=True)]
-
     def _lookup_uncached(self, text: str, zip_code: str) -> GeocodeResult:
-        p = parse_address(text, zip_code)
+        p = parse_address(text, zip_code, self.places)
         street = self.streets.directional_name(p.street)
         if street is not p.street:
             p = replace(p, street=street)
