@@ -268,12 +268,14 @@ class ReferenceIndex:
                 )
                 self.runs.append(run)
                 self.by_name[name].append(run)
-        self.side_m = side_separation(self.runs, self.tuning.side_min_pairs) if (
+        by_zip = self.tuning.zip_weighted_models
+        self.side_m = side_separation(self.runs, self.tuning.side_min_pairs, by_zip=by_zip) if (
             self.tuning.side_of_street
         ) else {}
         self.block_pos = (
-            block_positions(self.pnum, self.pzip) if self.tuning.block_layout else None
-        )
+            block_positions(self.pnum, self.pzip if by_zip else None)
+            if self.tuning.block_layout else None
+        )  # fmt: skip
 
     def _build_grid_and_zips(self) -> None:
         pts = self.reference.points
@@ -715,7 +717,9 @@ def parity_side(n: int) -> float:
     return 0.5 if n % 2 else -0.5
 
 
-def side_separation(runs: Sequence[Run], min_pairs: int) -> dict[str, float]:
+def side_separation(
+    runs: Sequence[Run], min_pairs: int, *, by_zip: bool = True
+) -> dict[str, float]:
     """Signed distance from even to odd numbers, left of the way numbers grow, by predir.
 
     Measured on close pairs (within 60 numbers) of odd and even points of straight runs;
@@ -731,6 +735,8 @@ def side_separation(runs: Sequence[Run], min_pairs: int) -> dict[str, float]:
         The runs of the reference.
     min_pairs : int
         Pairs needed per pre-direction.
+    by_zip : bool
+        Weight pairs by ZIP (else every pair counts the same).
 
     Returns
     -------
@@ -766,7 +772,7 @@ def side_separation(runs: Sequence[Run], min_pairs: int) -> dict[str, float]:
         arr = np.asarray(vals)
         if len(arr) < min_pairs:
             continue
-        w = group_weights(zips_of[predir])
+        w = group_weights(zips_of[predir]) if by_zip else np.ones(len(arr))
         med = _weighted_median(arr, w)
         same_side = float(np.sum(w * (np.sign(arr) == np.sign(med))) / np.sum(w))
         if same_side >= 0.75 and 10.0 <= abs(med) <= 60.0:

@@ -80,6 +80,11 @@ class GeocoderTuning:
     block_layout : bool
         Place a number within its block by how the reference's blocks are numbered
         (most houses use the low numbers of each hundred) instead of linearly.
+    zip_weighted_models : bool
+        Learn the block layout and the side-of-street distance with each ZIP's weight
+        capped at the 90th percentile of ZIP sizes, so one densely mapped area does not
+        set them for the whole city (False: every point counts the same, as before the
+        County layer shipped).
     number_field_cell_m : float
         Number-field fits are shared by queries in one cell of this size, fitted at
         the cell's centre (answers never depend on the order of queries).
@@ -142,6 +147,7 @@ class GeocoderTuning:
     side_of_street: bool = True
     side_min_pairs: int = 30
     block_layout: bool = True
+    zip_weighted_models: bool = True
     number_field_cell_m: float = 200.0
     beyond_max_numbers: int = 300
     max_extrapolation_numbers: int = 1500
