@@ -189,9 +189,9 @@ def unit_of_work(actor: str | None = None) -> UnitOfWork:
 def get_geocoder(name: str) -> Any:
     """Return the city's offline geocoder (loaded once per process), or ``None``."""
     from dispatch.errors import DispatchError
-    from dispatch.services.geocoding import pack_offline_geocoder
+    from dispatch.services.geocoding import city_geocoder
 
     try:
-        return pack_offline_geocoder(get_pack(name))
+        return city_geocoder(get_pack(name))
     except DispatchError:
         return None

@@ -23,21 +23,19 @@ from app_pages.analytics_ui import (
     span,
     spots_pane,
 )
-from app_pages.common import pack, require_page
+from app_pages.common import pack, require_page, unit_of_work
 from dispatch.analytics import SMALL_SAMPLE
 from dispatch.analytics.hotspots import (
     DEFAULT_RESOLUTION,
-    REPEAT_CATEGORIES,
     area_cells,
     gi_star,
     hex_counts,
     period_comparison,
     previous_period,
     repeat_locations,
-    sweep_stops,
 )
 from dispatch.auth import Role
-from dispatch.services.analytics import SWEEP_LOOKBACK_DAYS
+from dispatch.services.analytics import SWEEP_LOOKBACK_DAYS, sweep_stops_for_day
 from dispatch.services.queries import OPEN_STATUSES, MapFilter
 from geo.map_assets import use_local_assets
 from geo.maps import base_map, district_layer
@@ -77,9 +75,8 @@ with st.sidebar:
                                    "before this day.")
 sweep_first = sweep_day - timedelta(days=SWEEP_LOOKBACK_DAYS)
 
-# One read serves every tab: all categories and districts from the earliest day needed.
-base = frame(MapFilter(first_day=min(prev_first, sweep_first),
-                       last_day=max(last_day, sweep_day - timedelta(days=1))))
+# One read serves the map, repeat and change tabs: all categories and districts.
+base = frame(MapFilter(first_day=prev_first, last_day=last_day))
 local_day = base["requested_at"].dt.tz_convert(city.timezone).dt.date
 
 
@@ -172,7 +169,7 @@ with tab_map:
         download_csv(spots, "hotspots_gi_star.csv", "gi")
 
 with tab_repeat:
-    repeat_cats = [c for c in REPEAT_CATEGORIES if c in labels]
+    repeat_cats = [c for c in city.sweep_categories if c in labels]
     st.caption("Spots about 50 m across (H3 resolution 11) with two or more "
                f"{' or '.join(labels[c].lower() for c in repeat_cats)} requests in the "
                "chosen dates (all statuses).")
@@ -212,19 +209,18 @@ with tab_change:
 
 with tab_sweep:
     top = st.number_input("At most", 1, 50, 10, key="hot_sweep_top")
-    sweep_cats = tuple(c for c in REPEAT_CATEGORIES if c in labels)
-    window = _subset(sweep_first, sweep_day - timedelta(days=1), sweep_cats, False)
-    window_counts = hex_counts(window[window["lon"].notna()], resolution)
-    service = {c.code: c.service_time_s for c in city.categories.values()}
-    stops = (sweep_stops(gi_star(window_counts, area=area), service, top=int(top),
-                         categories=sweep_cats) if not window_counts.empty else [])
-    st.caption(f"Optional stops for {sweep_day}: the strongest hot hexagons of "
-               f"{' and '.join(labels[c].lower() for c in sweep_cats)} requests in the "
-               f"{SWEEP_LOOKBACK_DAYS} days before it ({sweep_first} to "
-               f"{sweep_day - timedelta(days=1)}, all statuses, Benjamini-Hochberg adjusted "
-               "p ≤ 0.05), each a low-priority stop `SWEEP-<cell>` at the hexagon's centre "
-               "with its main category's service time. The planner drops them first when "
-               "time runs short.")
+    sweep_cats = tuple(c for c in city.sweep_categories if c in labels)
+    # the planner's own service: the same stops it adds to a plan (the whole city limit)
+    with unit_of_work() as uow:
+        stops = sweep_stops_for_day(uow, city, sweep_day, top=int(top))
+    st.caption(f"Optional stops for {sweep_day}, as the planner adds them: the strongest hot "
+               f"hexagons of {' and '.join(labels[c].lower() for c in sweep_cats) or 'no'} "
+               f"requests over the whole city limit in the {SWEEP_LOOKBACK_DAYS} days before "
+               f"it ({sweep_first} to {sweep_day - timedelta(days=1)}, all statuses, "
+               "Benjamini-Hochberg adjusted p ≤ 0.05), each a low-priority stop "
+               "`SWEEP-<cell>` at the hexagon's centre with its main category's service time. "
+               "The planner drops them first when time runs short. The sidebar's category, "
+               "district and hexagon-size settings do not apply here.")
     if not stops:
         st.info("No significant hot spot to sweep for these dates.")
     else:

@@ -21,11 +21,9 @@ from app_pages.common import get_geocoder, pack, require_page, unit_of_work
 from dispatch.auth import SUPERVISING
 from dispatch.errors import DispatchError, ImportFormatError
 from dispatch.importers.generic_csv import OPTIONAL, REQUIRED, ColumnMapping
-from dispatch.model import Channel
+from dispatch.model import Channel, is_routable
 from dispatch.services.imports import import_requests
 from dispatch.services.intake import (
-    AddressMatch,
-    IntakeGeocoder,
     check_upload_size,
     click_lonlat,
     geocode_address,
@@ -35,7 +33,6 @@ from dispatch.services.intake import (
     save_upload,
     upload_format,
 )
-from dispatch.services.locate import pack_geocoder
 from dispatch.services.requests import (
     DUPLICATE_RADIUS_M,
     IntakeForm,
@@ -43,6 +40,7 @@ from dispatch.services.requests import (
     create_request,
     nearby_open,
 )
+from geo.geocoding import Geocoder, GeocodeResult
 from geo.map_assets import use_local_assets
 from geo.maps import base_map, district_layer
 
@@ -53,9 +51,10 @@ ss = st.session_state
 NOT_MAPPED = "(not in this file)"
 
 
-def _geocoder(city_name: str) -> IntakeGeocoder | None:
-    """Return the city's geocoder (shared by the pages, loaded on first use), or ``None``."""
-    return IntakeGeocoder.wrap(get_geocoder(city_name))
+def _geocoder(city_name: str) -> Geocoder | None:
+    """Return the city's geocoder (shared by the pages, loaded once), or ``None``."""
+    geocoder: Geocoder | None = get_geocoder(city_name)
+    return geocoder
 
 
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
@@ -86,19 +85,19 @@ def _locate() -> None:
     ss["intake_match"] = match
     ss["intake_nearest"] = None
     ss["intake_candidate"] = None
-    if match is not None and match.located and match.lon is not None and match.lat is not None:
-        _set_pin(match.lon, match.lat, match.precision, match.confidence,
+    if match is not None and match.lon is not None and match.lat is not None:
+        _set_pin(match.lon, match.lat, str(match.precision), match.confidence,
                  match.matched_address, "address")
 
 
 def _choose_candidate() -> None:
     """Move the pin to the candidate the call taker chose."""
-    match: AddressMatch | None = ss.get("intake_match")
+    match: GeocodeResult | None = ss.get("intake_match")
     index = ss.get("intake_candidate")
     if match is None or index is None:
         return
     c = match.candidates[index]
-    _set_pin(c.lon, c.lat, c.precision, c.confidence, c.matched_address, "candidate")
+    _set_pin(c.lon, c.lat, str(c.precision), c.confidence, c.matched_address, "candidate")
 
 
 def _clear_pin() -> None:
@@ -175,7 +174,7 @@ def _intake_map(pin: dict[str, Any] | None, nearby: list[NearbyRequest]) -> foli
     return use_local_assets(fmap)
 
 
-def _show_match(match: AddressMatch | None) -> None:
+def _show_match(match: GeocodeResult | None) -> None:
     """Say honestly what the geocoder found."""
     if "intake_match" not in ss:
         return
@@ -188,8 +187,9 @@ def _show_match(match: AddressMatch | None) -> None:
                    "or click the map to place the pin.")
         return
     text = (f"Found **{_md(match.matched_address)}** — precision `{match.precision}`, "
-            f"confidence {match.confidence:.0%}")
-    if match.routable and not match.candidates:
+            f"confidence {match.confidence:.0%}"
+            + (f", from {_md(match.source)}" if match.source else ""))
+    if is_routable(match.precision, match.confidence) and not match.candidates:
         st.success(text)
     else:
         st.warning(text + ". This is not a house-level match: confirm the spot by "
@@ -200,7 +200,9 @@ def _show_match(match: AddressMatch | None) -> None:
             options=list(range(len(match.candidates))), index=None, key="intake_candidate",
             format_func=lambda i: (f"{_md(match.candidates[i].matched_address)} "
                                    f"({match.candidates[i].precision}, "
-                                   f"{match.candidates[i].confidence:.0%})"),
+                                   f"{match.candidates[i].confidence:.0%}"
+                                   + (f", {_md(match.candidates[i].source)}"
+                                      if match.candidates[i].source else "") + ")"),
             on_change=_choose_candidate,
         )
 
@@ -353,7 +355,7 @@ def _upload() -> None:
     cols[3].metric("Without coordinates", f"{preview.without_position:,}")
     if preview.without_position:
         st.caption("Rows without coordinates are geocoded during the import"
-                   + ("" if pack_geocoder(city) else
+                   + ("" if _geocoder(city.name) is not None else
                       " — but this city has no address reference, so they stay off the map")
                    + ".")
     if preview.rejected:
@@ -373,7 +375,7 @@ def _upload() -> None:
             path = save_upload(data, upload.name)
             with st.spinner("Importing…"), unit_of_work() as uow:
                 summary = import_requests(uow, path, city, fmt=fmt, mapping=mapping,
-                                          geocoder=pack_geocoder(city))
+                                          geocoder=_geocoder(city.name))
         except DispatchError as err:
             st.error(f"Nothing imported: {err}")
             return

@@ -12,7 +12,7 @@ from dispatch.auth import Role
 from dispatch.errors import DispatchError
 from dispatch.services.geocoding import needs_location
 from dispatch.services.requests import fix_location
-from geo.geocoder import describe_method
+from geo.geocoding import Candidate, describe_method
 from geo.map_assets import use_local_assets
 from geo.maps import base_map, district_layer
 
@@ -60,43 +60,51 @@ def _save(lon: float, lat: float, how: str, matched: str | None) -> None:
     st.rerun()
 
 
-candidates: list[tuple[float, float, str, str, float]] = []
+candidates: list[Candidate] = []
 if geocoder is None:
     st.warning("This city ships no address reference: click the map to place the request.")
 else:
     text = st.text_input("Address to try", value=row.address, key=f"addr_{row.id}")
     result = geocoder.lookup(text, row.zipcode or None)
     if result.lon is not None and result.lat is not None:
-        candidates.append((result.lon, result.lat, result.matched_address,
-                           str(result.precision), result.confidence))
+        candidates.append(Candidate(result.lon, result.lat, result.matched_address,
+                                    result.precision, result.confidence, result.source))
         how = describe_method(result.method)
         if how:
             st.caption(f"How the first candidate was found: {how}.")
-    for cand in result.candidates:
-        candidates.append((cand.lon, cand.lat, cand.matched_address, str(cand.precision),
-                           cand.confidence))
+    candidates += [c for c in result.candidates
+                   if (c.lon, c.lat) != (result.lon, result.lat)]
     if not candidates:
         st.info("No candidate for this text. Retype the address or click the map.")
 
-for i, (lon, lat, matched, precision, confidence) in enumerate(candidates):
+
+def _source_text(source: str) -> str:
+    """Name the reference layer(s) a candidate rests on, for the supervisor."""
+    if not source:
+        return "no address point of its own (street lines, number grid or ZIP centre)"
+    return " + ".join(city.reference_source_label(s) for s in source.split("+"))
+
+
+for i, cand in enumerate(candidates):
     cols = st.columns([4, 1])
-    cols[0].write(f"**{i + 1}.** {matched} — {precision}, confidence {confidence:.2f}")
+    cols[0].write(f"**{i + 1}.** {cand.matched_address} — {cand.precision}, confidence "
+                  f"{cand.confidence:.2f}, source: {_source_text(cand.source)}")
     if cols[1].button("Use", key=f"use_{row.id}_{i}"):
-        _save(lon, lat, f"candidate ({precision})", matched)
+        _save(cand.lon, cand.lat, f"candidate ({cand.precision})", cand.matched_address)
 
 bounds = list(city.boundary.bounds)
 fmap = base_map(bounds)
 if city.has_districts and city.districts is not None:
     district_layer(city.districts).add_to(fmap)
-for i, (lon, lat, _matched, precision, _) in enumerate(candidates):
+for i, cand in enumerate(candidates):
     # folium wants (lat, lon): (lon, lat) -> (lat, lon)
-    folium.Marker([lat, lon], tooltip=f"{i + 1}. {precision}",
-                  popup=folium.Popup(folium.Html(f"{i + 1}. {precision}", script=False)),
+    folium.Marker([cand.lat, cand.lon], tooltip=f"{i + 1}. {cand.precision}",
+                  popup=folium.Popup(folium.Html(f"{i + 1}. {cand.precision}", script=False)),
                   icon=folium.DivIcon(html=f'<div style="font:bold 14px sans-serif;'
                                            f'color:#c0392b">{i + 1}</div>')).add_to(fmap)
 if candidates:
-    lats = [c[1] for c in candidates]
-    lons = [c[0] for c in candidates]
+    lats = [c.lat for c in candidates]
+    lons = [c.lon for c in candidates]
     fmap.fit_bounds([[min(lats) - 0.005, min(lons) - 0.005], [max(lats) + 0.005,
                                                                max(lons) + 0.005]])
 clicked = st_folium(use_local_assets(fmap), height=460, use_container_width=True,
@@ -105,7 +113,7 @@ point = (clicked or {}).get("last_clicked")
 if point:
     # st_folium reports the click as {"lat": ..., "lng": ...}: (lat, lon) -> (lon, lat)
     lon, lat = float(point["lng"]), float(point["lat"])
-    nearest = geocoder.reverse_result(lon, lat) if geocoder is not None else None
+    nearest = geocoder.reverse_lookup(lon, lat) if geocoder is not None else None
     label = (f"nearest address {nearest.matched_address} ({nearest.distance_m:.0f} m)"
              if nearest is not None and nearest.distance_m is not None else "no address nearby")
     st.write(f"Clicked {lat:.5f}, {lon:.5f} — {label}")

@@ -62,6 +62,7 @@ class Tally:
     intakes: list[int] = field(default_factory=list)
 
     def add(self, other: Tally) -> None:
+        """Add another worker's counts to these."""
         self.done += other.done
         self.conflicts += other.conflicts
         self.errors += other.errors

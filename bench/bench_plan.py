@@ -28,7 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.la_data import la_pack, load_la_requests  # noqa: E402
+from bench.la_data import la_pack, load_la_requests, scaled_roster  # noqa: E402
 from bench.planning_docs import write_fragment  # noqa: E402
 from dispatch.planning import (  # noqa: E402
     HaversineTravel,
@@ -41,7 +41,6 @@ from dispatch.planning import (  # noqa: E402
     validate_plan,
 )
 from dispatch.planning.planner import DEFAULT_TIME_LIMIT_S  # noqa: E402
-from dispatch.planning.replay import LA_TZ, la_demo_roster  # noqa: E402
 
 DAY = date(2020, 1, 3)
 
@@ -69,7 +68,7 @@ def run_la(
     stats: list[dict[str, object]] = []
     t0 = time.perf_counter()
     plan = plan_day(
-        stops, crews, depots, day=DAY, tz=LA_TZ, city="los_angeles", seed=1,
+        stops, crews, depots, day=DAY, tz=pack.timezone, city=pack.name, seed=1,
         max_workers=workers, iteration_scale=scale,
         time_limit_s=None if scale != 1.0 else DEFAULT_TIME_LIMIT_S, stats=stats,
     )  # fmt: skip
@@ -168,12 +167,14 @@ def cmd_replan(args: argparse.Namespace) -> str:
         for s in la_stops()
         if s.district == "13" and s.category == "bulky_items" and s.lon is not None
     ]
-    crews, depots = la_demo_roster(capacity=60)
+    pack = la_pack()
+    crews, depots = scaled_roster(pack, 1.0, capacity=60), dict(pack.depots)
     crew = replace(next(c for c in crews if c.name == "NC-bulky-1"), districts=("13",))
     other = replace(next(c for c in crews if c.name == "NC-bulky-2"), districts=("13",))
     # Grow the day until one route reaches 40 stops.
     for n in range(40, len(pool) + 1, 2):
-        plan = plan_day(pool[:n], [crew, other], depots, day=DAY, tz=LA_TZ, max_workers=1, seed=1)
+        plan = plan_day(pool[:n], [crew, other], depots, day=DAY, tz=pack.timezone, max_workers=1,
+                        seed=1)
         r = max(plan.routes, key=lambda r: len(r.stops))
         if len(r.stops) >= 40:
             break
@@ -237,12 +238,13 @@ def cmd_scaling(args: argparse.Namespace) -> str:
     rows = []
     for n in [int(x) for x in args.sizes.split(",")]:
         f = n / len(base)
-        crews, depots = la_demo_roster(bulky_per_yard=max(1, round(12 * f)), graffiti_scale=f)
+        pack = la_pack()  # the product's roster, each crew group scaled with the stops
+        crews, depots = scaled_roster(pack, f), dict(pack.depots)
         stops = synthetic(n, base, rng)
         stats: list[dict[str, object]] = []
         t0 = time.perf_counter()
         plan = plan_day(
-            stops, crews, depots, day=DAY, tz=LA_TZ, max_workers=args.workers, stats=stats
+            stops, crews, depots, day=DAY, tz=pack.timezone, max_workers=args.workers, stats=stats
         )
         wall = time.perf_counter() - t0
         errs = validate_plan(plan, crews, depots, HaversineTravel(), stops)

@@ -7,13 +7,15 @@ time zone, and get their council district from the pack's district layer, exactl
 
 from __future__ import annotations
 
+import dataclasses
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
 from dispatch.citypack import CityPack, load_city_pack
 from dispatch.importers import read_file
-from dispatch.model import ServiceRequest
+from dispatch.model import Crew, ServiceRequest
 from dispatch.services.imports import import_context
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,6 +25,26 @@ LA_CSV = ROOT / "data" / "requests" / "los_angeles" / "myla311_2020-01-01_to_03.
 def la_pack() -> CityPack:
     """Return the Los Angeles city pack (roster, depots, categories)."""
     return load_city_pack("los_angeles")
+
+
+def scaled_roster(pack: CityPack, factor: float, capacity: int | None = None) -> list[Crew]:
+    """Return the pack's roster with each crew group (``NC-bulky-1..14``) scaled by ``factor``.
+
+    Every group keeps at least one crew; added crews copy the group's first crew with the
+    next numbers. ``capacity`` replaces every crew's capacity when given.
+    """
+    groups: dict[str, list[Crew]] = defaultdict(list)
+    for crew in pack.crews:
+        base, _, k = crew.name.rpartition("-")
+        groups[base if k.isdigit() else crew.name].append(crew)
+    out: list[Crew] = []
+    for base, crews in groups.items():
+        n = max(1, round(len(crews) * factor))
+        for k in range(n):
+            crew = crews[k] if k < len(crews) else dataclasses.replace(crews[0],
+                                                                       name=f"{base}-{k + 1}")
+            out.append(crew if capacity is None else dataclasses.replace(crew, capacity=capacity))
+    return out
 
 
 def load_la_requests(path: Path = LA_CSV) -> list[ServiceRequest]:

@@ -23,9 +23,11 @@ work, so wall times are noisy and pessimistic). Travel model: `HaversineTravel`
 (great-circle x 1.3 circuity at 25 km/h; see `geo/travel.py`). The LA day and the
 quality run use the product's own data path: requests through the MyLA311 importer,
 districts and the 131-crew roster from the city pack (`data/cities/los_angeles.toml`).
-The re-planning and scaling runs use the synthetic demo roster of
-`dispatch/planning/replay.py` (12 bulky/dumping crews per sanitation yard, graffiti crews
-per contractor), which they scale with the number of stops.
+The re-planning and scaling runs below were measured with a synthetic demo roster that
+`dispatch/planning/replay.py` used to hold (12 bulky/dumping crews per sanitation yard,
+graffiti crews per contractor); it is gone, and `bench/bench_plan.py replan|scaling` now
+take the pack's roster (scaled with the number of stops, `bench/la_data.scaled_roster`).
+Those two tables have not been re-measured since.
 """
 
 

@@ -1,10 +1,13 @@
 """City packs: one TOML file per city (``data/cities/<name>.toml``) and its loader.
 
 A pack names the city's time zone, boundary and council-district files, its request
-categories (with the city's own service codes, service time, SLA and map colour), its
-depots and its crew roster. :func:`load_city_pack` reads and validates a pack and returns a
-frozen :class:`CityPack`; every problem raises :class:`~dispatch.errors.CityPackError`
-naming the file and the field (``crews[3].depot``, ``categories.bulky_items.sla_h`` ...).
+categories (with the city's own service codes, service time, SLA, map colour and
+whether hot spots of it are swept), its depots, its crew roster, how its intake
+channels are written, and the sources of its geocoder's address reference (in order of
+authority, each with a column layout and an attribution). :func:`load_city_pack` reads
+and validates a pack and returns a frozen :class:`CityPack`; every problem raises
+:class:`~dispatch.errors.CityPackError` naming the file and the field (``crews[3].depot``,
+``categories.bulky_items.sla_h`` ...).
 
 Relative paths inside a pack are relative to the pack file's folder. The data folder
 (holding ``cities/``) is the repository's ``data/`` unless ``CURBSIDE_DATA_DIR`` says
@@ -34,16 +37,25 @@ import shapely
 from pyproj import Transformer
 
 from dispatch.errors import CityPackError, DispatchError
-from dispatch.model import Category, Crew, Depot
+from dispatch.model import Category, Channel, Crew, Depot
 from geo.boundaries import load_boundary, load_district_layer, local_utm_epsg
 from geo.districts import DistrictIndex
-from geo.errors import BoundaryError
+from geo.errors import AddressReferenceError, BoundaryError
+from geo.reference_sources import (
+    CONFLICT_M,
+    COVERAGE_M,
+    ReferenceSource,
+    SourceLayout,
+    layout_from_table,
+    read_layouts,
+)
 
 __all__ = [
     "DEFAULT_DISTRICTS_NOTE",
     "CityPack",
     "CityPaths",
     "DepotPosition",
+    "ReferencePlan",
     "data_dir",
     "district_layer_target",
     "list_city_packs",
@@ -73,11 +85,20 @@ _TOP_FIELDS = {
     "categories",
     "depots",
     "crews",
+    "channels",
+    "reference",
+}
+_REFERENCE_FIELDS = {
+    "extent", "holdout", "layouts", "conflict_m", "coverage_m", "sources", "place_names",
+}
+_SOURCE_FIELDS = {
+    "name", "label", "file", "layout", "columns", "attribution", "authoritative", "places",
 }
 _PATH_FIELDS = {"boundary", "address_reference", "demo_requests"}
 _DISTRICT_FIELDS = {"file", "id_field", "name_field", "label", "snap_m"}
 _CATEGORY_FIELDS = {
     "label", "service_codes", "routable", "service_time_s", "sla_h", "colour", "booked",
+    "sweep",
 }
 _DEPOT_FIELDS = {
     "code",
@@ -152,6 +173,35 @@ class DepotPosition:
     outside_city_ok: bool = False
 
 
+@dataclass(frozen=True)
+class ReferencePlan:
+    """How the city's address reference is built (the pack's ``[reference]`` table).
+
+    Parameters
+    ----------
+    sources
+        The reference sources, most authoritative first.
+    extent
+        ``(lon_min, lat_min, lon_max, lat_max)``: points outside are skipped.
+    holdout
+        Files kept for evaluation only; no source may read them.
+    conflict_m
+        One address in two sources farther apart than this is reported.
+    coverage_m
+        Reach of an authoritative point over derived points of its street.
+    place_names
+        Places (the city, its communities, its neighbours) that may end an address
+        without a comma; the parser strips them.
+    """
+
+    sources: tuple[ReferenceSource, ...]
+    extent: tuple[float, float, float, float] | None = None
+    holdout: tuple[Path, ...] = ()
+    conflict_m: float = CONFLICT_M
+    coverage_m: float = COVERAGE_M
+    place_names: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True, eq=False)
 class CityPack:
     """A loaded, validated city pack (treat its containers as read-only).
@@ -189,6 +239,12 @@ class CityPack:
     demo_day
         The day the demo requests replay (``dispatch init --demo`` sets the store's
         clock to that morning), or ``None``.
+    reference
+        How the geocoder's address reference is built, or ``None`` when the pack names
+        no sources.
+    channels
+        How the city's systems write each intake channel (lower case, e.g. ``call``)
+        -> :class:`~dispatch.model.Channel`; importers read it through their context.
     """
 
     name: str
@@ -206,6 +262,8 @@ class CityPack:
     snap_m: float = 50.0
     depot_positions: Mapping[str, DepotPosition] = field(default_factory=dict)
     demo_day: date | None = None
+    reference: ReferencePlan | None = None
+    channels: Mapping[str, Channel] = field(default_factory=dict)
 
     # ---------------------------------------------------------------- look-ups
     @property
@@ -244,6 +302,22 @@ class CityPack:
     def routable_categories(self) -> tuple[str, ...]:
         """Return the codes of the categories the planner routes by default."""
         return tuple(c.code for c in self.categories.values() if c.routable)
+
+    @property
+    def sweep_categories(self) -> tuple[str, ...]:
+        """Return the codes of the categories whose hot spots get sweep stops."""
+        return tuple(c.code for c in self.categories.values() if c.sweep)
+
+    def reference_source_label(self, name: str) -> str:
+        """Return how to show reference source ``name`` (its label and attribution).
+
+        Unknown names (a reference built from other sources) are shown as they are.
+        """
+        if self.reference is not None:
+            for src in self.reference.sources:
+                if src.name == name:
+                    return f"{src.label or src.name} ({src.attribution})"
+        return name
 
     @cached_property
     def _service_codes(self) -> dict[str, Category]:
@@ -410,6 +484,14 @@ def district_layer_target(name_or_path: str | os.PathLike[str]) -> tuple[Path, b
     return (path.parent.parent / "boundaries" / str(name) / "council_districts.geojson"), False
 
 
+def _layouts_path(pack: Path, table: Mapping[str, Any]) -> Path:
+    """Where a pack's named source layouts are (``[reference].layouts``, else the default)."""
+    rel = table.get("layouts")
+    if isinstance(rel, str):
+        return (pack.parent / rel).resolve()
+    return (pack.parent.parent / "reference" / "layouts.toml").resolve()
+
+
 def _stamp(p: Path) -> tuple[str, int, int]:
     try:
         st = p.stat()
@@ -447,6 +529,9 @@ def load_city_pack(name_or_path: str | os.PathLike[str]) -> CityPack:
     dist = doc.get("districts")
     if isinstance(dist, dict) and isinstance(dist.get("file"), str):
         named.append(path.parent / dist["file"])
+    ref = doc.get("reference")
+    if isinstance(ref, dict):
+        named.append(_layouts_path(path, ref))
     key = (_stamp(path), *(_stamp(p) for p in named))
     return _load_cached(key)
 
@@ -563,6 +648,8 @@ class _PackReader:
         depots, positions = self.depots(boundary)
         ids = set() if districts is None else set(districts["district"])
         crews = self.crews(categories, depots, ids)
+        reference = self.reference()
+        channels = self.channels()
         paths = CityPaths(
             pack=self.path,
             boundary=boundary_p,
@@ -588,6 +675,8 @@ class _PackReader:
             snap_m=snap_m,
             depot_positions=positions,
             demo_day=demo_day,
+            reference=reference,
+            channels=channels,
         )
 
     def districts(self) -> tuple[gpd.GeoDataFrame | None, Path | None, str, float]:
@@ -650,6 +739,7 @@ class _PackReader:
                     sla_h=float(sla_h),
                     colour=colour,
                     booked=self.get(c, "booked", w, bool, required=False, default=False),
+                    sweep=self.get(c, "sweep", w, bool, required=False, default=False),
                 )
             except DispatchError as exc:
                 raise self.fail(w, str(exc)) from exc
@@ -702,6 +792,107 @@ class _PackReader:
                 outside_city_ok=ok_outside,
             )
         return out, pos
+
+    def channels(self) -> dict[str, Channel]:
+        t = self.get(self.doc, "channels", "", dict, required=False, default={})
+        values = [c.value for c in Channel]
+        out: dict[str, Channel] = {}
+        for text, value in t.items():
+            if value not in values:
+                raise self.fail(f"channels.{text}", f"got {value!r}; expected one of {values}")
+            key = " ".join(str(text).split()).lower()
+            if not key:
+                raise self.fail("channels", "an empty source text; expected words like 'call'")
+            out[key] = Channel(value)
+        return out
+
+    def reference(self) -> ReferencePlan | None:
+        t = self.get(self.doc, "reference", "", dict, required=False)
+        if t is None:
+            return None
+        self.unknown(t, _REFERENCE_FIELDS, "reference")
+        extent = self.get(t, "extent", "reference", list, required=False)
+        box: tuple[float, float, float, float] | None = None
+        if extent is not None:
+            ok = len(extent) == 4 and all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in extent
+            )
+            if not ok or not (extent[0] < extent[2] and extent[1] < extent[3]):
+                raise self.fail(
+                    "reference.extent",
+                    f"got {extent!r}; expected [lon_min, lat_min, lon_max, lat_max] with "
+                    "min < max",
+                )
+            box = (float(extent[0]), float(extent[1]), float(extent[2]), float(extent[3]))
+        holdout = tuple(
+            self.file(rel, f"reference.holdout[{i}]", must_exist=False)
+            for i, rel in enumerate(self.get(t, "holdout", "reference", list, required=False,
+                                             default=[]))
+        )  # fmt: skip
+        limits = {}
+        for key, default in (("conflict_m", CONFLICT_M), ("coverage_m", COVERAGE_M)):
+            value = float(self.get(t, key, "reference", (int, float), required=False,
+                                   default=default))  # fmt: skip
+            if not math.isfinite(value) or value < 0:
+                raise self.fail(f"reference.{key}", f"got {value}; expected metres >= 0")
+            limits[key] = value
+        layouts: dict[str, SourceLayout] | None = None
+        items = self.get(t, "sources", "reference", list)
+        if not items:
+            raise self.fail("reference.sources", "empty; expected at least one source")
+        sources: list[ReferenceSource] = []
+        for i, item in enumerate(items):
+            w = f"reference.sources[{i}]"
+            if not isinstance(item, dict):
+                raise self.fail(w, f"got {item!r}; expected a table")
+            self.unknown(item, _SOURCE_FIELDS, w)
+            name = self.get(item, "name", w, str)
+            layout_name = self.get(item, "layout", w, str, required=False)
+            inline = self.get(item, "columns", w, dict, required=False)
+            if (layout_name is None) == (inline is None):
+                raise self.fail(w, "give either layout = '<name>' or a columns table")
+            try:
+                if layout_name is not None:
+                    if layouts is None:
+                        layouts = read_layouts(_layouts_path(self.path, t))
+                    if layout_name not in layouts:
+                        raise self.fail(
+                            f"{w}.layout",
+                            f"got {layout_name!r}; expected one of {sorted(layouts)}",
+                        )
+                    layout = layouts[layout_name]
+                else:
+                    layout = layout_from_table(inline or {}, f"{self.path}: {w}.columns")
+                places = self.get(item, "places", w, list, required=False, default=[])
+                sources.append(ReferenceSource(
+                    name=name,
+                    path=self.file(self.get(item, "file", w, str), f"{w}.file"),
+                    layout=layout,
+                    attribution=self.get(item, "attribution", w, str),
+                    authoritative=self.get(item, "authoritative", w, bool, required=False,
+                                           default=False),
+                    label=self.get(item, "label", w, str, required=False, default=""),
+                    places=tuple(str(p) for p in places),
+                ))  # fmt: skip
+            except AddressReferenceError as exc:
+                raise self.fail(w, str(exc)) from exc
+        names = [s.name for s in sources]
+        for i, n in enumerate(names):
+            if n in names[:i]:
+                raise self.fail(f"reference.sources[{i}].name", f"duplicate source name {n!r}")
+        for i, src in enumerate(sources):
+            if src.path in holdout:
+                raise self.fail(
+                    f"reference.sources[{i}].file",
+                    f"{src.path.name} is held out for evaluation (reference.holdout) and "
+                    "must never feed the reference",
+                )
+        places = self.get(t, "place_names", "reference", list, required=False, default=[])
+        if not all(isinstance(n, str) and n.strip() for n in places):
+            raise self.fail("reference.place_names",
+                            f"got {places!r}; expected non-empty place names")  # fmt: skip
+        return ReferencePlan(tuple(sources), box, holdout, limits["conflict_m"],
+                             limits["coverage_m"], tuple(places))  # fmt: skip
 
     def time_field(self, c: Mapping[str, Any], key: str, w: str, default: time | None) -> time:
         fld = f"{w}.{key}"

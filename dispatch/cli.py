@@ -102,9 +102,9 @@ def cmd_init(args: argparse.Namespace) -> int:
 def _geocoder(pack, enabled: bool):  # type: ignore[no-untyped-def]
     if not enabled:
         return None
-    from dispatch.services.locate import pack_geocoder
+    from dispatch.services.geocoding import city_geocoder
 
-    return pack_geocoder(pack)
+    return city_geocoder(pack)
 
 
 def _do_import(engine, pack, path: Path, fmt: str, mapping, rejects, geocode: bool = True):  # type: ignore[no-untyped-def]
@@ -264,10 +264,11 @@ def cmd_geocode(args: argparse.Namespace) -> int:
 
 
 def cmd_build_reference(args: argparse.Namespace) -> int:
-    """Rebuild the city's address reference from its shipped sources."""
+    """Rebuild the city's address reference from its pack's sources; report conflicts."""
     from dispatch.services.geocoding import build_reference
 
-    for line in build_reference(_pack(args), Path(args.out) if args.out else None):
+    for line in build_reference(_pack(args), Path(args.out) if args.out else None,
+                                conflicts_path=Path(args.conflicts) if args.conflicts else None):
         print(line)
     return 0
 
@@ -422,8 +423,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("geo", help="address references")
     gsub = p.add_subparsers(dest="what", required=True)
-    q = gsub.add_parser("build-reference", help="rebuild the city's address reference")
+    q = gsub.add_parser("build-reference", help="rebuild the city's address reference from "
+                                                "the sources its pack names")
     q.add_argument("--out", default=None, help="where to write it (default: the pack's path)")
+    q.add_argument("--conflicts", default=None,
+                   help="also write every conflict between sources (and outlier) to this CSV")
     q.add_argument("--city", default=argparse.SUPPRESS)
     q.set_defaults(func=cmd_build_reference)
 

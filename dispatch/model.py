@@ -7,10 +7,12 @@ always ``lon, lat`` (EPSG:4326); timestamps are timezone-aware UTC ``datetime``.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
 from dispatch.errors import DispatchError
+from geo.geocoding.result import Precision, as_precision
 
 
 class RequestStatus(enum.StrEnum):
@@ -67,30 +69,17 @@ class Channel(enum.StrEnum):
     OTHER = "other"
 
 
-#: MyLA311 ``requestsource`` values and the channel each one is.
-MYLA311_CHANNELS: dict[str, Channel] = {
-    "call": Channel.PHONE,
-    "mobile app": Channel.APP,
-    "self service": Channel.WEB,
-    "email": Channel.EMAIL,
-    "driver self report": Channel.DRIVER_SELF_REPORT,
-    "council's office": Channel.COUNCIL_OFFICE,
-    "letter": Channel.LETTER,
-    "chat": Channel.CHAT,
-    "voicemail": Channel.PHONE,
-    "phone": Channel.PHONE,
-    "web": Channel.WEB,
-    "app": Channel.APP,
-}
-
-
-def channel_from_text(text: str | None) -> Channel:
+def channel_from_text(text: str | None, names: Mapping[str, Channel] | None = None) -> Channel:
     """Map a free-text source name (``Call``, ``Mobile App`` ...) to a :class:`Channel`.
 
     Parameters
     ----------
     text
-        Source as the city's system wrote it; case and surrounding spaces are ignored.
+        Source as the city's system wrote it; case and repeated spaces are ignored.
+    names
+        How the city writes its channels (lower case text -> channel): the city pack's
+        ``[channels]`` table. The channels' own names (``phone``, ``driver self
+        report`` ...) need no entry.
 
     Returns
     -------
@@ -99,9 +88,9 @@ def channel_from_text(text: str | None) -> Channel:
     """
     if not text:
         return Channel.OTHER
-    key = text.strip().lower()
-    if key in MYLA311_CHANNELS:
-        return MYLA311_CHANNELS[key]
+    key = " ".join(text.split()).lower()
+    if names and key in names:
+        return names[key]
     try:
         return Channel(key.replace(" ", "_"))
     except ValueError:
@@ -133,6 +122,10 @@ class Category:
         Whether requests are booked for a service day (bulky-item pickups: MyLA311
         ``servicedate``); for other categories a service date is only the city's own
         scheduling note and is ignored when planning.
+    sweep
+        Whether hot spots of this category get proactive sweep stops (and count for
+        repeat locations): graffiti and dumping come back where they were, bulky
+        pickups are booked.
     """
 
     code: str
@@ -143,6 +136,7 @@ class Category:
     sla_h: float
     colour: str = "#555555"
     booked: bool = False
+    sweep: bool = False
 
     def __post_init__(self) -> None:
         if not self.code or not self.code.replace("_", "").isalnum():
@@ -256,7 +250,7 @@ class ServiceRequest:
     zipcode: str = ""
     lon: float | None = None
     lat: float | None = None
-    geocode_precision: str | None = None
+    geocode_precision: str | None = None  # a Precision (its value as stored)
     geocode_confidence: float | None = None
     matched_address: str | None = None
     district: str | None = None
@@ -272,17 +266,35 @@ class ServiceRequest:
 
 
 #: Precisions trustworthy enough to send a crew to without a supervisor's look.
-ROUTABLE_PRECISIONS = frozenset({"source", "point", "interpolated", "intersection", "manual"})
+ROUTABLE_PRECISIONS = frozenset(
+    {Precision.SOURCE, Precision.POINT, Precision.INTERPOLATED, Precision.INTERSECTION,
+     Precision.MANUAL}
+)  # fmt: skip
 #: Below this confidence an interpolated position (e.g. a long walk along the street's
 #: house-number grid: 9.8% of those land over 1 km off in the 2017 evaluation) waits
 #: for a supervisor in "Needs location" instead of going on a route.
 MIN_ROUTABLE_CONFIDENCE = 0.5
 
 
-def is_routable(precision: str | None, confidence: float | None) -> bool:
-    """Return whether a request's position is good enough to send a crew to."""
-    if precision not in ROUTABLE_PRECISIONS:
+def is_routable(precision: Precision | str | None, confidence: float | None) -> bool:
+    """Return whether a request's position is good enough to send a crew to.
+
+    Parameters
+    ----------
+    precision
+        A :class:`~geo.geocoding.result.Precision` or its stored value; ``None``
+        (nothing recorded) is not routable.
+    confidence
+        The position's confidence (0-1); only interpolated positions need 0.5.
+
+    Raises
+    ------
+    geo.errors.GeocodeError
+        For a string that is no precision.
+    """
+    value = as_precision(precision)
+    if value not in ROUTABLE_PRECISIONS:
         return False
-    if precision == "interpolated":
+    if value is Precision.INTERPOLATED:
         return (confidence or 0.0) >= MIN_ROUTABLE_CONFIDENCE
     return True

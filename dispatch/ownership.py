@@ -27,6 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from dispatch.model import CLOSED_STATUSES, RequestStatus
+from geo.geocoding import Precision
 
 #: Plain source-owned fields: an import writes them unless a supervisor overrode them.
 SOURCE_FIELDS: tuple[str, ...] = (
@@ -58,7 +59,7 @@ OWNER_WORKFLOW = "workflow"
 POSITION_COLUMNS = ("lon", "lat", "geocode_precision", "geocode_confidence", "matched_address")
 
 #: Precision recorded for coordinates that came with the record from the city's system.
-SOURCE_PRECISION = "source"
+SOURCE_PRECISION = Precision.SOURCE
 
 
 @dataclass(frozen=True)

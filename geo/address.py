@@ -19,11 +19,13 @@ from typing import Literal
 __all__ = [
     "BUILTIN_NAME_ALIASES",
     "DIRECTIONALS",
+    "NO_PLACES",
     "STREET_TYPES",
     "TYPE_LONG_FORM",
     "AddressKind",
     "ParsedAddress",
     "ParsedStreet",
+    "PlaceNames",
     "canonical_name",
     "canonical_street_type",
     "normalize_text",
@@ -215,32 +217,38 @@ _INTERSECTION_RE = re.compile(r"\s+(?:AT|AND|&|@|/|\+|X)\s+|\s*&\s*|(?<!\d)\s*/\
 _BETWEEN_RE = re.compile(r"^(.+?)\s+(?:BETWEEN|BTWN|BTW|B/T)\s+(.+?)\s+(?:AND|&|/)\s+(.+)$")
 _SIDE_NOISE_RE = re.compile(r"\b[NSEW]/[RB]\b")
 
-# Names of places that may trail an address with no comma before them
-# (Los Angeles communities and neighbouring cities).
-_CITY_NAMES: tuple[str, ...] = tuple(
-    sorted(
-        {
-            "LOS ANGELES", "LA", "PASADENA", "SOUTH PASADENA", "ALTADENA", "NORTH HOLLYWOOD",
-            "HOLLYWOOD", "VAN NUYS", "CANOGA PARK", "TARZANA", "RESEDA", "ENCINO",
-            "SHERMAN OAKS", "STUDIO CITY", "NORTHRIDGE", "CHATSWORTH", "GRANADA HILLS",
-            "SYLMAR", "PACOIMA", "SUN VALLEY", "SUNLAND", "TUJUNGA", "WOODLAND HILLS",
-            "WEST HILLS", "WINNETKA", "PANORAMA CITY", "NORTH HILLS", "MISSION HILLS",
-            "ARLETA", "LAKE BALBOA", "VALLEY VILLAGE", "TOLUCA LAKE", "SAN PEDRO",
-            "WILMINGTON", "HARBOR CITY", "VENICE", "PLAYA DEL REY", "WESTCHESTER",
-            "BRENTWOOD", "PACIFIC PALISADES", "EAGLE ROCK", "HIGHLAND PARK", "ECHO PARK",
-            "SILVER LAKE", "BOYLE HEIGHTS", "EL SERENO", "WATTS", "SOUTH LOS ANGELES",
-            "WEST LOS ANGELES", "PORTER RANCH", "SHADOW HILLS", "LAKE VIEW TERRACE",
-            "MAR VISTA", "PALMS", "WESTWOOD", "BEL AIR", "NORTHEAST LOS ANGELES",
-            "SAN FERNANDO", "BURBANK", "GLENDALE", "SANTA MONICA", "CULVER CITY",
-            "BEVERLY HILLS", "WEST HOLLYWOOD", "INGLEWOOD", "ALHAMBRA", "SAN MARINO",
-            "ARCADIA", "SIERRA MADRE", "LA CANADA FLINTRIDGE",
-        },
-        key=len,
-        reverse=True,
-    )
-)  # fmt: skip
-_CITY_LAST_WORDS = frozenset(c.split()[-1] for c in _CITY_NAMES)
-_CITY_TAIL_RE = re.compile(r"\s+(?:" + "|".join(re.escape(c) for c in _CITY_NAMES) + r")\s*$")
+@dataclass(frozen=True, eq=False)
+class PlaceNames:
+    """Names of places (the city, its communities, its neighbours) that may end an address.
+
+    ``5520 fulcher avenue van nuys 91406`` ends in a place name with no comma before it;
+    the parser strips such a tail only for names it is given (a comma-separated tail,
+    ``..., Van Nuys, CA``, needs none). A city pack lists its own
+    (``[reference].place_names``); the address reference keeps them for its geocoder.
+    Compared by identity, so one object per reference keeps parsing caches fast.
+
+    Parameters
+    ----------
+    names : tuple of str
+        Place names in any case; canonicalised to upper case, longest first.
+    """
+
+    names: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        canon = {" ".join(normalize_text(n).split()) for n in self.names}
+        ordered = tuple(sorted((n for n in canon if n), key=lambda n: (-len(n), n)))
+        object.__setattr__(self, "names", ordered)
+        object.__setattr__(self, "last_words", frozenset(n.split()[-1] for n in ordered))
+        pattern = r"\s+(?:" + "|".join(re.escape(n) for n in ordered) + r")\s*$"
+        object.__setattr__(self, "tail_re", re.compile(pattern) if ordered else None)
+
+    last_words: frozenset[str] = field(init=False, default=frozenset())
+    tail_re: re.Pattern[str] | None = field(init=False, default=None)
+
+
+#: No place names: only comma-separated tails are read as places.
+NO_PLACES = PlaceNames()
 
 
 @dataclass(frozen=True, slots=True)
@@ -462,7 +470,7 @@ def _has_street_word(head: str) -> bool:
     )
 
 
-def _strip_tail(s: str) -> tuple[str, str, str]:
+def _strip_tail(s: str, places: PlaceNames) -> tuple[str, str, str]:
     """Remove ``city, state zip`` tails. Return (rest, zip, city)."""
     zip_code = ""
     matches = list(_ZIP_RE.finditer(s))
@@ -489,7 +497,11 @@ def _strip_tail(s: str) -> tuple[str, str, str]:
                 city = city or tail
                 s = ", ".join(parts[:-1]).strip(" ,-")
         last = s.rsplit(" ", 1)[-1]
-        cm = None if city or last not in _CITY_LAST_WORDS else _CITY_TAIL_RE.search(s)
+        tail_re = places.tail_re
+        cm = (
+            None if city or tail_re is None or last not in places.last_words
+            else tail_re.search(s)
+        )  # fmt: skip
         # "near 722 S LOS ANGELES" is a street: a city tail needs a street name before it,
         # and "WESTERN & VENICE" ends in a cross street, not a city
         if cm and _has_street_word(s[: cm.start()]) and not _ENDS_IN_CONNECTOR_RE.search(
@@ -502,7 +514,9 @@ def _strip_tail(s: str) -> tuple[str, str, str]:
     return s, zip_code, city
 
 
-def parse_address(text: object, zip_code: object = None) -> ParsedAddress:
+def parse_address(
+    text: object, zip_code: object = None, places: PlaceNames = NO_PLACES
+) -> ParsedAddress:
     """Parse free text into a :class:`ParsedAddress`; never raises.
 
     Parameters
@@ -511,6 +525,8 @@ def parse_address(text: object, zip_code: object = None) -> ParsedAddress:
         Address as typed. Anything that is not a non-empty string gives ``kind="empty"``.
     zip_code : object, optional
         ZIP from a separate field; used when the text carries none.
+    places : PlaceNames, optional
+        Place names that may end the text without a comma (the city pack's).
 
     Returns
     -------
@@ -519,7 +535,7 @@ def parse_address(text: object, zip_code: object = None) -> ParsedAddress:
     """
     raw = text if isinstance(text, str) else ""
     zip_field = _clean_zip(zip_code)
-    return _parse_cached(raw, zip_field)
+    return _parse_cached(raw, zip_field, places)
 
 
 def _clean_zip(zip_code: object) -> str:
@@ -534,14 +550,14 @@ def _clean_zip(zip_code: object) -> str:
 
 
 @lru_cache(maxsize=200_000)
-def _parse_cached(raw: str, zip_field: str) -> ParsedAddress:
+def _parse_cached(raw: str, zip_field: str, places: PlaceNames) -> ParsedAddress:
     s = normalize_text(raw)
     if not s:
         return ParsedAddress(raw=raw, zip=zip_field)
     s = _SIDE_NOISE_RE.sub(" ", s)
     if re.fullmatch(r"\d{5}(?:-\d{4})?", s):
         return ParsedAddress(raw=raw, kind="empty", zip=s[:5])
-    s, zip_code, city = _strip_tail(s)
+    s, zip_code, city = _strip_tail(s, places)
     zip_code = zip_code or zip_field
 
     unit = ""

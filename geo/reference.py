@@ -3,7 +3,8 @@
 A reference holds three tables, all in ``lon, lat`` (EPSG:4326):
 
 * ``points``: one row per distinct address (house number, pre-direction, street name,
-  street type, post-direction, unit, zip, lon, lat, ``n_obs`` observations merged);
+  street type, post-direction, unit, zip, lon, lat, ``n_obs`` observations merged,
+  ``source``: the name of the reference source it came from);
 * ``intersections``: street pairs with a known location (e.g. ``29TH AVE AT SPEEDWAY``);
 * ``centerlines`` (optional): street segments with TIGER-style address ranges
   (from/to, left/right).
@@ -12,16 +13,16 @@ It is saved as one Parquet file (a ``record`` column tells the tables apart, cen
 geometry as WKB) and loads in a fraction of a second.
 
 Sources are read through pandas (CSV) or geopandas/pyogrio (GeoJSON, Shapefile,
-GeoPackage, any OGR vector format).  The Los Angeles reference is built from the 2020
-MyLA311 extract **only**; the 2017 extract is the evaluation set and never enters it.
+GeoPackage, any OGR vector format). Which sources a city's reference is built from, in
+which order of authority, is the city pack's business (:mod:`geo.reference_sources`
+merges them); nothing here knows a city.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,8 +34,10 @@ import shapely
 
 from geo.address import (
     BUILTIN_NAME_ALIASES,
+    NO_PLACES,
     ParsedAddress,
     ParsedStreet,
+    PlaceNames,
     canonical_name,
     canonical_street_type,
     parse_address,
@@ -46,16 +49,11 @@ if TYPE_CHECKING:  # geopandas is imported where it is used: it is slow to impor
     import geopandas as gpd
 
 __all__ = [
-    "CITY_SOURCES",
     "AddressReference",
     "CenterlineColumns",
     "PointColumns",
-    "ReferenceStats",
-    "build_city_reference",
-    "build_la_reference",
-    "build_pasadena_reference",
+    "ReferenceSourceInfo",
     "build_reference",
-    "default_reference_path",
     "intersections_from_text",
     "load_reference",
     "points_from_frame",
@@ -64,8 +62,9 @@ __all__ = [
     "read_centerlines",
 ]
 
-FORMAT_VERSION = 1
-DATA_DIR = Path(__file__).resolve().parents[1] / "data"
+#: Version 2 added the ``source`` column of the points and the sources' attributions.
+FORMAT_VERSION = 2
+_READABLE_VERSIONS = (1, 2)
 
 POINT_COLUMNS = [
     "number", "predir", "name", "street_type", "postdir", "unit", "zip", "lon", "lat",
@@ -77,30 +76,16 @@ CENTERLINE_COLUMNS = [
 ]  # fmt: skip
 _STR_POINT = ["predir", "name", "street_type", "postdir", "unit", "zip"]
 
-#: Source files of each shipped city reference, relative to the data directory.
-CITY_SOURCES: dict[str, tuple[str, ...]] = {
-    "los_angeles": ("requests/los_angeles/myla311_2020-01-01_to_03.csv",),
-    "pasadena": (
-        "addresses/pasadena/addresses_from_street_trees.csv",
-        "addresses/pasadena/parcel_situs_addresses_96.csv",
-        "addresses/pasadena/osm_poi_addresses.csv",
-        "addresses/pasadena/facilities.csv",
-    ),
-}
-
-# Plausible extent of each shipped city (lon_min, lat_min, lon_max, lat_max).
-_CITY_BOUNDS: dict[str, tuple[float, float, float, float]] = {
-    "los_angeles": (-118.95, 33.65, -118.10, 34.40),
-    "pasadena": (-118.25, 34.10, -118.05, 34.25),
-}
-
-
 @dataclass(frozen=True)
 class PointColumns:
     """Names of the source columns holding each part of an address point.
 
-    Set ``address`` to read a single free-text column instead of the parts.
-    Leave a part ``None`` when the source has no such column.
+    Set ``address`` to read a single free-text column (``16815 W VANOWEN ST, 91406``)
+    instead of the parts, or ``street`` for the whole street in one column
+    (``W Vanowen St``, as OpenAddresses has it) beside ``number``. Leave a part ``None``
+    when the source has no such column. ``pretype`` is a type written before the name
+    (``ROUTE 1``, ``VIA MARINA``) and becomes part of the name; ``id`` is the source's
+    own record id (shown in conflict reports).
     """
 
     number: str | None = "house_number"
@@ -113,6 +98,16 @@ class PointColumns:
     lon: str = "lon"
     lat: str = "lat"
     address: str | None = None
+    pretype: str | None = None
+    street: str | None = None
+    id: str | None = None
+
+    def used(self) -> list[str]:
+        """Return the source columns this mapping reads (present or not)."""
+        names = (self.number, self.predir, self.pretype, self.name, self.street_type,
+                 self.postdir, self.unit, self.zip, self.lon, self.lat, self.address,
+                 self.street, self.id)  # fmt: skip
+        return [n for n in names if n is not None]
 
 
 @dataclass(frozen=True)
@@ -136,27 +131,29 @@ class CenterlineColumns:
 
 
 @dataclass(frozen=True)
-class ReferenceStats:
-    """What :func:`build_city_reference` produced."""
+class ReferenceSourceInfo:
+    """What a reference says about one of its sources (kept in the saved file).
 
-    city: str
-    out_path: Path
-    n_points: int
-    n_streets: int
-    n_intersections: int
-    n_centerlines: int
-    n_rows_read: int
-    n_rows_skipped: int
-    sources: tuple[str, ...]
-    seconds: float
+    Attributes
+    ----------
+    name : str
+        Short name, as in the points' ``source`` column and the answers (``cams``).
+    label : str
+        Name shown to people.
+    attribution : str
+        The attribution its terms ask for.
+    authoritative : bool
+        An address-point layer kept by an authority (as opposed to points derived
+        from, e.g., earlier service requests).
+    file : str
+        File name it was read from.
+    """
 
-    def __str__(self) -> str:
-        return (
-            f"{self.city}: {self.n_points} address points on {self.n_streets} streets, "
-            f"{self.n_intersections} intersections, {self.n_centerlines} centerlines from "
-            f"{self.n_rows_read} rows ({self.n_rows_skipped} skipped) -> {self.out_path} "
-            f"in {self.seconds:.1f} s"
-        )
+    name: str
+    label: str = ""
+    attribution: str = ""
+    authoritative: bool = False
+    file: str = ""
 
 
 @dataclass
@@ -177,8 +174,11 @@ class AddressReference:
         Alternative street name -> canonical name.
     city : str
         City key, e.g. ``los_angeles``.
-    sources : tuple of str
-        Files the reference was built from.
+    sources : tuple of ReferenceSourceInfo
+        The sources it was built from, most authoritative first.
+    place_names : tuple of str
+        Places that may end an address without a comma (the city pack's); the
+        geocoder parses queries with them, as the build parsed the sources.
     """
 
     points: pd.DataFrame
@@ -188,7 +188,8 @@ class AddressReference:
     centerlines: gpd.GeoDataFrame | None = None
     aliases: dict[str, str] = field(default_factory=dict)
     city: str = ""
-    sources: tuple[str, ...] = ()
+    sources: tuple[ReferenceSourceInfo, ...] = ()
+    place_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         missing = [c for c in POINT_COLUMNS if c not in self.points.columns]
@@ -198,6 +199,8 @@ class AddressReference:
             )
         if "n_obs" not in self.points.columns:
             self.points = self.points.assign(n_obs=1)
+        if "source" not in self.points.columns:
+            self.points = self.points.assign(source="")
         missing_i = [c for c in INTERSECTION_COLUMNS if c not in self.intersections.columns]
         if missing_i:
             raise AddressReferenceError(
@@ -208,6 +211,10 @@ class AddressReference:
     def n_streets(self) -> int:
         """Number of distinct (name, type) streets among the points."""
         return int(self.points.groupby(["name", "street_type"]).ngroups)
+
+    def source(self, name: str) -> ReferenceSourceInfo | None:
+        """Return what the reference says about source ``name`` (None if it has none)."""
+        return next((s for s in self.sources if s.name == name), None)
 
     def save(self, path: Path) -> Path:
         """Write the reference to one Parquet file and return its path.
@@ -224,7 +231,7 @@ class AddressReference:
         """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        pts = self.points[[*POINT_COLUMNS, "n_obs"]].assign(record="point")
+        pts = self.points[[*POINT_COLUMNS, "n_obs", "source"]].assign(record="point")
         inter_cols = [*INTERSECTION_COLUMNS, *(["n_obs"] if "n_obs" in self.intersections else [])]
         inter = self.intersections[inter_cols].assign(record="intersection")
         frames: list[pd.DataFrame] = [pts, inter]
@@ -244,8 +251,9 @@ class AddressReference:
         meta = {
             "format_version": FORMAT_VERSION,
             "city": self.city,
-            "sources": list(self.sources),
+            "sources": [asdict(s) for s in self.sources],
             "aliases": self.aliases,
+            "place_names": list(self.place_names),
         }
         table = table.replace_schema_metadata(
             {**(table.schema.metadata or {}), b"curbside.reference": json.dumps(meta).encode()}
@@ -259,7 +267,7 @@ def _empty_str(series: pd.Series) -> pd.Series:
 
 
 def _clean_points(
-    df: pd.DataFrame, bounds: tuple[float, float, float, float] | None
+    df: pd.DataFrame, extent: tuple[float, float, float, float] | None
 ) -> pd.DataFrame:
     out = df.copy()
     for col in _STR_POINT:
@@ -280,8 +288,8 @@ def _clean_points(
         & (out["lat"].abs() <= 90)
         & ~((out["lon"] == 0) & (out["lat"] == 0))
     )
-    if bounds is not None:
-        ok &= out["lon"].between(bounds[0], bounds[2]) & out["lat"].between(bounds[1], bounds[3])
+    if extent is not None:
+        ok &= out["lon"].between(extent[0], extent[2]) & out["lat"].between(extent[1], extent[3])
     out = out.loc[ok]
     out["number"] = out["number"].astype("int64")
     return out
@@ -300,15 +308,21 @@ def points_from_frame(frame: pd.DataFrame, columns: PointColumns | None = None) 
     Returns
     -------
     pandas.DataFrame
-        Columns ``POINT_COLUMNS`` with canonical directionals, names and types; rows
-        without a usable number, name or coordinate are dropped.
+        Columns ``POINT_COLUMNS`` with canonical directionals, names and types (plus
+        ``source_id`` when ``columns.id`` is set); rows without a usable number, name or
+        coordinate are dropped.
     """
     cols = columns or PointColumns()
     if cols.address is not None:
         return points_from_text(
             frame, cols.address, lon=cols.lon, lat=cols.lat, zip_column=cols.zip
         )
-    for needed in (cols.number, cols.name, cols.lon, cols.lat):
+    if cols.name is None and cols.street is None:
+        raise AddressReferenceError(
+            "address point columns name neither a street name nor a whole street; "
+            "set PointColumns.name (with the other parts) or PointColumns.street"
+        )
+    for needed in (cols.number, cols.name, cols.street, cols.lon, cols.lat):
         if needed is not None and needed not in frame.columns:
             raise AddressReferenceError(
                 f"address points lack column {needed!r}; columns are {list(frame.columns)}"
@@ -320,8 +334,13 @@ def points_from_frame(frame: pd.DataFrame, columns: PointColumns | None = None) 
         return _empty_str(frame[name])
 
     rows = []
+    names = col(cols.name)
+    if cols.pretype is not None:
+        names = (col(cols.pretype) + " " + names).str.strip()
+    if cols.street is not None:
+        names = (col(cols.street) + " " + names).str.strip()
     for pre, nm, typ, post in zip(
-        col(cols.predir), col(cols.name), col(cols.street_type), col(cols.postdir), strict=True
+        col(cols.predir), names, col(cols.street_type), col(cols.postdir), strict=True
     ):
         street = parse_street(" ".join(p for p in (pre, nm, typ, post) if p))
         if typ and not street.street_type:
@@ -334,7 +353,10 @@ def points_from_frame(frame: pd.DataFrame, columns: PointColumns | None = None) 
     )
     out = pd.DataFrame(
         {
-            "number": pd.to_numeric(frame[cols.number], errors="coerce") if cols.number else np.nan,
+            # the first number of "1018 1/2", "12-14", "7A"
+            "number": pd.to_numeric(
+                col(cols.number).str.extract(r"^\s*(\d+)", expand=False), errors="coerce"
+            ) if cols.number else np.nan,
             **{c: parts[c] for c in parts.columns},
             "unit": col(cols.unit),
             "zip": col(cols.zip).str.extract(r"(\d{5})", expand=False).fillna(""),
@@ -343,16 +365,25 @@ def points_from_frame(frame: pd.DataFrame, columns: PointColumns | None = None) 
         },
         index=frame.index,
     )
-    return _clean_points(out, None)[POINT_COLUMNS].reset_index(drop=True)
+    keep = list(POINT_COLUMNS)
+    if cols.id is not None and cols.id in frame.columns:
+        out["source_id"] = col(cols.id)
+        keep.append("source_id")
+    return _clean_points(out, None)[keep].reset_index(drop=True)
 
 
 def _parsed_rows(
-    frame: pd.DataFrame, address_column: str, lon: str, lat: str, zip_column: str | None
+    frame: pd.DataFrame,
+    address_column: str,
+    lon: str,
+    lat: str,
+    zip_column: str | None,
+    places: PlaceNames = NO_PLACES,
 ) -> Iterator[tuple[ParsedAddress, Any, Any]]:
     """Yield (parsed address, lon, lat) for every row of a free-text address column."""
     zips = frame[zip_column] if zip_column and zip_column in frame.columns else [None] * len(frame)
     for text, z, x, y in zip(frame[address_column], zips, frame[lon], frame[lat], strict=True):
-        yield parse_address(text, z), x, y
+        yield parse_address(text, z, places), x, y
 
 
 def points_from_text(
@@ -362,6 +393,7 @@ def points_from_text(
     lon: str = "lon",
     lat: str = "lat",
     zip_column: str | None = None,
+    places: PlaceNames = NO_PLACES,
 ) -> pd.DataFrame:
     """Standardise address points given as free text (``16815 W VANOWEN ST, 91406``).
 
@@ -377,6 +409,8 @@ def points_from_text(
         Coordinate columns (already ``lon``/``lat``; convert ``(lat, lon)`` sources first).
     zip_column : str, optional
         ZIP column used when the text carries none.
+    places : PlaceNames, optional
+        Places that may end the text without a comma.
 
     Returns
     -------
@@ -388,7 +422,7 @@ def points_from_text(
             f"address points lack column {address_column!r}; columns are {list(frame.columns)}"
         )
     rows = []
-    for p, x, y in _parsed_rows(frame, address_column, lon, lat, zip_column):
+    for p, x, y in _parsed_rows(frame, address_column, lon, lat, zip_column, places):
         if p.kind != "address" or p.number is None:
             continue
         s = p.street
@@ -404,6 +438,7 @@ def intersections_from_text(
     lon: str = "lon",
     lat: str = "lat",
     zip_column: str | None = None,
+    places: PlaceNames = NO_PLACES,
 ) -> pd.DataFrame:
     """Known intersections (``X AT Y`` rows) from a free-text address column.
 
@@ -417,6 +452,8 @@ def intersections_from_text(
         Coordinate columns.
     zip_column : str, optional
         ZIP column used when the text carries none.
+    places : PlaceNames, optional
+        Places that may end the text without a comma.
 
     Returns
     -------
@@ -425,7 +462,7 @@ def intersections_from_text(
         coordinates).
     """
     rows = []
-    for p, x, y in _parsed_rows(frame, address_column, lon, lat, zip_column):
+    for p, x, y in _parsed_rows(frame, address_column, lon, lat, zip_column, places):
         if p.kind != "intersection" or p.cross_street is None:
             continue
         a, b = sorted(
@@ -599,12 +636,15 @@ def build_reference(
     centerlines: gpd.GeoDataFrame | None = None,
     aliases: Mapping[str, str] | None = None,
     city: str = "",
-    sources: Iterable[str] = (),
+    sources: Iterable[ReferenceSourceInfo] = (),
+    extent: tuple[float, float, float, float] | None = None,
+    place_names: Iterable[str] = (),
 ) -> AddressReference:
     """Merge standardised address points into a reference.
 
     Repeated observations of one address (same number, street, zip) are merged to
-    their median coordinate; ``n_obs`` counts them.
+    their median coordinate; ``n_obs`` counts them (and ``source``, when the points
+    carry one, is that of the first).
 
     Parameters
     ----------
@@ -618,8 +658,12 @@ def build_reference(
         Extra street-name aliases (alias -> canonical); canonicalised on the way in.
     city : str
         City key.
-    sources : iterable of str
-        Source file names, kept as metadata.
+    sources : iterable of ReferenceSourceInfo
+        The sources, kept as metadata.
+    extent : tuple of float, optional
+        ``(lon_min, lat_min, lon_max, lat_max)``: points outside are dropped.
+    place_names : iterable of str
+        Places that may end an address without a comma, kept for the geocoder.
 
     Returns
     -------
@@ -631,7 +675,13 @@ def build_reference(
         raise AddressReferenceError(
             f"address points lack columns {missing}; expected {POINT_COLUMNS}"
         )
-    pts = _clean_points(points[POINT_COLUMNS], _CITY_BOUNDS.get(city))
+    extra = [c for c in ("source", "n_obs") if c in points.columns]
+    pts = _clean_points(points[[*POINT_COLUMNS, *extra]], extent)
+    if "source" not in pts.columns:
+        pts = pts.assign(source="")
+    pts["source"] = _empty_str(pts["source"])
+    if "n_obs" not in pts.columns:
+        pts = pts.assign(n_obs=1)
     key = ["number", "predir", "name", "street_type", "postdir", "zip"]
     if pts.empty:
         merged = pts.assign(n_obs=pd.Series(dtype="int64"))
@@ -640,9 +690,10 @@ def build_reference(
             lon=("lon", "median"),
             lat=("lat", "median"),
             unit=("unit", "first"),
-            n_obs=("lon", "size"),
+            n_obs=("n_obs", "sum"),
+            source=("source", "first"),
         )
-    merged = merged[[*POINT_COLUMNS, "n_obs"]].reset_index(drop=True)
+    merged = merged[[*POINT_COLUMNS, "n_obs", "source"]].reset_index(drop=True)
     merged["n_obs"] = merged["n_obs"].astype("int64")
     inter_cols = [*INTERSECTION_COLUMNS, "n_obs"]
     inter = (
@@ -663,148 +714,8 @@ def build_reference(
         aliases=all_aliases,
         city=city,
         sources=tuple(sources),
+        place_names=tuple(place_names),
     )
-
-
-def build_la_reference(csv_path: Path) -> tuple[AddressReference, int]:
-    """Build the Los Angeles reference from a MyLA311 extract (2020 columns).
-
-    Parameters
-    ----------
-    csv_path : pathlib.Path
-        MyLA311 CSV with ``address``, ``zipcode``, ``latitude``, ``longitude``.
-
-    Returns
-    -------
-    tuple of (AddressReference, int)
-        The reference and the number of rows read.
-    """
-    csv_path = Path(csv_path)
-    if "2017" in csv_path.name:
-        raise AddressReferenceError(
-            f"{csv_path} is the 2017 evaluation extract; the Los Angeles reference must be "
-            "built from the 2020 extract only"
-        )
-    needed = ["address", "zipcode", "latitude", "longitude"]
-    try:
-        raw = pd.read_csv(csv_path, usecols=needed)
-    except ValueError as exc:
-        raise AddressReferenceError(f"{csv_path} lacks one of the columns {needed}: {exc}") from exc
-    # (lat, lon) -> (lon, lat): MyLA311 stores latitude and longitude in separate columns.
-    frame = raw.rename(columns={"longitude": "lon", "latitude": "lat"})
-    pts = points_from_text(frame, "address", lon="lon", lat="lat", zip_column="zipcode")
-    inter = intersections_from_text(frame, "address", lon="lon", lat="lat", zip_column="zipcode")
-    ref = build_reference(pts, intersections=inter, city="los_angeles", sources=(csv_path.name,))
-    return ref, len(raw)
-
-
-def build_pasadena_reference(directory: Path) -> tuple[AddressReference, int]:
-    """Build the Pasadena reference from ``data/addresses/pasadena/*.csv``.
-
-    Parameters
-    ----------
-    directory : pathlib.Path
-        Folder with ``addresses_from_street_trees.csv``, ``parcel_situs_addresses_96.csv``,
-        ``osm_poi_addresses.csv`` and ``facilities.csv``.
-
-    Returns
-    -------
-    tuple of (AddressReference, int)
-        The reference and the number of rows read.
-    """
-    directory = Path(directory)
-    frames: list[pd.DataFrame] = []
-    n_read = 0
-    trees_path = directory / "addresses_from_street_trees.csv"
-    if not trees_path.exists():
-        raise AddressReferenceError(f"Pasadena address file {trees_path} does not exist")
-    trees = pd.read_csv(trees_path, dtype=str, keep_default_na=False)
-    n_read += len(trees)
-    frames.append(
-        points_from_frame(
-            trees,
-            PointColumns(number="house_number", predir="predir", name="street_name",
-                         street_type="street_type", postdir=None, unit=None, zip=None),
-        )
-    )  # fmt: skip
-    parcels_path = directory / "parcel_situs_addresses_96.csv"
-    if parcels_path.exists():
-        parcels = pd.read_csv(parcels_path, dtype=str, keep_default_na=False)
-        n_read += len(parcels)
-        frames.append(points_from_text(parcels, "situs_address", lon="lon", lat="lat"))
-    for extra in ("osm_poi_addresses.csv", "facilities.csv"):
-        p = directory / extra
-        if not p.exists():
-            continue
-        df = pd.read_csv(p, dtype=str, keep_default_na=False)
-        n_read += len(df)
-        # (lat, lon) -> (lon, lat): these files store ``lat`` before ``lon``; reorder by name
-        df = df[[c for c in df.columns if c not in ("lat", "lon")] + ["lon", "lat"]]
-        cities = [parse_address(t).city for t in df["address"]]
-        # South Pasadena, Altadena ... are other places: keep Pasadena (or no city given)
-        keep = [c in ("", "PASADENA") for c in cities]
-        frames.append(points_from_text(df.loc[keep], "address", lon="lon", lat="lat"))
-    pts = pd.concat(frames, ignore_index=True)
-    ref = build_reference(
-        pts,
-        city="pasadena",
-        sources=tuple(p.split("/")[-1] for p in CITY_SOURCES["pasadena"]),
-    )
-    return ref, n_read
-
-
-def default_reference_path(city: str, data_dir: Path | None = None) -> Path:
-    """Path of the shipped reference of ``city`` (``data/reference/<city>.parquet``)."""
-    return (data_dir or DATA_DIR) / "reference" / f"{city}.parquet"
-
-
-def build_city_reference(
-    city: str, out_path: Path | None = None, *, data_dir: Path | None = None
-) -> ReferenceStats:
-    """Build and save the reference of a shipped city; what the CLI calls.
-
-    Parameters
-    ----------
-    city : {"los_angeles", "pasadena"}
-        City key.
-    out_path : pathlib.Path, optional
-        Output Parquet file; defaults to ``data/reference/<city>.parquet``.
-    data_dir : pathlib.Path, optional
-        Root of the data folder; defaults to the repository's ``data/``.
-
-    Returns
-    -------
-    ReferenceStats
-        Counts and timing of the build.
-    """
-    t0 = time.perf_counter()
-    root = Path(data_dir) if data_dir is not None else DATA_DIR
-    if city not in CITY_SOURCES:
-        raise AddressReferenceError(
-            f"city {city!r} has no address sources; expected one of {sorted(CITY_SOURCES)}"
-        )
-    if city == "los_angeles":
-        ref, n_read = build_la_reference(root / CITY_SOURCES[city][0])
-    else:
-        ref, n_read = build_pasadena_reference(root / "addresses" / "pasadena")
-    out = Path(out_path) if out_path is not None else default_reference_path(city, root)
-    ref.save(out)
-    return ReferenceStats(
-        city=city,
-        out_path=out,
-        n_points=len(ref.points),
-        n_streets=ref.n_streets,
-        n_intersections=len(ref.intersections),
-        n_centerlines=0 if ref.centerlines is None else len(ref.centerlines),
-        n_rows_read=n_read,
-        n_rows_skipped=n_read - int(ref.points["n_obs"].sum()) - _n_obs(ref.intersections),
-        sources=ref.sources,
-        seconds=time.perf_counter() - t0,
-    )
-
-
-def _n_obs(frame: pd.DataFrame) -> int:
-    return int(frame["n_obs"].sum()) if "n_obs" in frame.columns else len(frame)
 
 
 def load_reference(source: Path | str) -> AddressReference:
@@ -813,7 +724,7 @@ def load_reference(source: Path | str) -> AddressReference:
     Parameters
     ----------
     source : pathlib.Path or str
-        Parquet file, or a shipped city key such as ``"los_angeles"``.
+        Parquet file.
 
     Returns
     -------
@@ -821,11 +732,10 @@ def load_reference(source: Path | str) -> AddressReference:
         The reference.
     """
     path = Path(source)
-    if isinstance(source, str) and source in CITY_SOURCES and not path.exists():
-        path = default_reference_path(source)
     if not path.exists():
         raise AddressReferenceError(
-            f"address reference {path} does not exist; build it with build_city_reference"
+            f"address reference {path} does not exist; build it with "
+            "'dispatch geo build-reference'"
         )
     try:
         table = pq.read_table(path)
@@ -835,14 +745,17 @@ def load_reference(source: Path | str) -> AddressReference:
     if raw_meta is None:
         raise AddressReferenceError(f"{path} lacks the 'curbside.reference' metadata")
     meta = json.loads(raw_meta)
-    if meta.get("format_version") != FORMAT_VERSION:
+    if meta.get("format_version") not in _READABLE_VERSIONS:
         raise AddressReferenceError(
-            f"{path} has format_version {meta.get('format_version')!r}; expected {FORMAT_VERSION}"
+            f"{path} has format_version {meta.get('format_version')!r}; expected one of "
+            f"{list(_READABLE_VERSIONS)}"
         )
     df = table.to_pandas()
+    if "source" not in df.columns:
+        df["source"] = ""
     record = df["record"].astype(str)
-    pts = df.loc[record == "point", [*POINT_COLUMNS, "n_obs"]].reset_index(drop=True)
-    for c in _STR_POINT:
+    pts = df.loc[record == "point", [*POINT_COLUMNS, "n_obs", "source"]].reset_index(drop=True)
+    for c in [*_STR_POINT, "source"]:
         pts[c] = _empty_str(pts[c])
     pts["number"] = pts["number"].astype("int64")
     pts["n_obs"] = pts["n_obs"].astype("int64")
@@ -868,5 +781,15 @@ def load_reference(source: Path | str) -> AddressReference:
         centerlines=centerlines,
         aliases=dict(meta.get("aliases", {})),
         city=str(meta.get("city", "")),
-        sources=tuple(meta.get("sources", ())),
+        sources=tuple(_source_info(s) for s in meta.get("sources", ())),
+        place_names=tuple(str(n) for n in meta.get("place_names", ())),
     )
+
+
+def _source_info(raw: object) -> ReferenceSourceInfo:
+    """Read one source's metadata (format 1 kept only the file name)."""
+    if isinstance(raw, dict):
+        known = {k: raw[k] for k in ("name", "label", "attribution", "authoritative", "file")
+                 if k in raw}  # fmt: skip
+        return ReferenceSourceInfo(**known)
+    return ReferenceSourceInfo(name="", file=str(raw))

@@ -6,9 +6,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dispatch.citypack import load_city_pack
 from geo.address import (
     DIRECTIONALS,
+    NO_PLACES,
     STREET_TYPES,
+    PlaceNames,
     canonical_name,
     canonical_street_type,
     normalize_text,
@@ -17,6 +20,10 @@ from geo.address import (
 )
 
 KINDS = {"address", "block", "between", "intersection", "street", "empty"}
+_LA_PLAN = load_city_pack("los_angeles").reference
+assert _LA_PLAN is not None
+#: The Los Angeles pack's place names (the parser itself knows no city).
+LA_PLACES = PlaceNames(_LA_PLAN.place_names)
 
 
 @pytest.mark.parametrize(
@@ -79,7 +86,7 @@ def test_parse_table(
     unit: str,
     zip_code: str,
 ) -> None:
-    p = parse_address(text)
+    p = parse_address(text, places=LA_PLACES)
     assert p.kind == kind
     assert p.number == number
     assert p.street.predir == predir
@@ -109,7 +116,7 @@ def test_parse_table(
     ],
 )
 def test_intersections(text: str, first: str, second: str) -> None:
-    p = parse_address(text)
+    p = parse_address(text, places=LA_PLACES)
     assert p.kind == "intersection"
     assert p.cross_street is not None
     assert p.street.key == first
@@ -128,6 +135,32 @@ def test_zip_from_field_when_text_has_none() -> None:
     assert parse_address("16815 W VANOWEN ST", 91406.0).zip == "91406"
     assert parse_address("16815 W VANOWEN ST, 91406", "90001").zip == "91406"
     assert parse_address("16815 W VANOWEN ST", float("nan")).zip == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "places", "name", "city"),
+    [
+        ("5520 fulcher avenue van nuys 91406", LA_PLACES, "FULCHER", "VAN NUYS"),
+        ("5520 fulcher avenue van nuys 91406", NO_PLACES, "FULCHER AVENUE VAN NUYS", ""),
+        ("5520 fulcher avenue, van nuys 91406", NO_PLACES, "FULCHER", "VAN NUYS"),
+        ("5520 fulcher avenue van nuys 91406", PlaceNames(("  Van   nuys ",)), "FULCHER",
+         "VAN NUYS"),
+        ("132 N EUCLID AVE PASADENA CA 91101", PlaceNames(("Pasadena",)), "EUCLID", "PASADENA"),
+    ],
+)  # fmt: skip
+def test_place_tails_without_a_comma_need_the_citys_place_names(
+    text: str, places: PlaceNames, name: str, city: str
+) -> None:
+    p = parse_address(text, places=places)
+    assert (p.number, p.street.name, p.city, p.zip) == (int(text.split()[0]), name, city,
+                                                         text[-5:])  # fmt: skip
+
+
+def test_place_names_are_canonical_and_longest_first() -> None:
+    places = PlaceNames(("la", "South  Los Angeles", "LOS ANGELES", ""))
+    assert places.names == ("SOUTH LOS ANGELES", "LOS ANGELES", "LA")
+    assert places.last_words == frozenset({"ANGELES", "LA"})
+    assert NO_PLACES.names == () and NO_PLACES.tail_re is None
 
 
 def test_city_tail_is_kept_apart() -> None:
@@ -226,3 +259,6 @@ address_like = st.builds(
 def test_parser_on_address_like_text(text: str) -> None:
     p = parse_address(text)
     assert p.kind in KINDS
+    with_places = parse_address(text, places=LA_PLACES)
+    # place names only ever take a tail off: the number and the ZIP never change
+    assert (with_places.number, with_places.zip) == (p.number, p.zip)

@@ -228,14 +228,14 @@ def test_repeat_locations_ranks_spots_and_lists_their_requests() -> None:
     times = [T0 + timedelta(days=d) for d in (3, 1, 2, 0, 5, 1, 1)]
     f = _frame(lon, lat, category=cats, requested_at=times,
                address=["1 MAIN ST", "1 MAIN ST", "3 MAIN ST", "9 OAK", "9 OAK", "X", "1 MAIN"])
-    out = repeat_locations(f)
+    out = repeat_locations(f, ("graffiti_removal", "illegal_dumping"))  # a pack's sweeps
     assert out["requests"].tolist() == [3, 2]
     assert out["request_ids"].iloc[0] == "R1, R2, R0"  # oldest first
     assert out["ids"].iloc[1] == ["R3", "R4"]
     assert out["address"].iloc[0] == "1 MAIN ST"
     assert out["categories"].iloc[1] == "illegal_dumping"
-    assert repeat_locations(f, min_requests=4).empty
-    assert repeat_locations(f, categories=None)["requests"].iloc[0] == 4
+    assert repeat_locations(f, ("graffiti_removal",), min_requests=4).empty
+    assert repeat_locations(f)["requests"].iloc[0] == 4  # every category by default
 
 
 # --------------------------------------------------------------------------- sweeps

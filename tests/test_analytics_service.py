@@ -131,3 +131,21 @@ def test_sweep_stops_for_day_come_from_recent_hot_spots(db: Connection, city,  #
                for s in stops)
     assert stops[0].district == "14"
     assert none_later == []
+
+
+@pytest.mark.db
+def test_sweeps_follow_the_packs_sweep_categories(db: Connection, city,  # type: ignore[no-untyped-def]
+                                                  tmp_path: Path) -> None:
+    import dataclasses
+
+    day = date(2020, 3, 2)
+    path = tmp_path / "cluster.csv"
+    _cluster_csv(path, day)
+    with UnitOfWork(db) as uow:
+        import_requests(uow, path, city)
+    no_sweeps = dataclasses.replace(city, categories={
+        code: dataclasses.replace(cat, sweep=False) for code, cat in city.categories.items()})
+    with UnitOfWork(db) as uow:
+        assert sweep_stops_for_day(uow, no_sweeps, day) == []  # the pack sweeps nothing
+        assert sweep_stops_for_day(uow, city, day, categories=("illegal_dumping",)) == []
+        assert sweep_stops_for_day(uow, no_sweeps, day, categories=("graffiti_removal",))

@@ -87,3 +87,30 @@ def test_monthly_report_page_shows_the_fixture_month(
     # the report fixture's 9 / 7 / 6 (tests/test_reports.py) plus 1-1523655511 of the
     # workflow file, opened 1 Jan and closed 24 Feb 2020
     assert (metrics["Opened"], metrics["Resolved"], metrics["Fixed"]) == ("9", "8", "7")
+
+
+def test_hotspot_page_shows_the_planners_sweep_stops(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page calls the planner's sweep service: the same stops, the same study area."""
+    from datetime import date
+
+    from test_analytics_service import _cluster_csv
+
+    from dispatch.citypack import load_city_pack
+    from dispatch.services.analytics import sweep_stops_for_day
+    from dispatch.store import UnitOfWork, make_engine
+
+    url = f"sqlite:///{tmp_path / 'sweeps.db'}"
+    day = date(2020, 3, 2)
+    _cluster_csv(tmp_path / "cluster.csv", day)
+    assert main(["--db", url, "init"]) == 0
+    assert main(["--db", url, "import", str(tmp_path / "cluster.csv"), "--no-geocode",
+                 "--rejects", str(tmp_path / "r.csv")]) == 0
+    with UnitOfWork(make_engine(url), actor=Principal("mia", Role.MANAGER)) as uow:
+        expected = [s.request_id for s in sweep_stops_for_day(uow, load_city_pack("los_angeles"),
+                                                               day)]
+    assert expected  # the planted cluster is a hot spot
+    at = _page("hotspots.py", url, monkeypatch)
+    assert at.date_input(key="hot_sweep_day").value == day
+    shown = [df.value for df in at.dataframe if "urgency" in df.value.columns]
+    assert shown and shown[0]["request_id"].tolist() == expected

@@ -389,6 +389,8 @@ def test_needs_location_offers_a_candidate_and_records_the_fix(
     assert first == 0  # the only open request without a location
     lines = [m.value for m in at.markdown if m.value.startswith("**1.**")]
     assert lines and "1046 W 37TH ST, 90007 — interpolated" in lines[0]
+    # each candidate names the reference layer it rests on (the neighbours' points here)
+    assert "source: MyLA311 requests of 1-3 January 2020" in lines[0]
     assert any("numbered streets either side" in c.value for c in at.caption)
     at.button(key=f"use_{pk}_0").click().run()
     assert not at.exception

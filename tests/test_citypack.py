@@ -503,3 +503,111 @@ def test_service_district_target_for_pasadena() -> None:
     target, named = district_layer_target("pasadena")
     assert target == ROOT / "data" / "boundaries" / "pasadena" / "council_districts.geojson"
     assert not named
+
+
+# ------------------------------------------------- reference sources, channels, sweeps
+
+REFERENCE = Path(__file__).parent / "data" / "reference"
+REF_EXTRA = """
+[reference]
+layouts = "{layouts}"
+extent = [-118.5, 33.9, -118.2, 34.1]
+holdout = ["{heldout}"]
+
+[[reference.sources]]
+name = "county"
+label = "County points"
+file = "{cams}"
+layout = "la_county_cams"
+authoritative = true
+attribution = "County (test)"
+
+[[reference.sources]]
+name = "requests"
+file = "{requests}"
+columns = { address = "address", zip = "zipcode", lon = "longitude", lat = "latitude" }
+attribution = "City (test)"
+
+[channels]
+"call" = "phone"
+"""
+
+
+def _with_reference(text: str) -> str:
+    return (BASE + text).replace("{layouts}", (ROOT / "data/reference/layouts.toml").as_posix()) \
+        .replace("{cams}", (REFERENCE / "cams_club_house_harbor.csv").as_posix()) \
+        .replace("{requests}", (REFERENCE / "myla311_venice_2020_sample.csv").as_posix()) \
+        .replace("{heldout}", (REFERENCE / "openaddresses_club_house.csv").as_posix())
+
+
+def test_the_la_pack_names_its_sweeps_channels_and_sources(la: CityPack) -> None:
+    assert la.sweep_categories == ("graffiti_removal", "illegal_dumping")
+    assert la.channels["call"].value == "phone" and la.channels["self service"].value == "web"
+    assert la.reference is not None and [s.name for s in la.reference.sources] == [
+        "cams", "requests"]  # fmt: skip
+    assert {"VAN NUYS", "LOS ANGELES", "VENICE"} <= set(la.reference.place_names)
+    label = la.reference_source_label("cams")
+    assert "LA County address points" in label and "osmlab/labuildings" in label
+    assert la.reference_source_label("somewhere") == "somewhere"
+
+
+def test_a_pack_with_reference_sources_loads(tmp_path: Path) -> None:
+    pack = load_city_pack(_write(tmp_path, _with_reference(REF_EXTRA)))
+    assert pack.reference is not None
+    county, requests = pack.reference.sources
+    assert county.authoritative and not requests.authoritative
+    assert county.layout.columns.pretype == "PreType"
+    assert requests.layout.columns.address == "address"
+    assert pack.reference.extent == (-118.5, 33.9, -118.2, 34.1)
+    assert pack.channels == {"call": pack.channels["call"]}
+    assert pack.sweep_categories == ()  # BASE marks no category for sweeps
+
+
+BAD_REFERENCES = [
+    ("unknown source field", 'label = "County points"', 'label = "County points"\nrank = 1',
+     "reference.sources[0].rank", "unknown field"),
+    ("no attribution", 'attribution = "County (test)"', "", "reference.sources[0].attribution",
+     "required"),
+    ("unknown layout", '"la_county_cams"', '"la_county"', "reference.sources[0].layout",
+     "expected one of ['la_county_cams', 'myla311_requests', 'openaddresses']"),
+    ("layout and columns", 'layout = "la_county_cams"',
+     'layout = "la_county_cams"\ncolumns = { lon = "lon", lat = "lat", name = "n" }',
+     "reference.sources[0]", "either layout"),
+    ("bad inline columns", 'lat = "latitude" }', 'lat = "latitude", zipp = "z" }',
+     "reference.sources[1]", "unknown key 'zipp'"),
+    ("bad extent", "extent = [-118.5, 33.9, -118.2, 34.1]", "extent = [-118.2, 33.9, -118.5, 34.1]",
+     "reference.extent", "min < max"),
+    ("held-out source", '"{requests}"', '"{heldout}"', "reference.sources[1].file",
+     "held out for evaluation"),
+    ("duplicate source", 'name = "requests"', 'name = "county"', "reference.sources[1].name",
+     "duplicate source name"),
+    ("missing source file", '"{cams}"', '"no/such.csv"', "reference.sources[0].file",
+     "does not exist"),
+    ("bad channel", '"call" = "phone"', '"call" = "telephone"', "channels.call",
+     "expected one of"),
+    ("no sources", "[[reference.sources]]", "[[reference.elsewhere]]", "reference.elsewhere",
+     "unknown field"),
+    ("empty place name", "extent = [", 'place_names = ["VAN NUYS", " "]\nextent = [',
+     "reference.place_names", "expected non-empty place names"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "words"),
+    [pytest.param(*case[1:], id=case[0]) for case in BAD_REFERENCES],
+)
+def test_bad_reference_table_names_file_and_field(
+    tmp_path: Path, old: str, new: str, field: str, words: str
+) -> None:
+    assert old in REF_EXTRA
+    path = _write(tmp_path, _with_reference(REF_EXTRA.replace(old, new, 1)))
+    with pytest.raises(CityPackError) as err:
+        load_city_pack(path)
+    msg = str(err.value)
+    assert str(path) in msg and field in msg and words in msg, msg
+
+
+def test_sweep_flag_must_be_true_or_false(tmp_path: Path) -> None:
+    path = _write(tmp_path, BASE.replace("sla_h = 24", 'sla_h = 24\nsweep = "yes"', 1))
+    with pytest.raises(CityPackError, match=r"categories\.graffiti_removal\.sweep"):
+        load_city_pack(path)

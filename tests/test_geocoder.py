@@ -1,33 +1,37 @@
-"""Offline forward, reverse and batch geocoding (geo.geocoder)."""
+"""Offline forward, reverse and batch geocoding (geo.geocoding)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from geocode_helpers import requests_reference
 from geopy.location import Location
 from geopy.point import Point
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from geo.errors import GeocodeError
-from geo.geocoder import (
+from geo.geocoding import (
+    GEOCODER_PRECISIONS,
     HOUSE_LEVEL,
     GeocodeResult,
-    OfflineGeocoder,
     Precision,
     describe_method,
-    geocode_frame,
-    summarize_precision,
 )
+from geo.geocoding.batch import geocode_frame, summarize_precision
+from geo.geocoding.geopy_adapter import GeopyAdapter
+from geo.geocoding.index import block_positions
+from geo.geocoding.offline import OfflineGeocoder
+from geo.geocoding.tuning import DEFAULT_TUNING
 from geo.reference import (
     INTERSECTION_COLUMNS,
     POINT_COLUMNS,
     AddressReference,
-    build_la_reference,
     build_reference,
     load_reference,
     read_centerlines,
@@ -43,7 +47,7 @@ def dist_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
 
 @pytest.fixture(scope="module")
 def gc() -> OfflineGeocoder:
-    ref, _ = build_la_reference(DATA / "la_2020_91406.csv")
+    ref, _ = requests_reference(DATA / "la_2020_91406.csv")
     return OfflineGeocoder(ref)
 
 
@@ -145,7 +149,7 @@ def test_between_two_cross_streets(gc: OfflineGeocoder) -> None:
     a = gc.lookup("Vanowen St & Haskell Ave")
     b = gc.lookup("Vanowen St & Woodley Ave")
     res = gc.lookup("Vanowen St between Haskell Ave and Woodley Ave, 91406")
-    assert res.precision is Precision.BLOCK and res.method == "between"
+    assert res.precision is Precision.BLOCK and res.method == "stretch"
     assert None not in (a.lon, b.lon, res.lon)
     assert res.lon == pytest.approx((a.lon + b.lon) / 2, abs=1e-6)  # type: ignore[operator]
     assert res.confidence < min(a.confidence, b.confidence)
@@ -167,7 +171,7 @@ def test_nothing_located(gc: OfflineGeocoder, query: object) -> None:
     assert res.precision is Precision.NONE
     assert res.lon is None and res.lat is None
     assert res.confidence == 0.0
-    assert gc.geocode(str(query) if query is not None else "") is None
+    assert GeopyAdapter(gc).geocode(str(query) if query is not None else "") is None
 
 
 @pytest.fixture(scope="module")
@@ -197,7 +201,7 @@ def test_duplicate_street_names_without_zip_are_ambiguous(twin_gc: OfflineGeocod
     assert len(res.candidates) == 2
     assert {c.matched_address[-5:] for c in res.candidates} == {"90001", "91001"}
     assert res.confidence <= 0.5
-    locs = twin_gc.geocode("450 W TWIN ST", exactly_one=False)
+    locs = GeopyAdapter(twin_gc).geocode("450 W TWIN ST", exactly_one=False)
     assert isinstance(locs, list) and len(locs) == 2
 
 
@@ -243,17 +247,17 @@ def test_centerlines_alone_are_enough() -> None:
     cross = gc.lookup("N Example Ave & W Sample St")
     assert cross.precision is Precision.INTERSECTION
     assert cross.lat == pytest.approx(34.2030, abs=1e-4)
-    _check_invariants(gc.reverse_result(-118.48, 34.2))
+    _check_invariants(gc.reverse_lookup(-118.48, 34.2))
 
 
 def test_geopy_interface(gc: OfflineGeocoder) -> None:
-    loc = gc.geocode("16815 W VANOWEN ST, 91406")
+    loc = GeopyAdapter(gc).geocode("16815 W VANOWEN ST, 91406")
     assert isinstance(loc, Location)
     assert loc.longitude == pytest.approx(VANOWEN[0])
     assert loc.latitude == pytest.approx(VANOWEN[1])
     assert loc.raw["precision"] == "point"
     assert "VANOWEN" in loc.address
-    many = gc.geocode("16815 W VANOWEN ST, 91406", exactly_one=False)
+    many = GeopyAdapter(gc).geocode("16815 W VANOWEN ST, 91406", exactly_one=False)
     assert isinstance(many, list) and len(many) == 1
 
 
@@ -262,20 +266,20 @@ def test_geopy_interface(gc: OfflineGeocoder) -> None:
     [(VANOWEN[1], VANOWEN[0]), f"{VANOWEN[1]}, {VANOWEN[0]}", Point(VANOWEN[1], VANOWEN[0])],
 )
 def test_reverse_geopy_lat_lon(gc: OfflineGeocoder, query: object) -> None:
-    loc = gc.reverse(query)
+    loc = GeopyAdapter(gc).reverse(query)
     assert isinstance(loc, Location)
     assert "16815 W VANOWEN ST" in loc.address
     assert loc.raw["distance_m"] == pytest.approx(0.0, abs=0.5)
 
 
 def test_reverse_confidence_falls_with_distance(gc: OfflineGeocoder) -> None:
-    near = gc.reverse_result(VANOWEN[0], VANOWEN[1])
-    far = gc.reverse_result(VANOWEN[0] + 0.003, VANOWEN[1])
+    near = gc.reverse_lookup(VANOWEN[0], VANOWEN[1])
+    far = gc.reverse_lookup(VANOWEN[0] + 0.003, VANOWEN[1])
     assert near.confidence == pytest.approx(1.0)
     assert far.distance_m is not None and far.distance_m > 50
     assert 0 < far.confidence < near.confidence
     with pytest.raises(GeocodeError):
-        gc.reverse("not a point")
+        GeopyAdapter(gc).reverse("not a point")
 
 
 def test_geocode_frame(gc: OfflineGeocoder) -> None:
@@ -293,9 +297,10 @@ def test_geocode_frame(gc: OfflineGeocoder) -> None:
             calls.append((q, z))
             return gc.lookup(q, z)
 
-    out = geocode_frame(df, "addr", "zip", geocoder=Counting(), progress=True)  # type: ignore[arg-type]
+    out = geocode_frame(df, "addr", Counting(), "zip", progress=True)  # type: ignore[arg-type]
     assert list(out.columns) == [
         "addr", "zip", "keep", "lon", "lat", "precision", "confidence", "matched_address",
+        "geocode_source",
     ]  # fmt: skip
     assert len(calls) == 4  # the repeated string is geocoded once
     assert list(out["precision"]) == ["point", "point", "intersection", "none", "zip"]
@@ -303,17 +308,17 @@ def test_geocode_frame(gc: OfflineGeocoder) -> None:
     assert out.attrs["geocode_summary"]["point"] == 2
     assert "lon" not in df.columns  # input untouched
     summary = summarize_precision(out)
-    assert list(summary.index) == [str(p) for p in Precision]
+    assert list(summary.index) == [str(p) for p in GEOCODER_PRECISIONS]
     assert summary["share"].sum() == pytest.approx(1.0)
     with pytest.raises(GeocodeError, match="nope"):
-        geocode_frame(df, "nope", geocoder=gc)
+        geocode_frame(df, "nope", gc)
 
 
 def test_evaluation_fixture_2017(gc: OfflineGeocoder) -> None:
     """2017 rows of one ZIP against the 2020 fixture: mostly house level, close."""
     ev = pd.read_csv(DATA / "la_2017_91406_eval.csv")
     ev = ev[~ev["Address"].str.contains(" AT ")]
-    out = geocode_frame(ev, "Address", "ZipCode", geocoder=gc)
+    out = geocode_frame(ev, "Address", gc, "ZipCode")
     house = out["precision"].isin([str(p) for p in HOUSE_LEVEL])
     err = [
         dist_m(a, b, c, d)
@@ -328,8 +333,8 @@ def test_evaluation_fixture_2017(gc: OfflineGeocoder) -> None:
 
 
 def test_long_walks_can_be_switched_off() -> None:
-    ref, _ = build_la_reference(DATA / "la_2020_91406.csv")
-    strict = OfflineGeocoder(ref, long_walks=False)
+    ref, _ = requests_reference(DATA / "la_2020_91406.csv")
+    strict = OfflineGeocoder(ref, tuning=dataclasses.replace(DEFAULT_TUNING, long_walks=False))
     ev = pd.read_csv(DATA / "la_2017_91406_eval.csv")
     methods = {
         strict.lookup(a, z).method for a, z in zip(ev["Address"], ev["ZipCode"], strict=True)
@@ -402,7 +407,7 @@ def test_invariants_on_address_like_text(gc: OfflineGeocoder, text: str) -> None
 @settings(max_examples=80, deadline=None)
 @given(st.floats(-118.6, -118.4), st.floats(34.1, 34.3))
 def test_reverse_invariants(gc: OfflineGeocoder, lon: float, lat: float) -> None:
-    res = gc.reverse_result(lon, lat)
+    res = gc.reverse_lookup(lon, lat)
     _check_invariants(res)
     assert res.distance_m is not None and res.distance_m >= 0
 
@@ -641,7 +646,9 @@ def grid_gc() -> OfflineGeocoder:
         [("GRAND", "AVE", name, "ST", "90007", *_grid_xy(900, s)) for name, s in crossings],
         columns=INTERSECTION_COLUMNS,
     )
-    return OfflineGeocoder(build_reference(points, intersections=inter))
+    return OfflineGeocoder(
+        build_reference(points, intersections=inter, place_names=("LOS ANGELES",))
+    )
 
 
 @pytest.mark.parametrize(
@@ -771,9 +778,7 @@ def test_estimates_follow_parity_side_and_block_layout(
 @given(st.lists(st.integers(min_value=1, max_value=30_000), min_size=200, max_size=600))
 def test_block_positions_keep_numbers_in_order(numbers: list[int]) -> None:
     """Placing numbers within blocks never reorders them (interpolation stays between)."""
-    from geo.geocoder import _block_positions
-
-    pos = _block_positions(np.asarray(numbers))
+    pos = block_positions(np.asarray(numbers))
     assert pos is not None
     along = np.arange(0, 1000) // 100 * 100 + pos[np.arange(0, 1000) % 100]
     assert np.all(np.diff(along) > 0)
@@ -872,7 +877,8 @@ def test_block_known_from_a_lone_number_in_it() -> None:
     rows = [(1412, "W", "LOMITA", "BLVD", "", "", "90710", -118.30, 33.80)]
     rows += [(n, "S", "VERMONT", "AVE", "", "", "90710", -118.29, 33.80 - n * 1e-5)
              for n in range(24000, 24800, 100)]  # fmt: skip
-    gc = OfflineGeocoder(build_reference(pd.DataFrame(rows, columns=POINT_COLUMNS)))
+    gc = OfflineGeocoder(build_reference(pd.DataFrame(rows, columns=POINT_COLUMNS),
+                                         place_names=("LOS ANGELES",)))
     res = gc.lookup("1400 block of w lomita los angeles ca 90710")
     assert res.precision is Precision.BLOCK
     assert res.matched_address == "1400 BLOCK OF W LOMITA BLVD, 90710"
@@ -922,3 +928,12 @@ def test_answers_do_not_depend_on_query_order() -> None:
     first = {q: forward.lookup(*q) for q in queries}
     second = {q: backward.lookup(*q) for q in reversed(queries)}
     assert all((first[q].lon, first[q].lat) == (second[q].lon, second[q].lat) for q in queries)
+
+
+def test_the_reference_brings_its_citys_place_names(la_gc: OfflineGeocoder) -> None:
+    """A comma-less place tail is stripped with the pack's names, which the reference keeps."""
+    query = "16815 w vanowen st van nuys ca 91406"
+    assert "VAN NUYS" in la_gc.reference.place_names
+    assert la_gc.lookup(query).precision is Precision.POINT
+    bare = dataclasses.replace(la_gc.reference, place_names=())
+    assert OfflineGeocoder(bare).lookup(query).precision is not Precision.POINT

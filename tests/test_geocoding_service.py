@@ -12,10 +12,13 @@ from dispatch.citypack import CityPack, load_city_pack
 from dispatch.cli import main
 from dispatch.errors import DispatchError
 from dispatch.importers.generic_csv import load_mapping
+from dispatch.model import is_routable
 from dispatch.services.geocoding import needs_location
 from dispatch.services.imports import import_requests
 from dispatch.services.requests import fix_location
 from dispatch.store import UnitOfWork
+from geo.errors import GeocodeError
+from geo.geocoding import Precision
 
 DATA = Path(__file__).parent / "data" / "import"
 PRECISIONS = {"point", "interpolated", "intersection", "block", "street", "zip", "none"}
@@ -44,7 +47,8 @@ def test_geocode_command_adds_columns_and_prints_a_summary(
     printed = capsys.readouterr().out
     assert "geocoded 4 rows" in printed
     rows = list(csv.DictReader(out.open()))
-    assert list(rows[0])[-5:] == ["lon", "lat", "precision", "confidence", "matched_address"]
+    assert list(rows[0])[-6:] == ["lon", "lat", "precision", "confidence", "matched_address",
+                                  "geocode_source"]
     assert {r["precision"] for r in rows} <= PRECISIONS
     assert rows[0]["precision"] in {"point", "interpolated"}
     assert rows[1]["precision"] == "intersection"
@@ -99,11 +103,20 @@ def test_needs_location_queue_and_fix(db: Connection, la: CityPack) -> None:
         ("zip", 1.0, False),
         ("none", 0.0, False),
         (None, None, False),
+        (Precision.POINT, 0.2, True),
+        (Precision.SOURCE, None, True),
+        (Precision.INTERPOLATED, 0.49, False),
+        (Precision.INTERPOLATED, 0.5, True),
+        (Precision.BLOCK, 1.0, False),
     ],
 )
 def test_which_positions_go_on_a_route(
-    precision: str | None, confidence: float | None, routable: bool
+    precision: Precision | str | None, confidence: float | None, routable: bool
 ) -> None:
-    from dispatch.model import is_routable
-
     assert is_routable(precision, confidence) is routable
+
+
+@pytest.mark.parametrize("value", ["house", "POINT", ""])
+def test_an_unknown_precision_is_refused_not_guessed(value: str) -> None:
+    with pytest.raises(GeocodeError, match=repr(value)):
+        is_routable(value, 1.0)

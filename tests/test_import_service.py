@@ -13,8 +13,10 @@ from dispatch.citypack import CityPack, load_city_pack
 from dispatch.errors import ImportFormatError
 from dispatch.importers.generic_csv import load_mapping
 from dispatch.services.exports import export_requests
-from dispatch.services.imports import LocatedAddress, import_requests
+from dispatch.services.imports import import_requests
 from dispatch.store import UnitOfWork
+from geo.geocoding import GeocodeResult, Precision
+from geo.geocoding.result import not_located
 
 pytestmark = pytest.mark.db
 DATA = Path(__file__).parent / "data" / "import"
@@ -26,15 +28,18 @@ def la() -> CityPack:
 
 
 class FakeGeocoder:
-    """Stands where the offline geocoder stands: one fixed answer per address."""
+    """Stands where the city's geocoder stands (the Geocoder protocol): fixed answers."""
 
-    def __init__(self, answers: dict[str, LocatedAddress]) -> None:
+    def __init__(self, answers: dict[str, GeocodeResult]) -> None:
         self.answers = answers
         self.asked: list[str] = []
 
-    def locate(self, address: str, zipcode: str | None) -> LocatedAddress | None:
-        self.asked.append(address)
-        return self.answers.get(address)
+    def lookup(self, query: object, zip_code: object = None) -> GeocodeResult:
+        self.asked.append(str(query))
+        return self.answers.get(str(query), not_located(str(query)))
+
+    def reverse_lookup(self, lon: float, lat: float) -> GeocodeResult:
+        raise AssertionError("the import never reverse-geocodes")
 
 
 def test_import_is_idempotent(db: Connection, la: CityPack, tmp_path: Path) -> None:
@@ -108,8 +113,8 @@ def test_unreadable_file_changes_nothing(db: Connection, la: CityPack) -> None:
 def test_rows_without_coordinates_are_geocoded(db: Connection, la: CityPack) -> None:
     mapping = load_mapping(DATA / "webform_mapping.toml")
     geocoder = FakeGeocoder({
-        "16815 W VANOWEN ST": LocatedAddress(-118.4994716, 34.19402846, "point", 0.97,
-                                             "16815 W VANOWEN ST, 91406"),
+        "16815 W VANOWEN ST": GeocodeResult("16815 W VANOWEN ST", -118.4994716, 34.19402846,
+                                            Precision.POINT, 0.97, "16815 W VANOWEN ST, 91406"),
     })
     with UnitOfWork(db) as uow:
         summary = import_requests(uow, DATA / "webform.csv", la, fmt="csv", mapping=mapping,

@@ -12,13 +12,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from dispatch.citypack import load_city_pack
 from dispatch.errors import ImportFormatError
 from dispatch.importers import ImportContext, read_file
 from dispatch.importers.common import FieldError, parse_lonlat, parse_timestamp
 from dispatch.importers.detect import parse_text
 from dispatch.importers.generic_csv import ColumnMapping, load_mapping
 from dispatch.importers.open311 import parse_items, to_open311
-from dispatch.model import Channel, RequestStatus
+from dispatch.model import Channel, RequestStatus, channel_from_text
 
 DATA = Path(__file__).parent / "data" / "import"
 LA = ZoneInfo("America/Los_Angeles")
@@ -35,7 +36,28 @@ KNOWN = {
     "Multiple Streetlight Issue": "streetlight",
     "Report Water Waste": "water_waste",
 }
-CTX = ImportContext(tz=LA, categorize=KNOWN.get)
+LA_CHANNELS = load_city_pack("los_angeles").channels
+CTX = ImportContext(tz=LA, categorize=KNOWN.get, channels=LA_CHANNELS)
+
+
+@pytest.mark.parametrize(
+    ("text", "with_pack", "expected"),
+    [
+        ("Call", True, Channel.PHONE),
+        ("Call", False, Channel.OTHER),  # the city's word: only its pack knows it
+        ("  Mobile   App ", True, Channel.APP),
+        ("Council's Office", True, Channel.COUNCIL_OFFICE),
+        ("Driver Self Report", False, Channel.DRIVER_SELF_REPORT),  # a channel's own name
+        ("phone", False, Channel.PHONE),
+        ("carrier pigeon", True, Channel.OTHER),
+        ("", True, Channel.OTHER),
+        (None, True, Channel.OTHER),
+    ],
+)
+def test_channels_are_read_through_the_city_pack(
+    text: str | None, with_pack: bool, expected: Channel
+) -> None:
+    assert channel_from_text(text, LA_CHANNELS if with_pack else None) is expected
 
 
 def test_myla311_2020_layout() -> None:

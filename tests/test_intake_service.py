@@ -15,12 +15,12 @@ from sqlalchemy import Connection
 from dispatch.citypack import CityPack, load_city_pack
 from dispatch.errors import DispatchError, ImportFormatError, NotFoundError
 from dispatch.importers.generic_csv import ColumnMapping
+from dispatch.model import is_routable
 from dispatch.services import intake
+from dispatch.services.geocoding import city_geocoder
 from dispatch.services.intake import (
-    IntakeGeocoder,
     geocode_address,
     guess_mapping,
-    intake_geocoder,
     nearest_request,
     preview_upload,
     reverse_geocode,
@@ -31,7 +31,7 @@ from dispatch.services.intake import (
 from dispatch.services.requests import IntakeForm, cancel, create_request
 from dispatch.services.triage import TriageFilter, events_frame, request_pk, triage_frame
 from dispatch.store import UnitOfWork
-from geo.geocoder import Candidate, GeocodeResult, Precision
+from geo.geocoding import Candidate, GeocodeResult, Precision
 
 DATA = Path(__file__).parent / "data" / "import"
 
@@ -44,8 +44,8 @@ def city() -> CityPack:
 # --------------------------------------------------------------------------- geocoding
 
 
-class FakeOffline:
-    """Stands in for geo.geocoder.OfflineGeocoder at the one seam IntakeGeocoder uses."""
+class FakeGeocoder:
+    """Stands in for the city's geocoder at its one seam, the Geocoder protocol."""
 
     def __init__(self, answer: GeocodeResult) -> None:
         self.answer = answer
@@ -55,30 +55,38 @@ class FakeOffline:
         self.calls.append((query, zip_code))
         return self.answer
 
-    def reverse_result(self, lon: float, lat: float) -> GeocodeResult:
+    def reverse_lookup(self, lon: float, lat: float) -> GeocodeResult:
         self.calls.append((lon, lat))
         return self.answer
 
 
-def _geocoder(answer: GeocodeResult) -> tuple[IntakeGeocoder, FakeOffline]:
-    geo = IntakeGeocoder(Path("unused.parquet"))
-    fake = FakeOffline(answer)
-    geo._geocoder = fake
-    return geo, fake
+def _geocoder(answer: GeocodeResult) -> tuple[FakeGeocoder, FakeGeocoder]:
+    fake = FakeGeocoder(answer)
+    return fake, fake
 
 
-def test_no_reference_means_no_geocoder(city: CityPack) -> None:
+@pytest.mark.parametrize("reference", [None, Path("no/such/reference.parquet")])
+def test_no_reference_means_no_geocoder(city: CityPack, reference: Path | None) -> None:
     bare = dataclasses.replace(city, paths=dataclasses.replace(city.paths,
-                                                               address_reference=None))
-    geo = intake_geocoder(bare)
+                                                               address_reference=reference))
+    geo = city_geocoder(bare)
     assert geo is None
     assert geocode_address(geo, "200 N SPRING ST") is None
     assert reverse_geocode(geo, -118.24, 34.05) is None
 
 
-def test_reference_is_not_loaded_until_the_first_lookup(city: CityPack) -> None:
-    geo = intake_geocoder(city)
-    assert geo is not None and geo._geocoder is None
+def test_an_unreadable_reference_says_how_to_rebuild_it(city: CityPack, tmp_path: Path) -> None:
+    broken = tmp_path / "los_angeles.parquet"
+    broken.write_text("not parquet")
+    pack = dataclasses.replace(city, paths=dataclasses.replace(city.paths,
+                                                               address_reference=broken))
+    with pytest.raises(DispatchError, match="geo build-reference"):
+        city_geocoder(pack)
+
+
+def test_the_city_geocoder_is_loaded_once(city: CityPack) -> None:
+    first = city_geocoder(city)
+    assert first is not None and city_geocoder(city) is first
 
 
 def test_geocode_address_passes_the_answer_through_honestly() -> None:
@@ -89,7 +97,8 @@ def test_geocode_address_passes_the_answer_through_honestly() -> None:
     assert fake.calls == [("MAIN ST", "90003")]
     assert (match.lon, match.lat, match.precision, match.confidence) == (-118.27, 34.0,
                                                                           "street", 0.3)
-    assert match.located and not match.routable  # a street is not a house
+    assert match.located
+    assert not is_routable(match.precision, match.confidence)  # a street is not a house
 
 
 def test_geocode_address_keeps_candidates_and_not_found() -> None:

@@ -26,6 +26,7 @@ from dispatch.services import workflow as wf
 from dispatch.services.imports import import_requests
 from dispatch.services.planning import plan_for_day
 from dispatch.store import UnitOfWork, make_engine, migrate
+from geo.geocoding import GeocodeResult, Precision
 
 pytestmark = pytest.mark.db
 DAY = date(2020, 1, 3)
@@ -144,12 +145,14 @@ def _import(bind: Connection | Engine, la: CityPack, path: Path, **kw: object) -
 
 
 class FakeGeocoder:
-    """Places every address on one known point (the import only needs ``locate``)."""
+    """Places every address on one known point (a :class:`~geo.geocoding.Geocoder`)."""
 
-    def locate(self, address: str, zipcode: str | None) -> object:
-        from dispatch.services.imports import LocatedAddress
+    def lookup(self, query: object, zip_code: object = None) -> GeocodeResult:
+        return GeocodeResult(str(query), -118.2900, 34.0800, Precision.POINT, 0.9,
+                             str(query).upper())
 
-        return LocatedAddress(-118.2900, 34.0800, "point", 0.9, address.upper())
+    def reverse_lookup(self, lon: float, lat: float) -> GeocodeResult:
+        return GeocodeResult(f"{lon}, {lat}", lon, lat, Precision.POINT, 0.9, "")
 
 
 def _without_coordinates(src: Path, dst: Path) -> Path:

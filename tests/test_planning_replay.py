@@ -8,13 +8,16 @@ from datetime import UTC, date, datetime
 import pytest
 from test_planning_helpers import DATA, ROOT
 
-from bench.la_data import LA_CSV, load_la_requests
+from bench.la_data import LA_CSV, la_pack, load_la_requests
 from dispatch.model import RequestStatus, ServiceRequest
 from dispatch.planning import HaversineTravel, plan_day, select_stops_for_day, validate_plan
-from dispatch.planning.replay import LA_CATEGORIES, LA_TZ, la_demo_roster, open_at
+from dispatch.planning.replay import open_at
 
 SAMPLE = DATA / "myla311_cd13_sample.csv"
 DAY = date(2020, 1, 3)
+PACK = la_pack()  # categories, roster and time zone come from the city pack
+LA_TZ = PACK.timezone
+LA_CATEGORIES = PACK.categories
 
 
 @pytest.fixture(scope="module")
@@ -33,12 +36,13 @@ def test_sample_selection(sample: list[ServiceRequest]) -> None:
     assert "1-1523636121" not in ids  # bulky booked for 1/4
     assert "1-1523616794" not in ids  # graffiti closed 1/2
     assert "1-1523591123" not in ids  # Metal/Household Appliances: not routed
-    assert not any(s.category == "metal_appliances" for s in got)
+    assert not any(s.category == "metal_household_appliances" for s in got)
     unlocated = [s for s in got if s.lon is None]
     assert {s.request_id for s in unlocated} == {"1-1524089591", "1-1524217467"}
     graffiti = [s for s in got if s.category == "graffiti_removal"]
     assert all(s.urgency > 1 for s in graffiti)  # all >24 h old on the 3rd: overdue
-    assert all(s.service_s == 1200 for s in graffiti)
+    assert all(s.service_s == PACK.categories["graffiti_removal"].service_time_s
+               for s in graffiti)
     assert [s.request_id for s in got] == sorted(ids)
 
 
@@ -91,8 +95,7 @@ def test_plan_real_district_13() -> None:
     reqs = [r for r in load_la_requests(LA_CSV) if r.district == "13"]
     stops = select_stops_for_day(reqs, DAY, LA_TZ, LA_CATEGORIES)
     assert len(stops) > 200
-    crews, depots = la_demo_roster()
-    crews = [c for c in crews if "13" in c.districts]
+    crews, depots = [c for c in PACK.crews if "13" in c.districts], dict(PACK.depots)
     plan = plan_day(stops, crews, depots, day=DAY, tz=LA_TZ, iterations=100, max_workers=2)
     assert validate_plan(plan, crews, depots, HaversineTravel(), stops) == []
     assert plan.totals()["stops_planned"] > 0.8 * len(stops)

@@ -9,16 +9,15 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+from geocode_helpers import requests_reference
 
+from dispatch.citypack import load_city_pack
 from geo.errors import AddressReferenceError
 from geo.reference import (
     POINT_COLUMNS,
     AddressReference,
     PointColumns,
-    build_city_reference,
-    build_la_reference,
     build_reference,
-    default_reference_path,
     load_reference,
     points_from_text,
     read_address_points,
@@ -35,14 +34,15 @@ REPO_DATA = Path(__file__).resolve().parents[1] / "data"
 
 @pytest.fixture(scope="module")
 def la_ref() -> AddressReference:
-    ref, n_read = build_la_reference(LA_2020)
-    assert n_read == 182
+    ref, report = requests_reference(LA_2020)
+    assert report.counts[0].rows == 182
     return ref
 
 
 def test_build_from_2020_rows(la_ref: AddressReference) -> None:
     pts = la_ref.points
-    assert list(pts.columns) == [*POINT_COLUMNS, "n_obs"]
+    assert list(pts.columns) == [*POINT_COLUMNS, "n_obs", "source"]
+    assert (pts["source"] == "requests").all()
     assert len(pts) > 100
     assert pts["number"].dtype == np.int64
     assert set(pts["predir"]) <= {"", "N", "S", "E", "W"}
@@ -56,11 +56,6 @@ def test_build_from_2020_rows(la_ref: AddressReference) -> None:
     # intersections are kept apart, names sorted within a pair
     inter = la_ref.intersections
     assert ((inter["name_a"] == "CANTLAY") & (inter["name_b"] == "OSTROM")).any()
-
-
-def test_2017_file_is_refused() -> None:
-    with pytest.raises(AddressReferenceError, match="2017"):
-        build_la_reference(REPO_DATA / "evaluation/los_angeles/myla311_2017-12-27_to_31.csv")
 
 
 def test_save_load_round_trip(la_ref: AddressReference, tmp_path: Path) -> None:
@@ -176,30 +171,36 @@ def test_load_errors(tmp_path: Path) -> None:
         load_reference(plain)
 
 
-def test_build_city_reference_pasadena(tmp_path: Path) -> None:
-    stats = build_city_reference("pasadena", tmp_path / "pasadena.parquet")
-    assert stats.n_points > 800
-    assert stats.out_path.exists()
-    ref = load_reference(stats.out_path)
-    # (lat, lon) sources were converted: every point lies in Pasadena's extent
+def test_the_pasadena_pack_builds_its_reference(tmp_path: Path) -> None:
+    from dispatch.services.geocoding import build_reference as build_pack_reference
+
+    pack = load_city_pack("pasadena")
+    out = tmp_path / "pasadena.parquet"
+    build_pack_reference(pack, out)
+    ref = load_reference(out)
+    assert len(ref.points) > 800
+    # (lat, lon) sources were read by column name: every point lies in Pasadena's extent
     assert ref.points["lon"].between(-118.25, -118.05).all()
     assert ref.points["lat"].between(34.10, 34.25).all()
-    with pytest.raises(AddressReferenceError, match="no address sources"):
-        build_city_reference("atlantis", tmp_path / "x.parquet")
+    assert [s.name for s in ref.sources] == ["parcels", "trees", "facilities", "osm_places"]
 
 
 @pytest.mark.parametrize("city", ["los_angeles", "pasadena"])
-def test_shipped_references_load_fast(city: str) -> None:
-    path = default_reference_path(city)
-    assert path.exists(), f"run build_city_reference({city!r}) to ship {path}"
+def test_shipped_references_load_fast_and_match_their_packs(city: str) -> None:
+    pack = load_city_pack(city)
+    path = pack.address_reference
+    assert path is not None and path.exists(), f"run 'dispatch --city {city} geo build-reference'"
     t0 = time.perf_counter()
-    ref = load_reference(city)
+    ref = load_reference(path)
     assert time.perf_counter() - t0 < 2.0
     assert len(ref.points) > 500
+    assert pack.reference is not None
+    assert [s.name for s in ref.sources] == [s.name for s in pack.reference.sources]
+    assert set(ref.points["source"]) <= {s.name for s in pack.reference.sources}
 
 
 def test_la_reference_holds_no_2017_coordinates() -> None:
-    ref = load_reference("los_angeles")
+    ref = load_reference(REPO_DATA / "reference" / "los_angeles.parquet")
     e = pd.read_csv(
         REPO_DATA / "evaluation/los_angeles/myla311_2017-12-27_to_31.csv",
         usecols=["Latitude", "Longitude"],
@@ -208,13 +209,18 @@ def test_la_reference_holds_no_2017_coordinates() -> None:
         REPO_DATA / "requests/los_angeles/myla311_2020-01-01_to_03.csv",
         usecols=["latitude", "longitude"],
     ).dropna()
-    # (lat, lon) -> (lon, lat)
-    only_2017 = set(zip(e["Longitude"].round(7), e["Latitude"].round(7), strict=True)) - set(
-        zip(r["longitude"].round(7), r["latitude"].round(7), strict=True)
+    c = pd.read_csv(
+        REPO_DATA / "addresses/los_angeles/cams_address_points_venice_2015.csv",
+        usecols=["lon", "lat"],
     )
+    # (lat, lon) -> (lon, lat)
+    only_2017 = set(zip(e["Longitude"].round(7), e["Latitude"].round(7), strict=True))
+    only_2017 -= set(zip(r["longitude"].round(7), r["latitude"].round(7), strict=True))
+    only_2017 -= set(zip(c["lon"].round(7), c["lat"].round(7), strict=True))
     ref_xy = set(zip(ref.points["lon"].round(7), ref.points["lat"].round(7), strict=True))
     ref_xy |= set(
         zip(ref.intersections["lon"].round(7), ref.intersections["lat"].round(7), strict=True)
     )
     assert not (only_2017 & ref_xy)
-    assert ref.sources == ("myla311_2020-01-01_to_03.csv",)
+    assert [s.file for s in ref.sources] == [
+        "cams_address_points_venice_2015.csv", "myla311_2020-01-01_to_03.csv"]  # fmt: skip

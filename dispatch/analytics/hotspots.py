@@ -43,7 +43,6 @@ if TYPE_CHECKING:
 __all__ = [
     "CONFIDENCE_LEVELS",
     "DEFAULT_RESOLUTION",
-    "REPEAT_CATEGORIES",
     "SPOT_RESOLUTION",
     "SWEEP_PREFIX",
     "GiStarParams",
@@ -64,8 +63,6 @@ __all__ = [
 DEFAULT_RESOLUTION = 8
 #: H3 resolution of a "spot" for repeat locations: cells about 50 m across (25 m edge).
 SPOT_RESOLUTION = 11
-#: Categories whose repeats matter most (the same wall tagged again, the same alley used).
-REPEAT_CATEGORIES: tuple[str, ...] = ("graffiti_removal", "illegal_dumping")
 #: Request-id prefix of proactive sweep stops (``SWEEP-<h3 cell>``).
 SWEEP_PREFIX = "SWEEP-"
 #: Confidence levels reported, as (label, BH-adjusted p-value at most, Gi bin).
@@ -524,7 +521,7 @@ def _permutation_p(
 
 def repeat_locations(
     frame: pd.DataFrame,
-    categories: Sequence[str] | None = REPEAT_CATEGORIES,
+    categories: Sequence[str] | None = None,
     *,
     min_requests: int = 2,
     resolution: int = SPOT_RESOLUTION,
@@ -537,7 +534,8 @@ def repeat_locations(
         Requests with ``request_id``, ``category``, ``lon``, ``lat``, ``requested_at``
         and optionally ``address`` and ``district``.
     categories
-        Only these categories (default graffiti and dumping); ``None`` for all.
+        Only these categories (the city pack's ``sweep_categories``: the same wall
+        tagged again, the same alley used); ``None`` for all.
     min_requests
         Smallest number of requests that makes a repeat spot.
     resolution

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from dispatch.model import ServiceRequest
+from dispatch.model import Channel, ServiceRequest
 
 #: Longest description accepted (Open311 GeoReport v2 ``description`` maxLength).
 MAX_DESCRIPTION_CHARS = 4000
@@ -73,11 +73,15 @@ class ImportContext:
         or ``None`` when the code is unknown.
     source
         Name recorded as the request's ``source`` for formats that have no own name.
+    channels
+        How the city writes its intake channels (the city pack's ``[channels]``), for
+        :func:`dispatch.model.channel_from_text`.
     """
 
     tz: ZoneInfo
     categorize: Callable[[str], str | None]
     source: str = "csv"
+    channels: Mapping[str, Channel] = field(default_factory=dict)
 
 
 class FieldError(ValueError):

@@ -161,7 +161,7 @@ def parse_rows(
                 zipcode=get(row, "zipcode").strip()[:10],
                 lon=lon,
                 lat=lat,
-                channel=channel_from_text(get(row, "channel")),
+                channel=channel_from_text(get(row, "channel"), ctx.channels),
                 closed_at=parse_optional_timestamp(get(row, "closed_at"), "closed_at", ctx.tz),
                 service_date=parse_optional_date(get(row, "service_date"), "service_date", ctx.tz),
                 assigned_org=get(row, "assigned_org").strip()[:64],

@@ -3,7 +3,8 @@
 The 2020 layout has lower-case columns (``srnumber, requesttype, createddate, ...,
 latitude, longitude, address, zipcode``); the 2017 layout has CamelCase columns
 (``SRNumber, RequestType, CreatedDate, ..., HouseNumber, Direction, StreetName,
-Suffix, ZipCode, Latitude, Longitude``). Timestamps are local time in Los Angeles.
+Suffix, ZipCode, Latitude, Longitude``). Timestamps are local time in the city pack's
+time zone; ``requestsource`` is read through the pack's ``[channels]``.
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ def parse_rows(rows: Iterable[Mapping[str, str | None]], ctx: ImportContext) -> 
                 zipcode=row.get("zipcode", "").strip()[:10],
                 lon=lon,
                 lat=lat,
-                channel=channel_from_text(row.get("requestsource")),
+                channel=channel_from_text(row.get("requestsource"), ctx.channels),
                 updated_at=parse_optional_timestamp(row.get("updateddate"), "updateddate", ctx.tz),
                 closed_at=parse_optional_timestamp(row.get("closeddate"), "closeddate", ctx.tz),
                 service_date=parse_optional_date(row.get("servicedate"), "servicedate", ctx.tz),

@@ -191,7 +191,7 @@ def sweep_stops_for_day(
     *,
     lookback_days: int = SWEEP_LOOKBACK_DAYS,
     top: int = 10,
-    categories: tuple[str, ...] | None = ("graffiti_removal", "illegal_dumping"),
+    categories: tuple[str, ...] | None = None,
     resolution: int = DEFAULT_RESOLUTION,
     params: GiStarParams | None = None,
 ) -> list[Stop]:
@@ -200,7 +200,7 @@ def sweep_stops_for_day(
     Requests of the ``lookback_days`` local days before ``day`` (all statuses, located)
     are counted per H3 cell over the city limit; the strongest significant hot cells
     (Gi*, Benjamini-Hochberg adjusted p <= 0.05) become stops ``SWEEP-<cell>`` at
-    urgency 0. The planner integration (adding them to ``plan_for_day``) is not done here.
+    urgency 0. The planner and the hot-spots page both call this, so they agree.
 
     Parameters
     ----------
@@ -215,7 +215,7 @@ def sweep_stops_for_day(
     top
         At most this many stops.
     categories
-        Categories counted and swept (``None``: all).
+        Categories counted and swept (``None``: the pack's ``sweep_categories``).
     resolution
         H3 resolution of the cells.
     params
@@ -226,6 +226,10 @@ def sweep_stops_for_day(
     list[Stop]
         The sweep stops, strongest hot spot first; empty when nothing is significant.
     """
+    if categories is None:
+        categories = pack.sweep_categories
+    if not categories:
+        return []
     flt = MapFilter(categories=categories, first_day=day - timedelta(days=lookback_days),
                     last_day=day - timedelta(days=1))
     frame = analysis_frame(uow, flt, pack.timezone)

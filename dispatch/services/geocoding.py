@@ -1,10 +1,10 @@
-"""Geocoding services: batch files, the reference build, and the "Needs location" queue."""
+"""Geocoding services: the city's geocoder, batch files, the reference build, "Needs location"."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -12,31 +12,56 @@ from dispatch.auth import SUPERVISING, service
 from dispatch.citypack import CityPack
 from dispatch.errors import DispatchError
 from dispatch.model import is_routable
-from dispatch.services.locate import pack_geocoder
 from dispatch.store import RequestFilter, UnitOfWork
 from dispatch.store.models import RequestRow
 from dispatch.text import neutralise_formula
 from geo.errors import GeoError
+from geo.geocoding import Geocoder
 
 #: Open statuses whose requests still need a trustworthy location.
 _OPEN = ("new", "triaged", "scheduled", "in_progress")
 
 
-def pack_offline_geocoder(pack: CityPack) -> Any:
-    """Return the pack's :class:`geo.geocoder.OfflineGeocoder`.
+def city_geocoder(pack: CityPack) -> Geocoder | None:
+    """Return the city's geocoder, or ``None`` when the pack ships no address reference.
+
+    The reference is read and indexed once per process and file version (a few seconds
+    for a big city); later calls return the same geocoder.
 
     Raises
     ------
     DispatchError
-        When the pack ships no address reference.
+        When the reference file exists but cannot be used (not a reference, an older
+        format); the message says how to rebuild it.
     """
-    geocoder = pack_geocoder(pack)
+    path = pack.address_reference
+    if path is None or not path.is_file():
+        return None
+    stat = path.stat()
+    try:
+        return _load_geocoder(str(path), stat.st_mtime_ns, stat.st_size)
+    except GeoError as err:
+        raise DispatchError(
+            f"{err}; rebuild it with 'dispatch --city {pack.name} geo build-reference'"
+        ) from None
+
+
+@functools.lru_cache(maxsize=4)
+def _load_geocoder(path: str, mtime_ns: int, size: int) -> Geocoder:
+    del mtime_ns, size  # part of the cache key: a rebuilt file is read again
+    from geo.geocoding.offline import OfflineGeocoder  # scipy, rapidfuzz: only when used
+
+    return OfflineGeocoder.from_path(path)
+
+
+def _require_geocoder(pack: CityPack) -> Geocoder:
+    geocoder = city_geocoder(pack)
     if geocoder is None:
         raise DispatchError(
             f"city pack {pack.name} has no address reference at {pack.address_reference}; "
             f"build it with 'dispatch --city {pack.name} geo build-reference'"
         )
-    return geocoder.offline
+    return geocoder
 
 
 @dataclass(frozen=True)
@@ -67,17 +92,17 @@ def geocode_csv(
 ) -> GeocodeFileSummary:
     """Geocode a CSV file's address column offline and write it with the answers.
 
-    Adds ``lon, lat, precision, confidence, matched_address``; text cells that a
-    spreadsheet would run as formulas are neutralised.
+    Adds ``lon, lat, precision, confidence, matched_address, geocode_source``; text
+    cells that a spreadsheet would run as formulas are neutralised.
     """
-    from geo.geocoder import geocode_frame, summarize_precision
+    from geo.geocoding.batch import geocode_frame, summarize_precision
 
     try:
         frame = pd.read_csv(in_path, dtype=str, keep_default_na=False, encoding="utf-8")
     except (OSError, UnicodeDecodeError, pd.errors.ParserError) as err:
         raise DispatchError(f"{in_path} cannot be read as a UTF-8 CSV: {err}") from None
     try:
-        out = geocode_frame(frame, address_column, zip_column, pack_offline_geocoder(pack),
+        out = geocode_frame(frame, address_column, _require_geocoder(pack), zip_column,
                             progress=progress)
     except GeoError as err:
         raise DispatchError(str(err)) from None
@@ -90,15 +115,58 @@ def geocode_csv(
     return GeocodeFileSummary(len(out), {str(k): int(v) for k, v in counts.items()}, out_path)
 
 
-def build_reference(pack: CityPack, out_path: Path | None = None) -> list[str]:
-    """Rebuild the pack's shipped address reference; return the lines to print."""
-    from geo.reference import build_city_reference
+def build_reference(
+    pack: CityPack, out_path: Path | None = None, *, conflicts_path: Path | None = None
+) -> list[str]:
+    """Rebuild the pack's address reference from its ``[reference]`` sources.
 
+    Parameters
+    ----------
+    pack
+        The city pack (its sources, in order of authority).
+    out_path
+        Where to write the reference (default: the pack's ``paths.address_reference``).
+    conflicts_path
+        Also write every conflict (same address more than ``conflict_m`` apart between
+        sources, points far from their street) to this CSV.
+
+    Returns
+    -------
+    list of str
+        The report to print: points per source, conflicts.
+
+    Raises
+    ------
+    DispatchError
+        When the pack names no sources or no output file, or a source cannot be read.
+    """
+    from geo.reference_sources import build_from_sources
+
+    plan = pack.reference
+    if plan is None:
+        raise DispatchError(
+            f"city pack {pack.name} has no [reference] table naming its address sources"
+        )
+    out = out_path or pack.address_reference
+    if out is None:
+        raise DispatchError(
+            f"city pack {pack.name} names no paths.address_reference; pass --out"
+        )
     try:
-        stats = build_city_reference(pack.name, out_path or pack.address_reference)
+        ref, report = build_from_sources(
+            plan.sources, city=pack.name, extent=plan.extent, holdout=plan.holdout,
+            conflict_m=plan.conflict_m, coverage_m=plan.coverage_m,
+            place_names=plan.place_names,
+        )  # fmt: skip
+        ref.save(out)
     except GeoError as err:
         raise DispatchError(str(err)) from None
-    return [str(stats)]
+    lines = replace(report, out_path=out).lines()
+    if conflicts_path is not None:
+        conflicts_path.parent.mkdir(parents=True, exist_ok=True)
+        report.conflicts_frame().to_csv(conflicts_path, index=False)
+        lines.append(f"conflicts written to {conflicts_path}")
+    return lines
 
 
 @service(*SUPERVISING, action="see the location queue")

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -37,30 +37,13 @@ from dispatch.ownership import (
     reconcile,
 )
 from dispatch.store import UnitOfWork
+from geo.geocoding import Geocoder, Precision
 
 #: How far outside the city limit a point may be before it is rejected (GPS noise,
 #: addresses on the boundary street).
 OUTSIDE_CITY_TOLERANCE_M = 1000.0
 
 Progress = Callable[[int, int], None]
-
-
-class RowGeocoder(Protocol):
-    """What the import needs of a geocoder: one answer per address."""
-
-    def locate(self, address: str, zipcode: str | None) -> LocatedAddress | None:
-        """Return the position of ``address`` or ``None`` when it cannot be found."""
-
-
-@dataclass(frozen=True)
-class LocatedAddress:
-    """A geocoder's answer as the import stores it."""
-
-    lon: float | None
-    lat: float | None
-    precision: str
-    confidence: float
-    matched_address: str | None
 
 
 @dataclass
@@ -100,13 +83,14 @@ def import_context(pack: CityPack, source: str = "csv") -> ImportContext:
         category = pack.category_for_service_code(code)
         return category.code if category is not None else None
 
-    return ImportContext(tz=pack.timezone, categorize=categorize, source=source)
+    return ImportContext(tz=pack.timezone, categorize=categorize, source=source,
+                         channels=pack.channels)
 
 
 def locate_records(
     records: Sequence[ParsedRecord],
     pack: CityPack,
-    geocoder: RowGeocoder | None,
+    geocoder: Geocoder | None,
     *,
     geocode: Callable[[ParsedRecord], bool] | None = None,
 ) -> tuple[list[ParsedRecord], list[Reject], int]:
@@ -133,23 +117,20 @@ def locate_records(
     for rec in records:
         req = rec.request
         if req.lon is not None and req.lat is not None:
-            req.geocode_precision = SOURCE_PRECISION
+            req.geocode_precision = Precision.SOURCE
             req.geocode_confidence = 1.0
             continue
         if geocoder is None or not req.address or (geocode is not None and not geocode(rec)):
-            req.geocode_precision = "none"
+            req.geocode_precision = Precision.NONE
             req.geocode_confidence = 0.0
             continue
-        answer = geocoder.locate(req.address, req.zipcode or None)
-        if answer is None or answer.lon is None or answer.lat is None:
-            req.geocode_precision = "none" if answer is None else answer.precision
-            req.geocode_confidence = 0.0 if answer is None else answer.confidence
-            req.matched_address = None if answer is None else answer.matched_address
-            continue
-        req.lon, req.lat = answer.lon, answer.lat
+        answer = geocoder.lookup(req.address, req.zipcode or None)
         req.geocode_precision = answer.precision
         req.geocode_confidence = answer.confidence
-        req.matched_address = answer.matched_address
+        req.matched_address = answer.matched_address or None
+        if answer.lon is None or answer.lat is None:
+            continue
+        req.lon, req.lat = answer.lon, answer.lat
         geocoded += 1
         rec.supplied = rec.supplied | {"geocoded"}
 
@@ -403,7 +384,7 @@ def import_requests(
     *,
     fmt: str = "auto",
     mapping: ColumnMapping | None = None,
-    geocoder: RowGeocoder | None = None,
+    geocoder: Geocoder | None = None,
     reject_file: Path | None = None,
     progress: Progress | None = None,
 ) -> ImportSummary:

@@ -1,9 +1,9 @@
 """Intake services behind the supervisor pages: live geocoding, upload previews, picking.
 
-Pure service functions (no streamlit). The address reference is loaded lazily through
-the city pack, as :func:`dispatch.services.locate.pack_geocoder` does for imports; a
-pack without a reference gives ``None`` and the page asks for a typed address or a
-map click instead.
+Pure service functions (no streamlit). The geocoder is the city's
+(:func:`dispatch.services.geocoding.city_geocoder`, the one the import uses); a pack
+without a reference gives ``None`` and the page asks for a typed address or a map click
+instead.
 """
 
 from __future__ import annotations
@@ -22,15 +22,15 @@ import numpy as np
 import pandas as pd
 
 from dispatch.citypack import CityPack
-from dispatch.errors import DispatchError, ImportFormatError
+from dispatch.errors import ImportFormatError
 from dispatch.importers import Reject
 from dispatch.importers.detect import decode_text, detect_format, parse_text
 from dispatch.importers.generic_csv import OPTIONAL, REQUIRED, ColumnMapping
-from dispatch.model import is_routable
 from dispatch.services.imports import import_context, locate_records
-from dispatch.services.locate import ReferenceGeocoder, pack_geocoder
 from dispatch.services.requests import distance_m
 from dispatch.store import utcnow
+from geo.geocoding import Geocoder, GeocodeResult
+from geo.geocoding.result import not_located
 
 #: Largest upload the dashboard previews or imports (the CLI accepts larger files).
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
@@ -43,139 +43,39 @@ PREVIEW_ROWS = 20
 # --------------------------------------------------------------------------- geocoding
 
 
-@dataclass(frozen=True)
-class AddressCandidate:
-    """One possible place of an ambiguous address (``lon, lat``)."""
-
-    lon: float
-    lat: float
-    matched_address: str
-    precision: str
-    confidence: float
-
-
-@dataclass(frozen=True)
-class AddressMatch:
-    """The geocoder's answer for the intake form, shown to the call taker as it is.
-
-    ``lon``/``lat`` are ``None`` when the address was not found (precision ``none``).
-    ``distance_m`` is set for reverse geocoding: how far the click is from the address.
-    """
-
-    query: str
-    lon: float | None
-    lat: float | None
-    precision: str
-    confidence: float
-    matched_address: str
-    candidates: tuple[AddressCandidate, ...] = ()
-    distance_m: float | None = None
-
-    @property
-    def located(self) -> bool:
-        """Return whether the answer has a position."""
-        return self.lon is not None and self.lat is not None
-
-    @property
-    def routable(self) -> bool:
-        """Return whether the precision is good enough to send a crew without a look."""
-        return self.located and is_routable(self.precision, self.confidence)
-
-
-class IntakeGeocoder:
-    """The city's offline geocoder, loaded on first use (a few seconds for a big city).
+def geocode_address(
+    geocoder: Geocoder | None, address: str, zipcode: str = ""
+) -> GeocodeResult | None:
+    """Geocode one typed address for the intake form, as the geocoder answers it.
 
     Parameters
     ----------
-    reference
-        The pack's address reference file.
-    """
-
-    def __init__(self, reference: Path | None, loaded: Any = None) -> None:
-        self.reference = reference
-        self._geocoder: Any = loaded
-
-    @classmethod
-    def wrap(cls, loaded: Any) -> IntakeGeocoder | None:
-        """Wrap an already loaded :class:`geo.geocoder.OfflineGeocoder` (``None`` stays ``None``).
-
-        The dashboard shares one loaded geocoder between its pages.
-        """
-        return None if loaded is None else cls(None, loaded)
-
-    def _load(self) -> Any:
-        if self._geocoder is None:
-            if self.reference is None:
-                raise DispatchError("this geocoder has no address reference to load")
-            self._geocoder = ReferenceGeocoder(self.reference).offline
-        return self._geocoder
-
-    def lookup(self, address: str, zipcode: str | None) -> AddressMatch:
-        """Geocode one typed address."""
-        result = self._load().lookup(address, zipcode or None)
-        return _match(address, result)
-
-    def reverse(self, lon: float, lat: float) -> AddressMatch:
-        """Return the nearest known address to ``(lon, lat)``."""
-        result = self._load().reverse_result(lon, lat)
-        return _match(f"{lon:.6f}, {lat:.6f}", result)
-
-
-def _match(query: str, result: Any) -> AddressMatch:
-    precision = str(result.precision)
-    located = precision != "none" and result.lon is not None and result.lat is not None
-    return AddressMatch(
-        query=query,
-        lon=float(result.lon) if located else None,
-        lat=float(result.lat) if located else None,
-        precision=precision if located else "none",
-        confidence=float(result.confidence),
-        matched_address=str(result.matched_address or ""),
-        candidates=tuple(
-            AddressCandidate(float(c.lon), float(c.lat), str(c.matched_address),
-                             str(c.precision), float(c.confidence))
-            for c in (result.candidates or ())
-        ),
-        distance_m=None if result.distance_m is None else float(result.distance_m),
-    )
-
-
-def intake_geocoder(pack: CityPack) -> IntakeGeocoder | None:
-    """Return the pack's geocoder for the intake form, or ``None`` without a reference.
-
-    The reference is not read here; the first :meth:`IntakeGeocoder.lookup` loads it.
-    """
-    if pack_geocoder(pack) is None or pack.address_reference is None:
-        return None
-    return IntakeGeocoder(pack.address_reference)
-
-
-def geocode_address(
-    geocoder: IntakeGeocoder | None, address: str, zipcode: str = ""
-) -> AddressMatch | None:
-    """Geocode one address for the intake form.
+    geocoder
+        The city's geocoder (:func:`dispatch.services.geocoding.city_geocoder`), or
+        ``None`` when the city ships no address reference.
+    address, zipcode
+        What the call taker typed (surrounding spaces ignored).
 
     Returns
     -------
-    AddressMatch or None
-        ``None`` when the city has no address reference (the call taker then types the
-        address and clicks the map); otherwise the answer, located or not.
+    GeocodeResult or None
+        ``None`` without a geocoder (the call taker then types the address and clicks
+        the map); otherwise the answer, located or not (an empty address is not asked
+        and answers precision ``none``).
     """
     if geocoder is None:
         return None
     address = address.strip()
     if not address:
-        return AddressMatch(address, None, None, "none", 0.0, "")
+        return not_located(address)
     return geocoder.lookup(address, zipcode.strip() or None)
 
 
-def reverse_geocode(
-    geocoder: IntakeGeocoder | None, lon: float, lat: float
-) -> AddressMatch | None:
-    """Return the nearest known address to a map click, or ``None`` without a reference."""
+def reverse_geocode(geocoder: Geocoder | None, lon: float, lat: float) -> GeocodeResult | None:
+    """Return the known address nearest to a map click, or ``None`` without a geocoder."""
     if geocoder is None:
         return None
-    return geocoder.reverse(lon, lat)
+    return geocoder.reverse_lookup(lon, lat)
 
 
 # --------------------------------------------------------------------------- map picking
