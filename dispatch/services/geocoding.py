@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -13,7 +14,6 @@ from dispatch.citypack import CityPack
 from dispatch.errors import DispatchError
 from dispatch.model import is_routable
 from dispatch.store import RequestFilter, UnitOfWork
-from dispatch.store.models import RequestRow
 from dispatch.text import neutralise_formula
 from geo.errors import GeoError
 from geo.geocoding import Geocoder
@@ -170,7 +170,7 @@ def build_reference(
 
 
 @service(*SUPERVISING, action="see the location queue")
-def needs_location(uow: UnitOfWork, limit: int = 500) -> list[RequestRow]:
+def needs_location(uow: UnitOfWork, limit: int = 500) -> list[Any]:
     """Return open requests without a trustworthy location, oldest first."""
     rows = uow.requests.query(RequestFilter(statuses=_OPEN))
     return [r for r in rows if not is_routable(r.geocode_precision, r.geocode_confidence)][:limit]

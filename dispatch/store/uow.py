@@ -577,8 +577,11 @@ class UserRepository:
         """Return the account called ``username``."""
         return self.session.scalar(select(UserRow).where(UserRow.username == username))
 
-    def add(self, row: UserRow) -> UserRow:
-        """Add an account and flush to get its id."""
+    def add(self, *, username: str, password_hash: str, role: str, crew_name: str | None,
+            created_at: datetime) -> UserRow:
+        """Add an active account and flush to get its id."""
+        row = UserRow(username=username, password_hash=password_hash, role=role,
+                      crew_name=crew_name, active=True, created_at=created_at)
         self.session.add(row)
         self.session.flush()
         return row
@@ -587,9 +590,10 @@ class UserRepository:
         """Return every account, by name."""
         return list(self.session.scalars(select(UserRow).order_by(UserRow.username)))
 
-    def add_session(self, row: SessionRow) -> None:
-        """Remember a signed-in browser session."""
-        self.session.add(row)
+    def add_session(self, token_hash: str, username: str, at: datetime) -> None:
+        """Remember a signed-in browser session (by the hash of its token)."""
+        self.session.add(SessionRow(token_hash=token_hash, username=username, created_at=at,
+                                    last_seen_at=at))
 
     def session_by_hash(self, token_hash: str) -> SessionRow | None:
         """Return the browser session with this token hash."""
