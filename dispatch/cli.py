@@ -187,9 +187,15 @@ def cmd_plan(args: argparse.Namespace) -> int:
     for line in summary.lines():
         print(line)
     if args.out:
+        import json
+
+        from dispatch.services.planning import plan_document
+
+        with UnitOfWork(engine, actor="cli:plan") as uow:
+            doc = plan_document(uow, summary.plan_id)
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(summary.plan.to_json(), encoding="utf-8")
+        out.write_text(json.dumps(doc, indent=1, ensure_ascii=False), encoding="utf-8")
         print(f"plan written to {out}")
     if args.assign:
         from dispatch.services.workflow import assign_plan, preview_assignment

@@ -123,6 +123,18 @@ def migrate(engine: Engine) -> None:
         connection_cm = engine.connect().execution_options(curbside_write=True)
     else:
         connection_cm = engine.connect()
+    from dispatch.store.uow import translate_error
+
+    try:
+        _upgrade(engine, connection_cm)
+    except Exception as err:
+        friendly = translate_error(err)
+        if friendly is not None:
+            raise friendly from err
+        raise
+
+
+def _upgrade(engine: Engine, connection_cm: Any) -> None:
     with connection_cm as connection, connection.begin():
         if engine.dialect.name == "postgresql":
             connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({INIT_LOCK_KEY})")
@@ -132,5 +144,19 @@ def migrate(engine: Engine) -> None:
 
 
 def is_initialised(engine: Engine) -> bool:
-    """Return whether the schema exists (the ``requests`` table is there)."""
-    return inspect(engine).has_table("requests")
+    """Return whether the schema exists (the ``requests`` table is there).
+
+    Raises
+    ------
+    StoreUnavailableError
+        When the database cannot be reached at all.
+    """
+    from dispatch.store.uow import translate_error
+
+    try:
+        return inspect(engine).has_table("requests")
+    except Exception as err:
+        friendly = translate_error(err)
+        if friendly is not None:
+            raise friendly from err
+        raise

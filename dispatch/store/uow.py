@@ -33,7 +33,12 @@ from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from dispatch.auth import SYSTEM, Principal
-from dispatch.errors import ConcurrentEditError, StoreBusyError, ValidationError
+from dispatch.errors import (
+    ConcurrentEditError,
+    StoreBusyError,
+    StoreUnavailableError,
+    ValidationError,
+)
 from dispatch.model import CLOSED_STATUSES
 from dispatch.store.models import (
     AssignmentRow,
@@ -491,11 +496,21 @@ class PlanRepository:
         return self.session.get(RouteRow, route_id)
 
     def stop(self, stop_id: int, *, for_update: bool = False) -> StopRow | None:
-        """Return one stop (locked with ``for_update``)."""
+        """Return one stop; with ``for_update`` lock it and its route, read afresh.
+
+        Locking the route too lets two members of one crew tap different stops of the
+        same route at once: the second waits, then sees the route as the first left it.
+        """
         if not for_update:
             return self.session.get(StopRow, stop_id)
-        return self.session.scalar(select(StopRow).where(StopRow.id == stop_id)
-                                   .with_for_update())
+        stop = self.session.scalar(select(StopRow).where(StopRow.id == stop_id)
+                                   .with_for_update()
+                                   .execution_options(populate_existing=True))
+        if stop is not None:
+            self.session.scalar(select(RouteRow).where(RouteRow.id == stop.route_id)
+                                .with_for_update()
+                                .execution_options(populate_existing=True))
+        return stop
 
     def active_stops(self, request_pks: Iterable[int]) -> list[StopRow]:
         """Return the stops of the given requests on draft or assigned plans."""
@@ -667,6 +682,14 @@ def _constraint_of(err: BaseException) -> str | None:
     return None
 
 
+def _unreachable(err: BaseException) -> bool:
+    text_ = str(err).lower()
+    return any(w in text_ for w in ("could not connect", "connection refused",
+                                    "unable to open database file", "connection is bad",
+                                    "server closed the connection", "no such host",
+                                    "name or service not known", "timeout expired"))
+
+
 def translate_error(err: BaseException) -> BaseException | None:
     """Return the one-sentence Curbside error for a database error, or ``None``.
 
@@ -694,6 +717,11 @@ def translate_error(err: BaseException) -> BaseException | None:
         return ConcurrentEditError(
             f"{words} at the same moment by someone else; nothing was saved - reload "
             "and try again")
+    if isinstance(err, OperationalError) and _unreachable(err):
+        why = " ".join(str(getattr(err, "orig", err)).split())[:140]
+        return StoreUnavailableError(
+            f"the database cannot be reached ({why}); nothing was saved - check "
+            "DATABASE_URL and that the server is running")
     if isinstance(err, OperationalError) and "database is locked" in str(err):
         return StoreBusyError(
             "the database stayed busy with another change for too long (an import?); "
