@@ -89,7 +89,8 @@ def _subset(first: date, last: date, categories: tuple[str, ...] | None,
         keep &= base["district"].isin(chosen_districts)
     if open_only:
         keep &= base["status"].isin(OPEN_STATUSES)
-    return base[keep]
+    shown: pd.DataFrame = base[keep]
+    return shown
 
 
 everything = _subset(first_day, last_day, tuple(chosen) or None, False)
@@ -138,7 +139,8 @@ with tab_map:
         if "Heat" in layers:
             # (lon, lat) -> (lat, lon) for Leaflet
             points = located[["lat", "lon"]].round(5).to_numpy().tolist()
-            HeatMap(points, name="Heat", radius=12, blur=15, min_opacity=0.3).add_to(m)
+            HeatMap(points, name="Heat", radius=12, blur=15,  # type: ignore[no-untyped-call]
+                    min_opacity=0.3).add_to(m)
         if "Requests per hexagon" in layers:
             count_layer(counts).add_to(m)
         if "Hot and cold spots" in layers and not spots.empty:

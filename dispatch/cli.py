@@ -11,6 +11,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from dispatch.errors import DispatchError, ImportFormatError
 from geo.errors import GeoError
@@ -53,7 +54,7 @@ def _pack(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 def _progress_bar(desc: str) -> Callable[[int, int], None]:
     from tqdm import tqdm
 
-    bar: dict[str, tqdm] = {}
+    bar: dict[str, Any] = {}
 
     def update(done: int, total: int) -> None:
         if "bar" not in bar:

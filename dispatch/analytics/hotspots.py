@@ -36,6 +36,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from dispatch.analytics import SMALL_SAMPLE
+from dispatch.errors import ValidationError
 
 if TYPE_CHECKING:
     from dispatch.planning.problem import Stop
@@ -82,7 +83,8 @@ def _located(frame: pd.DataFrame) -> pd.DataFrame:
     lon = pd.to_numeric(frame["lon"], errors="coerce")
     lat = pd.to_numeric(frame["lat"], errors="coerce")
     ok = np.isfinite(lon.to_numpy(dtype=float)) & np.isfinite(lat.to_numpy(dtype=float))
-    return frame.loc[ok]
+    located: pd.DataFrame = frame.loc[ok]
+    return located
 
 
 def cell_ids(lon: npt.ArrayLike, lat: npt.ArrayLike, resolution: int) -> list[str]:
@@ -284,7 +286,7 @@ class GiStarParams:
     def __post_init__(self) -> None:
         if (self.neighbour_rings < 1 or self.pad_rings < 0 or self.permutations < 99
                 or self.method not in ("exact", "permutation")):
-            raise ValueError(
+            raise ValidationError(
                 f"GiStarParams({self.neighbour_rings}, {self.pad_rings}, {self.method!r}, "
                 f"{self.permutations}): expected neighbour_rings >= 1, pad_rings >= 0, "
                 "method 'exact' or 'permutation' and permutations >= 99"
@@ -474,7 +476,7 @@ def gi_star_z(values: npt.ArrayLike, neighbours: Sequence[Sequence[int]]) -> npt
     """
     x = np.asarray(values, dtype=float).ravel()
     if len(neighbours) != x.size:
-        raise ValueError(f"{x.size} values but {len(neighbours)} neighbour lists")
+        raise ValidationError(f"{x.size} values but {len(neighbours)} neighbour lists")
     k = np.array([len(nb) for nb in neighbours], dtype=np.int64)
     table = np.full((x.size, max(1, int(k.max(initial=0)))), -1, dtype=np.int64)
     for i, nb in enumerate(neighbours):
@@ -661,7 +663,7 @@ def sweep_stops(
 def previous_period(first_day: date, last_day: date) -> tuple[date, date]:
     """Return the period of equal length just before ``first_day .. last_day`` (inclusive)."""
     if last_day < first_day:
-        raise ValueError(f"period {first_day} .. {last_day} ends before it starts")
+        raise ValidationError(f"period {first_day} .. {last_day} ends before it starts")
     length = (last_day - first_day).days + 1
     return first_day - timedelta(days=length), first_day - timedelta(days=1)
 

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from dispatch.analytics import SMALL_SAMPLE
+from dispatch.errors import ValidationError
 from dispatch.model import RequestStatus
 
 __all__ = [
@@ -129,7 +130,7 @@ def volume(
     work = pd.DataFrame(index=frame.index)
     if period is not None:
         if period not in FREQUENCIES:
-            raise ValueError(f"period {period!r}: expected one of {sorted(FREQUENCIES)}")
+            raise ValidationError(f"period {period!r}: expected one of {sorted(FREQUENCIES)}")
         local = _utc(frame["requested_at"]).dt.tz_convert(tz).dt.tz_localize(None)
         work["period"] = local.dt.to_period(FREQUENCIES[period]).dt.start_time.dt.date
         keys.append("period")

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from dispatch.analytics.hotspots import cell_boundary
+from dispatch.errors import ValidationError
 from dispatch.model import CLOSED_STATUSES, RequestStatus
 
 __all__ = [
@@ -53,7 +54,7 @@ def month_bounds(month: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
             raise ValueError
         first = date(int(year_s), int(mon_s), 1)
     except ValueError as exc:
-        raise ValueError(f"month {month!r}: expected YYYY-MM, e.g. 2024-10") from exc
+        raise ValidationError(f"month {month!r}: expected YYYY-MM, e.g. 2024-10") from exc
     nxt = date(first.year + (first.month == 12), first.month % 12 + 1, 1)
     return (datetime.combine(first, time(0), tzinfo=tz),
             datetime.combine(nxt, time(0), tzinfo=tz))

@@ -10,7 +10,7 @@ from typing import Any
 
 from dispatch.auth import READING, service
 from dispatch.citypack import CityPack
-from dispatch.errors import DispatchError
+from dispatch.errors import ValidationError
 from dispatch.importers.open311 import to_open311
 from dispatch.model import ServiceRequest
 from dispatch.store import RequestFilter, UnitOfWork
@@ -134,7 +134,7 @@ def export_requests(
         When ``fmt`` is not one of :data:`EXPORT_FORMATS`.
     """
     if fmt not in EXPORT_FORMATS:
-        raise DispatchError(f"export format {fmt!r} is not one of {list(EXPORT_FORMATS)}")
+        raise ValidationError(f"export format {fmt!r} is not one of {list(EXPORT_FORMATS)}")
     requests: Sequence[ServiceRequest] = [r.to_domain() for r in uow.requests.query(flt)]
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "csv":

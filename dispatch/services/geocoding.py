@@ -11,7 +11,7 @@ import pandas as pd
 
 from dispatch.auth import SUPERVISING, service
 from dispatch.citypack import CityPack
-from dispatch.errors import DispatchError
+from dispatch.errors import ValidationError
 from dispatch.model import is_routable
 from dispatch.store import RequestFilter, UnitOfWork
 from dispatch.text import neutralise_formula
@@ -41,7 +41,7 @@ def city_geocoder(pack: CityPack) -> Geocoder | None:
     try:
         return _load_geocoder(str(path), stat.st_mtime_ns, stat.st_size)
     except GeoError as err:
-        raise DispatchError(
+        raise ValidationError(
             f"{err}; rebuild it with 'dispatch --city {pack.name} geo build-reference'"
         ) from None
 
@@ -57,7 +57,7 @@ def _load_geocoder(path: str, mtime_ns: int, size: int) -> Geocoder:
 def _require_geocoder(pack: CityPack) -> Geocoder:
     geocoder = city_geocoder(pack)
     if geocoder is None:
-        raise DispatchError(
+        raise ValidationError(
             f"city pack {pack.name} has no address reference at {pack.address_reference}; "
             f"build it with 'dispatch --city {pack.name} geo build-reference'"
         )
@@ -100,12 +100,12 @@ def geocode_csv(
     try:
         frame = pd.read_csv(in_path, dtype=str, keep_default_na=False, encoding="utf-8")
     except (OSError, UnicodeDecodeError, pd.errors.ParserError) as err:
-        raise DispatchError(f"{in_path} cannot be read as a UTF-8 CSV: {err}") from None
+        raise ValidationError(f"{in_path} cannot be read as a UTF-8 CSV: {err}") from None
     try:
         out = geocode_frame(frame, address_column, _require_geocoder(pack), zip_column,
                             progress=progress)
     except GeoError as err:
-        raise DispatchError(str(err)) from None
+        raise ValidationError(str(err)) from None
     safe = out.copy()
     for column in frame.columns:
         safe[column] = safe[column].map(neutralise_formula)
@@ -144,12 +144,12 @@ def build_reference(
 
     plan = pack.reference
     if plan is None:
-        raise DispatchError(
+        raise ValidationError(
             f"city pack {pack.name} has no [reference] table naming its address sources"
         )
     out = out_path or pack.address_reference
     if out is None:
-        raise DispatchError(
+        raise ValidationError(
             f"city pack {pack.name} names no paths.address_reference; pass --out"
         )
     try:
@@ -160,7 +160,7 @@ def build_reference(
         )  # fmt: skip
         ref.save(out)
     except GeoError as err:
-        raise DispatchError(str(err)) from None
+        raise ValidationError(str(err)) from None
     lines = replace(report, out_path=out).lines()
     if conflicts_path is not None:
         conflicts_path.parent.mkdir(parents=True, exist_ok=True)

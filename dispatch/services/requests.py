@@ -76,7 +76,8 @@ def distance_m(lon1: float, lat1: float, lon2: np.ndarray, lat2: np.ndarray) -> 
     dphi = p2 - p1
     dlmb = np.radians(lon2) - math.radians(lon1)
     a = np.sin(dphi / 2) ** 2 + math.cos(p1) * np.cos(p2) * np.sin(dlmb / 2) ** 2
-    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+    out: np.ndarray = 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+    return out
 
 
 @service(*SUPERVISING, action="look for duplicates")

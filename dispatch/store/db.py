@@ -15,7 +15,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.pool import NullPool
 
-from dispatch.errors import DispatchError
+from dispatch.errors import ValidationError
 
 #: Folder of the embedded database, relative to the working directory.
 DEFAULT_VAR_DIR = Path("var")
@@ -49,7 +49,7 @@ def normalise_url(url: str) -> str:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     if not (url.startswith("sqlite") or url.startswith("postgresql+")):
-        raise DispatchError(
+        raise ValidationError(
             f"database URL {url.split(':', 1)[0]!r}:... is not supported; "
             "expected sqlite:///PATH or postgresql://USER@HOST/DB"
         )
