@@ -70,7 +70,7 @@ def _progress_bar(desc: str) -> Callable[[int, int], None]:
 
 def cmd_init(args: argparse.Namespace) -> int:
     """Create or migrate the database, load the city pack, optionally the demo requests."""
-    from dispatch.services.setup import load_roster
+    from dispatch.services.setup import fill_derived, load_roster
     from dispatch.store import UnitOfWork, migrate
 
     engine = _engine(args)
@@ -78,6 +78,10 @@ def cmd_init(args: argparse.Namespace) -> int:
     pack = _pack(args)
     with UnitOfWork(engine, actor="cli:init") as uow:
         print(load_roster(uow, pack).line())
+    with UnitOfWork(engine, actor="cli:init") as uow:
+        filled = fill_derived(uow, pack)
+    if filled:
+        print(f"stored service days and map cells of {filled} earlier requests")
     if args.demo:
         from dispatch.services.clock import start_demo_clock
         from dispatch.services.users import DEMO_PASSWORD, ensure_demo_accounts

@@ -20,6 +20,7 @@ import numpy as np
 
 from dispatch.auth import READING, SUPERVISING, WORKING, service
 from dispatch.citypack import CityPack
+from dispatch.derived import h3_cell, service_day
 from dispatch.errors import PlanningError
 from dispatch.model import Crew, Depot, RequestStatus, ServiceRequest, is_routable
 from dispatch.planning import Plan, Reason, ReasonKind, Stop, plan_day, select_stops_for_day
@@ -284,6 +285,7 @@ def _keep_planned_sweeps(
             "updated_at": now, "closed_at": None, "expected_at": None, "service_date": day,
             "assigned_org": "", "priority": 0, "size": stop.size, "extra": {"sweep": True},
             "status_owner": "workflow", "overrides": [],
+            "service_day": service_day(now, pack.timezone), "h3_cell": h3_cell(stop.lon, stop.lat),
         })
         keys[stop.request_id] = pk
         events.append(("request", pk, "created", {"source": "sweep"}))

@@ -13,6 +13,7 @@ import numpy as np
 
 from dispatch.auth import PII_ROLES, SUPERVISING, Role, service
 from dispatch.citypack import CityPack
+from dispatch.derived import h3_cell, service_day
 from dispatch.errors import (
     InvalidTransitionError,
     NotFoundError,
@@ -187,6 +188,7 @@ def create_request(
         "caller_email": caller_email or None,
         "duplicate_of_id": original.id if original else None,
         "status_owner": OWNER_WORKFLOW, "overrides": [],
+        "service_day": service_day(now, pack.timezone), "h3_cell": h3_cell(form.lon, form.lat),
     })
     uow.requests.update_many([{"id": pk, "external_id": intake_id(pk, now)}], new_version=False)
     uow.events.append("request", pk, "created", {"channel": form.channel.value,
@@ -369,6 +371,7 @@ def fix_location(
         "district": district,
     })
     row.lon, row.lat, row.district = lon, lat, district
+    row.h3_cell = h3_cell(lon, lat)
     row.geocode_precision, row.geocode_confidence = precision, confidence
     row.matched_address = matched_address
     if precision == "manual":

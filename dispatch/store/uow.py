@@ -8,7 +8,7 @@ everything back, so an import or an assignment is all or nothing.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from types import TracebackType
@@ -69,6 +69,18 @@ def utcnow() -> datetime:
 _CLOSED = tuple(s.value for s in CLOSED_STATUSES)
 
 
+_LIMITS: dict[str, dict[str, int]] = {}
+
+
+def _limits(table: Any) -> dict[str, int]:
+    found = _LIMITS.get(table.name)
+    if found is None:
+        found = {c.name: int(c.type.length) for c in table.columns
+                 if isinstance(c.type, String) and getattr(c.type, "length", None)}
+        _LIMITS[table.name] = found
+    return found
+
+
 def check_lengths(table: Any, values: Mapping[str, Any], what: str) -> None:
     """Refuse text longer than its column before it reaches the database.
 
@@ -77,13 +89,9 @@ def check_lengths(table: Any, values: Mapping[str, Any], what: str) -> None:
     ValidationError
         Naming the field, its length and the limit.
     """
-    columns = table.columns
-    for name, value in values.items():
-        if not isinstance(value, str) or name not in columns:
-            continue
-        column_type = columns[name].type
-        limit = getattr(column_type, "length", None)
-        if isinstance(column_type, String) and limit is not None and len(value) > limit:
+    for name, limit in _limits(table).items():
+        value = values.get(name)
+        if isinstance(value, str) and len(value) > limit:
             raise ValidationError(
                 f"{what}: {name.replace('_', ' ')} has {len(value)} characters; "
                 f"at most {limit}")
@@ -249,6 +257,14 @@ class RequestRepository:
         stmt = _filtered(select(*columns), flt or RequestFilter())
         return list(self.session.execute(stmt))
 
+    def missing_derived(self, limit: int) -> list[Any]:
+        """Return ``(id, requested_at, lon, lat)`` of rows whose derived columns are unset."""
+        return list(self.session.execute(
+            select(RequestRow.id, RequestRow.requested_at, RequestRow.lon, RequestRow.lat)
+            .where(or_(RequestRow.service_day.is_(None),
+                       and_(RequestRow.lon.is_not(None), RequestRow.h3_cell.is_(None))))
+            .order_by(RequestRow.id).limit(limit)))
+
     def in_conflict(self, limit: int = 500) -> list[RequestRow]:
         """Return requests whose source disagrees with the local state, oldest first."""
         return list(self.session.scalars(
@@ -308,12 +324,24 @@ def open_at_clause(when: datetime) -> Any:
     )
 
 
-class EventLog:
-    """The append-only event log: who did what to which entity, and when."""
+#: Events that record a request's arrival, not something done about it: they do not set
+#: the request's ``first_action_at``.
+NOT_AN_ACTION = frozenset({"imported", "created", "updated_by_import", "source_conflict"})
 
-    def __init__(self, session: Session, actor: str) -> None:
+
+class EventLog:
+    """The append-only event log: who did what to which entity, and when.
+
+    Events are stamped with business time (the store's clock: real time unless a demo
+    replays a past day). The first event on a request that is an action (not in
+    :data:`NOT_AN_ACTION`) also sets the request's ``first_action_at``.
+    """
+
+    def __init__(self, session: Session, actor: str,
+                 clock: Callable[[], datetime] | None = None) -> None:
         self.session = session
         self.actor = actor
+        self.clock = clock or utcnow
 
     def append(
         self,
@@ -334,7 +362,7 @@ class EventLog:
         actor: str | None = None,
     ) -> None:
         """Record many state changes in one statement."""
-        now = utcnow()
+        now = self.clock()
         rows = [
             {
                 "at": now,
@@ -348,6 +376,21 @@ class EventLog:
         ]
         if rows:
             self.session.execute(insert(cast(Table, EventRow.__table__)), rows)
+            acted = sorted({int(str(r["entity_id"])) for r in rows
+                            if r["entity_type"] == "request"
+                            and r["action"] not in NOT_AN_ACTION
+                            and str(r["entity_id"]).isdigit()})
+            for start in range(0, len(acted), 900):
+                self.session.execute(
+                    update(RequestRow)
+                    .where(RequestRow.id.in_(acted[start : start + 900]),
+                           RequestRow.first_action_at.is_(None))
+                    .values(first_action_at=now)
+                    .execution_options(synchronize_session=False))
+
+    def last_id(self) -> int:
+        """Return the id of the newest event (0 for none): it moves with every write."""
+        return int(self.session.scalar(select(func.max(EventRow.id))) or 0)
 
     def for_entity(self, entity_type: str, entity_id: str | int) -> list[EventRow]:
         """Return the events of one entity, oldest first."""
@@ -774,11 +817,14 @@ class UnitOfWork:
         else:
             self._session = Session(bind=self.bind, expire_on_commit=False)
         self.requests = RequestRepository(self._session)
-        self.events = EventLog(self._session, self.actor)
+        self.events = EventLog(self._session, self.actor, self.now)
         self.roster = RosterRepository(self._session)
         self.plans = PlanRepository(self._session)
         self.users = UserRepository(self._session)
         self.settings = SettingsRepository(self._session)
+        from dispatch.store.aggregates import Stats  # aggregates builds on this module
+
+        self.stats = Stats(self._session)
         return self
 
     def __exit__(
