@@ -182,16 +182,37 @@ def shape_frame(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame(out, columns=list(columns))
 
 
+def cells_frame(session: Session, flt: RequestFilter, resolution: int, cells: Sequence[int],
+                columns: Sequence[str]) -> pd.DataFrame:
+    """Return :func:`request_frame` of the requests inside the given H3 cells only."""
+    dialect = session.get_bind().dialect.name
+    selected = [_raw(FRAME_SOURCES[c][0], FRAME_SOURCES[c][1], dialect).label(c)
+                for c in columns]
+    frames = []
+    for start in range(0, len(cells), 500):
+        chunk = list(cells[start : start + 500])
+        stmt = _filtered(select(*selected), flt).where(
+            h3_parent_sql(RequestRow.h3_cell, resolution).in_(chunk))
+        frames.append(pd.read_sql(stmt, session.connection()))
+    raw = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(columns))
+    return shape_frame(raw, columns)
+
+
 # --------------------------------------------------------------------- grouping
 
 
 def _group_column(name: str) -> Any:
     if name.startswith("h3_"):
         return h3_parent_sql(RequestRow.h3_cell, int(name[3:])).label(name)
-    return {"category": RequestRow.category, "district": RequestRow.district,
-            "status": RequestRow.status, "channel": RequestRow.channel,
-            "source": RequestRow.source, "service_day": RequestRow.service_day,
-            "geocode_precision": RequestRow.geocode_precision}[name].label(name)
+    columns = {"category": RequestRow.category, "district": RequestRow.district,
+               "status": RequestRow.status, "channel": RequestRow.channel,
+               "source": RequestRow.source, "service_day": RequestRow.service_day,
+               "service_code": RequestRow.service_code,
+               "geocode_precision": RequestRow.geocode_precision}
+    if name not in columns:
+        raise ValueError(f"cannot group by {name!r}; expected one of {sorted(columns)} "
+                         "or h3_<resolution>")
+    return columns[name].label(name)
 
 
 def count_by(session: Session, flt: RequestFilter, by: Sequence[str]) -> pd.DataFrame:
@@ -237,7 +258,8 @@ def durations(session: Session, flt: RequestFilter, by: Sequence[str] = ("catego
     ).select_from(RequestRow)
     frame = pd.read_sql(_filtered(stmt, flt).order_by(None), session.connection())
     for col in ("close_h", "first_action_h"):
-        values = pd.to_numeric(frame[col], errors="coerce").astype(float)
+        # julianday() carries about a millisecond of noise: hours to 1e-6 (3.6 ms)
+        values = pd.to_numeric(frame[col], errors="coerce").astype(float).round(6)
         frame[col] = values.where(values >= 0)
     return frame
 
@@ -260,6 +282,23 @@ def backlog(session: Session, flt: RequestFilter, now: datetime,
     frame = pd.read_sql(stmt, session.connection())
     frame["n"] = frame["n"].astype("int64")
     frame["bucket"] = frame["bucket"].astype("int64")
+    return frame
+
+
+def open_past_sla(session: Session, flt: RequestFilter, now: datetime,
+                  sla_h: Mapping[str, float], by: Sequence[str] = ("category",),
+                  ) -> pd.DataFrame:
+    """Return requests open at ``now`` and older than their category's SLA, by group."""
+    target = case(*[(RequestRow.category == c, h) for c, h in sla_h.items()], else_=None)
+    age_h = hours_between(literal(now, DateTime(timezone=True)), RequestRow.requested_at)
+    keys = [_group_column(b) for b in by]
+    stmt = (select(*keys, func.count().label("n")).select_from(RequestRow)
+            .where(age_h > target))
+    stmt = _filtered(stmt, RequestFilter(**{**flt.__dict__, "open_at": now})).order_by(None)
+    if keys:
+        stmt = stmt.group_by(*keys)
+    frame = pd.read_sql(stmt, session.connection())
+    frame["n"] = frame["n"].astype("int64")
     return frame
 
 
@@ -398,6 +437,11 @@ class Stats:
         """See :func:`request_frame`."""
         return request_frame(self.session, flt, columns, limit)
 
+    def cells_frame(self, flt: RequestFilter, resolution: int, cells: Sequence[int],
+                    columns: Sequence[str]) -> pd.DataFrame:
+        """See :func:`cells_frame`."""
+        return cells_frame(self.session, flt, resolution, cells, columns)
+
     def count_by(self, flt: RequestFilter, by: Sequence[str]) -> pd.DataFrame:
         """See :func:`count_by`."""
         return count_by(self.session, flt, by)
@@ -416,6 +460,11 @@ class Stats:
                    by: Sequence[str] = ("category",)) -> pd.DataFrame:
         """See :func:`sla_counts`."""
         return sla_counts(self.session, flt, sla_h, by)
+
+    def open_past_sla(self, flt: RequestFilter, now: datetime, sla_h: Mapping[str, float],
+                      by: Sequence[str] = ("category",)) -> pd.DataFrame:
+        """See :func:`open_past_sla`."""
+        return open_past_sla(self.session, flt, now, sla_h, by)
 
     def repeat_spots(self, flt: RequestFilter, resolution: int, min_count: int,
                      limit: int) -> pd.DataFrame:

@@ -75,7 +75,7 @@ _LIMITS: dict[str, dict[str, int]] = {}
 def _limits(table: Any) -> dict[str, int]:
     found = _LIMITS.get(table.name)
     if found is None:
-        found = {c.name: int(c.type.length) for c in table.columns
+        found = {c.name: int(c.type.length or 0) for c in table.columns
                  if isinstance(c.type, String) and getattr(c.type, "length", None)}
         _LIMITS[table.name] = found
     return found
@@ -112,6 +112,11 @@ class RequestFilter:
     open_at: datetime | None = None
     #: Only requests inside ``(west, south, east, north)``, degrees (``lon, lat``).
     bbox: tuple[float, float, float, float] | None = None
+    #: Only requests closed in ``[closed_from, closed_until)``.
+    closed_from: datetime | None = None
+    closed_until: datetime | None = None
+    #: Only these request ids (the store's primary keys).
+    ids: Sequence[int] | None = None
 
 
 class RequestRepository:
@@ -308,6 +313,12 @@ def _filtered(stmt: Any, flt: RequestFilter) -> Any:
     if flt.bbox is not None:
         west, south, east, north = flt.bbox
         stmt = stmt.where(RequestRow.lon.between(west, east), RequestRow.lat.between(south, north))
+    if flt.closed_from is not None:
+        stmt = stmt.where(RequestRow.closed_at >= flt.closed_from)
+    if flt.closed_until is not None:
+        stmt = stmt.where(RequestRow.closed_at < flt.closed_until)
+    if flt.ids is not None:
+        stmt = stmt.where(RequestRow.id.in_(list(flt.ids)))
     return stmt.order_by(RequestRow.requested_at, RequestRow.id)
 
 
