@@ -161,7 +161,7 @@ def cmd_districts_load(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    """Plan a day: one route per crew, district by district; save it as a draft."""
+    """Plan a day: one route per crew, each inside its crew's districts; save it as a draft."""
     from datetime import date
 
     from dispatch.services.planning import plan_for_day
@@ -176,8 +176,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     with UnitOfWork(engine, actor="cli:plan") as uow:
         summary = plan_for_day(
             uow, pack, day, districts=args.district, absent=args.absent or (), seed=args.seed,
-            time_limit_s=args.time_limit, allow_cross_district=args.cross_districts,
-            progress=_progress_bar("districts"),
+            time_limit_s=args.time_limit, progress=_progress_bar("territory groups"),
         )
     for line in summary.lines():
         print(line)
@@ -326,10 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--district", action="append", help="plan only this district (repeatable)")
     p.add_argument("--absent", action="append", help="crew absent today (repeatable)")
     p.add_argument("--time-limit", type=float, default=None,
-                   help="solver time budget per district, seconds")
+                   help="wall-clock cap per solver run, seconds (a safety net)")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--cross-districts", action="store_true",
-                   help="let crews serving several districts cross between them")
     p.add_argument("--out", help="write the plan as JSON")
     p.add_argument("--city", default=argparse.SUPPRESS)
     p.set_defaults(func=cmd_plan)

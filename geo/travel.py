@@ -34,8 +34,9 @@ import json
 import urllib.error
 import urllib.request
 import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -149,6 +150,10 @@ class HaversineTravel:
         dur = dist / (self.speed_kmh / 3.6)
         return np.rint(dist).astype(np.int64), np.rint(dur).astype(np.int64)
 
+    def spec(self) -> dict[str, Any]:
+        """Return the model as plain data (see :func:`travel_spec`)."""
+        return {"model": "straight-line", "circuity": self.circuity, "speed_kmh": self.speed_kmh}
+
 
 @dataclass
 class OsrmTravel:
@@ -180,6 +185,27 @@ class OsrmTravel:
             raise TravelError(f"OsrmTravel.base_url {self.base_url!r}; expected http(s)://host")
         if self.max_table_size < 2:
             raise TravelError(f"OsrmTravel.max_table_size {self.max_table_size} must be >= 2")
+
+    def spec(self) -> dict[str, Any]:
+        """Return the model as plain data (see :func:`travel_spec`)."""
+        return {
+            "model": "osrm", "base_url": self.base_url, "profile": self.profile,
+            "timeout_s": self.timeout_s, "max_table_size": self.max_table_size,
+            "fallback": travel_spec(self.fallback),
+        }  # fmt: skip
+
+    @classmethod
+    def from_spec(
+        cls,
+        base_url: str,
+        profile: str = "driving",
+        timeout_s: float = 10.0,
+        max_table_size: int = 100,
+        fallback: Mapping[str, Any] | None = None,
+    ) -> OsrmTravel:
+        """Rebuild the model from :meth:`spec` output."""
+        fb = travel_from_spec(fallback) or HaversineTravel()
+        return cls(base_url, profile, float(timeout_s), int(max_table_size), fb)
 
     def _table(
         self, pts: npt.NDArray[np.float64], src: range, dst: range
@@ -259,3 +285,58 @@ class OsrmTravel:
         np.fill_diagonal(dist, 0)
         np.fill_diagonal(dur, 0)
         return np.rint(dist).astype(np.int64), np.rint(dur).astype(np.int64)
+
+
+# ---------------------------------------------------------------------------------------
+# Specs: a model as plain data (kept in a plan's settings, read back to re-plan)
+
+
+def travel_spec(model: TravelModel) -> dict[str, Any] | None:
+    """Return ``model`` as plain data, or ``None`` for a model this module cannot rebuild.
+
+    Parameters
+    ----------
+    model
+        A travel model.
+
+    Returns
+    -------
+    dict or None
+        ``{"model": name, ...parameters}``; :func:`travel_from_spec` rebuilds the model.
+    """
+    spec = getattr(model, "spec", None)
+    return spec() if callable(spec) else None
+
+
+def travel_from_spec(spec: Mapping[str, Any] | None) -> TravelModel | None:
+    """Rebuild a model written by :func:`travel_spec`; ``None`` gives ``None``.
+
+    Parameters
+    ----------
+    spec
+        The spec, e.g. ``{"model": "straight-line", "circuity": 1.3, "speed_kmh": 25.0}``.
+
+    Returns
+    -------
+    TravelModel or None
+        The model.
+
+    Raises
+    ------
+    TravelError
+        For an unknown model name or invalid parameters.
+    """
+    if spec is None:
+        return None
+    name = spec.get("model")
+    params = {k: v for k, v in spec.items() if k != "model"}
+    builders: dict[str, Callable[..., TravelModel]] = {
+        "straight-line": HaversineTravel,
+        "osrm": OsrmTravel.from_spec,
+    }
+    if name not in builders:
+        raise TravelError(f"travel model {name!r} is unknown; expected one of {sorted(builders)}")
+    try:
+        return builders[str(name)](**params)
+    except TypeError as exc:
+        raise TravelError(f"travel model {name!r}: {exc}") from exc

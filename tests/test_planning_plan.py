@@ -16,7 +16,7 @@ from test_planning_helpers import DAY, DEPOTS, ITS, TZ, at, crew, roster, stops
 
 from dispatch.errors import PlanningError
 from dispatch.planning import HaversineTravel, Plan, Stop, plan_day, validate_plan
-from dispatch.planning.problem import ReasonKind
+from dispatch.planning.problem import ReasonKind, Slack
 
 TRAVEL = HaversineTravel()
 
@@ -217,20 +217,75 @@ def test_time_window_respected() -> None:
     assert at(6, 30) <= got[s[7].request_id].arrival <= at(7)
 
 
-def test_cross_district_solves_jointly() -> None:
-    s = [replace(x, category="bulky_items") for x in stops(30, seed=6)]
-    plan = _plan(s, allow_cross_district=True)
+def test_crews_stay_in_their_territories() -> None:
+    s = [replace(x, category="bulky_items") for x in stops(45, seed=6)]
+    plan = _plan(s)
     assert validate_plan(plan, roster(), DEPOTS, TRAVEL, s) == []
     bulky = [r for r in plan.routes if "bulky_items" in r.skills]
+    # A (1, 2) and B (2, 3) share district 2: one group, each crew at home.
     assert {r.districts for r in bulky} == {("1", "2", "3")}
+    for r in bulky:
+        assert {p.stop.district for p in r.stops} <= set(r.territory)
+        if r.stops:
+            assert r.district in {p.stop.district for p in r.stops}
+    by_crew = {r.crew: {p.stop.district for p in r.stops} for r in bulky}
+    assert "3" not in by_crew["A-bulky-1"] | by_crew["A-bulky-2"]
+    assert "1" not in by_crew["B-bulky-1"]
+    d = json.loads(plan.to_json())
+    assert {tuple(r["territory"]) for r in d["routes"] if r["crew"].startswith("B-bulky")} == {
+        (2, 3)
+    }
 
 
-def test_without_cross_each_crew_in_one_district() -> None:
+def test_focus_rounds_are_deterministic_and_parallel_equals_inline() -> None:
+    # More work than crews: stops are left over, so focus rounds run.
+    s = [replace(x, category="bulky_items", service_s=1500) for x in stops(90, seed=9)]
+    crews = [crew("A-bulky-1", ("bulky_items",), "A", ("1", "2")),
+             crew("B-bulky-1", ("bulky_items",), "B", ("2", "3")),
+             crew("B-bulky-2", ("bulky_items",), "B", ("3",))]
+    stats: list[dict[str, object]] = []
+    inline = _plan(s, crews, stats=stats)
+    assert inline.unplanned and any(int(str(x["rounds"])) > 0 for x in stats)
+    assert validate_plan(inline, crews, DEPOTS, TRAVEL, s) == []
+    par = _plan(s, crews, max_workers=2)
+    assert par.to_json() == inline.to_json()
+
+
+def test_cross_district_flag_changes_nothing() -> None:
     s = [replace(x, category="bulky_items") for x in stops(30, seed=6)]
-    plan = _plan(s)
-    for r in plan.routes:
-        assert len(r.districts) == 1
-        assert {p.stop.district for p in r.stops} <= set(r.districts)
+    a, b = _plan(s), _plan(s, allow_cross_district=True)
+    assert [r.to_dict() for r in a.routes] == [r.to_dict() for r in b.routes]
+
+
+def test_slack_keeps_a_reserve_and_the_plan_says_what_is_left() -> None:
+    s = [replace(x, category="bulky_items", service_s=1500, district="1")
+         for x in stops(40, seed=3)]
+    crews = [crew("A-bulky-1", ("bulky_items",), "A", ("1",))]
+    tight = _plan(s, crews, slack=None)
+    kept = _plan(s, crews, slack=Slack(share=0.1, min_minutes=30))
+    reserve = round(0.1 * 8.5 * 3600)
+    r = kept.routes[0]
+    assert r.reserve_s == reserve and r.slack_s >= reserve
+    assert tight.routes[0].reserve_s == 0
+    assert len(r.stops) <= len(tight.routes[0].stops)
+    assert validate_plan(kept, crews, DEPOTS, TRAVEL, s) == []
+    d = json.loads(kept.to_json())["routes"][0]
+    assert d["reserve_s"] == reserve and d["slack_s"] == r.slack_s
+    assert kept.settings["slack"] == {"share": 0.1, "min_minutes": 30}
+    # the checker holds a plan to a reserve it did not keep
+    errs = validate_plan(tight, crews, DEPOTS, TRAVEL, s, slack=Slack(0.1, 30))
+    assert tight.routes[0].slack_s >= reserve or any("reserve" in e for e in errs)
+
+
+def test_slack_validates() -> None:
+    with pytest.raises(PlanningError):
+        Slack(share=0.7)
+    with pytest.raises(PlanningError):
+        Slack(min_minutes=-1)
+    assert Slack(0.05, 15).reserve_s(8 * 3600) == 1440
+    assert Slack(0.0, 15).reserve_s(8 * 3600) == 900
+    assert Slack.from_dict(Slack(0.05, 15).to_dict()) == Slack(0.05, 15)
+    assert Slack.from_dict(None) is None
 
 
 def test_validate_plan_catches_violations(base: tuple[list[Stop], Plan]) -> None:
