@@ -13,7 +13,7 @@ from bench.docs import write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-ORDER = ["vrplib_nn40", "vrplib", "vrplib_nn50", "la_day", "quality", "replan", "scaling"]
+ORDER = ["travel", "vrplib_nn40", "vrplib", "vrplib_nn50", "la_day", "quality", "replan", "scaling"]
 
 INTRO = """## Planning
 

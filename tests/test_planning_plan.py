@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from datetime import timedelta
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -360,3 +362,41 @@ def test_single_worker_runs_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
     assert plan.totals()["stops_planned"] > 0
     with pytest.raises(AssertionError, match="must not start"):
         _plan(stops(40), max_workers=2)
+
+
+class _Roads(HaversineTravel):
+    """Straight-line times; 'roads' that bend through the midpoint of every leg."""
+
+    def path(self, lonlat: np.ndarray) -> list[tuple[float, float]]:
+        out = [(float(lonlat[0, 0]), float(lonlat[0, 1]))]
+        for a, b in itertools.pairwise(lonlat):
+            out += [(float(a[0]), float(b[1])), (float(b[0]), float(b[1]))]
+        return out
+
+
+def test_route_geometry_follows_the_roads_on_the_map_and_in_gpx() -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    from dispatch.planning.plan import PLAN_SCHEMA_PATH
+
+    s = stops(20, seed=2)
+    plan = _plan(s, travel=_Roads())
+    used = [r for r in plan.routes if r.stops]
+    assert used and all(r.geometry and len(r.geometry) == 2 * len(r.stops) + 3 for r in used)
+    assert all(r.geometry is None for r in plan.routes if not r.stops)
+    lines = {f["properties"]["crew"]: f for f in plan.to_geojson()["features"]
+             if f["geometry"]["type"] == "LineString"}
+    r = used[0]
+    assert lines[r.crew]["geometry"]["coordinates"] == [list(p) for p in r.geometry or []]
+    assert lines[r.crew]["properties"]["follows_roads"] is True
+    root = ET.fromstring(plan.to_gpx())
+    ns = {"g": "http://www.topografix.com/GPX/1/1"}
+    trks = root.findall("g:trk", ns)
+    assert len(trks) == len(used)
+    assert len(trks[0].findall("g:trkseg/g:trkpt", ns)) == len(used[0].geometry or [])
+    text = plan.to_json()
+    assert Plan.from_json(text).to_json() == text
+    jsonschema.validate(json.loads(text), json.loads(PLAN_SCHEMA_PATH.read_text()))
+    # straight-line plans keep straight legs (no geometry, no tracks)
+    flat = _plan(s)
+    assert all(r.geometry is None for r in flat.routes)
+    assert not ET.fromstring(flat.to_gpx()).findall("g:trk", ns)

@@ -50,7 +50,7 @@ class Slack:
         Least reserve per route in minutes, ``>= 0``.
     """
 
-    share: float = 0.06
+    share: float = 0.04
     min_minutes: float = 20.0
 
     def __post_init__(self) -> None:

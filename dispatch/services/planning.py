@@ -177,6 +177,8 @@ def plan_for_day(
         absent=frozenset(absent),
         max_workers=max_workers,
         progress=progress,
+        travel=pack.travel_model(),
+        slack=pack.slack(),
     )
     if sweeps:
         plan = _keep_planned_sweeps(uow, pack, plan, sweeps, day)
