@@ -400,3 +400,34 @@ def test_route_geometry_follows_the_roads_on_the_map_and_in_gpx() -> None:
     flat = _plan(s)
     assert all(r.geometry is None for r in flat.routes)
     assert not ET.fromstring(flat.to_gpx()).findall("g:trk", ns)
+
+
+def test_plan_from_routes_scores_a_plan_like_the_planner() -> None:
+    from dispatch.planning.planner import plan_from_routes
+
+    s = stops(40)
+    plan = _plan(s)
+    routes = {r.crew: [p.request_id for p in r.stops] for r in plan.routes}
+    again = plan_from_routes(routes, s, roster(), DEPOTS, day=DAY, tz=TZ)
+    assert [r.to_dict() for r in again.routes] == [r.to_dict() for r in plan.routes]
+    assert [u.request_id for u in again.unplanned] == [u.request_id for u in plan.unplanned]
+    # a stop put on a crew outside its territory is taken off with a reason
+    b_only = next(x for x in s if x.district == "3" and x.category == "bulky_items")
+    bad = {**routes, "A-bulky-1": [b_only.request_id, *routes["A-bulky-1"]]}
+    bad["B-bulky-1"] = [rid for rid in bad["B-bulky-1"] if rid != b_only.request_id]
+    scored = plan_from_routes(bad, s, roster(), DEPOTS, day=DAY, tz=TZ)
+    assert validate_plan(scored, roster(), DEPOTS, TRAVEL, s) == []
+    assert b_only.request_id not in {p.request_id for p in scored.route("A-bulky-1").stops}
+
+
+def test_retime_routes_reports_lateness() -> None:
+    from dispatch.planning.planner import retime_routes
+
+    s = [replace(x, category="bulky_items", service_s=1500, district="1")
+         for x in stops(40, seed=3)]
+    crews = [crew("A-bulky-1", ("bulky_items",), "A", ("1",))]
+    plan = _plan(s, crews, slack=Slack(0.1, 30))
+    same = retime_routes(plan, crews, TRAVEL, 1.0)
+    assert same["A-bulky-1"] == -plan.routes[0].slack_s
+    slow = retime_routes(plan, crews, TRAVEL, 3.0)
+    assert slow["A-bulky-1"] > same["A-bulky-1"]

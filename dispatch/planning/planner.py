@@ -124,7 +124,7 @@ class _Chain:
         """Return the first run: the whole group."""
         its = self._its(len(self.built.sub.stops))
         self.budget += its
-        return SolveTask(self.key, self.built.data, self.seed, its, self.time_limit_s)
+        return SolveTask(self.key, self.built.recipe, self.seed, its, self.time_limit_s)
 
     def take(self, res: TaskResult) -> SolveTask | None:
         """Record a finished run; return the chain's next run, or ``None`` when done."""
@@ -171,7 +171,7 @@ class _Chain:
         its = self._its(len(idx))
         self.budget += its
         self.focus = (part, idx)
-        return SolveTask(f"{self.key}#focus{self.rounds}", part.data, self.seed + self.rounds,
+        return SolveTask(f"{self.key}#focus{self.rounds}", part.recipe, self.seed + self.rounds,
                          its, self.time_limit_s, initial)
 
 
@@ -203,10 +203,10 @@ def _run_chains(
     """Run every chain to its end, in parallel processes or in-process (same result)."""
     total = len(chains)
     workers = (os.cpu_count() or 1) if max_workers is None else max(1, max_workers)
-    todo = [c for c in chains if c.built.data.num_clients > 0]
+    todo = [c for c in chains if len(c.built.sub.stops) > 0]
     done = total - len(todo)
     for c in chains:
-        if c.built.data.num_clients == 0:
+        if len(c.built.sub.stops) == 0:
             c.by_crew = {m.name: [] for m in c.built.sub.crews}
     if progress:
         progress(done, total)
@@ -220,7 +220,7 @@ def _run_chains(
                 progress(done, total)
         return
     # Largest first, so that the long chains do not finish last.
-    todo.sort(key=lambda c: (-c.built.data.num_clients, c.key))
+    todo.sort(key=lambda c: (-len(c.built.sub.stops), c.key))
     with ProcessPoolExecutor(max_workers=min(workers, len(todo))) as pool:
         running: dict[Future[TaskResult], _Chain] = {
             pool.submit(run_task, c.first()): c for c in todo
@@ -574,6 +574,108 @@ def plan_day(
             iteration_scale=iteration_scale,
         ),
     )
+
+
+def plan_from_routes(
+    routes: Mapping[str, Sequence[str]],
+    stops: Sequence[Stop],
+    crews: Sequence[Crew],
+    depots: Mapping[str, Depot],
+    *,
+    day: date,
+    tz: ZoneInfo,
+    travel: TravelModel | None = None,
+    city: str = "",
+    slack: Slack | None = DEFAULT_SLACK,
+    absent: Collection[str] = frozenset(),
+    settings: Mapping[str, Any] | None = None,
+) -> Plan:
+    """Turn another solver's answer (stop order per crew) into a plan, scored like ours.
+
+    The day is split as :func:`plan_day` splits it; each crew's stops are timed by
+    :func:`~dispatch.planning.solver.schedule_route` (lunch break placed, reserve kept)
+    and, where a route breaks a rule (capacity, shift, reserve, territory), its least
+    valuable stops are dropped with a reason, exactly as the planner treats its own
+    solver's routes. Benchmarks score every solver with it.
+
+    Parameters
+    ----------
+    routes
+        ``{crew: [request_id, ...]}`` in visiting order (crews absent from it drive no
+        route).
+    stops, crews, depots, day, tz, travel, city, slack, absent
+        As for :func:`plan_day`.
+    settings
+        Written into the plan (e.g. which solver answered).
+
+    Returns
+    -------
+    Plan
+        One route per available crew and the unplanned stops with reasons.
+    """
+    travel = travel or HaversineTravel()
+    clock = DayClock(day, tz)
+    subs, unplanned = split_day(stops, crews, clock, absent=frozenset(absent))
+    out: list[Route] = []
+    placed: set[str] = set()
+    for sub in subs:
+        built = build_problem(sub, dict(depots), clock, travel, slack=slack)
+        index = {st.request_id: j for j, st in enumerate(sub.stops)}
+        by_crew: ByCrew = {}
+        for c in sub.crews:
+            seq = []
+            for rid in routes.get(c.name, ()):
+                if rid in index and rid not in placed:
+                    placed.add(rid)
+                    seq.append(index[rid])
+            by_crew[c.name] = seq
+        out += _routes_of(built, by_crew, clock, unplanned, travel=travel)
+    done, un = _finish(out, unplanned, {st.request_id: st for st in stops})
+    return Plan(day, city, tz.key, 0, done, un, _settings(travel, slack, **dict(settings or {})))
+
+
+def retime_routes(
+    plan: Plan, crews: Sequence[Crew], travel: TravelModel, factor: float = 1.25
+) -> dict[str, int]:
+    """Re-time every route with travel ``factor`` times slower; return the lateness.
+
+    Each route keeps its stops and order; the lunch break is placed again
+    (:func:`~dispatch.planning.solver.schedule_route`, no reserve).
+
+    Parameters
+    ----------
+    plan
+        The plan.
+    crews
+        Its roster.
+    travel
+        The travel model it was made with.
+    factor
+        Multiplies every travel time (approach included).
+
+    Returns
+    -------
+    dict
+        ``{crew: seconds}`` by which each non-empty route then ends after its shift
+        (negative: that much earlier).
+    """
+    by_name = {c.name: c for c in crews}
+    clock = plan.clock
+    out: dict[str, int] = {}
+    for r in plan.routes:
+        if not r.stops or r.crew not in by_name:
+            continue
+        crew = by_name[r.crew]
+        pts = np.array(
+            [[r.depot_lon, r.depot_lat]] + [[p.stop.lon, p.stop.lat] for p in r.stops],
+            dtype=np.float64,
+        )
+        _, dur = travel.matrix(pts)
+        slow = np.rint(dur * factor).astype(np.int64)
+        tl, _ = schedule_route(crew, list(range(len(r.stops))), [p.stop for p in r.stops],
+                               slow, clock, 0, 1)
+        out[r.crew] = tl.end - clock.local_seconds(crew.shift_end)
+    return out
 
 
 # ---------------------------------------------------------------------------------------

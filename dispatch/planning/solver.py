@@ -213,11 +213,51 @@ def vrp_data(
 
 
 @dataclass
+class ProblemRecipe:
+    """What :class:`pyvrp.ProblemData` is made of, compact enough to send to a worker.
+
+    One cost matrix and, per routing profile, the stop columns its vehicles may not
+    enter (they cost :data:`LOCK_PENALTY` there); :meth:`build` makes the profiles'
+    matrices. Sending this instead of the data keeps the planner's memory down: the
+    data holds two full matrices per profile.
+    """
+
+    locations: list[pyvrp.Location]
+    clients: list[pyvrp.Client]
+    depots: list[pyvrp.Depot]
+    vehicle_types: list[pyvrp.VehicleType]
+    cost: npt.NDArray[np.int64]
+    banned: list[list[int]]
+
+    @property
+    def num_clients(self) -> int:
+        """Return the number of clients (stops)."""
+        return len(self.clients)
+
+    def build(self) -> pyvrp.ProblemData:
+        """Return the PyVRP instance."""
+        cost: Any = np.ascontiguousarray(self.cost, dtype=np.int64)
+        profiles: list[Any] = []
+        for cols in self.banned:
+            if not cols:
+                profiles.append(cost)
+                continue
+            m = cost.copy()
+            m[:, cols] += LOCK_PENALTY
+            np.fill_diagonal(m, 0)
+            profiles.append(m)
+        return pyvrp.ProblemData(
+            self.locations, self.clients, self.depots, self.vehicle_types, profiles,
+            [cost for _ in profiles],
+        )  # fmt: skip
+
+
+@dataclass
 class BuiltProblem:
     """A sub-problem as PyVRP data, with what is needed to read the answer back."""
 
     sub: SubProblem
-    data: pyvrp.ProblemData
+    recipe: ProblemRecipe
     depots: list[Depot]
     vehicle_crews: list[list[Crew]]
     crew_depot_loc: dict[str, int]
@@ -227,6 +267,14 @@ class BuiltProblem:
     reserve_s: dict[str, int] = field(default_factory=dict)
     clock: DayClock | None = None
     slack: Slack | None = None
+    _data: pyvrp.ProblemData | None = field(default=None, repr=False)
+
+    @property
+    def data(self) -> pyvrp.ProblemData:
+        """Return the PyVRP instance (built on first use)."""
+        if self._data is None:
+            self._data = self.recipe.build()
+        return self._data
 
     @property
     def n_depots(self) -> int:
@@ -388,31 +436,22 @@ def build_problem(
                 name=st.request_id,
             )
         )
-    cost: Any = np.ascontiguousarray(dur, dtype=np.int64)
-    profiles: list[Any] = []
+    banned: list[list[int]] = []
     for terr, locked_by in profile_keys:
-        banned = set(outside.get(terr, [])) if restricted else set()
-        banned |= set(all_locked) - set(locked_cols.get(locked_by, []))
-        if not banned:
-            profiles.append(cost)
-            continue
-        m = cost.copy()
-        m[:, sorted(banned)] += LOCK_PENALTY
-        np.fill_diagonal(m, 0)
-        profiles.append(m)
-    locations = [pyvrp.Location(float(x), float(y)) for x, y in lonlat]
-    pdepots = [pyvrp.Depot(location=i, name=d.code) for i, d in enumerate(deps)]
-    data = pyvrp.ProblemData(
-        locations,
+        cols = set(outside.get(terr, [])) if restricted else set()
+        cols |= set(all_locked) - set(locked_cols.get(locked_by, []))
+        banned.append(sorted(cols))
+    recipe = ProblemRecipe(
+        [pyvrp.Location(float(x), float(y)) for x, y in lonlat],
         clients,
-        pdepots,
+        [pyvrp.Depot(location=i, name=d.code) for i, d in enumerate(deps)],
         vtypes,
-        profiles,
-        [cost for _ in profiles],
+        np.ascontiguousarray(dur, dtype=np.int64),
+        banned,
     )
     return BuiltProblem(
         sub=sub,
-        data=data,
+        recipe=recipe,
         depots=deps,
         vehicle_crews=vcrews,
         crew_depot_loc={c.name: dep_index[c.depot] for c in sub.crews},
@@ -463,10 +502,10 @@ def slice_problem(parent: BuiltProblem, sub: SubProblem) -> BuiltProblem:
 
 @dataclass
 class SolveTask:
-    """Picklable job for a worker process."""
+    """Picklable job for a worker process (the data, or its recipe to build there)."""
 
     key: str
-    data: pyvrp.ProblemData
+    data: pyvrp.ProblemData | ProblemRecipe
     seed: int
     iterations: int | None
     time_limit_s: float | None
@@ -487,8 +526,9 @@ def run_task(task: SolveTask) -> TaskResult:
     """Solve one task (in a worker process or in-process)."""
     if task.data.num_clients == 0:
         return TaskResult(task.key, [])
+    data = task.data.build() if isinstance(task.data, ProblemRecipe) else task.data
     res = solve_data(
-        task.data,
+        data,
         seed=task.seed,
         iterations=task.iterations,
         time_limit_s=task.time_limit_s,
