@@ -193,3 +193,26 @@ def test_one_territory_needs_one_profile() -> None:
     subs, _ = split_day(s, crews, DayClock(DAY, TZ))
     built = build_problem(subs[0], DEPOTS, DayClock(DAY, TZ), HaversineTravel())
     assert built.data.num_profiles == 1
+
+
+def test_large_groups_are_split_between_teams() -> None:
+    crews = [crew("A-1", ("bulky_items",), "A", ("1", "2")),
+             crew("A-2", ("bulky_items",), "A", ("1", "2")),
+             crew("B-1", ("bulky_items",), "B", ("2", "3"))]
+    s = [replace(x, category="bulky_items") for x in stops(60)]
+    whole, _ = split_day(s, crews, DayClock(DAY, TZ), depots=DEPOTS)
+    assert len(whole) == 1
+    parts, unplanned = split_day(s, crews, DayClock(DAY, TZ), depots=DEPOTS,
+                                 max_group_stops=45)
+    assert unplanned == {} and len(parts) == 2
+    assert sorted(c.name for p in parts for c in p.crews) == ["A-1", "A-2", "B-1"]
+    assert sorted(x.request_id for p in parts for x in p.stops) == sorted(
+        x.request_id for x in s)
+    for p in parts:
+        for x in p.stops:
+            assert any(serves(c, x.district) for c in p.crews)
+    shared = [x for p in parts for x in p.stops if x.district == "2"]
+    assert shared  # district 2 stops went to one of its two teams, by distance and time
+    again, _ = split_day(s, crews, DayClock(DAY, TZ), depots=DEPOTS, max_group_stops=45)
+    assert [(p.key, [x.request_id for x in p.stops]) for p in again] == [
+        (p.key, [x.request_id for x in p.stops]) for p in parts]

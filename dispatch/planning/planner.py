@@ -615,7 +615,7 @@ def plan_from_routes(
     """
     travel = travel or HaversineTravel()
     clock = DayClock(day, tz)
-    subs, unplanned = split_day(stops, crews, clock, absent=frozenset(absent))
+    subs, unplanned = split_day(stops, crews, clock, absent=frozenset(absent), depots=depots)
     out: list[Route] = []
     placed: set[str] = set()
     for sub in subs:

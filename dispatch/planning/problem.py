@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -31,6 +31,12 @@ PRIZE_PER_URGENCY = 10_000
 #: Extra prize for an overdue stop, so that overdue stops are dropped last.
 PRIZE_OVERDUE = 100_000
 URGENCY_CAP = 10.0
+
+#: Largest territory group solved as one PyVRP instance (its matrices grow with the
+#: square of the stops, once per territory); larger groups are split between teams.
+MAX_GROUP_STOPS = 1500
+#: Rough travel per stop, used only to share a large group's stops between its teams.
+HOP_ESTIMATE_S = 300
 
 
 @dataclass(frozen=True)
@@ -401,6 +407,7 @@ def split_day(
     allow_cross_district: bool = False,
     absent: frozenset[str] = frozenset(),
     depots: Mapping[str, Depot] | None = None,
+    max_group_stops: int | None = None,
 ) -> tuple[list[SubProblem], dict[str, Reason]]:
     """Split the day into sub-problems and explain the stops that no crew can take.
 
@@ -418,7 +425,10 @@ def split_day(
     absent
         Names of crews absent that day.
     depots
-        Depots by code (kept for existing callers; not needed to split).
+        Depots by code, to split a territory group larger than ``max_group_stops``
+        between its teams (:func:`split_large_group`); without them no group is split.
+    max_group_stops
+        Largest group solved as one instance.
 
     Returns
     -------
@@ -426,7 +436,7 @@ def split_day(
         Sub-problems sorted by key (with every available crew in exactly one), and
         ``{request_id: reason}`` for stops that cannot be planned at all.
     """
-    del allow_cross_district, depots  # territories decide; see the module docstring
+    del allow_cross_district  # territories decide; see the module docstring
     names = [c.name for c in crews]
     if len(set(names)) != len(names):
         dup = sorted({n for n in names if names.count(n) > 1})
@@ -484,11 +494,16 @@ def split_day(
         by_type[key].append(s)
 
     # 2. Per crew type, one sub-problem per group of overlapping territories.
+    limit = MAX_GROUP_STOPS if max_group_stops is None else max_group_stops
     subs: list[SubProblem] = []
     types = sorted({skill_key(c) for c in avail})
     for key in types:
         tcrews = sorted((c for c in avail if skill_key(c) == key), key=lambda c: c.name)
-        subs.extend(territory_groups(key, tcrews, by_type.get(key, [])))
+        for group in territory_groups(key, tcrews, by_type.get(key, [])):
+            if len(group.stops) > limit and depots is not None:
+                subs.extend(split_large_group(group, depots, clock, limit))
+            else:
+                subs.append(group)
     subs.sort(key=lambda p: p.key)
     return subs, unplanned
 
@@ -552,6 +567,109 @@ def territory_groups(
             subs.append(home)
         home.stops.extend(rest)
     return subs
+
+
+def split_large_group(
+    sub: SubProblem, depots: Mapping[str, Depot], clock: DayClock, max_stops: int
+) -> list[SubProblem]:
+    """Split a territory group too large for one instance between its teams.
+
+    A *team* is the crews sharing a territory and depot (a yard's crews). A stop only
+    one team serves goes to it; the others, largest regret first (how much farther the
+    second-nearest eligible depot is than the nearest), go to the nearest eligible team
+    with time left (work = service + :data:`HOP_ESTIMATE_S`; a team has its crews'
+    shifts less lunch), else to the least loaded one. Teams are then merged back, most
+    shared stops first, while a merged part stays within ``max_stops``.
+
+    Parameters
+    ----------
+    sub
+        A group from :func:`territory_groups`.
+    depots
+        Depots by code.
+    clock
+        The planned day.
+    max_stops
+        Largest part.
+
+    Returns
+    -------
+    list of SubProblem
+        Parts, every crew and stop of ``sub`` in exactly one.
+    """
+    teams: dict[tuple[tuple[str, ...], str], list[Crew]] = defaultdict(list)
+    for c in sub.crews:
+        teams[(tuple(c.districts), c.depot)].append(c)
+    keys = sorted(teams)
+    cap = {
+        k: float(sum(clock.local_seconds(c.shift_end) - clock.local_seconds(c.shift_start)
+                     - c.lunch_s for c in teams[k]))
+        for k in keys
+    }  # fmt: skip
+    load = dict.fromkeys(keys, 0.0)
+    owner: dict[str, tuple[tuple[str, ...], str]] = {}
+
+    def km(k: tuple[tuple[str, ...], str], st: Stop) -> float:
+        dep = depots.get(k[1])
+        if dep is None or st.lon is None or st.lat is None:
+            return 0.0
+        dx = (dep.lon - st.lon) * 111.32 * math.cos(math.radians(st.lat))
+        return math.hypot(dx, (dep.lat - st.lat) * 110.57)
+
+    able = {st.request_id: [k for k in keys if not k[0] or st.district in k[0]]
+            for st in sub.stops}
+    shared = []
+    for st in sub.stops:
+        ks = able[st.request_id]
+        if len(ks) == 1:
+            owner[st.request_id] = ks[0]
+            load[ks[0]] += st.service_s + HOP_ESTIMATE_S
+        else:
+            d = sorted(km(k, st) for k in ks)
+            shared.append((-(d[1] - d[0]), st.request_id, st))
+    for _, rid, st in sorted(shared):
+        work = st.service_s + HOP_ESTIMATE_S
+        ks = sorted(able[rid], key=lambda k: (km(k, st), k))
+        free = [k for k in ks if load[k] + work <= cap[k]]
+        k = free[0] if free else min(ks, key=lambda k: (load[k] / max(cap[k], 1.0), k))
+        owner[rid] = k
+        load[k] += work
+    # Merge teams back while parts stay small enough, most shared stops first.
+    part = {k: k for k in keys}
+
+    def root(k: tuple[tuple[str, ...], str]) -> tuple[tuple[str, ...], str]:
+        while part[k] != k:
+            k = part[k]
+        return k
+
+    size = Counter(owner.values())
+    links: Counter[tuple[tuple[tuple[str, ...], str], tuple[tuple[str, ...], str]]] = Counter()
+    for st in sub.stops:
+        ks = able[st.request_id]
+        for a in ks:
+            for b in ks:
+                if a < b:
+                    links[(a, b)] += 1
+    for (a, b), _ in sorted(links.items(), key=lambda kv: (-kv[1], kv[0])):
+        ra, rb = root(a), root(b)
+        if ra != rb and size[ra] + size[rb] <= max_stops:
+            part[rb] = ra
+            size[ra] += size[rb]
+    out: dict[tuple[tuple[str, ...], str], SubProblem] = {}
+    for k in keys:
+        r = root(k)
+        if r not in out:
+            out[r] = SubProblem(sub.skills, (), [])
+        out[r].crews.extend(teams[k])
+    for st in sub.stops:
+        out[root(owner[st.request_id])].stops.append(st)
+    parts = []
+    for p in out.values():
+        ds = {d for c in p.crews for d in c.districts} or set(sub.districts)
+        p.districts = tuple(sorted(ds, key=district_sort))
+        p.crews.sort(key=lambda c: c.name)
+        parts.append(p)
+    return parts
 
 
 def depots_for(crews: Sequence[Crew], depots: Mapping[str, Depot]) -> list[Depot]:
