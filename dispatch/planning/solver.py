@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,6 +82,22 @@ def stopping(iterations: int | None, time_limit_s: float | None) -> StoppingCrit
     return crits[0] if len(crits) == 1 else MultipleCriteria(crits)
 
 
+def auto_neighbours(n_clients: int) -> int:
+    """Return the granular neighbourhood for a standalone instance of ``n_clients``.
+
+    Wide (40) for up to 500 clients, where a minute allows many iterations; narrow (20)
+    beyond, where each iteration costs more and more of them pay (measured on the VRPLIB
+    X instances in docs/benchmarks.md).
+    """
+    return 40 if n_clients <= 500 else 20
+
+
+def _solve_one(job: tuple[Any, ...]) -> pyvrp.Result:
+    data, seed, iterations, time_limit_s, initial, nn = job
+    return solve_data(data, seed=seed, iterations=iterations, time_limit_s=time_limit_s,
+                      initial=initial, num_neighbours=nn)
+
+
 def solve_data(
     data: pyvrp.ProblemData,
     *,
@@ -88,7 +105,8 @@ def solve_data(
     iterations: int | None = None,
     time_limit_s: float | None = None,
     initial: list[tuple[int, list[int]]] | None = None,
-    num_neighbours: int = NUM_NEIGHBOURS,
+    num_neighbours: int | None = NUM_NEIGHBOURS,
+    workers: int = 1,
 ) -> pyvrp.Result:
     """Solve a PyVRP instance: the project's single entry point into the solver.
 
@@ -103,13 +121,25 @@ def solve_data(
     initial
         Optional warm start: ``(vehicle_type, client indices)`` per route.
     num_neighbours
-        Size of the granular neighbourhood of the local search.
+        Size of the granular neighbourhood of the local search; ``None``:
+        :func:`auto_neighbours`.
+    workers
+        Processes searching at once with seeds ``seed, seed + 1, ...``; the best answer
+        (feasible first, then cheapest, then lowest seed) is returned.
 
     Returns
     -------
     pyvrp.Result
         PyVRP's result (``.best`` is the best solution found).
     """
+    nn = auto_neighbours(data.num_clients) if num_neighbours is None else num_neighbours
+    if workers > 1:
+        jobs = [(data, seed + k, iterations, time_limit_s, initial, nn) for k in range(workers)]
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(_solve_one, jobs))
+        ranked = sorted(range(workers), key=lambda k: (not results[k].is_feasible(),
+                                                       results[k].cost(), k))
+        return results[ranked[0]]
     init = None
     if initial:
         routes = [pyvrp.Route(data, visits, vt) for vt, visits in initial if visits]
@@ -120,7 +150,7 @@ def solve_data(
         seed=seed,
         collect_stats=False,
         display=False,
-        params=pyvrp.SolveParams(neighbourhood=NeighbourhoodParams(num_neighbours=num_neighbours)),
+        params=pyvrp.SolveParams(neighbourhood=NeighbourhoodParams(num_neighbours=nn)),
         initial_solution=init,
     )
 
