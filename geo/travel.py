@@ -363,10 +363,17 @@ class BandedTravel:
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         """Return road metres and seconds (approach included) for straight-line metres."""
         d = np.asarray(straight_m, dtype=np.float64)
-        over = _band_overlaps(d, self.edges_m)
-        dist = over @ np.asarray(self.circuity)
-        dur = over @ (np.asarray(self.pace_s_per_km) / 1000.0)
-        return dist, dur + np.where(d >= 1.0, self.approach_s, 0.0)
+        dist = np.zeros_like(d)
+        dur = np.zeros_like(d)
+        lo = 0.0
+        # Band by band (no (n, n, bands) array: a 2,000-point matrix stays small).
+        for k, hi in enumerate((*self.edges_m, math.inf)):
+            part = np.clip(d - lo, 0.0, hi - lo)
+            dist += self.circuity[k] * part
+            dur += self.pace_s_per_km[k] / 1000.0 * part
+            lo = hi
+        dur += np.where(d >= 1.0, self.approach_s, 0.0)
+        return dist, dur
 
     def matrix(self, lonlat: npt.NDArray[np.float64]) -> tuple[IntMatrix, IntMatrix]:
         """Return ``(distance_m, duration_s)``, rounded to the nearest metre and second.
@@ -759,6 +766,7 @@ class NetworkTravel:
         local_s = gc * self.access_circuity / (self.access_speed_kmh / 3.6)
         out: list[tuple[float, float]] = [(float(pts[0, 0]), float(pts[0, 1]))]
         legs = [k for k in range(len(pts) - 1) if inside[k] and inside[k + 1]]
+        on_graph = set(legs)
         src = np.unique(node[legs]) if legs else np.zeros(0, dtype=np.int64)
         limit = float(max((local_s[k, k + 1] for k in legs), default=0.0))
         t = pred = None
@@ -768,7 +776,7 @@ class NetworkTravel:
         for k in range(len(pts) - 1):
             a, b = int(node[k]), int(node[k + 1])
             seq: list[int] = []
-            if t is not None and pred is not None and k in legs:
+            if t is not None and pred is not None and k in on_graph:
                 r = row[a]
                 net = acc_s[k] + t[r, b] + acc_s[k + 1]
                 if np.isfinite(net) and net < local_s[k, k + 1]:
