@@ -16,8 +16,10 @@ crew type and district), OR-Tools allowed vehicles. A stop's value is its prize 
 priority 0-100 in proportion; OR-Tools: the drop penalty), so every solver prefers the
 urgent stops when time runs out.
 
-Each solver runs in its own process (peak memory from ``wait4``), VROOM on 2 threads,
-OR-Tools (guided local search) on one, Curbside with its default budget on 2 processes.
+Each solver runs in its own process (peak memory: that process's own high-water mark,
+or its largest worker's), VROOM on 2 threads, OR-Tools (guided local search) on one,
+Curbside on 2 processes: with its default iteration budget next to the 10 s budgets and
+ten times it (``--curbside-scale``, no time cap) next to the 60 s ones.
 One evaluator scores every answer: :func:`dispatch.planning.planner.plan_from_routes`
 times each crew's stops with the planner's ``schedule_route`` (lunch break placed,
 reserve kept; stops that do not fit are dropped, least valuable first) and
@@ -30,7 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -58,7 +60,11 @@ from bench.bench_plan import (  # noqa: E402
 from bench.la_data import la_pack  # noqa: E402
 from bench.planning_docs import write_fragment  # noqa: E402
 from dispatch.planning import Stop, plan_day, validate_plan  # noqa: E402
-from dispatch.planning.planner import plan_from_routes, retime_routes  # noqa: E402
+from dispatch.planning.planner import (  # noqa: E402
+    DEFAULT_TIME_LIMIT_S,
+    plan_from_routes,
+    retime_routes,
+)
 from dispatch.planning.problem import DayClock, depots_for, serves, split_day  # noqa: E402
 from dispatch.planning.solver import crew_reserve_s  # noqa: E402
 
@@ -180,12 +186,15 @@ def solve_ortools(inst: dict[str, Any], seconds: float) -> dict[str, list[str]]:
     return routes
 
 
-def solve_curbside(args: argparse.Namespace, stops: list[Stop]) -> dict[str, list[str]]:
+def solve_curbside(
+    args: argparse.Namespace, stops: list[Stop], scale: float = 1.0
+) -> dict[str, list[str]]:
     day = date.fromisoformat(args.day)
     pack = la_pack()
     travel, slack = travel_and_slack(args.travel, args.no_slack)
     plan = plan_day(stops, list(pack.crews), dict(pack.depots), day=day, tz=LA_TZ,
-                    travel=travel, slack=slack, max_workers=2, seed=1)
+                    travel=travel, slack=slack, max_workers=2, seed=1, iteration_scale=scale,
+                    time_limit_s=None if scale != 1.0 else DEFAULT_TIME_LIMIT_S)
     return {r.crew: [p.request_id for p in r.stops] for r in plan.routes if r.stops}
 
 
@@ -199,13 +208,27 @@ def child(args: argparse.Namespace) -> None:
     travel_and_slack(args.travel, args.no_slack)  # a network graph is loaded untimed
     t0 = time.perf_counter()
     if args.solve == "curbside":
-        routes = solve_curbside(args, stops)
+        routes = solve_curbside(args, stops, args.budget or 1.0)
     else:
         inst = instance(args, stops)
         fn = solve_vroom if args.solve == "vroom" else solve_ortools
         routes = fn(inst, args.budget)
     wall = time.perf_counter() - t0
-    Path(args.out).write_text(json.dumps({"routes": routes, "wall_s": wall}))
+    Path(args.out).write_text(json.dumps({"routes": routes, "wall_s": wall, "rss_mb": own_peak_mb()}))
+
+
+def own_peak_mb() -> float:
+    """Return the peak RSS, MB: this process's (since exec) or its largest worker's.
+
+    ``wait4`` in the parent would not do: a child's high-water mark starts at its
+    parent's size when forked.
+    """
+    hwm = 0.0
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            hwm = float(line.split()[1]) / 1024
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return max(hwm, kids)
 
 
 def run(args: argparse.Namespace, solver: str, budget: float) -> dict[str, Any]:
@@ -215,14 +238,10 @@ def run(args: argparse.Namespace, solver: str, budget: float) -> dict[str, Any]:
                "--day", args.day, "--travel", args.travel, "--out", str(out)]
         if args.no_slack:
             cmd.append("--no-slack")
-        proc = subprocess.Popen(cmd, cwd=ROOT)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
-            raise SystemExit(f"{solver} failed with exit code {proc.returncode}")
-        answer = json.loads(out.read_text())
-    answer["rss_mb"] = usage.ru_maxrss / 1024
-    return answer
+        done = subprocess.run(cmd, cwd=ROOT, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"{solver} failed with exit code {done.returncode}")
+        return dict(json.loads(out.read_text()))
 
 
 def score(args: argparse.Namespace, answer: dict[str, Any]) -> dict[str, Any]:
@@ -252,9 +271,11 @@ def main() -> None:
     ap.add_argument("--no-slack", action="store_true")
     ap.add_argument("--seconds", default="10,60", help="peers' time budgets, comma-separated")
     ap.add_argument("--peers", default="vroom,ortools")
+    ap.add_argument("--curbside-scale", type=float, default=10.0,
+                    help="Curbside's iteration scale next to budgets over 15 s (default 10x)")
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--solve", help=argparse.SUPPRESS)
-    ap.add_argument("--budget", type=float, default=10.0, help=argparse.SUPPRESS)
+    ap.add_argument("--budget", type=float, default=0.0, help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.solve:
@@ -262,12 +283,17 @@ def main() -> None:
         return
     where = machine()
     rows = []
-    runs = [("curbside", 0.0)] + [(p, float(s)) for s in args.seconds.split(",") for p in args.peers.split(",")]
-    names = {"curbside": "Curbside, default budget, 2 processes", "vroom": "VROOM 1.15 (pyvroom), 2 threads",
+    runs: list[tuple[str, float]] = []
+    for sec in (float(x) for x in args.seconds.split(",")):
+        runs.append(("curbside", 1.0 if sec <= 15 else args.curbside_scale))
+        runs += [(p, sec) for p in args.peers.split(",")]
+    names = {"curbside": "Curbside, 2 processes", "vroom": "VROOM 1.15 (pyvroom), 2 threads",
              "ortools": "OR-Tools 9.15, guided local search, 1 thread"}
     for solver, budget in runs:
         res = score(args, run(args, solver, budget))
-        label = names[solver] + ("" if solver == "curbside" else f", {budget:g} s")
+        label = names[solver] + (
+            (", default budget" if budget == 1.0 else f", {budget:g}x budget")
+            if solver == "curbside" else f", {budget:g} s")
         rows.append(
             f"| {label} | {res['planned']:,} | {res['drive_h']:.2f} | {res['routes']} | {res['violations']} | "
             f"{res['outside']} | {res['over']} / {res['over15']} ({res['worst_min']:+.1f} min) | "
@@ -283,7 +309,9 @@ def main() -> None:
         f"Command: `.venv/bin/python bench/bench_peers.py {flags}` ({where}). Same instance, one evaluator "
         "(see `bench/bench_peers.py`); wall: from the day's stops to the answer, in each solver's own process "
         "(travel matrix, model building, search). Peak RSS: that process, including the pack and the day's "
-        "requests (about 240 MB for any of them); the largest of Curbside's processes.",
+        "requests (about 240 MB for any of them) and, for OR-Tools, the matrices as Python lists its API takes; "
+        "the largest of Curbside's processes. Curbside's rows next to the 10 s budgets use its default "
+        "iteration budget, next to the 60 s ones ten times it.",
         "",
         f"| method | planned | drive h | routes | violations | stops outside territory | {SLOW_FACTOR:g}x slower: over / > 15 min (worst) | wall | peak RSS |",
         "|---|---|---|---|---|---|---|---|---|",
