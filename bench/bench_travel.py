@@ -164,7 +164,7 @@ def main() -> None:
         "",
         "Fitted bands (now the `[travel]` table of `data/cities/los_angeles.toml`):",
         "",
-        "| straight-line band | circuity | pace per straight km | speed on the road |",
+        "| straight-line band | circuity | pace per straight-line km | marginal road speed in the band |",
         "|---|---|---|---|",
         *band_rows,
         "",
