@@ -13,21 +13,37 @@ from bench.docs import write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-ORDER = ["vrplib_nn40", "vrplib", "vrplib_nn50", "la_day", "quality", "replan", "scaling"]
+ORDER = [
+    "summary",
+    "travel",
+    "la_day_2020-01-03_straight-line_noslack",
+    "peers_2020-01-03_straight-line_noslack",
+    "la_day_2020-01-03_pack_noslack",
+    "la_day_2020-01-03_pack",
+    "peers_2020-01-03_pack",
+    "la_day_2020-01-03_network",
+    "la_day_2017-12-29_straight-line_noslack",
+    "peers_2017-12-29_straight-line_noslack",
+    "la_day_2017-12-29_pack",
+    "peers_2017-12-29_pack",
+    "vrplib",
+    "quality",
+    "replan",
+    "scaling",
+]
 
 INTRO = """## Planning
 
 Planning engine (`dispatch/planning/`, PyVRP). Figures below are measured by the
 commands shown, on the project's shared development machine (2 cores shared with other
-work, so wall times are noisy and pessimistic). Travel model: `HaversineTravel`
-(great-circle x 1.3 circuity at 25 km/h; see `geo/travel.py`). The LA day and the
-quality run use the product's own data path: requests through the MyLA311 importer,
-districts and the 131-crew roster from the city pack (`data/cities/los_angeles.toml`).
-The re-planning and scaling runs below were measured with a synthetic demo roster that
-`dispatch/planning/replay.py` used to hold (12 bulky/dumping crews per sanitation yard,
-graffiti crews per contractor); it is gone, and `bench/bench_plan.py replan|scaling` now
-take the pack's roster (scaled with the number of stops, `bench/la_data.scaled_roster`).
-Those two tables have not been re-measured since.
+work, so wall times are noisy and pessimistic; each table gives the load average at its
+start). The LA days use the product's own data path: requests through the MyLA311
+importer, districts and the 131-crew roster, its territories and the `[travel]` table
+from the city pack (`data/cities/los_angeles.toml`). "straight-line" is the model before
+calibration (great-circle x 1.3 at 25 km/h); "pack" is the pack's calibrated banded
+model with its 60 s approach time. "No reserve" is `--no-slack`; the pack's reserve is
+max(4% of the shift, 20 min) per route. The 2017-12-29 day is the held-out evaluation
+file: measured, never tuned on.
 """
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import date, time
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import geopandas as gpd
@@ -40,7 +40,7 @@ from dispatch.errors import CityPackError, DispatchError
 from dispatch.model import Category, Channel, Crew, Depot
 from geo.boundaries import load_boundary, load_district_layer, local_utm_epsg
 from geo.districts import DistrictIndex
-from geo.errors import AddressReferenceError, BoundaryError
+from geo.errors import AddressReferenceError, BoundaryError, TravelError
 from geo.reference_sources import (
     CONFLICT_M,
     COVERAGE_M,
@@ -49,6 +49,10 @@ from geo.reference_sources import (
     layout_from_table,
     read_layouts,
 )
+from geo.travel import TRAVEL_MODELS, TravelModel, TravelSettings
+
+if TYPE_CHECKING:
+    from dispatch.planning.problem import Slack
 
 __all__ = [
     "DEFAULT_DISTRICTS_NOTE",
@@ -87,6 +91,7 @@ _TOP_FIELDS = {
     "crews",
     "channels",
     "reference",
+    "travel",
 }
 _REFERENCE_FIELDS = {
     "extent", "holdout", "layouts", "conflict_m", "coverage_m", "sources", "place_names",
@@ -125,6 +130,11 @@ _CREW_FIELDS = {
     "lunch_s",
     "max_duration_s",
 }
+_TRAVEL_FIELDS = {
+    "model", "circuity", "speed_kmh", "band_edges_m", "band_circuity", "band_pace_s_per_km",
+    "approach_s", "network_nodes", "network_links", "access_speed_kmh", "access_circuity",
+    "max_access_m", "max_path_s", "osrm_url", "reserve_share", "reserve_min_minutes",
+}  # fmt: skip
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -245,6 +255,9 @@ class CityPack:
     channels
         How the city's systems write each intake channel (lower case, e.g. ``call``)
         -> :class:`~dispatch.model.Channel`; importers read it through their context.
+    travel
+        The city's travel model and route reserve (its ``[travel]`` table; default:
+        straight-line, the default reserve).
     """
 
     name: str
@@ -264,6 +277,21 @@ class CityPack:
     demo_day: date | None = None
     reference: ReferencePlan | None = None
     channels: Mapping[str, Channel] = field(default_factory=dict)
+    travel: TravelSettings = field(default_factory=TravelSettings)
+
+    # ---------------------------------------------------------------- planning
+    def travel_model(self) -> TravelModel:
+        """Return the travel model the pack chooses (built once per process)."""
+        return self.travel.build()
+
+    def slack(self) -> Slack | None:
+        """Return the reserve routes keep (``None`` when the pack keeps none)."""
+        from dispatch.planning.problem import Slack
+
+        t = self.travel
+        if t.reserve_share <= 0 and t.reserve_min_minutes <= 0:
+            return None
+        return Slack(t.reserve_share, t.reserve_min_minutes)
 
     # ---------------------------------------------------------------- look-ups
     @property
@@ -677,7 +705,47 @@ class _PackReader:
             demo_day=demo_day,
             reference=reference,
             channels=channels,
+            travel=self.travel(),
         )
+
+    def travel(self) -> TravelSettings:
+        t = self.doc.get("travel")
+        if t is None:
+            return TravelSettings()
+        if not isinstance(t, dict):
+            raise self.fail("travel", f"got {t!r}; expected a table")
+        self.unknown(t, _TRAVEL_FIELDS, "travel")
+        num = (int, float)
+        kw: dict[str, Any] = {}
+        model = self.get(t, "model", "travel", str, required=False, default="straight-line")
+        if model not in TRAVEL_MODELS:
+            raise self.fail("travel.model", f"got {model!r}; expected one of {TRAVEL_MODELS}")
+        kw["model"] = model
+        for key in ("circuity", "speed_kmh", "approach_s", "access_speed_kmh",
+                    "access_circuity", "max_access_m", "max_path_s", "reserve_share",
+                    "reserve_min_minutes"):
+            v = self.get(t, key, "travel", num, required=False)
+            if v is not None:
+                if not math.isfinite(v) or v < 0:
+                    raise self.fail(f"travel.{key}", f"got {v}; expected a number >= 0")
+                kw[key] = float(v)
+        for key in ("band_edges_m", "band_circuity", "band_pace_s_per_km"):
+            v = self.get(t, key, "travel", list, required=False)
+            if v is not None:
+                if not all(isinstance(x, num) and not isinstance(x, bool) for x in v):
+                    raise self.fail(f"travel.{key}", f"got {v!r}; expected an array of numbers")
+                kw[key] = tuple(float(x) for x in v)
+        for key in ("network_nodes", "network_links"):
+            v = self.get(t, key, "travel", str, required=False)
+            if v is not None:
+                kw[key] = self.file(v, f"travel.{key}")
+        url = self.get(t, "osrm_url", "travel", str, required=False)
+        if url is not None:
+            kw["osrm_url"] = url
+        try:
+            return TravelSettings(**kw)
+        except TravelError as exc:
+            raise self.fail("travel", str(exc)) from exc
 
     def districts(self) -> tuple[gpd.GeoDataFrame | None, Path | None, str, float]:
         t = self.doc.get("districts")

@@ -171,7 +171,8 @@ def cmd_districts_load(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    """Plan a day: one route per crew, district by district; save it as a draft."""
+    """Plan a day: one route per crew, each inside its crew's districts; save it as a draft."""
+    import dataclasses
     from datetime import date
 
     from dispatch.services.planning import plan_for_day
@@ -183,11 +184,14 @@ def cmd_plan(args: argparse.Namespace) -> int:
         raise CliError(f"--date {args.date!r} is not a date; expected YYYY-MM-DD") from None
     engine = _ready_engine(args)
     pack = _pack(args)
+    travel = pack.travel if args.travel == "pack" else pack.travel.with_model(args.travel)
+    if args.no_slack:
+        travel = dataclasses.replace(travel, reserve_share=0.0, reserve_min_minutes=0.0)
+    pack = dataclasses.replace(pack, travel=travel)
     with UnitOfWork(engine, actor="cli:plan") as uow:
         summary = plan_for_day(
             uow, pack, day, districts=args.district, absent=args.absent or (), seed=args.seed,
-            time_limit_s=args.time_limit, allow_cross_district=args.cross_districts,
-            progress=_progress_bar("districts"),
+            time_limit_s=args.time_limit, progress=_progress_bar("territory groups"),
         )
     for line in summary.lines():
         print(line)
@@ -401,10 +405,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--district", action="append", help="plan only this district (repeatable)")
     p.add_argument("--absent", action="append", help="crew absent today (repeatable)")
     p.add_argument("--time-limit", type=float, default=None,
-                   help="solver time budget per district, seconds")
+                   help="wall-clock cap per solver run, seconds (a safety net)")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--cross-districts", action="store_true",
-                   help="let crews serving several districts cross between them")
+    p.add_argument("--travel", default="pack",
+                   choices=["pack", "straight-line", "banded", "network"],
+                   help="travel model (default: the city pack's [travel] model; straight-line: "
+                        "great-circle x 1.3 at 25 km/h)")
+    p.add_argument("--no-slack", action="store_true",
+                   help="keep no reserve before the shift end (default: the pack's reserve)")
     p.add_argument("--out", help="write the plan as JSON")
     p.add_argument("--assign", action="store_true",
                    help="assign the new plan at once (prints what it changes first; started "

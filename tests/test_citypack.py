@@ -611,3 +611,67 @@ def test_sweep_flag_must_be_true_or_false(tmp_path: Path) -> None:
     path = _write(tmp_path, BASE.replace("sla_h = 24", 'sla_h = 24\nsweep = "yes"', 1))
     with pytest.raises(CityPackError, match=r"categories\.graffiti_removal\.sweep"):
         load_city_pack(path)
+
+
+# ------------------------------------------------------------------------- [travel]
+
+
+def test_la_pack_chooses_the_calibrated_model(la: CityPack) -> None:
+    from geo.travel import BandedTravel, NetworkTravel
+
+    model = la.travel_model()
+    assert isinstance(model, BandedTravel) and model.approach_s == la.travel.approach_s
+    assert la.travel.network_nodes is not None and la.travel.network_nodes.is_file()
+    slack = la.slack()
+    assert slack is not None and slack.reserve_s(8 * 3600) >= 20 * 60
+    net = la.travel.with_model("network").build()
+    assert isinstance(net, NetworkTravel) and net.fallback == model
+
+
+def test_pack_without_travel_keeps_todays_model(tmp_path: Path) -> None:
+    from geo.travel import HaversineTravel
+
+    pack = load_city_pack(_write(tmp_path, BASE))
+    assert pack.travel_model() == HaversineTravel()
+    assert pack.slack() is not None
+
+
+TRAVEL = """
+[travel]
+model = "banded"
+band_edges_m = [1000, 5000]
+band_circuity = [1.5, 1.4, 1.3]
+band_pace_s_per_km = [200, 90, 50]
+approach_s = 45
+reserve_share = 0
+reserve_min_minutes = 0
+"""
+
+
+def test_travel_table_is_read(tmp_path: Path) -> None:
+    from geo.travel import BandedTravel
+
+    pack = load_city_pack(_write(tmp_path, BASE + TRAVEL))
+    assert pack.travel_model() == BandedTravel((1000.0, 5000.0), (1.5, 1.4, 1.3),
+                                               (200.0, 90.0, 50.0), 45.0)
+    assert pack.slack() is None
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "words"),
+    [
+        ('model = "banded"', 'model = "teleport"', "expected one of"),
+        ("approach_s = 45", "approach_s = -5", "expected a number >= 0"),
+        ("band_circuity = [1.5, 1.4, 1.3]", "band_circuity = [1.5]", "circuity"),
+        ("band_circuity = [1.5, 1.4, 1.3]", 'band_circuity = ["a"]', "array of numbers"),
+        ("approach_s = 45", "approach = 45", "unknown field"),
+        ('model = "banded"', 'model = "network"\nnetwork_nodes = "nowhere.csv"', "nowhere.csv"),
+    ],
+)
+def test_bad_travel_table_names_the_field(
+    tmp_path: Path, old: str, new: str, words: str
+) -> None:
+    path = _write(tmp_path, BASE + TRAVEL.replace(old, new, 1))
+    with pytest.raises(CityPackError) as err:
+        load_city_pack(path)
+    assert "travel" in str(err.value) and words in str(err.value)

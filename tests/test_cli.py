@@ -141,6 +141,19 @@ def test_plan_command_writes_the_json_contract(
     planned = sum(len(r["stops"]) for r in doc["routes"])
     assert planned + len(doc["unplanned"]) == 29
     assert all(u["reason"] for u in doc["unplanned"])
+    # every route names its crew's territory; stops lie inside it; the pack's reserve holds
+    for route in doc["routes"]:
+        assert route["territory"] and {s["district"] for s in route["stops"]} <= set(
+            route["territory"])
+        assert route["reserve_s"] > 0 and route["slack_s"] >= route["reserve_s"] - 1
+    assert doc["settings"]["travel"] == "BandedTravel"
+    # today's model and no reserve
+    assert main(["--db", db_url, "plan", "--date", "2020-01-03", "--district", "13",
+                 "--travel", "straight-line", "--no-slack", "--time-limit", "1",
+                 "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["settings"]["travel"] == "HaversineTravel" and doc["settings"]["slack"] is None
+    assert all(r["reserve_s"] == 0 for r in doc["routes"])
 
 
 @pytest.mark.parametrize(

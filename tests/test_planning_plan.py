@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from datetime import timedelta
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -16,7 +18,7 @@ from test_planning_helpers import DAY, DEPOTS, ITS, TZ, at, crew, roster, stops
 
 from dispatch.errors import PlanningError
 from dispatch.planning import HaversineTravel, Plan, Stop, plan_day, validate_plan
-from dispatch.planning.problem import ReasonKind
+from dispatch.planning.problem import ReasonKind, Slack
 
 TRAVEL = HaversineTravel()
 
@@ -217,20 +219,75 @@ def test_time_window_respected() -> None:
     assert at(6, 30) <= got[s[7].request_id].arrival <= at(7)
 
 
-def test_cross_district_solves_jointly() -> None:
-    s = [replace(x, category="bulky_items") for x in stops(30, seed=6)]
-    plan = _plan(s, allow_cross_district=True)
+def test_crews_stay_in_their_territories() -> None:
+    s = [replace(x, category="bulky_items") for x in stops(45, seed=6)]
+    plan = _plan(s)
     assert validate_plan(plan, roster(), DEPOTS, TRAVEL, s) == []
     bulky = [r for r in plan.routes if "bulky_items" in r.skills]
+    # A (1, 2) and B (2, 3) share district 2: one group, each crew at home.
     assert {r.districts for r in bulky} == {("1", "2", "3")}
+    for r in bulky:
+        assert {p.stop.district for p in r.stops} <= set(r.territory)
+        if r.stops:
+            assert r.district in {p.stop.district for p in r.stops}
+    by_crew = {r.crew: {p.stop.district for p in r.stops} for r in bulky}
+    assert "3" not in by_crew["A-bulky-1"] | by_crew["A-bulky-2"]
+    assert "1" not in by_crew["B-bulky-1"]
+    d = json.loads(plan.to_json())
+    assert {tuple(r["territory"]) for r in d["routes"] if r["crew"].startswith("B-bulky")} == {
+        (2, 3)
+    }
 
 
-def test_without_cross_each_crew_in_one_district() -> None:
+def test_focus_rounds_are_deterministic_and_parallel_equals_inline() -> None:
+    # More work than crews: stops are left over, so focus rounds run.
+    s = [replace(x, category="bulky_items", service_s=1500) for x in stops(90, seed=9)]
+    crews = [crew("A-bulky-1", ("bulky_items",), "A", ("1", "2")),
+             crew("B-bulky-1", ("bulky_items",), "B", ("2", "3")),
+             crew("B-bulky-2", ("bulky_items",), "B", ("3",))]
+    stats: list[dict[str, object]] = []
+    inline = _plan(s, crews, stats=stats)
+    assert inline.unplanned and any(int(str(x["rounds"])) > 0 for x in stats)
+    assert validate_plan(inline, crews, DEPOTS, TRAVEL, s) == []
+    par = _plan(s, crews, max_workers=2)
+    assert par.to_json() == inline.to_json()
+
+
+def test_cross_district_flag_changes_nothing() -> None:
     s = [replace(x, category="bulky_items") for x in stops(30, seed=6)]
-    plan = _plan(s)
-    for r in plan.routes:
-        assert len(r.districts) == 1
-        assert {p.stop.district for p in r.stops} <= set(r.districts)
+    a, b = _plan(s), _plan(s, allow_cross_district=True)
+    assert [r.to_dict() for r in a.routes] == [r.to_dict() for r in b.routes]
+
+
+def test_slack_keeps_a_reserve_and_the_plan_says_what_is_left() -> None:
+    s = [replace(x, category="bulky_items", service_s=1500, district="1")
+         for x in stops(40, seed=3)]
+    crews = [crew("A-bulky-1", ("bulky_items",), "A", ("1",))]
+    tight = _plan(s, crews, slack=None)
+    kept = _plan(s, crews, slack=Slack(share=0.1, min_minutes=30))
+    reserve = round(0.1 * 8.5 * 3600)
+    r = kept.routes[0]
+    assert r.reserve_s == reserve and r.slack_s >= reserve
+    assert tight.routes[0].reserve_s == 0
+    assert len(r.stops) <= len(tight.routes[0].stops)
+    assert validate_plan(kept, crews, DEPOTS, TRAVEL, s) == []
+    d = json.loads(kept.to_json())["routes"][0]
+    assert d["reserve_s"] == reserve and d["slack_s"] == r.slack_s
+    assert kept.settings["slack"] == {"share": 0.1, "min_minutes": 30}
+    # the checker holds a plan to a reserve it did not keep
+    errs = validate_plan(tight, crews, DEPOTS, TRAVEL, s, slack=Slack(0.1, 30))
+    assert tight.routes[0].slack_s >= reserve or any("reserve" in e for e in errs)
+
+
+def test_slack_validates() -> None:
+    with pytest.raises(PlanningError):
+        Slack(share=0.7)
+    with pytest.raises(PlanningError):
+        Slack(min_minutes=-1)
+    assert Slack(0.05, 15).reserve_s(8 * 3600) == 1440
+    assert Slack(0.0, 15).reserve_s(8 * 3600) == 900
+    assert Slack.from_dict(Slack(0.05, 15).to_dict()) == Slack(0.05, 15)
+    assert Slack.from_dict(None) is None
 
 
 def test_validate_plan_catches_violations(base: tuple[list[Stop], Plan]) -> None:
@@ -305,3 +362,72 @@ def test_single_worker_runs_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
     assert plan.totals()["stops_planned"] > 0
     with pytest.raises(AssertionError, match="must not start"):
         _plan(stops(40), max_workers=2)
+
+
+class _Roads(HaversineTravel):
+    """Straight-line times; 'roads' that bend through the midpoint of every leg."""
+
+    def path(self, lonlat: np.ndarray) -> list[tuple[float, float]]:
+        out = [(float(lonlat[0, 0]), float(lonlat[0, 1]))]
+        for a, b in itertools.pairwise(lonlat):
+            out += [(float(a[0]), float(b[1])), (float(b[0]), float(b[1]))]
+        return out
+
+
+def test_route_geometry_follows_the_roads_on_the_map_and_in_gpx() -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    from dispatch.planning.plan import PLAN_SCHEMA_PATH
+
+    s = stops(20, seed=2)
+    plan = _plan(s, travel=_Roads())
+    used = [r for r in plan.routes if r.stops]
+    assert used and all(r.geometry and len(r.geometry) == 2 * len(r.stops) + 3 for r in used)
+    assert all(r.geometry is None for r in plan.routes if not r.stops)
+    lines = {f["properties"]["crew"]: f for f in plan.to_geojson()["features"]
+             if f["geometry"]["type"] == "LineString"}
+    r = used[0]
+    assert lines[r.crew]["geometry"]["coordinates"] == [list(p) for p in r.geometry or []]
+    assert lines[r.crew]["properties"]["follows_roads"] is True
+    root = ET.fromstring(plan.to_gpx())
+    ns = {"g": "http://www.topografix.com/GPX/1/1"}
+    trks = root.findall("g:trk", ns)
+    assert len(trks) == len(used)
+    assert len(trks[0].findall("g:trkseg/g:trkpt", ns)) == len(used[0].geometry or [])
+    text = plan.to_json()
+    assert Plan.from_json(text).to_json() == text
+    jsonschema.validate(json.loads(text), json.loads(PLAN_SCHEMA_PATH.read_text()))
+    # straight-line plans keep straight legs (no geometry, no tracks)
+    flat = _plan(s)
+    assert all(r.geometry is None for r in flat.routes)
+    assert not ET.fromstring(flat.to_gpx()).findall("g:trk", ns)
+
+
+def test_plan_from_routes_scores_a_plan_like_the_planner() -> None:
+    from dispatch.planning.planner import plan_from_routes
+
+    s = stops(40)
+    plan = _plan(s)
+    routes = {r.crew: [p.request_id for p in r.stops] for r in plan.routes}
+    again = plan_from_routes(routes, s, roster(), DEPOTS, day=DAY, tz=TZ)
+    assert [r.to_dict() for r in again.routes] == [r.to_dict() for r in plan.routes]
+    assert [u.request_id for u in again.unplanned] == [u.request_id for u in plan.unplanned]
+    # a stop put on a crew outside its territory is taken off with a reason
+    b_only = next(x for x in s if x.district == "3" and x.category == "bulky_items")
+    bad = {**routes, "A-bulky-1": [b_only.request_id, *routes["A-bulky-1"]]}
+    bad["B-bulky-1"] = [rid for rid in bad["B-bulky-1"] if rid != b_only.request_id]
+    scored = plan_from_routes(bad, s, roster(), DEPOTS, day=DAY, tz=TZ)
+    assert validate_plan(scored, roster(), DEPOTS, TRAVEL, s) == []
+    assert b_only.request_id not in {p.request_id for p in scored.route("A-bulky-1").stops}
+
+
+def test_retime_routes_reports_lateness() -> None:
+    from dispatch.planning.planner import retime_routes
+
+    s = [replace(x, category="bulky_items", service_s=1500, district="1")
+         for x in stops(40, seed=3)]
+    crews = [crew("A-bulky-1", ("bulky_items",), "A", ("1",))]
+    plan = _plan(s, crews, slack=Slack(0.1, 30))
+    same = retime_routes(plan, crews, TRAVEL, 1.0)
+    assert same["A-bulky-1"] == -plan.routes[0].slack_s
+    slow = retime_routes(plan, crews, TRAVEL, 3.0)
+    assert slow["A-bulky-1"] > same["A-bulky-1"]

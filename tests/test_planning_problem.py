@@ -13,7 +13,7 @@ from test_planning_helpers import DAY, DEPOTS, TZ, crew, roster, stops
 from dispatch.errors import PlanningError
 from dispatch.model import Category, ServiceRequest
 from dispatch.planning import Stop, auto_iterations, stop_from_request, urgency_of
-from dispatch.planning.problem import PRIZE_OVERDUE, DayClock, ReasonKind, split_day
+from dispatch.planning.problem import PRIZE_OVERDUE, DayClock, serves, split_day
 from dispatch.planning.solver import solve_data, stopping, vrp_data
 
 
@@ -77,24 +77,31 @@ def test_day_clock_dst() -> None:
     assert normal.seconds(datetime(2020, 1, 3, 15, tzinfo=UTC)) == 7 * 3600
 
 
-def test_split_one_district_per_crew_type() -> None:
+def test_split_groups_overlapping_territories() -> None:
     subs, unplanned = split_day(stops(40), roster(), DayClock(DAY, TZ), depots=DEPOTS)
-    assert not unplanned or all(r.kind is ReasonKind.CREWS_ELSEWHERE for r in unplanned.values())
+    assert unplanned == {}
     names = [c.name for p in subs for c in p.crews]
     assert sorted(names) == sorted(c.name for c in roster())  # each crew exactly once
+    # bulky A (1, 2) and B (2, 3) overlap in 2: one group over 1-3
+    assert [(p.skills, p.districts) for p in subs] == [
+        (("bulky_items", "illegal_dumping"), ("1", "2", "3")),
+        (("graffiti_removal",), ("1", "2", "3")),
+    ]
     for p in subs:
-        assert len(p.districts) == 1
         for s in p.stops:
             assert s.district in p.districts
             assert all(s.category in c.categories for c in p.crews)
+            assert any(serves(c, s.district) for c in p.crews)
 
 
-def test_split_gives_every_district_a_crew_when_possible() -> None:
-    crews = [crew(f"A-{i}", ("bulky_items",), "A", ("1", "2", "3")) for i in range(3)]
+def test_split_keeps_separate_territories_apart() -> None:
+    crews = [crew("A-1", ("bulky_items",), "A", ("1",)), crew("B-1", ("bulky_items",), "B", ("3",)),
+             crew("B-2", ("bulky_items",), "B", ("2", "3"))]
     s = [replace(x, category="bulky_items") for x in stops(60)]
-    subs, unplanned = split_day(s, crews, DayClock(DAY, TZ), depots=DEPOTS)
+    subs, unplanned = split_day(s, crews, DayClock(DAY, TZ))
     assert unplanned == {}
-    assert sorted(p.districts[0] for p in subs) == ["1", "2", "3"]
+    assert [p.districts for p in subs] == [("1",), ("2", "3")]
+    assert [sorted(c.name for c in p.crews) for p in subs] == [["A-1"], ["B-1", "B-2"]]
 
 
 def test_split_absent_crews_excluded() -> None:
@@ -109,10 +116,12 @@ def test_duplicate_crew_names_rejected() -> None:
 
 
 def test_auto_iterations_clamped() -> None:
-    assert auto_iterations(1) == 400
-    assert auto_iterations(100) == 1000
-    assert auto_iterations(10_000) == 2500
-    assert auto_iterations(100, 10.0) == 10_000
+    from dispatch.planning.planner import ITERATIONS_PER_STOP, MAX_ITERATIONS, MIN_ITERATIONS
+
+    assert auto_iterations(1) == MIN_ITERATIONS
+    assert auto_iterations(100) == max(MIN_ITERATIONS, 100 * ITERATIONS_PER_STOP)
+    assert auto_iterations(10_000) == MAX_ITERATIONS
+    assert auto_iterations(100, 10.0) == 10 * auto_iterations(100)
 
 
 def test_stopping_needs_a_limit() -> None:
@@ -147,3 +156,63 @@ def test_whole_city_crews_solve_the_city_jointly() -> None:
     assert unplanned == {}
     assert [p.districts for p in subs] == [("1", "2", "3")]
     assert len(subs[0].stops) == 30 and len(subs[0].crews) == 2
+
+
+def test_build_problem_gives_each_territory_a_profile() -> None:
+    from dispatch.planning.solver import LOCK_PENALTY, build_problem
+    from dispatch.planning.travel import HaversineTravel
+
+    crews = [crew("A-1", ("bulky_items",), "A", ("1", "2")),
+             crew("A-2", ("bulky_items",), "A", ("1", "2")),
+             crew("B-1", ("bulky_items",), "B", ("2", "3"))]
+    s = [replace(x, category="bulky_items") for x in stops(9)]
+    subs, _ = split_day(s, crews, DayClock(DAY, TZ))
+    built = build_problem(subs[0], DEPOTS, DayClock(DAY, TZ), HaversineTravel())
+    assert built.data.num_profiles == 2
+    assert [len(m) for m in built.vehicle_crews] == [2, 1]  # A's two crews share a type
+    nd = built.n_depots
+    for vt, members in enumerate(built.vehicle_crews):
+        prof = built.data.vehicle_type(vt).profile
+        cost = built.data.distance_matrix(prof)
+        for j, st in enumerate(built.sub.stops):
+            banned = cost[0, nd + j] >= LOCK_PENALTY
+            assert banned == (st.district not in members[0].districts)
+    res = solve_data(built.data, seed=1, iterations=200)
+    for r in res.best.routes():
+        terr = built.vehicle_crews[r.vehicle_type()][0].districts
+        assert all(built.sub.stops[a.idx].district in terr
+                   for a in r.schedule() if a.is_client())
+
+
+def test_one_territory_needs_one_profile() -> None:
+    from dispatch.planning.solver import build_problem
+    from dispatch.planning.travel import HaversineTravel
+
+    crews = [crew(f"A-{i}", ("bulky_items",), "A", ("1", "2")) for i in range(2)]
+    s = [replace(x, category="bulky_items") for x in stops(8, districts=("1", "2"))]
+    subs, _ = split_day(s, crews, DayClock(DAY, TZ))
+    built = build_problem(subs[0], DEPOTS, DayClock(DAY, TZ), HaversineTravel())
+    assert built.data.num_profiles == 1
+
+
+def test_large_groups_are_split_between_teams() -> None:
+    crews = [crew("A-1", ("bulky_items",), "A", ("1", "2")),
+             crew("A-2", ("bulky_items",), "A", ("1", "2")),
+             crew("B-1", ("bulky_items",), "B", ("2", "3"))]
+    s = [replace(x, category="bulky_items") for x in stops(60)]
+    whole, _ = split_day(s, crews, DayClock(DAY, TZ), depots=DEPOTS)
+    assert len(whole) == 1
+    parts, unplanned = split_day(s, crews, DayClock(DAY, TZ), depots=DEPOTS,
+                                 max_group_stops=45)
+    assert unplanned == {} and len(parts) == 2
+    assert sorted(c.name for p in parts for c in p.crews) == ["A-1", "A-2", "B-1"]
+    assert sorted(x.request_id for p in parts for x in p.stops) == sorted(
+        x.request_id for x in s)
+    for p in parts:
+        for x in p.stops:
+            assert any(serves(c, x.district) for c in p.crews)
+    shared = [x for p in parts for x in p.stops if x.district == "2"]
+    assert shared  # district 2 stops went to one of its two teams, by distance and time
+    again, _ = split_day(s, crews, DayClock(DAY, TZ), depots=DEPOTS, max_group_stops=45)
+    assert [(p.key, [x.request_id for x in p.stops]) for p in again] == [
+        (p.key, [x.request_id for x in p.stops]) for p in parts]

@@ -33,7 +33,9 @@ def _stops(n: int = 60) -> list[Stop]:
 @pytest.fixture(scope="module")
 def day() -> tuple[list[Stop], Plan]:
     s = _stops()
-    plan = plan_day(s, _crews(), DEPOTS, day=DAY, tz=TZ, iterations=ITS, max_workers=1)
+    # No reserve: the move test below needs the other route's locked stops to leave room.
+    plan = plan_day(s, _crews(), DEPOTS, day=DAY, tz=TZ, iterations=ITS, max_workers=1,
+                    slack=None)
     assert validate_plan(plan, _crews(), DEPOTS, TRAVEL, s) == []
     return s, plan
 
@@ -215,3 +217,22 @@ def test_any_move_keeps_plan_valid(
     assert rid in order or any(u.request_id == rid for u in new.unplanned)
     for lk in locks:
         assert lk.position is not None and order[lk.position] == lk.request_id
+
+
+def test_replan_keeps_the_plans_reserve_and_travel_model() -> None:
+    from dispatch.planning.problem import Slack
+    from geo.travel import BandedTravel
+
+    banded = BandedTravel((1000.0,), (1.4, 1.3), (200.0, 90.0), approach_s=60.0)
+    s = _stops(40)
+    slack = Slack(0.1, 30)
+    plan = plan_day(s, _crews(), DEPOTS, day=DAY, tz=TZ, iterations=ITS, max_workers=1,
+                    slack=slack, travel=banded)
+    back = Plan.from_json(plan.to_json())
+    urgent = Stop("URG", "bulky_items", "1", -118.26, 34.06, 600, urgency=9.0)
+    new = replan(back, add=[urgent], iterations=100)  # no travel given: the plan's own
+    assert "URG" in {p.request_id for r in new.routes for p in r.stops}
+    assert new.settings["travel_spec"] == banded.spec()
+    assert validate_plan(new, _crews(), DEPOTS, banded, [*s, urgent]) == []
+    assert validate_plan(new, _crews(), DEPOTS, banded, [*s, urgent], slack=slack) == []
+    assert all(r.reserve_s == slack.reserve_s(8 * 3600 + 1800) for r in new.routes)

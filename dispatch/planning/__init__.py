@@ -1,6 +1,7 @@
 """Planning engine: open requests to one ordered route per crew, with PyVRP.
 
 Pure: no streamlit, no sqlalchemy, no network (except :class:`OsrmTravel` when asked).
+Crews stay inside their districts; routes keep a :class:`Slack` reserve.
 
 Main entry points::
 
@@ -21,27 +22,39 @@ from dispatch.planning.plan import (
 )
 from dispatch.planning.planner import DEFAULT_TIME_LIMIT_S, auto_iterations, plan_day, replan
 from dispatch.planning.problem import (
+    DEFAULT_SLACK,
     Lock,
     Reason,
     ReasonKind,
+    Slack,
     Stop,
     stop_from_request,
     urgency_of,
 )
 from dispatch.planning.replay import select_stops_for_day
-from dispatch.planning.travel import HaversineTravel, OsrmTravel, TravelModel
+from dispatch.planning.travel import (
+    BandedTravel,
+    HaversineTravel,
+    NetworkTravel,
+    OsrmTravel,
+    TravelModel,
+)
 
 __all__ = [
+    "DEFAULT_SLACK",
     "DEFAULT_TIME_LIMIT_S",
+    "BandedTravel",
     "Break",
     "HaversineTravel",
     "Lock",
+    "NetworkTravel",
     "OsrmTravel",
     "Plan",
     "PlannedStop",
     "Reason",
     "ReasonKind",
     "Route",
+    "Slack",
     "Stop",
     "TravelModel",
     "Unplanned",

@@ -25,7 +25,7 @@ import numpy as np
 
 from dispatch.errors import PlanningError
 from dispatch.model import Crew, Depot
-from dispatch.planning.problem import DayClock, Reason, ReasonKind, Stop
+from dispatch.planning.problem import DayClock, Reason, ReasonKind, Slack, Stop
 from dispatch.text import neutralise_formula
 from geo.travel import TravelModel
 
@@ -157,8 +157,13 @@ class Route:
 
     ``start``/``end`` are the actual departure from and return to the depot;
     ``shift_start``/``shift_end`` the crew's shift that day. The crew's own settings
-    (``crew_districts``, lunch window, ``max_duration_s``) are kept so that a plan read
-    back from JSON can be re-planned.
+    (``crew_districts``, its territory; lunch window, ``max_duration_s``) are kept so
+    that a plan read back from JSON can be re-planned. ``district`` is the district
+    holding most of the route's stops (supervisors' lists and maps group by it);
+    ``districts`` the group of districts planned together. ``reserve_s`` is the reserve
+    the plan kept before the shift end; :attr:`slack_s` what the route has left.
+    ``geometry`` is the driven path (``lon, lat`` points along the road network) when
+    the travel model has a network, else ``None`` (straight legs between stops).
     """
 
     crew: str
@@ -182,6 +187,18 @@ class Route:
     lunch_end: time = time(13, 30)
     lunch_s: int = 1800
     max_duration_s: int | None = None
+    reserve_s: int = 0
+    geometry: list[tuple[float, float]] | None = None
+
+    @property
+    def territory(self) -> tuple[str, ...]:
+        """Return the districts the crew serves (empty: the whole city)."""
+        return self.crew_districts
+
+    @property
+    def slack_s(self) -> int:
+        """Return the seconds left between the return to the depot and the shift end."""
+        return round((self.shift_end - self.end).total_seconds())
 
     @property
     def load(self) -> int:
@@ -234,10 +251,16 @@ class Route:
                 "after_stops": self.brk.after_stops,
             },
             "crew_districts": [_district_out(d) for d in self.crew_districts],
+            "territory": [_district_out(d) for d in self.crew_districts],
             "lunch_start": self.lunch_start.isoformat(),
             "lunch_end": self.lunch_end.isoformat(),
             "lunch_s": self.lunch_s,
             "max_duration_s": self.max_duration_s,
+            "reserve_s": self.reserve_s,
+            "slack_s": self.slack_s,
+            "geometry": None
+            if self.geometry is None
+            else [[round(x, 6), round(y, 6)] for x, y in self.geometry],
             "stops": [p.to_dict() for p in self.stops],
         }
 
@@ -272,11 +295,17 @@ class Route:
             brk=brk,
             distance_m=int(d["distance_m"]),
             drive_s=int(d["drive_s"]),
-            crew_districts=tuple(str(x) for x in d.get("crew_districts", [])),
+            crew_districts=tuple(
+                str(x) for x in d.get("crew_districts", d.get("territory", []))
+            ),
             lunch_start=time.fromisoformat(d.get("lunch_start", "11:30:00")),
             lunch_end=time.fromisoformat(d.get("lunch_end", "13:30:00")),
             lunch_s=int(d.get("lunch_s", 1800)),
             max_duration_s=None if d.get("max_duration_s") is None else int(d["max_duration_s"]),
+            reserve_s=int(d.get("reserve_s", 0)),
+            geometry=None
+            if d.get("geometry") is None
+            else [(float(x), float(y)) for x, y in d["geometry"]],
         )
 
 
@@ -396,12 +425,20 @@ class Plan:
     # -- other exports ------------------------------------------------------------------
 
     def to_geojson(self) -> dict[str, Any]:
-        """Return a GeoJSON FeatureCollection: a LineString per route, a Point per stop."""
+        """Return a GeoJSON FeatureCollection: a LineString per route, a Point per stop.
+
+        A route's line follows its ``geometry`` (the road network) when it has one, else
+        runs straight from stop to stop.
+        """
         feats: list[dict[str, Any]] = []
         for r in self.routes:
-            coords: list[list[float | None]] = [[r.depot_lon, r.depot_lat]]
-            coords += [[p.stop.lon, p.stop.lat] for p in r.stops]
-            coords.append([r.depot_lon, r.depot_lat])
+            coords: list[list[float | None]]
+            if r.geometry:
+                coords = [[round(x, 6), round(y, 6)] for x, y in r.geometry]
+            else:
+                coords = [[r.depot_lon, r.depot_lat]]
+                coords += [[p.stop.lon, p.stop.lat] for p in r.stops]
+                coords.append([r.depot_lon, r.depot_lat])
             feats.append(
                 {
                     "type": "Feature",
@@ -413,6 +450,9 @@ class Plan:
                         "stops": len(r.stops),
                         "distance_m": r.distance_m,
                         "drive_s": r.drive_s,
+                        "territory": [_district_out(d) for d in r.crew_districts],
+                        "slack_s": r.slack_s,
+                        "follows_roads": r.geometry is not None,
                     },
                 }
             )
@@ -448,7 +488,11 @@ class Plan:
         return buf.getvalue()
 
     def to_gpx(self) -> str:
-        """Return a GPX 1.1 document with one ``<rte>`` per non-empty route."""
+        """Return a GPX 1.1 document with one ``<rte>`` per non-empty route.
+
+        A route with a ``geometry`` (the road network) also gets a ``<trk>`` of the same
+        name that follows the roads; the ``<rte>`` keeps the stops as waypoints.
+        """
         ns = "http://www.topografix.com/GPX/1/1"
         ET.register_namespace("", ns)
         root = ET.Element(f"{{{ns}}}gpx", {"version": "1.1", "creator": "curbside"})
@@ -470,6 +514,14 @@ class Plan:
                     "%Y-%m-%dT%H:%M:%SZ"
                 )
                 ET.SubElement(pt, f"{{{ns}}}name").text = name
+        for r in self.routes:
+            if not r.stops or not r.geometry:
+                continue
+            trk = ET.SubElement(root, f"{{{ns}}}trk")
+            ET.SubElement(trk, f"{{{ns}}}name").text = r.crew
+            seg = ET.SubElement(trk, f"{{{ns}}}trkseg")
+            for lon, lat in r.geometry:
+                ET.SubElement(seg, f"{{{ns}}}trkpt", {"lat": f"{lat:.6f}", "lon": f"{lon:.6f}"})
         return ET.tostring(root, encoding="unicode", xml_declaration=True)
 
     def navigation_links(self) -> dict[str, list[str]]:
@@ -488,14 +540,16 @@ def validate_plan(
     travel: TravelModel,
     stops: Sequence[Stop] | None = None,
     tolerance_s: int = 1,
+    *,
+    slack: Slack | None = None,
 ) -> list[str]:
     """Check a plan against the roster and a travel model; return the violations found.
 
-    Checks every route for: known crew (once), skills, districts, capacity, stop
-    windows, shift start/end, lunch break (length, window, not overlapping work),
-    max route duration, and that times leave room for the travel between stops. With
-    ``stops`` also checks that every stop is either planned once or unplanned with a
-    reason.
+    Checks every route for: known crew (once), skills, districts (the crew's
+    territory), capacity, stop windows, shift start/end, the reserve before the shift
+    end, lunch break (length, window, not overlapping work), max route duration, and
+    that times leave room for the travel between stops. With ``stops`` also checks that
+    every stop is either planned once or unplanned with a reason.
 
     Parameters
     ----------
@@ -511,6 +565,10 @@ def validate_plan(
         Optional candidate stops, to check completeness.
     tolerance_s
         Allowed rounding slack in seconds.
+    slack
+        Reserve every route must keep before its shift end (and its
+        ``max_duration_s``); default: the reserve each route says it kept
+        (``Route.reserve_s``).
 
     Returns
     -------
@@ -546,6 +604,15 @@ def validate_plan(
             errs.append(f"crew {r.crew}: back at depot at {r.end} after shift end {c.shift_end}")
         if c.max_duration_s is not None and end - start > c.max_duration_s + tolerance_s:
             errs.append(f"crew {r.crew}: route lasts {end - start} s > max {c.max_duration_s} s")
+        reserve = r.reserve_s if slack is None else slack.reserve_s(s1 - s0)
+        if r.stops and reserve > 0:
+            if end > s1 - reserve + tolerance_s:
+                errs.append(f"crew {r.crew}: back at {r.end}, {s1 - end} s before shift end; "
+                            f"the reserve is {reserve} s")
+            if c.max_duration_s is not None and end - start > (
+                    c.max_duration_s - reserve + tolerance_s):
+                errs.append(f"crew {r.crew}: route lasts {end - start} s, leaving less than the "
+                            f"{reserve} s reserve of max {c.max_duration_s} s")
         for p in r.stops:
             s = p.stop
             if s.request_id in seen:

@@ -1,25 +1,46 @@
-"""Plan a day (:func:`plan_day`) and re-plan part of it (:func:`replan`)."""
+"""Plan a day (:func:`plan_day`) and re-plan part of it (:func:`replan`).
+
+:func:`plan_day` solves each sub-problem (a crew type in a group of districts linked by
+its crews' territories, see :mod:`dispatch.planning.problem`) in a *chain* of solver
+runs: a first run over the whole group, then up to :data:`FOCUS_ROUNDS` *focus rounds*
+while stops are left over. A focus round re-solves, warm-started from the current
+routes, only the crews able to take a left-over stop plus those sharing a district with
+them (:data:`FOCUS_HOPS` steps out), with their stops and the left-over ones; its answer
+replaces theirs when it is better (more prize net of driving). Chains are independent, so they
+run in parallel processes, and every run has a fixed seed and iteration budget: the
+same inputs give the same plan, in parallel or in-process.
+"""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
+from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from concurrent.futures import as_completed
-from dataclasses import dataclass
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
+
+import numpy as np
+import numpy.typing as npt
 
 from dispatch.errors import PlanningError
 from dispatch.model import Crew, Depot
 from dispatch.planning.plan import Break, Plan, PlannedStop, Route, Unplanned
 from dispatch.planning.problem import (
+    DEFAULT_SLACK,
     DayClock,
     Lock,
     Reason,
     ReasonKind,
+    Slack,
     Stop,
     SubProblem,
+    district_sort,
+    serves,
     skill_key,
     split_day,
 )
@@ -27,84 +48,246 @@ from dispatch.planning.solver import (
     BuiltProblem,
     SolveTask,
     TaskResult,
+    Timeline,
     assign_crews,
     build_problem,
     run_task,
     schedule_route,
+    slice_problem,
 )
 from dispatch.planning.workers import solver_pool
-from geo.travel import HaversineTravel, TravelModel
+from geo.travel import HaversineTravel, TravelModel, travel_from_spec, travel_spec
 
-#: Default wall-clock cap per sub-problem (a crew type in a district), seconds. A safety
-#: net: the iteration budget normally ends the search first (and keeps it deterministic).
+#: Default wall-clock cap per solver run, seconds. A safety net: the iteration budget
+#: normally ends the search first (and keeps it deterministic).
 DEFAULT_TIME_LIMIT_S = 20.0
 
-#: Solver iterations per sub-problem: ``ITERATIONS_PER_STOP * stops``, clamped. Chosen so
-#: that the LA day (about 2,000 stops, 30 sub-problems, largest 220 stops) is planned in
-#: well under 60 s on 2 cores; see the Planning section of docs/benchmarks.md.
-ITERATIONS_PER_STOP = 10
+#: Solver iterations per run: ``ITERATIONS_PER_STOP * stops``, clamped. Chosen so that
+#: the LA day (about 2,000 stops in five territory groups, the largest 882 stops) is
+#: planned in under 10 s on 2 cores; see the Planning section of docs/benchmarks.md.
+ITERATIONS_PER_STOP = 6
 MIN_ITERATIONS = 400
-MAX_ITERATIONS = 2_500
+MAX_ITERATIONS = 3_000
+
+#: Focus rounds per sub-problem while stops are left over (see the module docstring).
+FOCUS_ROUNDS = 2
+#: A focus round takes the crews able to serve a left-over stop, then this many times
+#: the crews sharing a district with those taken so far.
+FOCUS_HOPS = 1
 
 Progress = Callable[[int, int], None]
 
 
+@runtime_checkable
+class RoadGeometry(Protocol):
+    """A travel model that can draw the road path through a sequence of points."""
+
+    def path(self, lonlat: npt.NDArray[np.float64]) -> list[tuple[float, float]]:
+        """Return the driven path through ``lonlat`` (``(n, 2)``) as ``lon, lat`` points."""
+        ...
+
+
 def auto_iterations(n_stops: int, scale: float = 1.0) -> int:
-    """Return the default deterministic iteration budget for a sub-problem of ``n_stops``."""
+    """Return the default deterministic iteration budget for a solver run on ``n_stops``."""
     base = min(MAX_ITERATIONS, max(MIN_ITERATIONS, ITERATIONS_PER_STOP * n_stops))
     return int(base * scale)
 
 
+ByCrew = dict[str, list[int]]
+
+
 @dataclass
-class _Job:
+class _Chain:
+    """One sub-problem's solver runs: the first over the group, then focus rounds."""
+
     built: BuiltProblem
-    task: SolveTask
+    seed: int
+    iterations: int | None
+    scale: float
+    time_limit_s: float | None
+    by_crew: ByCrew = field(default_factory=dict)
+    rounds: int = 0
+    iterations_run: int = 0
+    budget: int = 0
+    runtime_s: float = 0.0
+    focus: tuple[BuiltProblem, list[int]] | None = None  # the part and its stops' indices
+
+    @property
+    def key(self) -> str:
+        return self.built.sub.key
+
+    def _its(self, n_stops: int) -> int:
+        if self.iterations is not None:
+            return self.iterations
+        return auto_iterations(n_stops, self.scale)
+
+    def first(self) -> SolveTask:
+        """Return the first run: the whole group."""
+        its = self._its(len(self.built.sub.stops))
+        self.budget += its
+        return SolveTask(self.key, self.built.recipe, self.seed, its, self.time_limit_s)
+
+    def take(self, res: TaskResult) -> SolveTask | None:
+        """Record a finished run; return the chain's next run, or ``None`` when done."""
+        self.iterations_run += res.iterations
+        self.runtime_s += res.runtime_s
+        if self.focus is None:
+            self.by_crew = assign_crews(self.built, res.routes)
+        else:
+            part, idx = self.focus
+            got = assign_crews(part, res.routes)
+            new = {n: [idx[j] for j in seq] for n, seq in got.items()}
+            old = {n: self.by_crew.get(n, []) for n in new}
+            if _objective(self.built, new) > _objective(self.built, old):
+                self.by_crew.update(new)
+            self.focus = None
+        if self.rounds >= FOCUS_ROUNDS:
+            return None
+        self.rounds += 1
+        return self._focus_task()
+
+    def _focus_task(self) -> SolveTask | None:
+        sub = self.built.sub
+        served = {j for seq in self.by_crew.values() for j in seq}
+        left = [j for j in range(len(sub.stops)) if j not in served]
+        able = [c for c in sub.crews if any(serves(c, sub.stops[j].district) for j in left)]
+        if not able:
+            return None
+        crews = able
+        for _ in range(FOCUS_HOPS):
+            if any(not c.districts for c in crews):
+                crews = list(sub.crews)
+                break
+            reach = {d for c in crews for d in c.districts}
+            crews = [c for c in sub.crews if not c.districts or reach & set(c.districts)]
+        names = sorted(c.name for c in crews)
+        idx = [j for n in names for j in self.by_crew.get(n, [])] + left
+        part = slice_problem(
+            self.built, SubProblem(sub.skills, sub.districts, crews, [sub.stops[j] for j in idx])
+        )
+        where = {j: k for k, j in enumerate(idx)}
+        initial = _initial_routes(
+            part, {n: [where[j] for j in self.by_crew.get(n, [])] for n in names}
+        )
+        its = self._its(len(idx))
+        self.budget += its
+        self.focus = (part, idx)
+        return SolveTask(f"{self.key}#focus{self.rounds}", part.recipe, self.seed + self.rounds,
+                         its, self.time_limit_s, initial)
 
 
-def _solve_all(
-    jobs: list[_Job], max_workers: int | None, progress: Progress | None
-) -> dict[str, TaskResult]:
-    out: dict[str, TaskResult] = {}
-    total = len(jobs)
+def _objective(built: BuiltProblem, by_crew: Mapping[str, Sequence[int]]) -> int:
+    """Return prizes collected minus driving cost (the solver's objective) of routes."""
+    stops = built.sub.stops
+    total = 0
+    for name, seq in by_crew.items():
+        if not seq:
+            continue
+        dloc = built.crew_depot_loc[name]
+        locs = [dloc, *[built.n_depots + j for j in seq], dloc]
+        total += sum(stops[j].prize for j in seq)
+        total -= sum(int(built.dur_s[a, b]) for a, b in itertools.pairwise(locs))
+    return total
+
+
+def _initial_routes(
+    built: BuiltProblem, by_crew: Mapping[str, list[int]]
+) -> list[tuple[int, list[int]]]:
+    """Return ``(vehicle_type, visits)`` warm-start routes of ``by_crew`` in ``built``."""
+    vt_of = {c.name: vt for vt, members in enumerate(built.vehicle_crews) for c in members}
+    return [(vt_of[n], list(seq)) for n, seq in sorted(by_crew.items()) if seq]
+
+
+def _run_chains(
+    chains: list[_Chain], max_workers: int | None, progress: Progress | None
+) -> None:
+    """Run every chain to its end, in parallel processes or in-process (same result)."""
+    total = len(chains)
     workers = (os.cpu_count() or 1) if max_workers is None else max(1, max_workers)
-    todo = [j for j in jobs if j.task.data.num_clients > 0]
-    for j in jobs:
-        if j.task.data.num_clients == 0:
-            out[j.task.key] = TaskResult(j.task.key, [])
-    done = len(out)
+    todo = [c for c in chains if len(c.built.sub.stops) > 0]
+    done = total - len(todo)
+    for c in chains:
+        if len(c.built.sub.stops) == 0:
+            c.by_crew = {m.name: [] for m in c.built.sub.crews}
     if progress:
         progress(done, total)
     if workers <= 1 or len(todo) <= 1:
-        for j in todo:
-            res = run_task(j.task)
-            out[res.key] = res
+        for c in todo:
+            task: SolveTask | None = c.first()
+            while task is not None:
+                task = c.take(run_task(task))
             done += 1
             if progress:
                 progress(done, total)
-        return out
-    # Largest first, so that the long jobs do not finish last.
-    todo.sort(key=lambda j: -j.task.data.num_clients)
+        return
+    # Largest first, so that the long chains do not finish last.
+    todo.sort(key=lambda c: (-len(c.built.sub.stops), c.key))
     with solver_pool(min(workers, len(todo))) as pool:
-        futs = [pool.submit(run_task, j.task) for j in todo]
-        for f in as_completed(futs):
-            res = f.result()
-            out[res.key] = res
-            done += 1
-            if progress:
-                progress(done, total)
-    return out
+        running: dict[Future[TaskResult], _Chain] = {
+            pool.submit(run_task, c.first()): c for c in todo
+        }
+        while running:
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for f in sorted(finished, key=lambda f: running[f].key):
+                c = running.pop(f)
+                nxt = c.take(f.result())
+                if nxt is not None:
+                    running[pool.submit(run_task, nxt)] = c
+                    continue
+                done += 1
+                if progress:
+                    progress(done, total)
+
+
+def _timed(
+    built: BuiltProblem, crew: Crew, clock: DayClock, dloc: int, reserve_s: int, seq: list[int]
+) -> tuple[Timeline, int]:
+    return schedule_route(crew, seq, built.sub.stops, built.dur_s, clock, dloc, built.n_depots,
+                          reserve_s=reserve_s)
+
+
+def _route_district(crew: Crew, stops: Sequence[Stop], sub: SubProblem) -> str | None:
+    """Return the district a route is listed under: where most of its stops are."""
+    counts = Counter(s.district for s in stops if s.district is not None)
+    if counts:
+        top = max(counts.values())
+        return min((d for d, n in counts.items() if n == top), key=district_sort)
+    if crew.districts:
+        return min(crew.districts, key=district_sort)
+    return sub.districts[0] if sub.districts else None
+
+
+def _geometry(
+    travel: TravelModel | None, depot: Depot, stops: Sequence[Stop]
+) -> list[tuple[float, float]] | None:
+    """Return the road path of a route when the travel model can draw one."""
+    if not stops or not isinstance(travel, RoadGeometry):
+        return None
+    pts = np.array(
+        [[depot.lon, depot.lat], *[[s.lon, s.lat] for s in stops], [depot.lon, depot.lat]],
+        dtype=np.float64,
+    )
+    return [(round(x, 6), round(y, 6)) for x, y in travel.path(pts)]
 
 
 def _routes_of(
     built: BuiltProblem,
-    solved: list[tuple[int, list[int]]],
+    by_crew: Mapping[str, list[int]],
     clock: DayClock,
     unplanned: dict[str, Reason],
     positions: Mapping[str, int] | None = None,
+    travel: TravelModel | None = None,
 ) -> list[Route]:
+    """Turn ``crew -> stop indices`` into timed routes; explain every stop left out.
+
+    Each route is timed by :func:`~dispatch.planning.solver.schedule_route` (lunch break
+    placed, reserve kept); while it breaks a rule (capacity, shift, windows, reserve)
+    its least valuable stop is dropped. Stops outside the crew's territory are never
+    kept. This is also the evaluator the peer benchmark scores other solvers with.
+    """
     sub = built.sub
-    by_crew = assign_crews(built, solved)
     crews = {c.name: c for c in sub.crews}
+    by_crew = {name: list(by_crew.get(name, [])) for name in crews}
     # Locks are hard: a locked stop the solver left on another route goes to its crew.
     index = {s.request_id: j for j, s in enumerate(sub.stops)}
     lock_crew = {index[rid]: lk.crew for rid, lk in built.locks.items() if lk.crew in crews}
@@ -118,15 +301,22 @@ def _routes_of(
     for name in sorted(by_crew):
         crew = crews[name]
         seq = list(by_crew[name])
+        for j in [j for j in seq if not serves(crew, sub.stops[j].district)]:
+            seq.remove(j)  # never expected: the solver's profiles keep crews at home
+            unplanned[sub.stops[j].request_id] = Reason(
+                ReasonKind.OTHER, f"crew {name} does not serve district {sub.stops[j].district}"
+            )
         if positions:
             seq = _apply_positions(seq, sub.stops, positions, name, built)
         dloc = built.crew_depot_loc[name]
-        tl, bad = schedule_route(crew, seq, sub.stops, built.dur_s, clock, dloc, built.n_depots)
+        reserve = built.reserve_s.get(name, 0)
+        timed = functools.partial(_timed, built, crew, clock, dloc, reserve)
+        tl, bad = timed(seq)
         load = sum(sub.stops[j].size for j in seq)
         while (bad > 0 or load > crew.capacity) and seq:
             # Drop the least valuable stop until the route fits (rare: breaks, or locks
-            # that ask for more than the crew can do); unlocked stops go first.
-            # Unlocked stops go first, then stops locked without a position, then the rest.
+            # that ask for more than the crew can do). Unlocked stops go first, then
+            # stops locked without a position, then the rest.
             def rank(j: int) -> tuple[int, int, int]:
                 lk = built.locks.get(sub.stops[j].request_id)
                 tier = 0 if lk is None else (1 if lk.position is None else 2)
@@ -146,7 +336,7 @@ def _routes_of(
                 "(locked stops, lunch break and windows leave no room)",
             )
             load -= sub.stops[worst].size
-            tl, bad = schedule_route(crew, seq, sub.stops, built.dur_s, clock, dloc, built.n_depots)
+            tl, bad = timed(seq)
         planned.update(seq)
         depot = built.depots[dloc]
         locs = [dloc] + [built.n_depots + j for j in seq] + [dloc]
@@ -160,7 +350,7 @@ def _routes_of(
             Route(
                 crew=name,
                 skills=skill_key(crew),
-                district=sub.districts[0] if sub.districts else None,
+                district=_route_district(crew, [sub.stops[j] for j in seq], sub),
                 districts=sub.districts,
                 depot=depot.code,
                 depot_lon=depot.lon,
@@ -181,6 +371,8 @@ def _routes_of(
                 lunch_end=crew.lunch_end,
                 lunch_s=crew.lunch_s,
                 max_duration_s=crew.max_duration_s,
+                reserve_s=reserve,
+                geometry=_geometry(travel, depot, [sub.stops[j] for j in seq]),
             )
         )
     # Stops the solver dropped: say whether capacity or time ran out.
@@ -200,13 +392,15 @@ def _routes_of(
                             f"on crew {lock.crew}'s route for the locked stop")
             )
             continue
-        full = all(loads[c.name] + s.size > c.capacity for c in sub.crews)
+        able = [c for c in sub.crews if serves(c, s.district)]
+        here = f"district {s.district}" if s.district is not None else where
+        full = all(loads[c.name] + s.size > c.capacity for c in able)
         unplanned[s.request_id] = (
             Reason(ReasonKind.OVER_CAPACITY,
-                   f"every {'+'.join(sub.skills)} truck in {where} is full "
+                   f"every {'+'.join(sub.skills)} truck serving {here} is full "
                    "(dropped as less urgent)")
             if full
-            else Reason(ReasonKind.NOT_ENOUGH_TIME, f"in {where} (dropped as less urgent)")
+            else Reason(ReasonKind.NOT_ENOUGH_TIME, f"in {here} (dropped as less urgent)")
         )
     return routes
 
@@ -261,6 +455,17 @@ def _dkey(d: str | None) -> tuple[int, str]:
     return (int(d), d) if d.isdigit() else (10**8, d)
 
 
+def _settings(
+    travel: TravelModel, slack: Slack | None, **extra: object
+) -> dict[str, Any]:
+    return {
+        "travel": type(travel).__name__,
+        "travel_spec": travel_spec(travel),
+        "slack": None if slack is None else slack.to_dict(),
+        **extra,
+    }
+
+
 def plan_day(
     stops: Sequence[Stop],
     crews: Sequence[Crew],
@@ -279,6 +484,7 @@ def plan_day(
     max_workers: int | None = None,
     progress: Progress | None = None,
     stats: list[dict[str, object]] | None = None,
+    slack: Slack | None = DEFAULT_SLACK,
 ) -> Plan:
     """Turn the day's stops into one ordered route per available crew.
 
@@ -287,7 +493,8 @@ def plan_day(
     stops
         Candidate stops (see :func:`dispatch.planning.replay.select_stops_for_day`).
     crews
-        Roster; crews named in ``absent`` are left out.
+        Roster; crews named in ``absent`` are left out. Each crew serves the districts
+        it lists (its territory; none: the whole city).
     depots
         Depots by code.
     day, tz
@@ -299,13 +506,14 @@ def plan_day(
     seed
         Solver seed; same inputs and seed give the same plan.
     time_limit_s
-        Wall-clock cap per sub-problem (safety net; ``None``: no cap).
+        Wall-clock cap per solver run (safety net; ``None``: no cap).
     iterations
-        Solver iterations per sub-problem; default :func:`auto_iterations`.
+        Solver iterations per run; default :func:`auto_iterations`.
     iteration_scale
         Multiplies the default iteration budget (``10`` for the quality benchmark).
     allow_cross_district
-        Let a crew serving several districts work across them (solved jointly).
+        Kept for existing callers and ignored: crews always work across the districts
+        of their territory, never outside it.
     absent
         Names of absent crews.
     max_workers
@@ -314,7 +522,10 @@ def plan_day(
         Optional ``callable(done, total)`` called as sub-problems finish.
     stats
         Optional list that receives one dict per sub-problem (key, stops, crews,
-        iterations run, budget, runtime_s), e.g. for benchmarks.
+        iterations run, budget, runtime_s, rounds), e.g. for benchmarks.
+    slack
+        Reserve every route keeps before its shift ends (default
+        :data:`~dispatch.planning.problem.DEFAULT_SLACK`; ``None``: none).
 
     Returns
     -------
@@ -323,38 +534,27 @@ def plan_day(
     """
     travel = travel or HaversineTravel()
     clock = DayClock(day, tz)
-    subs, unplanned = split_day(
-        stops,
-        crews,
-        clock,
-        allow_cross_district=allow_cross_district,
-        absent=frozenset(absent),
-        depots=depots,
-    )
+    subs, unplanned = split_day(stops, crews, clock, absent=frozenset(absent), depots=depots)
     dmap = dict(depots)
-    jobs = []
-    for sub in subs:
-        built = build_problem(sub, dmap, clock, travel)
-        its = (
-            iterations
-            if iterations is not None
-            else auto_iterations(len(sub.stops), iteration_scale)
-        )
-        jobs.append(_Job(built, SolveTask(sub.key, built.data, seed, its, time_limit_s)))
-    solved = _solve_all(jobs, max_workers, progress)
+    chains = [
+        _Chain(build_problem(sub, dmap, clock, travel, slack=slack), seed, iterations,
+               iteration_scale, time_limit_s)
+        for sub in subs
+    ]
+    _run_chains(chains, max_workers, progress)
     routes: list[Route] = []
-    for job in jobs:
-        res = solved[job.task.key]
-        routes += _routes_of(job.built, res.routes, clock, unplanned)
+    for ch in chains:
+        routes += _routes_of(ch.built, ch.by_crew, clock, unplanned, travel=travel)
         if stats is not None:
             stats.append(
                 {
-                    "key": job.task.key,
-                    "stops": len(job.built.sub.stops),
-                    "crews": len(job.built.sub.crews),
-                    "iterations": res.iterations,
-                    "budget": job.task.iterations,
-                    "runtime_s": round(res.runtime_s, 3),
+                    "key": ch.key,
+                    "stops": len(ch.built.sub.stops),
+                    "crews": len(ch.built.sub.crews),
+                    "iterations": ch.iterations_run,
+                    "budget": ch.budget,
+                    "runtime_s": round(ch.runtime_s, 3),
+                    "rounds": ch.rounds,
                 }
             )
     routes, un = _finish(routes, unplanned, {s.request_id: s for s in stops})
@@ -365,15 +565,118 @@ def plan_day(
         seed=seed,
         routes=routes,
         unplanned=un,
-        settings={
-            "travel": type(travel).__name__,
-            "allow_cross_district": allow_cross_district,
-            "absent": sorted(absent),
-            "time_limit_s": time_limit_s,
-            "iterations": iterations,
-            "iteration_scale": iteration_scale,
-        },
+        settings=_settings(
+            travel,
+            slack,
+            allow_cross_district=allow_cross_district,
+            absent=sorted(absent),
+            time_limit_s=time_limit_s,
+            iterations=iterations,
+            iteration_scale=iteration_scale,
+        ),
     )
+
+
+def plan_from_routes(
+    routes: Mapping[str, Sequence[str]],
+    stops: Sequence[Stop],
+    crews: Sequence[Crew],
+    depots: Mapping[str, Depot],
+    *,
+    day: date,
+    tz: ZoneInfo,
+    travel: TravelModel | None = None,
+    city: str = "",
+    slack: Slack | None = DEFAULT_SLACK,
+    absent: Collection[str] = frozenset(),
+    settings: Mapping[str, Any] | None = None,
+) -> Plan:
+    """Turn another solver's answer (stop order per crew) into a plan, scored like ours.
+
+    The day is split as :func:`plan_day` splits it; each crew's stops are timed by
+    :func:`~dispatch.planning.solver.schedule_route` (lunch break placed, reserve kept)
+    and, where a route breaks a rule (capacity, shift, reserve, territory), its least
+    valuable stops are dropped with a reason, exactly as the planner treats its own
+    solver's routes. Benchmarks score every solver with it.
+
+    Parameters
+    ----------
+    routes
+        ``{crew: [request_id, ...]}`` in visiting order (crews absent from it drive no
+        route).
+    stops, crews, depots, day, tz, travel, city, slack, absent
+        As for :func:`plan_day`.
+    settings
+        Written into the plan (e.g. which solver answered).
+
+    Returns
+    -------
+    Plan
+        One route per available crew and the unplanned stops with reasons.
+    """
+    travel = travel or HaversineTravel()
+    clock = DayClock(day, tz)
+    subs, unplanned = split_day(stops, crews, clock, absent=frozenset(absent), depots=depots)
+    out: list[Route] = []
+    placed: set[str] = set()
+    for sub in subs:
+        built = build_problem(sub, dict(depots), clock, travel, slack=slack)
+        index = {st.request_id: j for j, st in enumerate(sub.stops)}
+        by_crew: ByCrew = {}
+        for c in sub.crews:
+            seq = []
+            for rid in routes.get(c.name, ()):
+                if rid in index and rid not in placed:
+                    placed.add(rid)
+                    seq.append(index[rid])
+            by_crew[c.name] = seq
+        out += _routes_of(built, by_crew, clock, unplanned, travel=travel)
+    done, un = _finish(out, unplanned, {st.request_id: st for st in stops})
+    return Plan(day, city, tz.key, 0, done, un, _settings(travel, slack, **dict(settings or {})))
+
+
+def retime_routes(
+    plan: Plan, crews: Sequence[Crew], travel: TravelModel, factor: float = 1.25
+) -> dict[str, int]:
+    """Re-time every route with travel ``factor`` times slower; return the lateness.
+
+    Each route keeps its stops and order; the lunch break is placed again
+    (:func:`~dispatch.planning.solver.schedule_route`, no reserve).
+
+    Parameters
+    ----------
+    plan
+        The plan.
+    crews
+        Its roster.
+    travel
+        The travel model it was made with.
+    factor
+        Multiplies every travel time (approach included).
+
+    Returns
+    -------
+    dict
+        ``{crew: seconds}`` by which each non-empty route then ends after its shift
+        (negative: that much earlier).
+    """
+    by_name = {c.name: c for c in crews}
+    clock = plan.clock
+    out: dict[str, int] = {}
+    for r in plan.routes:
+        if not r.stops or r.crew not in by_name:
+            continue
+        crew = by_name[r.crew]
+        pts = np.array(
+            [[r.depot_lon, r.depot_lat]] + [[p.stop.lon, p.stop.lat] for p in r.stops],
+            dtype=np.float64,
+        )
+        _, dur = travel.matrix(pts)
+        slow = np.rint(dur * factor).astype(np.int64)
+        tl, _ = schedule_route(crew, list(range(len(r.stops))), [p.stop for p in r.stops],
+                               slow, clock, 0, 1)
+        out[r.crew] = tl.end - clock.local_seconds(crew.shift_end)
+    return out
 
 
 # ---------------------------------------------------------------------------------------
@@ -418,7 +721,8 @@ def replan(
     now
         Current time; stops departed before it stay where they are.
     travel
-        Travel model (default :class:`geo.travel.HaversineTravel`).
+        Travel model (default: the plan's own, from its settings; else
+        :class:`geo.travel.HaversineTravel`).
     seed
         Solver seed (default: the plan's).
     time_limit_s, iterations
@@ -429,7 +733,8 @@ def replan(
     Plan
         A new plan.
     """
-    travel = travel or HaversineTravel()
+    travel = travel or travel_from_spec(plan.settings.get("travel_spec")) or HaversineTravel()
+    slack = Slack.from_dict(plan.settings.get("slack"))
     tz = plan.zone
     clock = plan.clock
     seed = plan.seed if seed is None else seed
@@ -557,14 +862,14 @@ def replan(
             for i in ids
             if i in lock_map and lock_map[i].crew in {c.name for c in gcrews}
         ]
-        built = build_problem(sub, depots, clock, travel, glocks)
+        built = build_problem(sub, depots, clock, travel, glocks, slack=slack)
         index = {s.request_id: j for j, s in enumerate(sub.stops)}
         initial = _initial(built, plan, index, moves, removed)
         its = iterations if iterations is not None else auto_iterations(len(sub.stops), 0.5)
         task = SolveTask(sub.key, built.data, seed, its, time_limit_s, initial)
-        solved = run_task(task).routes
+        solved = assign_crews(built, run_task(task).routes)
         positions = {i: lk.position for i, lk in built.locks.items() if lk.position is not None}
-        new_routes += _routes_of(built, solved, clock, unplanned, positions)
+        new_routes += _routes_of(built, solved, clock, unplanned, positions, travel)
     routes, un = _finish(new_routes, unplanned, all_stops)
     return Plan(plan.date, plan.city, plan.tz, seed, routes, un, dict(plan.settings))
 
@@ -643,4 +948,6 @@ def _truncate(r: Route, done: list[PlannedStop], travel: TravelModel, clock: Day
         lunch_end=r.lunch_end,
         lunch_s=r.lunch_s,
         max_duration_s=r.max_duration_s,
+        reserve_s=r.reserve_s,
+        geometry=None,
     )

@@ -1,11 +1,12 @@
-"""Planning inputs: stops, locks, and splitting a day into independent sub-problems.
+"""Planning inputs: stops, locks, the route reserve, and splitting a day into sub-problems.
 
-PyVRP's open-source edition has no skills and no breaks, so a day is cut into
-sub-problems that PyVRP can solve as they are: one per *crew type* (the set of
-categories a crew serves, its skills) and district. A crew serving several districts
-is allocated to one of them for the day (the one with the most work per crew), unless
-``allow_cross_district`` is set: then all districts linked by such crews are solved
-together, per crew type.
+PyVRP's open-source edition has no skills, so a day is cut into sub-problems per *crew
+type* (the set of categories a crew serves, its skills) and *territory group*: the
+districts linked by crews whose territories (their city-pack ``districts``) overlap. A
+sanitation yard's crews serve that yard's districts; yards sharing a district are
+planned together, each crew restricted to its own districts (a PyVRP routing profile per
+territory, see :mod:`dispatch.planning.solver`). Crews without districts serve the whole
+city, which makes the city one group.
 
 Times inside a sub-problem are integer seconds since local midnight of the planned day.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -23,9 +24,6 @@ from zoneinfo import ZoneInfo
 from dispatch.errors import PlanningError
 from dispatch.model import Category, Crew, Depot, ServiceRequest
 
-#: Rough travel per stop used only to share multi-district crews between districts.
-HOP_ESTIMATE_S = 480
-
 #: Prize (in cost units = seconds of driving) for serving a stop that is not urgent.
 PRIZE_BASE = 20_000
 #: Extra prize per unit of urgency (age / SLA), capped at :data:`URGENCY_CAP`.
@@ -33,6 +31,58 @@ PRIZE_PER_URGENCY = 10_000
 #: Extra prize for an overdue stop, so that overdue stops are dropped last.
 PRIZE_OVERDUE = 100_000
 URGENCY_CAP = 10.0
+
+#: Largest territory group solved as one PyVRP instance (its matrices grow with the
+#: square of the stops, once per territory); larger groups are split between teams.
+MAX_GROUP_STOPS = 1500
+#: Rough travel per stop, used only to share a large group's stops between its teams.
+HOP_ESTIMATE_S = 300
+
+
+@dataclass(frozen=True)
+class Slack:
+    """The reserve every route keeps before its shift ends, for a slower day than planned.
+
+    A crew's reserve is ``max(share * shift length, min_minutes)``; the solver plans
+    each route to be back at the depot that long before the shift ends (and inside
+    ``max_duration_s`` by as much), so travel slower than the model leaves the crew on
+    time.
+
+    Parameters
+    ----------
+    share
+        Share of the shift kept in reserve, ``0 <= share < 0.5``.
+    min_minutes
+        Least reserve per route in minutes, ``>= 0``.
+    """
+
+    share: float = 0.04
+    min_minutes: float = 20.0
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.share) and 0.0 <= self.share < 0.5):
+            raise PlanningError(f"Slack.share {self.share} must be in [0, 0.5)")
+        if not (math.isfinite(self.min_minutes) and 0.0 <= self.min_minutes <= 240.0):
+            raise PlanningError(f"Slack.min_minutes {self.min_minutes} must be in [0, 240]")
+
+    def reserve_s(self, shift_s: int) -> int:
+        """Return the reserve in seconds of a shift of ``shift_s`` seconds."""
+        return round(max(self.share * max(shift_s, 0), self.min_minutes * 60.0))
+
+    def to_dict(self) -> dict[str, float]:
+        """Return the settings written into a plan (read back by :meth:`from_dict`)."""
+        return {"share": self.share, "min_minutes": self.min_minutes}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, object] | None) -> Slack | None:
+        """Read :meth:`to_dict` output; ``None`` (no reserve) stays ``None``."""
+        if d is None:
+            return None
+        return cls(float(str(d.get("share", 0.0))), float(str(d.get("min_minutes", 0.0))))
+
+
+#: The reserve plans keep unless told otherwise (see docs/planning.md for the check).
+DEFAULT_SLACK = Slack()
 
 
 @dataclass(frozen=True)
@@ -309,7 +359,11 @@ def serves(crew: Crew, district: str | None) -> bool:
 
 @dataclass
 class SubProblem:
-    """One independent VRP: a crew type in one district (or a group of districts)."""
+    """One independent VRP: a crew type in a group of districts linked by its crews.
+
+    Every crew serves only the stops of its own territory (:func:`serves`); the solver
+    enforces that with one routing profile per territory.
+    """
 
     skills: tuple[str, ...]
     districts: tuple[str, ...]
@@ -322,7 +376,8 @@ class SubProblem:
         return "+".join(self.skills) + "@" + ",".join(self.districts)
 
 
-def _district_sort(d: str) -> tuple[int, str]:
+def district_sort(d: str) -> tuple[int, str]:
+    """Return the sort key of a district id: numbers in numeric order, then names."""
     return (int(d), d) if d.isdigit() else (10**9, d)
 
 
@@ -354,6 +409,7 @@ def split_day(
     allow_cross_district: bool = False,
     absent: frozenset[str] = frozenset(),
     depots: Mapping[str, Depot] | None = None,
+    max_group_stops: int | None = None,
 ) -> tuple[list[SubProblem], dict[str, Reason]]:
     """Split the day into sub-problems and explain the stops that no crew can take.
 
@@ -366,11 +422,15 @@ def split_day(
     clock
         The planned day.
     allow_cross_district
-        Solve districts linked by multi-district crews jointly.
+        Kept for existing callers; ignored. Crews always work across all the districts
+        of their own territory and never outside it.
     absent
         Names of crews absent that day.
     depots
-        Depots by code, to give districts the crews based nearest to them.
+        Depots by code, to split a territory group larger than ``max_group_stops``
+        between its teams (:func:`split_large_group`); without them no group is split.
+    max_group_stops
+        Largest group solved as one instance.
 
     Returns
     -------
@@ -378,6 +438,7 @@ def split_day(
         Sub-problems sorted by key (with every available crew in exactly one), and
         ``{request_id: reason}`` for stops that cannot be planned at all.
     """
+    del allow_cross_district  # territories decide; see the module docstring
     names = [c.name for c in crews]
     if len(set(names)) != len(names):
         dup = sorted({n for n in names if names.count(n) > 1})
@@ -434,23 +495,44 @@ def split_day(
         key = min(counts, key=lambda k: (-counts[k], k))
         by_type[key].append(s)
 
-    # 2. Per crew type, allocate crews to districts (or district groups).
+    # 2. Per crew type, one sub-problem per group of overlapping territories.
+    limit = MAX_GROUP_STOPS if max_group_stops is None else max_group_stops
     subs: list[SubProblem] = []
     types = sorted({skill_key(c) for c in avail})
     for key in types:
         tcrews = sorted((c for c in avail if skill_key(c) == key), key=lambda c: c.name)
-        tstops = by_type.get(key, [])
-        if allow_cross_district or any(not c.districts for c in tcrews):
-            # Whole-city crews (no district list) make the city one service area.
-            subs.extend(_joint_groups(key, tcrews, tstops))
-        else:
-            subs.extend(_allocate(key, tcrews, tstops, clock, unplanned, depots))
+        for group in territory_groups(key, tcrews, by_type.get(key, [])):
+            if len(group.stops) > limit and depots is not None:
+                subs.extend(split_large_group(group, depots, clock, limit))
+            else:
+                subs.append(group)
     subs.sort(key=lambda p: p.key)
     return subs, unplanned
 
 
-def _joint_groups(key: tuple[str, ...], crews: list[Crew], stops: list[Stop]) -> list[SubProblem]:
-    # Union-find over districts linked by crews; whole-city crews link everything.
+def territory_groups(
+    key: tuple[str, ...], crews: Sequence[Crew], stops: Sequence[Stop]
+) -> list[SubProblem]:
+    """Group districts linked by crews' territories; one sub-problem per group.
+
+    Union-find over districts: a crew serving districts 1 and 4 links them, so every
+    crew and stop of districts 1 and 4 lands in one sub-problem. Crews without
+    districts (whole city) link everything.
+
+    Parameters
+    ----------
+    key
+        The crew type (skills).
+    crews
+        Crews of that type.
+    stops
+        Stops assigned to that type.
+
+    Returns
+    -------
+    list of SubProblem
+        Groups with at least one crew, stops in the group's districts.
+    """
     parent: dict[str, str] = {}
 
     def find(x: str) -> str:
@@ -459,7 +541,8 @@ def _joint_groups(key: tuple[str, ...], crews: list[Crew], stops: list[Stop]) ->
         return x
 
     every = sorted(
-        {s.district for s in stops if s.district} | {d for c in crews for d in c.districts}
+        {s.district for s in stops if s.district} | {d for c in crews for d in c.districts},
+        key=district_sort,
     )
     for c in crews:
         ds = list(c.districts) if c.districts else every
@@ -476,7 +559,7 @@ def _joint_groups(key: tuple[str, ...], crews: list[Crew], stops: list[Stop]) ->
         gc = [c for c in crews if not c.districts or dset & set(c.districts)]
         gs = [s for s in stops if s.district in dset]
         if gc:
-            subs.append(SubProblem(key, tuple(sorted(ds, key=_district_sort)), gc, gs))
+            subs.append(SubProblem(key, tuple(sorted(ds, key=district_sort)), list(gc), gs))
     # Stops without a district can only have come this far for a whole-city crew.
     rest = [s for s in stops if s.district is None]
     if rest:
@@ -488,104 +571,107 @@ def _joint_groups(key: tuple[str, ...], crews: list[Crew], stops: list[Stop]) ->
     return subs
 
 
-def _allocate(
-    key: tuple[str, ...],
-    crews: list[Crew],
-    stops: list[Stop],
-    clock: DayClock,
-    unplanned: dict[str, Reason],
-    depots: Mapping[str, Depot] | None = None,
+def split_large_group(
+    sub: SubProblem, depots: Mapping[str, Depot], clock: DayClock, max_stops: int
 ) -> list[SubProblem]:
-    """Give each crew of one type one district for the day.
+    """Split a territory group too large for one instance between its teams.
 
-    Demand of a district, in crews: ``max(work / crew time, load / capacity)`` with work
-    = service time + :data:`HOP_ESTIMATE_S` per stop. First every district with work gets
-    one crew (districts with the fewest eligible crews first); then, repeatedly, the
-    district with the most unmet demand takes the eligible crew whose depot is nearest to its stops
-    (plus 3 km per other district the crew could serve, to keep flexible crews for
-    later). Crews left when all demand is met are spread as spare capacity.
+    A *team* is the crews sharing a territory and depot (a yard's crews). A stop only
+    one team serves goes to it; the others, largest regret first (how much farther the
+    second-nearest eligible depot is than the nearest), go to the nearest eligible team
+    with time left (work = service + :data:`HOP_ESTIMATE_S`; a team has its crews'
+    shifts less lunch), else to the least loaded one. Teams are then merged back, most
+    shared stops first, while a merged part stays within ``max_stops``.
+
+    Parameters
+    ----------
+    sub
+        A group from :func:`territory_groups`.
+    depots
+        Depots by code.
+    clock
+        The planned day.
+    max_stops
+        Largest part.
+
+    Returns
+    -------
+    list of SubProblem
+        Parts, every crew and stop of ``sub`` in exactly one.
     """
-    by_d: dict[str, list[Stop]] = defaultdict(list)
-    for s in stops:
-        by_d[s.district or ""].append(s)
-    assigned: dict[str, list[Crew]] = defaultdict(list)
-    if crews:
-        ref = crews[0]
-        ct = float(
-            clock.local_seconds(ref.shift_end) - clock.local_seconds(ref.shift_start) - ref.lunch_s
-        )
-        need = {
-            d: max(
-                sum(s.service_s + HOP_ESTIMATE_S for s in ss) / max(ct, 1.0),
-                sum(s.size for s in ss) / ref.capacity,
-            )
-            for d, ss in by_d.items()
-        }
-        centre = {
-            d: (
-                sum(s.lon or 0.0 for s in ss) / len(ss),
-                sum(s.lat or 0.0 for s in ss) / len(ss),
-            )
-            for d, ss in by_d.items()
-        }
+    teams: dict[tuple[tuple[str, ...], str], list[Crew]] = defaultdict(list)
+    for c in sub.crews:
+        teams[(tuple(c.districts), c.depot)].append(c)
+    keys = sorted(teams)
+    cap = {
+        k: float(sum(clock.local_seconds(c.shift_end) - clock.local_seconds(c.shift_start)
+                     - c.lunch_s for c in teams[k]))
+        for k in keys
+    }  # fmt: skip
+    load = dict.fromkeys(keys, 0.0)
+    owner: dict[str, tuple[tuple[str, ...], str]] = {}
 
-        def can(c: Crew, d: str) -> bool:
-            return not c.districts or d in c.districts
+    def km(k: tuple[tuple[str, ...], str], st: Stop) -> float:
+        dep = depots.get(k[1])
+        if dep is None or st.lon is None or st.lat is None:
+            return 0.0
+        dx = (dep.lon - st.lon) * 111.32 * math.cos(math.radians(st.lat))
+        return math.hypot(dx, (dep.lat - st.lat) * 110.57)
 
-        def km(c: Crew, d: str) -> float:
-            if depots is None or c.depot not in depots or d not in centre:
-                return 0.0
-            dep = depots[c.depot]
-            lon, lat = centre[d]
-            dx = (dep.lon - lon) * 111.32 * math.cos(math.radians(lat))
-            dy = (dep.lat - lat) * 110.57
-            return math.hypot(dx, dy)
+    able = {st.request_id: [k for k in keys if not k[0] or st.district in k[0]]
+            for st in sub.stops}
+    shared = []
+    for st in sub.stops:
+        ks = able[st.request_id]
+        if len(ks) == 1:
+            owner[st.request_id] = ks[0]
+            load[ks[0]] += st.service_s + HOP_ESTIMATE_S
+        else:
+            d = sorted(km(k, st) for k in ks)
+            shared.append((-(d[1] - d[0]), st.request_id, st))
+    for _, rid, st in sorted(shared):
+        work = st.service_s + HOP_ESTIMATE_S
+        ks = sorted(able[rid], key=lambda k: (km(k, st), k))
+        free = [k for k in ks if load[k] + work <= cap[k]]
+        k = free[0] if free else min(ks, key=lambda k: (load[k] / max(cap[k], 1.0), k))
+        owner[rid] = k
+        load[k] += work
+    # Merge teams back while parts stay small enough, most shared stops first.
+    part = {k: k for k in keys}
 
-        have: dict[str, float] = defaultdict(float)
-        free = sorted(crews, key=lambda c: c.name)
+    def root(k: tuple[tuple[str, ...], str]) -> tuple[tuple[str, ...], str]:
+        while part[k] != k:
+            k = part[k]
+        return k
 
-        def pick(d: str) -> None:
-            c = min(
-                (c for c in free if can(c, d)),
-                key=lambda c: (km(c, d) + 3.0 * (len(c.districts) - 1), c.name),
-            )
-            free.remove(c)
-            assigned[d].append(c)
-            have[d] += 1.0
-
-        # First one crew for every district with work, scarcest districts first.
-        for d in sorted(
-            by_d, key=lambda x: (sum(can(c, x) for c in free), -need[x], _district_sort(x))
-        ):
-            if any(can(c, d) for c in free):
-                pick(d)
-        while free:
-            cand = [d for d in by_d if need[d] - have[d] > 1e-9 and any(can(c, d) for c in free)]
-            if not cand:
-                break
-            pick(max(cand, key=lambda x: (need[x] - have[x], -_district_sort(x)[0])))
-        for c in free:
-            options = list(c.districts) if c.districts else sorted(by_d)
-            if not options:
-                continue
-            d = max(
-                options,
-                key=lambda x: (need.get(x, 0.0) / (have[x] + 1.0), -_district_sort(x)[0]),
-            )
-            assigned[d].append(c)
-            have[d] += 1.0
-    subs = []
-    for d in sorted(set(assigned) | set(by_d), key=_district_sort):
-        if not assigned.get(d):
-            for s in by_d[d]:
-                unplanned[s.request_id] = Reason(
-                    ReasonKind.CREWS_ELSEWHERE,
-                    f"no {s.category} crew left for district {d} "
-                    "(allow_cross_district shares them)",
-                )
-            continue
-        subs.append(SubProblem(key, (d,) if d else (), assigned[d], by_d.get(d, [])))
-    return subs
+    size = Counter(owner.values())
+    links: Counter[tuple[tuple[tuple[str, ...], str], tuple[tuple[str, ...], str]]] = Counter()
+    for st in sub.stops:
+        ks = able[st.request_id]
+        for a in ks:
+            for b in ks:
+                if a < b:
+                    links[(a, b)] += 1
+    for (a, b), _ in sorted(links.items(), key=lambda kv: (-kv[1], kv[0])):
+        ra, rb = root(a), root(b)
+        if ra != rb and size[ra] + size[rb] <= max_stops:
+            part[rb] = ra
+            size[ra] += size[rb]
+    out: dict[tuple[tuple[str, ...], str], SubProblem] = {}
+    for k in keys:
+        r = root(k)
+        if r not in out:
+            out[r] = SubProblem(sub.skills, (), [])
+        out[r].crews.extend(teams[k])
+    for st in sub.stops:
+        out[root(owner[st.request_id])].stops.append(st)
+    parts = []
+    for p in out.values():
+        ds = {d for c in p.crews for d in c.districts} or set(sub.districts)
+        p.districts = tuple(sorted(ds, key=district_sort))
+        p.crews.sort(key=lambda c: c.name)
+        parts.append(p)
+    return parts
 
 
 def depots_for(crews: Sequence[Crew], depots: Mapping[str, Depot]) -> list[Depot]:

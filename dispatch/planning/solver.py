@@ -20,7 +20,9 @@ as long as the cap is not hit first.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,11 +34,21 @@ from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria, StoppingCrit
 
 from dispatch.errors import PlanningError
 from dispatch.model import Crew, Depot
-from dispatch.planning.problem import DayClock, Lock, Stop, SubProblem, depots_for
+from dispatch.planning.problem import (
+    DayClock,
+    Lock,
+    Slack,
+    Stop,
+    SubProblem,
+    depots_for,
+    serves,
+)
 from geo.travel import TravelModel
 
 #: Cost added to every edge into a stop locked to another crew.
 LOCK_PENALTY = 10_000_000
+#: Extra prize of a stop only one crew can serve (divided by the number that can).
+SCARCITY_PRIZE = 20_000
 #: "No window" for stops without one.
 FAR_FUTURE_S = 10**9
 #: Granular neighbourhood size for PyVRP's local search. PyVRP's default is 50; 20 ran
@@ -70,6 +82,22 @@ def stopping(iterations: int | None, time_limit_s: float | None) -> StoppingCrit
     return crits[0] if len(crits) == 1 else MultipleCriteria(crits)
 
 
+def auto_neighbours(n_clients: int) -> int:
+    """Return the granular neighbourhood for a standalone instance of ``n_clients``.
+
+    Wide (40) for up to 500 clients, where a minute allows many iterations; narrow (20)
+    beyond, where each iteration costs more and more of them pay (measured on the VRPLIB
+    X instances in docs/benchmarks.md).
+    """
+    return 40 if n_clients <= 500 else 20
+
+
+def _solve_one(job: tuple[Any, ...]) -> pyvrp.Result:
+    data, seed, iterations, time_limit_s, initial, nn = job
+    return solve_data(data, seed=seed, iterations=iterations, time_limit_s=time_limit_s,
+                      initial=initial, num_neighbours=nn)
+
+
 def solve_data(
     data: pyvrp.ProblemData,
     *,
@@ -77,7 +105,8 @@ def solve_data(
     iterations: int | None = None,
     time_limit_s: float | None = None,
     initial: list[tuple[int, list[int]]] | None = None,
-    num_neighbours: int = NUM_NEIGHBOURS,
+    num_neighbours: int | None = NUM_NEIGHBOURS,
+    workers: int = 1,
 ) -> pyvrp.Result:
     """Solve a PyVRP instance: the project's single entry point into the solver.
 
@@ -92,13 +121,25 @@ def solve_data(
     initial
         Optional warm start: ``(vehicle_type, client indices)`` per route.
     num_neighbours
-        Size of the granular neighbourhood of the local search.
+        Size of the granular neighbourhood of the local search; ``None``:
+        :func:`auto_neighbours`.
+    workers
+        Processes searching at once with seeds ``seed, seed + 1, ...``; the best answer
+        (feasible first, then cheapest, then lowest seed) is returned.
 
     Returns
     -------
     pyvrp.Result
         PyVRP's result (``.best`` is the best solution found).
     """
+    nn = auto_neighbours(data.num_clients) if num_neighbours is None else num_neighbours
+    if workers > 1:
+        jobs = [(data, seed + k, iterations, time_limit_s, initial, nn) for k in range(workers)]
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(_solve_one, jobs))
+        ranked = sorted(range(workers), key=lambda k: (not results[k].is_feasible(),
+                                                       results[k].cost(), k))
+        return results[ranked[0]]
     init = None
     if initial:
         routes = [pyvrp.Route(data, visits, vt) for vt, visits in initial if visits]
@@ -109,7 +150,7 @@ def solve_data(
         seed=seed,
         collect_stats=False,
         display=False,
-        params=pyvrp.SolveParams(neighbourhood=NeighbourhoodParams(num_neighbours=num_neighbours)),
+        params=pyvrp.SolveParams(neighbourhood=NeighbourhoodParams(num_neighbours=nn)),
         initial_solution=init,
     )
 
@@ -202,17 +243,68 @@ def vrp_data(
 
 
 @dataclass
+class ProblemRecipe:
+    """What :class:`pyvrp.ProblemData` is made of, compact enough to send to a worker.
+
+    One cost matrix and, per routing profile, the stop columns its vehicles may not
+    enter (they cost :data:`LOCK_PENALTY` there); :meth:`build` makes the profiles'
+    matrices. Sending this instead of the data keeps the planner's memory down: the
+    data holds two full matrices per profile.
+    """
+
+    locations: list[pyvrp.Location]
+    clients: list[pyvrp.Client]
+    depots: list[pyvrp.Depot]
+    vehicle_types: list[pyvrp.VehicleType]
+    cost: npt.NDArray[np.int64]
+    banned: list[list[int]]
+
+    @property
+    def num_clients(self) -> int:
+        """Return the number of clients (stops)."""
+        return len(self.clients)
+
+    def build(self) -> pyvrp.ProblemData:
+        """Return the PyVRP instance."""
+        cost: Any = np.ascontiguousarray(self.cost, dtype=np.int64)
+        profiles: list[Any] = []
+        for cols in self.banned:
+            if not cols:
+                profiles.append(cost)
+                continue
+            m = cost.copy()
+            m[:, cols] += LOCK_PENALTY
+            np.fill_diagonal(m, 0)
+            profiles.append(m)
+        return pyvrp.ProblemData(
+            self.locations, self.clients, self.depots, self.vehicle_types, profiles,
+            [cost for _ in profiles],
+        )  # fmt: skip
+
+
+@dataclass
 class BuiltProblem:
     """A sub-problem as PyVRP data, with what is needed to read the answer back."""
 
     sub: SubProblem
-    data: pyvrp.ProblemData
+    recipe: ProblemRecipe
     depots: list[Depot]
     vehicle_crews: list[list[Crew]]
     crew_depot_loc: dict[str, int]
     dist_m: npt.NDArray[np.int64]
     dur_s: npt.NDArray[np.int64]
     locks: dict[str, Lock] = field(default_factory=dict)
+    reserve_s: dict[str, int] = field(default_factory=dict)
+    clock: DayClock | None = None
+    slack: Slack | None = None
+    _data: pyvrp.ProblemData | None = field(default=None, repr=False)
+
+    @property
+    def data(self) -> pyvrp.ProblemData:
+        """Return the PyVRP instance (built on first use)."""
+        if self._data is None:
+            self._data = self.recipe.build()
+        return self._data
 
     @property
     def n_depots(self) -> int:
@@ -220,21 +312,38 @@ class BuiltProblem:
         return len(self.depots)
 
 
-def _vehicle_key(c: Crew) -> tuple[object, ...]:
+def _vehicle_key(c: Crew, reserve_s: int) -> tuple[object, ...]:
     return (
         c.depot, c.shift_start, c.shift_end, c.capacity, c.lunch_s, c.lunch_start,
-        c.lunch_end, c.max_duration_s,
+        c.lunch_end, c.max_duration_s, reserve_s,
     )  # fmt: skip
+
+
+def crew_reserve_s(crew: Crew, clock: DayClock, slack: Slack | None) -> int:
+    """Return the reserve (seconds) the crew's route keeps before its shift ends."""
+    if slack is None:
+        return 0
+    shift = clock.local_seconds(crew.shift_end) - clock.local_seconds(crew.shift_start)
+    return slack.reserve_s(shift)
 
 
 def build_problem(
     sub: SubProblem,
     depots: dict[str, Depot],
     clock: DayClock,
-    travel: TravelModel,
+    travel: TravelModel | None,
     locks: Sequence[Lock] = (),
+    *,
+    slack: Slack | None = None,
+    matrices: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None = None,
 ) -> BuiltProblem:
     """Build the PyVRP instance of a sub-problem from NumPy matrices.
+
+    Every crew reaches only the stops of its own territory (and a stop locked to a crew
+    only from that crew): each distinct set of reachable stops is a PyVRP routing
+    profile whose edges into the other stops cost :data:`LOCK_PENALTY`, far above any
+    prize, so the solver never uses them. A sub-problem whose crews all reach every
+    stop has a single profile.
 
     Parameters
     ----------
@@ -245,9 +354,15 @@ def build_problem(
     clock
         Planned day.
     travel
-        Travel model for the matrices.
+        Travel model for the matrices (may be ``None`` when ``matrices`` are given).
     locks
         Stops that must stay on a given crew.
+    slack
+        Reserve each route keeps before its shift ends (``None``: none).
+    matrices
+        Precomputed ``(distance_m, duration_s)`` over the sub-problem's depots (in
+        :func:`~dispatch.planning.problem.depots_for` order) then its stops; default:
+        ask ``travel``.
 
     Returns
     -------
@@ -258,26 +373,61 @@ def build_problem(
     dep_index = {d.code: i for i, d in enumerate(deps)}
     lonlat = np.array(
         [[d.lon, d.lat] for d in deps] + [[s.lon, s.lat] for s in sub.stops], dtype=np.float64
-    )
-    dist, dur = travel.matrix(lonlat)
+    ).reshape(-1, 2)
+    if matrices is None:
+        if travel is None:
+            raise PlanningError("build_problem needs a travel model or precomputed matrices")
+        dist, dur = travel.matrix(lonlat)
+    else:
+        dist, dur = matrices
+        if dist.shape != (len(lonlat), len(lonlat)) or dur.shape != dist.shape:
+            raise PlanningError(
+                f"build_problem: matrices have shape {dist.shape}/{dur.shape}; expected "
+                f"({len(lonlat)}, {len(lonlat)}) for {len(deps)} depots and {len(sub.stops)} stops"
+            )
     nd = len(deps)
     lock_by_id = {lk.request_id: lk for lk in locks}
     stop_ids = {s.request_id for s in sub.stops}
     lock_by_id = {k: v for k, v in lock_by_id.items() if k in stop_ids}
     locked_crews = sorted({lk.crew for lk in lock_by_id.values()})
+    reserve = {c.name: crew_reserve_s(c, clock, slack) for c in sub.crews}
 
-    # Vehicle types: identical crews share one; locked crews get their own (and profile).
+    # Routing profiles: which stop columns each crew may enter.
+    locked_cols: dict[str, list[int]] = defaultdict(list)
+    for j, st in enumerate(sub.stops):
+        lk = lock_by_id.get(st.request_id)
+        if lk is not None:
+            locked_cols[lk.crew].append(nd + j)
+    all_locked = sorted(col for cols in locked_cols.values() for col in cols)
+
+    def territory(c: Crew) -> tuple[str, ...]:
+        return tuple(c.districts)
+
+    outside: dict[tuple[str, ...], list[int]] = {}
+    for c in sub.crews:
+        t = territory(c)
+        if t not in outside:
+            outside[t] = [nd + j for j, st in enumerate(sub.stops) if not serves(c, st.district)]
+    profile_keys: list[tuple[tuple[str, ...], str]] = []
+    profile_of_crew: dict[str, int] = {}
+    restricted = bool(all_locked) or any(outside.values())
+    for c in sorted(sub.crews, key=lambda c: c.name):
+        pk = (territory(c) if restricted else (), c.name if c.name in locked_crews else "")
+        if pk not in profile_keys:
+            profile_keys.append(pk)
+        profile_of_crew[c.name] = profile_keys.index(pk)
+
+    # Vehicle types: identical crews of one profile share one.
     groups: dict[tuple[object, ...], list[Crew]] = {}
     for c in sorted(sub.crews, key=lambda c: c.name):
-        key = ("lock", c.name) if c.name in locked_crews else _vehicle_key(c)
+        key = (*_vehicle_key(c, reserve[c.name]), profile_of_crew[c.name])
         groups.setdefault(key, []).append(c)
-    profile_of = {name: i + 1 for i, name in enumerate(locked_crews)}
     vtypes: list[pyvrp.VehicleType] = []
     vcrews: list[list[Crew]] = []
     for members in groups.values():
         c = members[0]
         s0 = clock.local_seconds(c.shift_start)
-        s1 = clock.local_seconds(c.shift_end) - c.lunch_s
+        s1 = max(s0, clock.local_seconds(c.shift_end) - c.lunch_s - reserve[c.name])
         vt = pyvrp.VehicleType(
             num_available=len(members),
             capacity=[c.capacity],
@@ -288,76 +438,104 @@ def build_problem(
             start_late=s0,
             unit_distance_cost=1,
             unit_duration_cost=0,
-            profile=profile_of.get(c.name, 0) if len(members) == 1 else 0,
+            profile=profile_of_crew[c.name],
             name=",".join(m.name for m in members),
         )
         if c.max_duration_s is not None:
-            vt = vt.replace(shift_duration=max(0, c.max_duration_s - c.lunch_s))
+            vt = vt.replace(
+                shift_duration=max(0, c.max_duration_s - c.lunch_s - reserve[c.name])
+            )
         vtypes.append(vt)
         vcrews.append(members)
 
+    able = [sum(1 for c in sub.crews if serves(c, st.district)) for st in sub.stops]
     clients = []
-    for j, s in enumerate(sub.stops):
-        lo = clock.seconds(s.tw_start) if s.tw_start else 0
-        hi = clock.seconds(s.tw_end) if s.tw_end else FAR_FUTURE_S
-        locked = s.request_id in lock_by_id
+    for j, st in enumerate(sub.stops):
+        lo = clock.seconds(st.tw_start) if st.tw_start else 0
+        hi = clock.seconds(st.tw_end) if st.tw_end else FAR_FUTURE_S
+        locked = st.request_id in lock_by_id
         clients.append(
             pyvrp.Client(
                 location=nd + j,
-                delivery=[s.size],
-                service_duration=s.service_s,
+                delivery=[st.size],
+                service_duration=st.service_s,
                 tw_early=max(0, lo),
                 tw_late=max(0, hi),
-                prize=0 if locked else s.prize,
+                prize=0 if locked else st.prize + SCARCITY_PRIZE // max(1, able[j]),
                 required=locked,
-                name=s.request_id,
+                name=st.request_id,
             )
         )
-    cost: Any = np.ascontiguousarray(dur, dtype=np.int64)
-    profiles: list[Any] = [cost]
-    if lock_by_id:
-        locked_cols = {
-            name: [nd + j for j, s in enumerate(sub.stops)
-                   if s.request_id in lock_by_id and lock_by_id[s.request_id].crew == name]
-            for name in locked_crews
-        }  # fmt: skip
-        all_locked = [col for cols in locked_cols.values() for col in cols]
-        base = cost.copy()
-        base[:, all_locked] += LOCK_PENALTY
-        np.fill_diagonal(base, 0)
-        profiles = [base]
-        for name in locked_crews:
-            m = base.copy()
-            m[:, locked_cols[name]] = cost[:, locked_cols[name]]
-            profiles.append(m)
-    locations = [pyvrp.Location(float(x), float(y)) for x, y in lonlat]
-    pdepots = [pyvrp.Depot(location=i, name=d.code) for i, d in enumerate(deps)]
-    data = pyvrp.ProblemData(
-        locations,
+    banned: list[list[int]] = []
+    for terr, locked_by in profile_keys:
+        cols = set(outside.get(terr, [])) if restricted else set()
+        cols |= set(all_locked) - set(locked_cols.get(locked_by, []))
+        banned.append(sorted(cols))
+    recipe = ProblemRecipe(
+        [pyvrp.Location(float(x), float(y)) for x, y in lonlat],
         clients,
-        pdepots,
+        [pyvrp.Depot(location=i, name=d.code) for i, d in enumerate(deps)],
         vtypes,
-        profiles,
-        [cost for _ in profiles],
+        np.ascontiguousarray(dur, dtype=np.int64),
+        banned,
     )
     return BuiltProblem(
         sub=sub,
-        data=data,
+        recipe=recipe,
         depots=deps,
         vehicle_crews=vcrews,
         crew_depot_loc={c.name: dep_index[c.depot] for c in sub.crews},
         dist_m=dist,
         dur_s=dur,
         locks=lock_by_id,
+        reserve_s=reserve,
+        clock=clock,
+        slack=slack,
+    )
+
+
+def slice_problem(parent: BuiltProblem, sub: SubProblem) -> BuiltProblem:
+    """Build a part of ``parent`` (some of its crews and stops) from its matrices.
+
+    Parameters
+    ----------
+    parent
+        A built sub-problem.
+    sub
+        Crews and stops, all taken from ``parent.sub``.
+
+    Returns
+    -------
+    BuiltProblem
+        The part, with the parent's clock, reserve and locks (those on its stops).
+    """
+    if parent.clock is None:
+        raise PlanningError("slice_problem: the parent problem was built without a clock")
+    deps = depots_for(sub.crews, {d.code: d for d in parent.depots})
+    dep_loc = {d.code: i for i, d in enumerate(parent.depots)}
+    stop_loc = {s.request_id: parent.n_depots + j for j, s in enumerate(parent.sub.stops)}
+    rows = [dep_loc[d.code] for d in deps] + [stop_loc[s.request_id] for s in sub.stops]
+    ix = np.ix_(rows, rows)
+    return build_problem(
+        sub,
+        {d.code: d for d in deps},
+        parent.clock,
+        None,
+        list(parent.locks.values()),
+        slack=parent.slack,
+        matrices=(
+            np.ascontiguousarray(parent.dist_m[ix]),
+            np.ascontiguousarray(parent.dur_s[ix]),
+        ),
     )
 
 
 @dataclass
 class SolveTask:
-    """Picklable job for a worker process."""
+    """Picklable job for a worker process (the data, or its recipe to build there)."""
 
     key: str
-    data: pyvrp.ProblemData
+    data: pyvrp.ProblemData | ProblemRecipe
     seed: int
     iterations: int | None
     time_limit_s: float | None
@@ -378,8 +556,9 @@ def run_task(task: SolveTask) -> TaskResult:
     """Solve one task (in a worker process or in-process)."""
     if task.data.num_clients == 0:
         return TaskResult(task.key, [])
+    data = task.data.build() if isinstance(task.data, ProblemRecipe) else task.data
     res = solve_data(
-        task.data,
+        data,
         seed=task.seed,
         iterations=task.iterations,
         time_limit_s=task.time_limit_s,
@@ -423,10 +602,11 @@ def _simulate(
     clock: DayClock,
     depot_loc: int,
     brk_after: int | None,
+    reserve_s: int = 0,
 ) -> tuple[Timeline, int]:
     """Simulate a route; return its timeline and total violation in seconds."""
     s0 = clock.local_seconds(crew.shift_start)
-    s1 = clock.local_seconds(crew.shift_end)
+    s1 = clock.local_seconds(crew.shift_end) - reserve_s
     l0, l1 = clock.local_seconds(crew.lunch_start), clock.local_seconds(crew.lunch_end)
     t, here = s0, depot_loc
     arr: list[int] = []
@@ -457,7 +637,7 @@ def _simulate(
     t += int(dur[here, depot_loc])
     bad += max(0, t - s1)
     if crew.max_duration_s is not None:
-        bad += max(0, t - s0 - crew.max_duration_s)
+        bad += max(0, t - s0 - (crew.max_duration_s - reserve_s))
     return Timeline(s0, arr, dep, t, brk), bad
 
 
@@ -469,6 +649,8 @@ def schedule_route(
     clock: DayClock,
     depot_loc: int,
     n_depots: int,
+    *,
+    reserve_s: int = 0,
 ) -> tuple[Timeline, int]:
     """Time a route and place the lunch break at the best stop boundary.
 
@@ -492,6 +674,9 @@ def schedule_route(
         Planned day.
     depot_loc, n_depots
         Location index of the crew's depot; number of depot locations.
+    reserve_s
+        Seconds the route must keep before the shift end (and ``max_duration_s``):
+        returning later counts as a violation.
 
     Returns
     -------
@@ -499,13 +684,13 @@ def schedule_route(
         The timeline and its total violation in seconds (0 when feasible).
     """
     locs = [n_depots + j for j in seq]
-    plain, bad = _simulate(crew, seq, locs, stops, dur, clock, depot_loc, None)
+    plain, bad = _simulate(crew, seq, locs, stops, dur, clock, depot_loc, None, reserve_s)
     if not seq or crew.lunch_s <= 0 or plain.end <= clock.local_seconds(crew.lunch_start):
         return plain, bad
     best: tuple[int, int, int] | None = None
     best_tl: Timeline | None = None
     for k in range(len(seq) + 1):
-        tl, bad_k = _simulate(crew, seq, locs, stops, dur, clock, depot_loc, k)
+        tl, bad_k = _simulate(crew, seq, locs, stops, dur, clock, depot_loc, k, reserve_s)
         assert tl.brk is not None
         rank = (bad_k, tl.end, tl.brk[0])
         if best is None or rank < best:

@@ -58,6 +58,9 @@ def _crew_settings(route: Route) -> dict[str, Any]:
         "lunch_end": route.lunch_end.isoformat(),
         "lunch_s": route.lunch_s,
         "max_duration_s": route.max_duration_s,
+        "reserve_s": route.reserve_s,
+        # the driven path, ``[lon, lat]`` pairs, when the travel model follows roads
+        "geometry": None if route.geometry is None else [list(p) for p in route.geometry],
     }
 
 
@@ -176,6 +179,9 @@ def route_from_row(row: RouteRow, tz: ZoneInfo) -> Route:
         lunch_end=time.fromisoformat(cs.get("lunch_end", "13:30:00")),
         lunch_s=int(cs.get("lunch_s", 1800)),
         max_duration_s=None if cs.get("max_duration_s") is None else int(cs["max_duration_s"]),
+        reserve_s=int(cs.get("reserve_s", 0)),
+        geometry=None if cs.get("geometry") is None
+        else [(float(x), float(y)) for x, y in cs["geometry"]],
     )
 
 
