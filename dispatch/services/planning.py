@@ -216,8 +216,8 @@ def plan_for_day(
     if sweeps:
         plan, keys = _keep_planned_sweeps(uow, pack, plan, sweeps, day)
     keys |= {k: request_pk(k) for k in _plan_keys(plan) if k not in keys}
-    settings = {**plan.settings, "seed": seed, "time_limit_s": time_limit_s, "absent": sorted(absent),
-                "sweep": sweep, "cross_districts": allow_cross_district,
+    settings = {**plan.settings, "seed": seed, "time_limit_s": time_limit_s,
+                "absent": sorted(absent), "sweep": sweep, "cross_districts": allow_cross_district,
                 "districts": sorted(wanted)}
     row = uow.plans.add(new_plan_row(plan, keys=keys, created_by=uow.actor,
                                      created_at=uow.now(), districts=sorted(wanted),
