@@ -72,11 +72,18 @@ def _planning_instant(uow: UnitOfWork, pack: CityPack, day: date) -> datetime:
     return morning
 
 
-def _candidates(uow: UnitOfWork, pack: CityPack, day: date) -> list[ServiceRequest]:
+def _candidates(uow: UnitOfWork, pack: CityPack, day: date,
+                districts: Collection[str] | None = None) -> list[ServiceRequest]:
+    """Read the day's candidates in one filtered SQL query (status, category, district).
+
+    Open at the planning instant means reported by then and not closed by then; the
+    open-at and closed-at indexes keep it to the day's backlog, not the history.
+    """
     morning = datetime.combine(day, MORNING, tzinfo=pack.timezone)
     at = _planning_instant(uow, pack, day)
-    rows = uow.requests.query_columns(RequestFilter(categories=pack.routable_categories,
-                                                    open_at=at))
+    rows = uow.requests.query_columns(RequestFilter(
+        categories=pack.routable_categories, open_at=at,
+        districts=sorted(districts) if districts else None))
     out = []
     for row in rows:
         if row.requested_at >= morning and row.service_date != day:
@@ -171,7 +178,7 @@ def plan_for_day(
                 f"{', '.join(pack.district_ids)} of {pack.name}"
             )
         roster = [c for c in roster if not c.districts or wanted & set(c.districts)]
-    requests = _candidates(uow, pack, day)
+    requests = _candidates(uow, pack, day, wanted)
     untrusted = {r.external_id: (r.geocode_precision, r.geocode_confidence)
                  for r in requests if r.lon is None and r.geocode_precision not in (None, "none")}
     stops = select_stops_for_day(requests, day, pack.timezone, pack.categories, morning=MORNING)
