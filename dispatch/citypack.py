@@ -62,6 +62,7 @@ __all__ = [
     "load_city_pack",
     "pack_file",
     "read_pack_document",
+    "shipped_dir",
 ]
 
 #: Shown when a pack has no ``[districts]`` table and gives no ``districts_note``.
@@ -405,11 +406,37 @@ def _norm(code: str) -> str:
 
 
 def data_dir() -> Path:
-    """Return the data folder (``$CURBSIDE_DATA_DIR`` or the repository's ``data/``)."""
+    """Return the data folder that holds ``cities/``.
+
+    ``$CURBSIDE_DATA_DIR`` when set; else the checkout's ``data/`` (running from the
+    repository); else the copy the installed package carries (``curbside_data``).
+    """
     env = os.environ.get("CURBSIDE_DATA_DIR")
     if env:
         return Path(env).resolve()
-    return Path(__file__).resolve().parents[1] / "data"
+    checkout = Path(__file__).resolve().parents[1] / "data"
+    if (checkout / "cities").is_dir():
+        return checkout
+    return shipped_dir("curbside_data")
+
+
+def shipped_dir(package: str) -> Path:
+    """Return the folder of a data package the wheel carries (``curbside_data`` ...).
+
+    Raises
+    ------
+    DispatchError
+        When the package is not installed (a partial install or a broken checkout).
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    if not locations:
+        raise DispatchError(
+            f"the {package} folder of Curbside is missing: reinstall the curbside package "
+            "(pip install curbside) or set CURBSIDE_DATA_DIR to a data folder")
+    return Path(locations[0]).resolve()
 
 
 def list_city_packs(directory: str | os.PathLike[str] | None = None) -> list[str]:

@@ -350,12 +350,54 @@ def cmd_anonymise(args: argparse.Namespace) -> int:
     return 0
 
 
+def _version() -> str:
+    from dispatch import __version__
+
+    return __version__
+
+
+def dashboard_command(args: argparse.Namespace) -> list[str]:
+    """Return the command line that serves the dashboard (Streamlit) for ``args``."""
+    from dispatch.citypack import shipped_dir
+
+    checkout = Path(__file__).resolve().parents[1]
+    root = checkout if (checkout / "streamlit_app.py").is_file() else shipped_dir(
+        "curbside_dashboard")
+    return [
+        sys.executable, "-m", "streamlit", "run", str(root / "streamlit_app.py"),
+        "--server.address", args.host, "--server.port", str(args.port),
+        "--server.headless", "true", "--server.enableStaticServing", "true",
+        "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal",
+        # Streamlit's own "Download as CSV" of tables cannot neutralise formulas
+        "--client.disableDataExport", "true",
+    ]
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    """Serve the dashboard on the configured database and city (runs until stopped)."""
+    import os
+    import subprocess
+
+    env = dict(os.environ, CURBSIDE_CITY=args.city)
+    if args.db:
+        env["DATABASE_URL"] = args.db
+    if args.demo:
+        env["CURBSIDE_DEMO"] = "1"
+    _ready_engine(args)
+    try:
+        return subprocess.call(dashboard_command(args), env=env)
+    except KeyboardInterrupt:
+        return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``dispatch`` command."""
     parser = argparse.ArgumentParser(
         prog="dispatch",
         description="Curbside: service requests to crew routes.",
     )
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s (Curbside) {_version()}")
     parser.add_argument("--db", default=None,
                         help="database URL (default: $DATABASE_URL, else var/curbside.db)")
     parser.add_argument("--city", default=DEFAULT_CITY,
@@ -463,6 +505,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--older-than-days", type=int, default=90)
     p.set_defaults(func=cmd_anonymise)
 
+    p = sub.add_parser("dashboard", help="serve the dashboard (Streamlit) until stopped")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--demo", action="store_true", help="show the demo sign-in hints")
+    p.add_argument("--city", default=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_dashboard)
+
     p = sub.add_parser("districts", help="council-district layers")
     dsub = p.add_subparsers(dest="what", required=True)
     q = dsub.add_parser("load", help="load a district layer from a file or ArcGIS layer URL")
@@ -475,11 +524,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Commands that run until stopped: they log at INFO unless $CURBSIDE_LOG_LEVEL says else.
+_SERVERS: set[Callable[[argparse.Namespace], int]] = {cmd_dashboard}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``dispatch`` command; return its exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        from dispatch import logs
+
+        logs.configure(default="INFO" if args.func in _SERVERS else "WARNING")
         return int(args.func(args))
     except CliError as err:
         print(f"dispatch: {err}", file=sys.stderr)

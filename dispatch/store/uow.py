@@ -34,6 +34,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from dispatch.auth import SYSTEM, Principal
 from dispatch.errors import ConcurrentEditError, StoreBusyError, ValidationError
+from dispatch.logs import log_events
 from dispatch.model import CLOSED_STATUSES
 from dispatch.store.models import (
     AssignmentRow,
@@ -309,6 +310,8 @@ class EventLog:
     def __init__(self, session: Session, actor: str) -> None:
         self.session = session
         self.actor = actor
+        #: Rows appended since the last commit or rollback (logged once committed).
+        self.pending: list[dict[str, Any]] = []
 
     def append(
         self,
@@ -343,6 +346,7 @@ class EventLog:
         ]
         if rows:
             self.session.execute(insert(cast(Table, EventRow.__table__)), rows)
+            self.pending.extend(rows)
 
     def for_entity(self, entity_type: str, entity_id: str | int) -> list[EventRow]:
         """Return the events of one entity, oldest first."""
@@ -851,14 +855,18 @@ class UnitOfWork:
         except Exception as err:
             friendly = translate_error(err)
             self.session.rollback()
+            self.events.pending.clear()
             if friendly is not None:
                 raise friendly from err
             raise
         self._now = None
+        committed, self.events.pending = self.events.pending, []
+        log_events(committed)
 
     def rollback(self) -> None:
         """Discard everything done since the last commit."""
         self.session.rollback()
+        self.events.pending.clear()
 
     def flush(self) -> None:
         """Send pending changes to the database without committing.
