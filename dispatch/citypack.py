@@ -99,7 +99,7 @@ _PATH_FIELDS = {"boundary", "address_reference", "demo_requests"}
 _DISTRICT_FIELDS = {"file", "id_field", "name_field", "label", "snap_m"}
 _CATEGORY_FIELDS = {
     "label", "service_codes", "routable", "service_time_s", "sla_h", "colour", "booked",
-    "sweep",
+    "sweep", "open311_code",
 }
 _DEPOT_FIELDS = {
     "code",
@@ -327,13 +327,16 @@ class CityPack:
             for code in cat.service_codes:
                 out[code] = cat
                 out.setdefault(_norm(code), cat)
+        for cat in self.categories.values():  # the Open311 codes Curbside publishes
+            out.setdefault(cat.public_code, cat)
         return out
 
     def category_for_service_code(self, code: str | None) -> Category | None:
-        """Return the category of a city service code (``Bulky Items``), or ``None``.
+        """Return the category of a service code, or ``None``.
 
-        Matches exactly first, then ignoring case and repeated spaces, then a category
-        code itself (``bulky_items``).
+        Matches the city's own codes (``Bulky Items``) exactly, then ignoring case and
+        repeated spaces, then the Open311 code Curbside publishes (``bulky_items``,
+        :attr:`~dispatch.model.Category.public_code`), then a category code itself.
         """
         if not code:
             return None
@@ -342,6 +345,13 @@ class CityPack:
         if hit is not None:
             return hit
         return self.categories.get(code.strip())
+
+    def category_for_open311_code(self, code: str) -> Category | None:
+        """Return the category whose published Open311 code is ``code`` exactly."""
+        for cat in self.categories.values():
+            if cat.public_code == code:
+                return cat
+        return None
 
     def crew(self, name: str) -> Crew:
         """Return the crew called ``name``; raise :class:`CityPackError` if unknown."""
@@ -767,9 +777,22 @@ class _PackReader:
                     colour=colour,
                     booked=self.get(c, "booked", w, bool, required=False, default=False),
                     sweep=self.get(c, "sweep", w, bool, required=False, default=False),
+                    open311_code=self.get(c, "open311_code", w, str, required=False,
+                                          default=""),
                 )
             except DispatchError as exc:
                 raise self.fail(w, str(exc)) from exc
+        public: dict[str, str] = {}
+        for code, cat in out.items():
+            w = f"categories.{code}.open311_code"
+            other = public.get(cat.public_code)
+            alias_of = seen.get(_norm(cat.public_code))
+            if other is None and alias_of not in (None, code):
+                other = alias_of  # another category's own service code
+            if other is not None:
+                raise self.fail(w, f"Open311 code {cat.public_code!r} is also used by category "
+                                   f"{other!r}")
+            public[cat.public_code] = code
         return out
 
     def depots(

@@ -3,10 +3,13 @@
 This is the only package that imports sqlalchemy.
 """
 
+from sqlalchemy import Engine
+
 from dispatch.store.db import default_url, is_initialised, make_engine, migrate
 from dispatch.store.uow import RequestFilter, UnitOfWork, utcnow
 
 __all__ = [
+    "Engine",
     "RequestFilter",
     "UnitOfWork",
     "default_url",

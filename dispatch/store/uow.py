@@ -36,6 +36,7 @@ from dispatch.auth import SYSTEM, Principal
 from dispatch.errors import ConcurrentEditError, StoreBusyError, ValidationError
 from dispatch.logs import log_events
 from dispatch.model import CLOSED_STATUSES
+from dispatch.store.api import ApiKeyRepository, Open311Repository
 from dispatch.store.models import (
     AssignmentRow,
     CrewRow,
@@ -751,6 +752,8 @@ class UnitOfWork:
         self.plans = PlanRepository(self._session)
         self.users = UserRepository(self._session)
         self.settings = SettingsRepository(self._session)
+        self.open311 = Open311Repository(self._session)
+        self.api_keys = ApiKeyRepository(self._session)
         return self
 
     def __exit__(
