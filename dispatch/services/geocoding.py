@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -17,6 +18,9 @@ from dispatch.store.models import RequestRow
 from dispatch.text import neutralise_formula
 from geo.errors import GeoError
 from geo.geocoding import Geocoder
+
+if TYPE_CHECKING:
+    from geo.geocoding.geopy_adapter import GeopyAdapter
 
 #: Open statuses whose requests still need a trustworthy location.
 _OPEN = ("new", "triaged", "scheduled", "in_progress")
@@ -52,6 +56,23 @@ def _load_geocoder(path: str, mtime_ns: int, size: int) -> Geocoder:
     from geo.geocoding.offline import OfflineGeocoder  # scipy, rapidfuzz: only when used
 
     return OfflineGeocoder.from_path(path)
+
+
+def geopy_geocoder(pack: CityPack, max_distance_m: float = 250.0) -> GeopyAdapter | None:
+    """Return the city's geocoder with geopy's face, or ``None`` without a reference.
+
+    Its ``reverse()`` answers ``None`` outside the city (200 m tolerance) and farther
+    than ``max_distance_m`` from every known address; its errors are geopy's.
+    """
+    geocoder = city_geocoder(pack)
+    if geocoder is None:
+        return None
+    from geo.geocoding.geopy_adapter import GeopyAdapter
+
+    def within(lon: float, lat: float) -> bool:
+        return bool(pack.within_city([lon], [lat], tolerance_m=200.0)[0])
+
+    return GeopyAdapter(geocoder, max_distance_m=max_distance_m, within=within)
 
 
 def _require_geocoder(pack: CityPack) -> Geocoder:
