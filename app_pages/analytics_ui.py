@@ -17,6 +17,7 @@ from dispatch.analytics.hotspots import cell_boundary
 from dispatch.services.analytics import analysis_frame, routes_frame
 from dispatch.services.queries import MapFilter, request_date_range
 from dispatch.store import default_url
+from dispatch.text import csv_bytes
 
 #: Fill colours of Gi* cells by Gi bin (-3 .. 3): hot red, cold blue, 0 not significant.
 GI_COLOURS: dict[int, str] = {
@@ -74,10 +75,10 @@ def frame(flt: MapFilter, *, first_action: bool = False) -> pd.DataFrame:
 
 
 def download_csv(data: pd.DataFrame, name: str, key: str) -> None:
-    """Offer ``data`` as ``name`` (CSV, UTF-8) under a download button."""
+    """Offer ``data`` as ``name`` (CSV, UTF-8, formulas neutralised) under a download button."""
     st.download_button(
         f"Download CSV ({len(data):,} rows)",
-        data.to_csv(index=False).encode("utf-8"),
+        csv_bytes(data),
         file_name=name,
         mime="text/csv",
         key=f"dl_{key}",

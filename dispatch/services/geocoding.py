@@ -15,7 +15,7 @@ from dispatch.errors import DispatchError
 from dispatch.model import is_routable
 from dispatch.store import RequestFilter, UnitOfWork
 from dispatch.store.models import RequestRow
-from dispatch.text import neutralise_formula
+from dispatch.text import csv_bytes
 from geo.errors import GeoError
 from geo.geocoding import Geocoder
 
@@ -127,11 +127,8 @@ def geocode_csv(
                             progress=progress)
     except GeoError as err:
         raise DispatchError(str(err)) from None
-    safe = out.copy()
-    for column in frame.columns:
-        safe[column] = safe[column].map(neutralise_formula)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    safe.to_csv(out_path, index=False)
+    out_path.write_bytes(csv_bytes(out))
     counts = summarize_precision(out)["count"]
     return GeocodeFileSummary(len(out), {str(k): int(v) for k, v in counts.items()}, out_path)
 
@@ -185,7 +182,7 @@ def build_reference(
     lines = replace(report, out_path=out).lines()
     if conflicts_path is not None:
         conflicts_path.parent.mkdir(parents=True, exist_ok=True)
-        report.conflicts_frame().to_csv(conflicts_path, index=False)
+        conflicts_path.write_bytes(csv_bytes(report.conflicts_frame()))
         lines.append(f"conflicts written to {conflicts_path}")
     return lines
 

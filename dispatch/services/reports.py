@@ -36,6 +36,7 @@ from dispatch.citypack import CityPack
 from dispatch.errors import ValidationError
 from dispatch.services.queries import MapFilter
 from dispatch.store import UnitOfWork, utcnow
+from dispatch.text import csv_bytes
 
 __all__ = ["REPORT_FILES", "ReportSummary", "monthly_report"]
 
@@ -153,7 +154,7 @@ def monthly_report(uow: UnitOfWork, pack: CityPack, month: str, out_dir: Path) -
     }
     for name, table in tables.items():
         path = out_dir / name
-        table.to_csv(path, index=False, lineterminator="\n")
+        path.write_bytes(csv_bytes(table, lineterminator="\n"))
         paths.append(path)
     return ReportSummary(month=month, out_dir=out_dir, figures=figures, files=tuple(paths))
 
