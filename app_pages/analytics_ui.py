@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import math
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import altair as alt
@@ -14,8 +14,9 @@ import streamlit as st
 
 from app_pages.common import pack, unit_of_work
 from dispatch.analytics.hotspots import cell_boundary
-from dispatch.services.analytics import analysis_frame, routes_frame
-from dispatch.services.queries import MapFilter, request_date_range
+from dispatch.services.analytics import Kpis, kpis, routes_frame
+from dispatch.services.clock import clock_info
+from dispatch.services.queries import MapFilter, request_date_range, store_version
 from dispatch.store import default_url
 from dispatch.text import csv_bytes
 
@@ -53,25 +54,49 @@ def span() -> tuple[date, date]:
     return days
 
 
-@st.cache_data(ttl=120, show_spinner="Reading requests…")
-def load_frame(url: str, city: str, flt: MapFilter, first_action: bool) -> pd.DataFrame:
-    """Return :func:`analysis_frame` for a filter (cached two minutes per URL and city)."""
-    del url, city  # cache keys only
+def today() -> date:
+    """Return today's local date by the store's clock (a demo replays its day)."""
     with unit_of_work() as uow:
-        return analysis_frame(uow, flt, pack().timezone, first_action=first_action)
+        return clock_info(uow).now.astimezone(pack().timezone).date()
 
 
-@st.cache_data(ttl=120, show_spinner=False)
-def load_routes(url: str, city: str, first_day: date, last_day: date) -> pd.DataFrame:
-    """Return :func:`routes_frame` (cached two minutes)."""
-    del url
+def window(days: int, stored: tuple[date, date]) -> tuple[date, date]:
+    """Return the default window: the ``days`` local days up to today, inside the data.
+
+    Pages open on a window a person would pick (the last 7 or 30 days); the whole
+    history stays one date filter away.
+    """
+    last = min(today(), stored[1])
+    last = max(last, stored[0])
+    return max(stored[0], last - timedelta(days=days - 1)), last
+
+
+def data_version() -> int:
+    """Return a number that moves with every write (the newest event id)."""
+    with unit_of_work() as uow:
+        return store_version(uow)
+
+
+@st.cache_data(ttl=600, show_spinner="Counting…", max_entries=64)
+def load_kpis(url: str, city: str, version: int, flt: MapFilter) -> Kpis:
+    """Return :func:`kpis` (cached per filter until the next write)."""
+    del url, city, version  # cache keys only
+    with unit_of_work() as uow:
+        return kpis(uow, pack(), flt)
+
+
+@st.cache_data(ttl=600, show_spinner=False, max_entries=32)
+def load_routes(url: str, city: str, version: int, first_day: date, last_day: date,
+                ) -> pd.DataFrame:
+    """Return :func:`routes_frame` (cached until the next write)."""
+    del url, version
     with unit_of_work() as uow:
         return routes_frame(uow, city, first_day, last_day)
 
 
-def frame(flt: MapFilter, *, first_action: bool = False) -> pd.DataFrame:
-    """Return the cached analysis frame of the configured database and city."""
-    return load_frame(default_url(), pack().name, flt, first_action)
+def cache_keys() -> tuple[str, str, int]:
+    """Return ``(database URL, city, data version)``: what every cached read is keyed by."""
+    return default_url(), pack().name, data_version()
 
 
 def download_csv(data: pd.DataFrame, name: str, key: str) -> None:

@@ -10,12 +10,11 @@ import os
 from typing import Any
 
 import streamlit as st
-from sqlalchemy import Engine
 
 from dispatch.auth import Principal, Role
 from dispatch.citypack import CityPack, load_city_pack
 from dispatch.services.users import end_session, resume_session
-from dispatch.store import UnitOfWork, default_url, is_initialised, make_engine, utcnow
+from dispatch.store import Engine, UnitOfWork, default_url, is_initialised, make_engine, utcnow
 
 DEFAULT_CITY = "los_angeles"
 

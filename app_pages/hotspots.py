@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import altair as alt
 import folium
@@ -17,26 +17,31 @@ from app_pages.analytics_ui import (
     chart,
     count_layer,
     download_csv,
-    frame,
     gi_layer,
     legend_html,
     span,
     spots_pane,
+    window,
 )
 from app_pages.common import pack, require_page, unit_of_work
 from dispatch.analytics import SMALL_SAMPLE
 from dispatch.analytics.hotspots import (
     DEFAULT_RESOLUTION,
     area_cells,
-    gi_star,
-    hex_counts,
     period_comparison,
     previous_period,
-    repeat_locations,
 )
 from dispatch.auth import Role
-from dispatch.services.analytics import SWEEP_LOOKBACK_DAYS, sweep_stops_for_day
-from dispatch.services.queries import OPEN_STATUSES, MapFilter
+from dispatch.services.analytics import (
+    SWEEP_LOOKBACK_DAYS,
+    HotSpots,
+    district_counts,
+    hot_spots,
+    repeat_spots,
+    sweep_stops_for_day,
+)
+from dispatch.services.queries import OPEN_STATUSES, MapFilter, store_version
+from dispatch.store import default_url
 from geo.map_assets import use_local_assets
 from geo.maps import base_map, district_layer
 
@@ -56,8 +61,11 @@ with st.sidebar:
     if city.has_districts:
         chosen_districts = st.multiselect(city.district_label, options=list(city.district_ids),
                                           placeholder="All districts", key="hot_districts")
-    days = st.date_input("Requested between", value=days_span, min_value=days_span[0],
-                         max_value=days_span[1], key="hot_days")
+    default_days = window(30, days_span)
+    days = st.date_input("Requested between", value=default_days, min_value=days_span[0],
+                         max_value=days_span[1], key="hot_days",
+                         help="The last 30 days by default; pick any dates back to the "
+                              "first stored request.")
     include_closed = st.toggle("Include closed and fixed requests", value=False,
                                key="hot_closed")
     resolution = st.slider("Hexagon size (H3 resolution)", 6, 10, DEFAULT_RESOLUTION,
@@ -66,7 +74,7 @@ with st.sidebar:
     layers = st.multiselect("Layers", ["Hot and cold spots", "Requests per hexagon", "Heat"],
                             default=["Hot and cold spots", "Heat"], key="hot_layers")
 
-first_day, last_day = days if isinstance(days, tuple) and len(days) == 2 else days_span
+first_day, last_day = days if isinstance(days, tuple) and len(days) == 2 else default_days
 prev_first, prev_last = previous_period(first_day, last_day)
 with st.sidebar:
     sweep_day = st.date_input("Sweep day", value=last_day + timedelta(days=1),
@@ -75,26 +83,6 @@ with st.sidebar:
                                    "before this day.")
 sweep_first = sweep_day - timedelta(days=SWEEP_LOOKBACK_DAYS)
 
-# One read serves the map, repeat and change tabs: all categories and districts.
-base = frame(MapFilter(first_day=prev_first, last_day=last_day))
-local_day = base["requested_at"].dt.tz_convert(city.timezone).dt.date
-
-
-def _subset(first: date, last: date, categories: tuple[str, ...] | None,
-            open_only: bool) -> pd.DataFrame:
-    keep = (local_day >= first) & (local_day <= last)
-    if categories:
-        keep &= base["category"].isin(categories)
-    if chosen_districts:
-        keep &= base["district"].isin(chosen_districts)
-    if open_only:
-        keep &= base["status"].isin(OPEN_STATUSES)
-    return base[keep]
-
-
-everything = _subset(first_day, last_day, tuple(chosen) or None, False)
-data = everything if include_closed else everything[everything["status"].isin(OPEN_STATUSES)]
-located = data[data["lon"].notna()]
 
 
 @st.cache_data(show_spinner="Filling the study area with hexagons…")
@@ -107,20 +95,35 @@ def _area(city_name: str, res: int, districts: tuple[str, ...]) -> list[str]:
     return area_cells(city.boundary, res)
 
 
-counts = hex_counts(located, resolution)
-area = _area(city.name, resolution, tuple(sorted(chosen_districts)))
-spots = gi_star(counts, area=area) if not counts.empty else counts.iloc[0:0]
+@st.cache_data(ttl=600, show_spinner="Counting requests per hexagon…", max_entries=32)
+def _figures(url: str, version: int, flt: MapFilter, res: int, open_only: bool,
+             area_key: tuple[str, ...]) -> HotSpots:
+    """Return hexagons, Gi* and heat of the window (cached per filter until a write)."""
+    del url, version
+    with unit_of_work() as uow:
+        return hot_spots(uow, flt.to_request_filter(city.timezone),
+                         _area(city.name, res, area_key), resolution=res, open_only=open_only)
+
+
+window_flt = MapFilter(categories=tuple(chosen) or None,
+                       districts=tuple(chosen_districts) or None,
+                       first_day=first_day, last_day=last_day)
+with unit_of_work() as uow:
+    version = store_version(uow)
+figures = _figures(default_url(), version, window_flt, resolution, not include_closed,
+                   tuple(sorted(chosen_districts)))
+counts, spots = figures.counts, figures.spots
 hot = spots[spots["spot"] == "hot"] if not spots.empty else spots
 cold = spots[spots["spot"] == "cold"] if not spots.empty else spots
 
 cols = st.columns(5)
-cols[0].metric("Requests", f"{len(data):,}")
-cols[1].metric("On the map", f"{len(located):,}")
-cols[2].metric("Closed, hidden", f"{len(everything) - len(data):,}")
+cols[0].metric("Requests", f"{figures.requests:,}")
+cols[1].metric("On the map", f"{figures.located:,}")
+cols[2].metric("Closed, hidden", f"{figures.closed_hidden:,}")
 cols[3].metric("Hot-spot hexagons", f"{len(hot):,}")
 cols[4].metric("Cold-spot hexagons", f"{len(cold):,}")
-if not include_closed and len(everything) > len(data):
-    st.caption(f"Showing open requests only; {len(everything) - len(data):,} closed or fixed "
+if not include_closed and figures.closed_hidden:
+    st.caption(f"Showing open requests only; {figures.closed_hidden:,} closed or fixed "
                "ones are hidden. Turn on *Include closed and fixed requests* in the sidebar "
                "to map all demand.")
 
@@ -128,7 +131,7 @@ tab_map, tab_repeat, tab_change, tab_sweep = st.tabs(
     ["Map", "Repeat locations", "Change vs previous period", "Sweep stops"])
 
 with tab_map:
-    if located.empty:
+    if figures.located == 0:
         st.info("No located requests match these filters.")
     else:
         m = base_map(city.boundary.bounds)
@@ -136,9 +139,10 @@ with tab_map:
             district_layer(city.districts, labels=False).add_to(m)
         spots_pane().add_to(m)
         if "Heat" in layers:
-            # (lon, lat) -> (lat, lon) for Leaflet
-            points = located[["lat", "lon"]].round(5).to_numpy().tolist()
-            HeatMap(points, name="Heat", radius=12, blur=15, min_opacity=0.3).add_to(m)
+            # (lon, lat) -> (lat, lon) for Leaflet; weighted cells beyond 20,000 requests
+            points = figures.heat[["lat", "lon", "weight"]].to_numpy().tolist()
+            HeatMap(points, name="Heat", radius=12, blur=15,  # type: ignore[no-untyped-call]
+                    min_opacity=0.3).add_to(m)
         if "Requests per hexagon" in layers:
             count_layer(counts).add_to(m)
         if "Hot and cold spots" in layers and not spots.empty:
@@ -146,9 +150,9 @@ with tab_map:
         folium.LayerControl(collapsed=True).add_to(m)
         st_folium(use_local_assets(m), height=600, width="stretch", returned_objects=[],
                   key="hot_map")
-        if not located.empty and hot.empty and cold.empty:
+        if figures.located and hot.empty and cold.empty:
             st.info(f"No hexagon is a significant hot or cold spot among these "
-                    f"{len(located):,} requests: what clusters there is could be chance.",
+                    f"{figures.located:,} requests: what clusters there is could be chance.",
                     icon=":material/info:")
         st.html(legend_html({GI_LABELS[k]: GI_COLOURS[k] for k in (3, 2, 1, -1, -2, -3)},
                             "Getis-Ord Gi*"))
@@ -173,7 +177,9 @@ with tab_repeat:
     st.caption("Spots about 50 m across (H3 resolution 11) with two or more "
                f"{' or '.join(labels[c].lower() for c in repeat_cats)} requests in the "
                "chosen dates (all statuses).")
-    repeats = repeat_locations(everything, repeat_cats)
+    with unit_of_work() as uow:
+        repeats = repeat_spots(uow, window_flt.to_request_filter(city.timezone),
+                               tuple(repeat_cats))
     if repeats.empty:
         st.info("No repeat locations for these filters.")
     else:
@@ -184,8 +190,17 @@ with tab_repeat:
         download_csv(shown, "repeat_locations.csv", "repeats")
 
 with tab_change:
-    both = _subset(prev_first, last_day, tuple(chosen) or None, not include_closed)
-    change = period_comparison(both, first_day, last_day, city.timezone)
+    statuses = None if include_closed else OPEN_STATUSES
+    with unit_of_work() as uow:
+        current = district_counts(uow, MapFilter(
+            categories=tuple(chosen) or None, districts=tuple(chosen_districts) or None,
+            statuses=statuses, first_day=first_day, last_day=last_day,
+        ).to_request_filter(city.timezone))
+        previous = district_counts(uow, MapFilter(
+            categories=tuple(chosen) or None, districts=tuple(chosen_districts) or None,
+            statuses=statuses, first_day=prev_first, last_day=prev_last,
+        ).to_request_filter(city.timezone))
+    change = period_comparison(current, previous)
     st.caption(f"{first_day} to {last_day} against {prev_first} to {prev_last} (same length). "
                f"Rows where either period has fewer than {SMALL_SAMPLE} requests are flagged "
                "and listed last.")

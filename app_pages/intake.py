@@ -371,14 +371,23 @@ def _upload() -> None:
     st.caption("Requests already stored (same source and id) are updated, not duplicated.")
     if st.button(f"Import {preview.to_import:,} requests", type="primary", key="upload_import",
                  disabled=preview.to_import == 0):
+        bar = st.progress(0.0, text="Importing…")
+
+        def progress(done: int, total: int) -> None:
+            """Show how far the import is (it stores the file chunk by chunk)."""
+            bar.progress(min(done / max(total, 1), 1.0),
+                         text=f"Imported {done:,} of {total:,} rows")
+
         try:
             path = save_upload(data, upload.name)
-            with st.spinner("Importing…"), unit_of_work() as uow:
+            with unit_of_work() as uow:
                 summary = import_requests(uow, path, city, fmt=fmt, mapping=mapping,
-                                          geocoder=_geocoder(city.name))
+                                          geocoder=_geocoder(city.name), progress=progress)
         except DispatchError as err:
-            st.error(f"Nothing imported: {err}")
+            bar.empty()
+            st.error(f"Import stopped: {err}")
             return
+        bar.empty()
         st.success(f"{_md(upload.name)}: {summary.line()}"
                    + (f"; {summary.geocoded} geocoded" if summary.geocoded else "")
                    + (f"; {summary.unlocated} without a position" if summary.unlocated else ""))

@@ -2,27 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import altair as alt
 import streamlit as st
 
-from app_pages.analytics_ui import chart, download_csv, fmt_hours, frame, load_routes, span
+from app_pages.analytics_ui import (
+    cache_keys,
+    chart,
+    download_csv,
+    fmt_hours,
+    load_kpis,
+    load_routes,
+    span,
+    window,
+)
 from app_pages.common import pack, require_page
 from dispatch.analytics import SMALL_SAMPLE
 from dispatch.analytics.kpis import (
     AGE_BUCKETS,
-    backlog_ages,
     crew_productivity,
     duration_summary,
-    outcomes,
-    sla_compliance,
     volume,
-    with_durations,
 )
 from dispatch.auth import Role
 from dispatch.services.queries import MapFilter
-from dispatch.store import default_url
 
 principal = require_page(Role.ADMIN, Role.SUPERVISOR, Role.MANAGER)
 city = pack()
@@ -32,10 +34,13 @@ days_span = span()
 
 labels = {c.code: c.label for c in city.categories.values()}
 district_ids = list(city.district_ids)
+default_days = window(30, days_span)
 with st.sidebar:
     st.header("Filters")
-    days = st.date_input("Requested between", value=days_span, min_value=days_span[0],
-                         max_value=days_span[1], key="kpi_days")
+    days = st.date_input("Requested between", value=default_days, min_value=days_span[0],
+                         max_value=days_span[1], key="kpi_days",
+                         help="The last 30 days by default; pick any dates back to the "
+                              "first stored request.")
     chosen = st.multiselect("Category", options=list(labels),
                             format_func=lambda c: labels.get(c, c),
                             placeholder="All categories", key="kpi_categories")
@@ -44,15 +49,16 @@ with st.sidebar:
         chosen_districts = st.multiselect(city.district_label, options=district_ids,
                                           placeholder="All districts", key="kpi_districts")
 
-first_day, last_day = days if isinstance(days, tuple) and len(days) == 2 else days_span
+first_day, last_day = days if isinstance(days, tuple) and len(days) == 2 else default_days
 flt = MapFilter(categories=tuple(chosen) or None, districts=tuple(chosen_districts) or None,
                 first_day=first_day, last_day=last_day)
-data = with_durations(frame(flt))
-if data.empty:
-    st.info("No requests match these filters.")
+url, city_name, version = cache_keys()
+figures = load_kpis(url, city_name, version, flt)
+if figures.requests == 0:
+    st.info(f"No requests match these filters between {first_day} and {last_day}.")
     st.stop()
-data["category_label"] = data["category"].map(lambda c: labels.get(c, c))
-now = datetime.now(UTC)
+data = figures.durations.assign(
+    category_label=figures.durations["category"].map(lambda c: labels.get(c, c)))
 sla_h = {c.code: c.sla_h for c in city.categories.values()}
 
 # ------------------------------------------------------------------ the one-glance answer
@@ -131,14 +137,15 @@ with tabs[0]:
     by = cols[0].radio("By", ["category", "district", "channel"], horizontal=True,
                        key="kpi_vol_by")
     period = cols[1].radio("Per", ["day", "week", "month"], horizontal=True, key="kpi_vol_per")
-    vol_data = data.assign(category=data["category_label"])
-    vol = volume(vol_data, by, period, city.timezone)
+    vol_data = figures.daily.assign(
+        category=figures.daily["category"].map(lambda c: labels.get(c, c)))
+    vol = volume(vol_data, by, period)
     vol["period"] = vol["period"].astype(str)
     bars = alt.Chart(vol).mark_bar().encode(
         x=alt.X("period:O", title=f"{period} starting"), y=alt.Y("requests:Q", stack=True),
         color=alt.Color(f"{by}:N"), tooltip=["period:O", f"{by}:N", "requests:Q"])
     chart(bars.properties(height=320), vol, f"volume_by_{by}_per_{period}.csv", "vol")
-    totals = volume(vol_data, by, None, city.timezone)
+    totals = volume(vol_data, by, None)
     st.dataframe(totals, hide_index=True, width="content")
 
 with tabs[1]:
@@ -146,9 +153,6 @@ with tabs[1]:
                      key="kpi_dur_measure")
     col = "close_h" if which == "Time to close" else "first_action_h"
     measured = data
-    if col == "first_action_h":  # reads the event log: only when asked
-        measured = with_durations(frame(flt, first_action=True))
-        measured["category_label"] = measured["category"].map(lambda c: labels.get(c, c))
     group = st.radio("By", ["category", "district", "category and district"],
                      horizontal=True, key="kpi_dur_by")
     keys = {"category": ["category_label"], "district": ["district"],
@@ -172,8 +176,7 @@ with tabs[1]:
                "'updated' time.")
 
 with tabs[2]:
-    sla = sla_compliance(data, sla_h, now, by=["category"])
-    sla["category"] = sla["category"].map(lambda c: labels.get(c, c))
+    sla = figures.sla.assign(category=figures.sla["category"].map(lambda c: labels.get(c, c)))
     bars = alt.Chart(sla).mark_bar().encode(
         y=alt.Y("category:N", sort=sla["category"].tolist(), title=None,
                 axis=alt.Axis(labelLimit=260, labelOverlap=False)),
@@ -187,7 +190,8 @@ with tabs[2]:
                "count; open requests already past their target are in `open_past_sla`.")
 
 with tabs[3]:
-    ages = backlog_ages(data.assign(category=data["category_label"]), now)
+    ages = figures.backlog.assign(
+        category=figures.backlog["category"].map(lambda c: labels.get(c, c)))
     open_n = int(ages["requests"].sum()) if not ages.empty else 0
     st.metric("Open requests (backlog)", f"{open_n:,}")
     if ages.empty:
@@ -200,7 +204,8 @@ with tabs[3]:
         chart(bars.properties(height=300), ages, "backlog_ages.csv", "backlog")
 
 with tabs[4]:
-    out = outcomes(data.assign(category=data["category_label"]), by="category")
+    out = figures.outcomes.assign(
+        category=figures.outcomes["category"].map(lambda c: labels.get(c, c)))
     long = out.melt(id_vars="category", value_vars=["fixed", "closed_not_fixed", "cancelled",
                                                     "duplicate", "open"],
                     var_name="outcome", value_name="requests")
@@ -216,7 +221,7 @@ with tabs[4]:
                "fixing it (item not out, blocked …); residents still see it open.")
 
 with tabs[5]:
-    routes = load_routes(default_url(), city.name, first_day, last_day)
+    routes = load_routes(url, city_name, version, first_day, last_day)
     crews = crew_productivity(routes)
     if crews.empty:
         st.info("No assigned plans with routes for these dates yet.")

@@ -48,10 +48,16 @@ row = rows[index]
 st.subheader(f"{row.external_id} · {row.address or '(no address)'}")
 
 
-def _save(lon: float, lat: float, how: str, matched: str | None) -> None:
+#: Candidates trusted as the supervisor's own fix: a known house, or a pin on the map.
+MANUAL_PRECISIONS = frozenset({"point", "interpolated"})
+
+
+def _save(lon: float, lat: float, how: str, matched: str | None,
+          precision: str = "manual", confidence: float = 1.0) -> None:
     try:
         with unit_of_work() as uow:
-            district = fix_location(uow, city, row.id, lon, lat, how=how, matched_address=matched)
+            district = fix_location(uow, city, row.id, lon, lat, how=how, matched_address=matched,
+                                    precision=precision, confidence=confidence)
     except DispatchError as err:
         st.error(str(err))
         return
@@ -90,7 +96,13 @@ for i, cand in enumerate(candidates):
     cols[0].write(f"**{i + 1}.** {cand.matched_address} — {cand.precision}, confidence "
                   f"{cand.confidence:.2f}, source: {_source_text(cand.source)}")
     if cols[1].button("Use", key=f"use_{row.id}_{i}"):
-        _save(cand.lon, cand.lat, f"candidate ({cand.precision})", cand.matched_address)
+        # a house-level candidate becomes the supervisor's fix; anything vaguer keeps its
+        # own precision and confidence (a ZIP centre does not turn into a trusted pin)
+        if str(cand.precision) in MANUAL_PRECISIONS:
+            _save(cand.lon, cand.lat, f"candidate ({cand.precision})", cand.matched_address)
+        else:
+            _save(cand.lon, cand.lat, f"candidate ({cand.precision})", cand.matched_address,
+                  precision=str(cand.precision), confidence=float(cand.confidence))
 
 bounds = list(city.boundary.bounds)
 fmap = base_map(bounds)

@@ -13,7 +13,7 @@ import streamlit as st
 from app_pages.common import pack, require_page, unit_of_work
 from dispatch.auth import Role
 from dispatch.errors import DispatchError
-from dispatch.services.planning import load_plan
+from dispatch.services.planning import export_plan
 from dispatch.services.routesheets import (
     crew_depots,
     escape_markdown,
@@ -59,7 +59,7 @@ if choice.status == "draft":
 try:
     with unit_of_work() as uow:
         views = sheet_views(uow, choice.plan_id, crew)
-        plan = load_plan(uow, choice.plan_id)
+        plan = export_plan(uow, choice.plan_id)
     exports = plan_for_crew(plan, crew)
     sheet = route_sheet_html(
         views,

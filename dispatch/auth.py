@@ -16,7 +16,7 @@ from typing import Concatenate, ParamSpec, Protocol, TypeVar
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from dispatch.errors import AccessDeniedError, DispatchError
+from dispatch.errors import AccessDeniedError, ValidationError
 
 
 class Role(enum.StrEnum):
@@ -61,7 +61,7 @@ class Principal:
 
     def __post_init__(self) -> None:
         if self.role is Role.CREW and not self.crew:
-            raise DispatchError(f"crew member {self.username!r} has no crew")
+            raise ValidationError(f"crew member {self.username!r} has no crew")
 
     @property
     def actor(self) -> str:
@@ -146,7 +146,7 @@ def service(
     """
     allowed = frozenset(roles)
     if not allowed:
-        raise DispatchError(f"service guard for {action!r} names no role")
+        raise ValidationError(f"service guard for {action!r} names no role")
 
     def decorate(fn: Callable[Concatenate[_U, _P], _R]) -> Callable[Concatenate[_U, _P], _R]:
         @functools.wraps(fn)
@@ -188,7 +188,7 @@ MIN_PASSWORD_CHARS = 10
 def hash_password(password: str) -> str:
     """Return the argon2id hash of ``password`` (refusing short ones)."""
     if len(password) < MIN_PASSWORD_CHARS:
-        raise DispatchError(
+        raise ValidationError(
             f"password has {len(password)} characters; at least {MIN_PASSWORD_CHARS}"
         )
     return _HASHER.hash(password)

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from dispatch.errors import DispatchError, ImportFormatError
 from geo.errors import GeoError
@@ -54,7 +55,7 @@ def _pack(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 def _progress_bar(desc: str) -> Callable[[int, int], None]:
     from tqdm import tqdm
 
-    bar: dict[str, tqdm] = {}
+    bar: dict[str, Any] = {}
 
     def update(done: int, total: int) -> None:
         if "bar" not in bar:
@@ -70,7 +71,7 @@ def _progress_bar(desc: str) -> Callable[[int, int], None]:
 
 def cmd_init(args: argparse.Namespace) -> int:
     """Create or migrate the database, load the city pack, optionally the demo requests."""
-    from dispatch.services.setup import load_roster
+    from dispatch.services.setup import fill_derived, load_roster
     from dispatch.store import UnitOfWork, migrate
 
     engine = _engine(args)
@@ -78,6 +79,10 @@ def cmd_init(args: argparse.Namespace) -> int:
     pack = _pack(args)
     with UnitOfWork(engine, actor="cli:init") as uow:
         print(load_roster(uow, pack).line())
+    with UnitOfWork(engine, actor="cli:init") as uow:
+        filled = fill_derived(uow, pack)
+    if filled:
+        print(f"stored service days and map cells of {filled} earlier requests")
     if args.demo:
         from dispatch.services.clock import start_demo_clock
         from dispatch.services.users import DEMO_PASSWORD, ensure_demo_accounts
@@ -236,9 +241,15 @@ def cmd_plan(args: argparse.Namespace) -> int:
     for line in summary.lines():
         print(line)
     if args.out:
+        import json
+
+        from dispatch.services.planning import plan_document
+
+        with UnitOfWork(engine, actor="cli:plan") as uow:
+            doc = plan_document(uow, summary.plan_id)
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(summary.plan.to_json(), encoding="utf-8")
+        out.write_text(json.dumps(doc, indent=1, ensure_ascii=False), encoding="utf-8")
         print(f"plan written to {out}")
     if args.assign:
         from dispatch.services.workflow import assign_plan, preview_assignment

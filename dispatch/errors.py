@@ -49,3 +49,7 @@ class ValidationError(DispatchError, ValueError):
 
 class StoreBusyError(ConcurrentEditError):
     """The database stayed busy with another writer for too long; nothing was saved."""
+
+
+class StoreUnavailableError(DispatchError):
+    """The database cannot be reached (server down, wrong URL, unreadable file)."""

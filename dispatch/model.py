@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
-from dispatch.errors import DispatchError
+from dispatch.errors import ValidationError
 from geo.geocoding.result import Precision, as_precision
 
 
@@ -146,19 +146,19 @@ class Category:
 
     def __post_init__(self) -> None:
         if not self.code or not self.code.replace("_", "").isalnum():
-            raise DispatchError(
+            raise ValidationError(
                 f"category code {self.code!r} must be a non-empty identifier like 'bulky_items'"
             )
         if self.open311_code and not _URL_SAFE_CODE.fullmatch(self.open311_code):
-            raise DispatchError(
+            raise ValidationError(
                 f"category {self.code!r}: open311_code {self.open311_code!r} must be 1-64 "
                 "characters of a-z, 0-9, '_', '-' and '.', starting with a letter or digit")
         if self.service_time_s < 0:
-            raise DispatchError(
+            raise ValidationError(
                 f"category {self.code!r}: service_time_s {self.service_time_s} is negative"
             )
         if self.sla_h <= 0:
-            raise DispatchError(f"category {self.code!r}: sla_h {self.sla_h} must be positive")
+            raise ValidationError(f"category {self.code!r}: sla_h {self.sla_h} must be positive")
 
     @property
     def public_code(self) -> str:
@@ -236,14 +236,14 @@ class Crew:
 
     def __post_init__(self) -> None:
         if self.shift_end <= self.shift_start:
-            raise DispatchError(
+            raise ValidationError(
                 f"crew {self.name!r}: shift_end {self.shift_end} is not after "
                 f"shift_start {self.shift_start}"
             )
         if self.capacity <= 0:
-            raise DispatchError(f"crew {self.name!r}: capacity {self.capacity} must be positive")
+            raise ValidationError(f"crew {self.name!r}: capacity {self.capacity} must be positive")
         if not self.categories:
-            raise DispatchError(f"crew {self.name!r}: categories is empty; expected at least one")
+            raise ValidationError(f"crew {self.name!r}: categories is empty; expected at least one")
 
 
 @dataclass

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from dispatch.errors import ValidationError
 from dispatch.model import CLOSED_STATUSES, RequestStatus
 from geo.geocoding import Precision
 
@@ -241,5 +242,5 @@ def _iso(value: Any) -> str | None:
 def with_override(overrides: Collection[str], name: str) -> list[str]:
     """Return ``overrides`` with ``name`` added (sorted, no duplicates)."""
     if name not in OVERRIDE_FIELDS:
-        raise ValueError(f"override {name!r} is not one of {sorted(OVERRIDE_FIELDS)}")
+        raise ValidationError(f"override {name!r} is not one of {sorted(OVERRIDE_FIELDS)}")
     return sorted({*overrides, name})

@@ -335,7 +335,7 @@ class _Script(MacroElement):
     )
 
     def __init__(self, code: str, payload: Any, name: str = "CurbsideScript") -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self._name = name
         self.code = code
         self.payload_json = _js_json(payload)
@@ -711,7 +711,8 @@ class _RequestCluster(FastMarkerCluster):
     def __init__(
         self, rows: Sequence[Sequence[Any]], callback_js: str, icon_js: str, **options: Any
     ) -> None:
-        super().__init__([], callback=None, name=None, control=False, show=True, **options)
+        super().__init__([], callback=None, name=None, control=False,  # type: ignore[no-untyped-call]
+                         show=True, **options)
         self._name = "RequestCluster"
         self.n_points = len(rows)
         self.callback_js = callback_js

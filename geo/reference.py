@@ -290,9 +290,9 @@ def _clean_points(
     )
     if extent is not None:
         ok &= out["lon"].between(extent[0], extent[2]) & out["lat"].between(extent[1], extent[3])
-    out = out.loc[ok]
-    out["number"] = out["number"].astype("int64")
-    return out
+    kept: pd.DataFrame = out.loc[ok]
+    kept["number"] = kept["number"].astype("int64")
+    return kept
 
 
 def points_from_frame(frame: pd.DataFrame, columns: PointColumns | None = None) -> pd.DataFrame:

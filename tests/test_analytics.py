@@ -19,9 +19,10 @@ from dispatch.analytics.hotspots import (
     GiStarParams,
     area_cells,
     bh_adjust,
+    cell_ids,
     gi_star,
     gi_star_z,
-    hex_counts,
+    hex_table,
     period_comparison,
     previous_period,
     repeat_locations,
@@ -29,15 +30,15 @@ from dispatch.analytics.hotspots import (
     sweep_stops,
 )
 from dispatch.analytics.kpis import (
-    backlog_ages,
     crew_productivity,
     duration_summary,
-    outcomes,
-    sla_compliance,
     volume,
-    with_durations,
 )
+from dispatch.citypack import load_city_pack
 from dispatch.planning.problem import Stop
+from dispatch.services.analytics import kpis
+from dispatch.services.queries import MapFilter
+from dispatch.store import UnitOfWork
 
 LA = ZoneInfo("America/Los_Angeles")
 T0 = datetime(2020, 1, 6, 16, 0, tzinfo=UTC)  # Monday 08:00 in Los Angeles
@@ -57,6 +58,19 @@ def _frame(lon, lat, category="graffiti_removal", **cols) -> pd.DataFrame:  # ty
     }
     data.update(cols)
     return pd.DataFrame(data)
+
+
+def hex_counts(frame: pd.DataFrame, resolution: int) -> pd.DataFrame:
+    """What the database counts (``GROUP BY`` cell, category / district), done by hand."""
+    ok = frame["lon"].notna() & frame["lat"].notna()
+    located = frame[ok]
+    cells = [h3.str_to_int(c) for c in cell_ids(located["lon"], located["lat"], resolution)]
+    work = located.assign(cell=cells)
+    by_cat = work.groupby(["cell", "category"], dropna=False).size().rename("n").reset_index()
+    by_dist = work.groupby(["cell", "district"], dropna=False).size().rename("n").reset_index()
+    if located.empty:
+        by_cat = pd.DataFrame(columns=["cell", "category", "n"])
+    return hex_table(by_cat, by_dist)
 
 
 def _uniform(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -269,7 +283,14 @@ def test_period_comparison_against_the_previous_period() -> None:
             + [T0 - timedelta(days=30)] * 9)                    # district 1, too old
     district = ["1"] * 50 + ["2"] * 7 + ["1"] * 9
     f = _frame([0.0] * len(days), [0.0] * len(days), requested_at=days, district=district)
-    out = period_comparison(f, date(2020, 1, 6), date(2020, 1, 12), LA)
+    local = pd.to_datetime(f["requested_at"], utc=True).dt.tz_convert(LA).dt.date
+
+    def counted(first: date, last: date) -> pd.DataFrame:  # the GROUP BY district, by hand
+        inside = f[(local >= first) & (local <= last)]
+        return inside.groupby("district").size().rename("n").reset_index()
+
+    prev = previous_period(date(2020, 1, 6), date(2020, 1, 12))
+    out = period_comparison(counted(date(2020, 1, 6), date(2020, 1, 12)), counted(*prev))
     assert out.to_dict("records") == [
         {"district": "1", "previous": 20, "current": 30, "change": 10, "change_pct": 50.0,
          "small_sample": False},
@@ -299,8 +320,34 @@ def _requests() -> pd.DataFrame:
     })
 
 
-def test_small_samples_are_flagged_and_never_ranked() -> None:
-    f = with_durations(_requests())
+@pytest.fixture
+def stored(db):  # type: ignore[no-untyped-def]
+    """:func:`_requests` stored, so the KPIs come from the database's own counts."""
+    rows = []
+    for rec in _requests().to_dict("records"):
+        closed = rec["closed_at"] if pd.notna(rec["closed_at"]) else None
+        first = rec["first_action_at"] if pd.notna(rec["first_action_at"]) else None
+        rows.append({
+            "source": "test", "external_id": rec["request_id"], "service_code": "Graffiti",
+            "category": rec["category"], "description": "", "address": "", "zipcode": "",
+            "lon": None, "lat": None, "district": rec["district"], "channel": rec["channel"],
+            "status": rec["status"], "requested_at": rec["requested_at"].to_pydatetime(),
+            "updated_at": None, "closed_at": None if closed is None else closed.to_pydatetime(),
+            "first_action_at": None if first is None else first.to_pydatetime(),
+            "assigned_org": "", "priority": 0, "size": 1, "extra": {}, "content_hash": "",
+            "status_owner": "source", "overrides": [],
+            "service_day": rec["requested_at"].tz_convert(LA).date(),
+        })
+    with UnitOfWork(db, actor="test") as uow:
+        uow.requests.insert_many(rows)
+        uow.commit()
+    return db
+
+
+@pytest.mark.db
+def test_small_samples_are_flagged_and_never_ranked(stored) -> None:  # type: ignore[no-untyped-def]
+    with UnitOfWork(stored) as uow:
+        f = kpis(uow, load_city_pack("los_angeles"), MapFilter()).durations
     out = duration_summary(f, "close_h", ["category", "district"])
     assert out["district"].tolist() == ["14", "1"]  # district 1 is faster but small
     big, small = out.iloc[0], out.iloc[1]
@@ -310,38 +357,51 @@ def test_small_samples_are_flagged_and_never_ranked() -> None:
     assert SMALL_SAMPLE == 20
 
 
-def test_time_to_first_action_and_sla() -> None:
-    f = with_durations(_requests())
-    first = duration_summary(f, "first_action_h", [])
+@pytest.mark.db
+def test_time_to_first_action_and_sla(stored, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    la = load_city_pack("los_angeles")
+    with UnitOfWork(stored) as uow:
+        monkeypatch.setattr(uow, "now", lambda: T0 + timedelta(hours=30))
+        figures = kpis(uow, la, MapFilter())
+        by_district = uow.stats.sla_counts(MapFilter().to_request_filter(LA),
+                                           {"graffiti_removal": 24.0}, by=("district",))
+    first = duration_summary(figures.durations, "first_action_h", [])
     assert first["median_h"].iloc[0] == 0.5 and first["n"].iloc[0] == 29
-    now = T0 + timedelta(hours=30)
-    sla = sla_compliance(f, {"graffiti_removal": 24.0}, now, by=["category", "district"])
-    d14 = sla[sla["district"] == "14"].iloc[0]
-    assert (d14["closed"], d14["within_sla"], d14["compliance_pct"]) == (25, 24, 96.0)
-    d1 = sla[sla["district"] == "1"].iloc[0]
-    assert (d1["closed"], d1["open_past_sla"], d1["small_sample"]) == (4, 1, True)
+    sla = figures.sla.set_index("category").loc["graffiti_removal"]
+    # 24 of the 29 crew-closed within 24 h; the one open request is 30 h old
+    assert (sla["closed"], sla["within_sla"], sla["compliance_pct"], sla["open_past_sla"]) \
+        == (29, 28, 96.6, 1)
+    d14 = by_district.set_index("district").loc["14"]
+    assert (d14["closed"], d14["within"]) == (25, 24)
 
 
-def test_outcomes_keep_fixed_and_not_fixed_apart() -> None:
-    out = outcomes(_requests(), by="district").set_index("district")
-    rows = out.to_dict("index")
+@pytest.mark.db
+def test_outcomes_keep_fixed_and_not_fixed_apart(stored) -> None:  # type: ignore[no-untyped-def]
+    with UnitOfWork(stored) as uow:
+        counts = uow.stats.count_by(MapFilter().to_request_filter(LA), ("district", "status"))
+    from dispatch.analytics.kpis import outcomes
+
+    rows = outcomes(counts, by="district").set_index("district").to_dict("index")
     assert [rows["14"][k] for k in ("fixed", "closed_not_fixed", "open", "total")] == [24, 1, 0,
                                                                                       25]
     assert [rows["1"][k] for k in ("fixed", "open")] == [4, 1]
 
 
-def test_backlog_and_volume() -> None:
-    f = _requests()
-    ages = backlog_ages(f, T0 + timedelta(days=2))
-    assert ages.to_dict("records") == [
+@pytest.mark.db
+def test_backlog_and_volume(stored, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    la = load_city_pack("los_angeles")
+    with UnitOfWork(stored) as uow:
+        monkeypatch.setattr(uow, "now", lambda: T0 + timedelta(days=2))
+        figures = kpis(uow, la, MapFilter())
+    assert figures.backlog.to_dict("records") == [
         {"category": "graffiti_removal", "age": "1-3 days", "requests": 1}]
-    by_channel = volume(f, "channel", None, LA)
+    by_channel = volume(figures.daily, "channel", None)
     assert by_channel.to_dict("records") == [{"channel": "phone", "requests": 20},
                                              {"channel": "app", "requests": 10}]
-    weekly = volume(f, None, "week", LA)
+    weekly = volume(figures.daily, None, "week")
     assert weekly.to_dict("records") == [{"period": date(2020, 1, 6), "requests": 30}]
     with pytest.raises(ValueError, match="period"):
-        volume(f, None, "fortnight", LA)
+        volume(figures.daily, None, "fortnight")
 
 
 def test_crew_productivity_per_shift() -> None:

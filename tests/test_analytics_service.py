@@ -14,13 +14,13 @@ from sqlalchemy import Connection
 from dispatch.citypack import load_city_pack
 from dispatch.services.analytics import (
     ROUTE_COLUMNS,
-    analysis_frame,
+    kpis,
     routes_frame,
     sweep_stops_for_day,
 )
 from dispatch.services.imports import import_requests
 from dispatch.services.queries import MapFilter
-from dispatch.store import UnitOfWork
+from dispatch.store import RequestFilter, UnitOfWork
 from dispatch.store.models import PlanRow, RouteRow, StopRow
 
 FIXTURE = Path(__file__).parent / "data" / "reports" / "la_2020_02_month.csv"
@@ -42,18 +42,29 @@ def test_first_action_is_the_first_real_event_else_updated_at(db: Connection, ci
         uow.events.append("request", pk, "priority_set", {"from": 0, "to": 1})
         uow.commit()
     with UnitOfWork(db) as uow:
-        f = analysis_frame(uow, MapFilter(), city.timezone, first_action=True).set_index(
-            "request_id")
+        f = uow.stats.frame(RequestFilter(), ["request_id", "requested_at", "updated_at",
+                                              "first_action_at", "lon"]).set_index("request_id")
+        durations = kpis(uow, city, MapFilter()).durations
     assert len(f) == 13
-    # no event but the import: the city's "updated" time (5 Feb 10:00 PST = 18:00 UTC)
-    assert f.loc["1-9000000001", "first_action_at"] == datetime(2020, 2, 5, 18, 0, tzinfo=UTC)
-    # an action event after the request wins over updated_at
-    assert pd.Timestamp(str(f.loc["1-9000000002", "first_action_at"])) > pd.Timestamp(
+    # the store keeps the time of the first action event; imports are no action
+    assert pd.isna(f.loc["1-9000000001", "first_action_at"])
+    assert pd.Timestamp(f.loc["1-9000000002", "first_action_at"]) > pd.Timestamp(
         "2026-01-01", tz="UTC")
-    # updated_at equal to the request time is no action
-    assert f.loc["1-9000000003", "first_action_at"] is not None
-    assert str(f.loc["1-9000000003", "first_action_at"]) == "NaT"
     assert f["requested_at"].dt.tz is not None and f["lon"].dtype == float
+    # time to first action, in SQL: the event, else the city's "updated" time when later
+    # (1-9000000001: updated 5 Feb 10:00 PST = 18:00 UTC), else nothing (1-9000000003,
+    # updated at the request time)
+    hours = {rid: (f.loc[rid, "first_action_at"] if pd.notna(f.loc[rid, "first_action_at"])
+                   else f.loc[rid, "updated_at"]) for rid in f.index}
+    assert hours["1-9000000001"] == datetime(2020, 2, 5, 18, 0, tzinfo=UTC)
+    measured = durations["first_action_h"].dropna()
+    expected = [(pd.Timestamp(hours[rid]) - pd.Timestamp(f.loc[rid, "requested_at"]))
+                .total_seconds() / 3600 for rid in f.index
+                if pd.notna(hours[rid]) and hours[rid] > f.loc[rid, "requested_at"]]
+    assert sorted(round(h, 3) for h in measured) == sorted(round(h, 3) for h in expected)
+    assert "1-9000000003" not in {rid for rid in f.index
+                                  if pd.notna(hours[rid]) and hours[rid] > f.loc[rid,
+                                                                                 "requested_at"]}
 
 
 @pytest.mark.db

@@ -48,5 +48,6 @@ def test_crews_and_managers_cannot_read_the_log(db: Connection) -> None:
 def test_the_services_offer_no_way_to_change_the_log() -> None:
     methods = {name for name, _ in inspect.getmembers(EventLog, inspect.isfunction)}
     assert methods == {"__init__", "append", "append_many", "for_entity", "last_for_entity",
+                       "last_id",
                        "search", "actors", "recent", "count"}
     assert not [name for name in dir(audit) if name.startswith(("update", "delete", "edit"))]

@@ -32,10 +32,10 @@ def _zip_bomb(path: Path) -> None:
 
 
 def _gigabyte_csv(path: Path) -> None:
-    """A sparse 1 GB file: its size says 1 GB without taking the disk space."""
+    """A sparse 5 GB file: its size says 5 GB (over the streamed limit) without the disk."""
     with path.open("wb") as fh:
         fh.write((HEADER + "\n").encode())
-        fh.truncate(1024**3)
+        fh.truncate(5 * 1024**3)
 
 
 def _latin1(path: Path) -> None:

@@ -114,3 +114,14 @@ def test_normalise_url(url: str, expected: str) -> None:
 def test_unsupported_url_is_named() -> None:
     with pytest.raises(DispatchError, match="mysql"):
         make_engine("mysql://u@h/db")
+
+
+def test_an_unreachable_database_is_one_sentence() -> None:
+    from dispatch.cli import main
+    from dispatch.errors import StoreUnavailableError
+    from dispatch.store import is_initialised, make_engine
+
+    engine = make_engine("postgresql://nobody@127.0.0.1:1/nowhere")
+    with pytest.raises(StoreUnavailableError, match="cannot be reached"):
+        is_initialised(engine)
+    assert main(["--db", "postgresql://nobody@127.0.0.1:1/nowhere", "users", "list"]) == 2

@@ -36,6 +36,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from dispatch.analytics import SMALL_SAMPLE
+from dispatch.errors import ValidationError
 
 if TYPE_CHECKING:
     from dispatch.planning.problem import Stop
@@ -52,7 +53,7 @@ __all__ = [
     "cell_ids",
     "gi_star",
     "gi_star_z",
-    "hex_counts",
+    "hex_table",
     "period_comparison",
     "repeat_locations",
     "study_area",
@@ -73,16 +74,13 @@ CONFIDENCE_LEVELS: tuple[tuple[str, float, int], ...] = (
 )
 
 
-def _local_day(ts: pd.Series, tz: ZoneInfo) -> pd.Series:
-    """Return the local calendar day of each aware timestamp (NaT stays NaT)."""
-    return pd.to_datetime(ts, utc=True).dt.tz_convert(tz).dt.date
-
 
 def _located(frame: pd.DataFrame) -> pd.DataFrame:
     lon = pd.to_numeric(frame["lon"], errors="coerce")
     lat = pd.to_numeric(frame["lat"], errors="coerce")
     ok = np.isfinite(lon.to_numpy(dtype=float)) & np.isfinite(lat.to_numpy(dtype=float))
-    return frame.loc[ok]
+    located: pd.DataFrame = frame.loc[ok]
+    return located
 
 
 def cell_ids(lon: npt.ArrayLike, lat: npt.ArrayLike, resolution: int) -> list[str]:
@@ -136,38 +134,49 @@ def _group_mode(keys: pd.Series, values: pd.Series) -> pd.Series:
     return pd.Series(sizes["value"].to_numpy(dtype=object), index=sizes["key"].to_numpy())
 
 
-def hex_counts(frame: pd.DataFrame, resolution: int = DEFAULT_RESOLUTION) -> pd.DataFrame:
-    """Count located requests per H3 cell.
+def _mode_of(counts: pd.DataFrame, key: str) -> pd.Series:
+    """Per cell, the ``key`` value with the most requests (ties: the smallest value)."""
+    work = counts[counts[key].notna()].assign(value=lambda f: f[key].astype(str))
+    if work.empty:
+        return pd.Series(dtype=object)
+    work = work.groupby(["cell", "value"])["n"].sum().reset_index()
+    work = work.sort_values(["cell", "n", "value"], ascending=[True, False, True],
+                            kind="stable").drop_duplicates("cell")
+    return pd.Series(work["value"].to_numpy(dtype=object), index=work["cell"].to_numpy())
+
+
+def hex_table(by_category: pd.DataFrame, by_district: pd.DataFrame | None = None,
+              ) -> pd.DataFrame:
+    """Shape request counts per H3 cell (counted in SQL) for the maps and Gi*.
 
     Parameters
     ----------
-    frame
-        Requests with ``lon``, ``lat`` and, if present, ``category`` and ``district``.
-    resolution
-        H3 resolution (8: cells of about 0.74 km²).
+    by_category
+        ``cell`` (integer H3 cell), ``category`` and ``n``: located requests counted by
+        cell and category (:func:`dispatch.store.aggregates.count_by`, ``h3_<r>``).
+    by_district
+        The same by cell and ``district``, for each cell's main district (optional).
 
     Returns
     -------
     pandas.DataFrame
-        One row per cell with at least one request, most requests first: ``cell``,
-        ``count``, ``lon``, ``lat`` (cell centre), ``category`` (most frequent one) and
-        ``district`` (most frequent one, or missing). Counts sum to the number of rows of
-        ``frame`` with a finite position.
+        One row per cell with at least one request, most requests first: ``cell``
+        (H3 string), ``count``, ``lon``, ``lat`` (cell centre), ``category`` (the most
+        frequent one) and ``district`` (the most frequent one, or missing).
     """
     columns = ["cell", "count", "lon", "lat", "category", "district"]
-    located = _located(frame)
-    if located.empty:
+    work = by_category[by_category["cell"].notna()]
+    if work.empty:
         return pd.DataFrame({c: pd.Series(dtype=float if c in ("lon", "lat") else object)
                              for c in columns}).astype({"count": "int64"})
-    cells = cell_ids(located["lon"], located["lat"], resolution)
-    keys = pd.Series(cells, dtype=object)
-    out = keys.value_counts(sort=False).rename("count").rename_axis("cell").reset_index()
-    for col in ("category", "district"):
-        if col in located:
-            mode = _group_mode(keys, located[col].astype(object).reset_index(drop=True))
-            out[col] = out["cell"].map(mode).astype(object)
-        else:
-            out[col] = None
+    totals = work.groupby("cell")["n"].sum().astype("int64")
+    out = totals.rename("count").rename_axis("cell").reset_index()
+    out["category"] = out["cell"].map(_mode_of(work, "category")).astype(object)
+    if by_district is not None and not by_district.empty:
+        out["district"] = out["cell"].map(_mode_of(by_district, "district")).astype(object)
+    else:
+        out["district"] = None
+    out["cell"] = [h3.int_to_str(int(c)) for c in out["cell"]]
     lons, lats = _cell_centres(out["cell"].tolist())
     out["lon"], out["lat"] = lons, lats
     out = out.sort_values(["count", "cell"], ascending=[False, True], kind="stable")
@@ -284,7 +293,7 @@ class GiStarParams:
     def __post_init__(self) -> None:
         if (self.neighbour_rings < 1 or self.pad_rings < 0 or self.permutations < 99
                 or self.method not in ("exact", "permutation")):
-            raise ValueError(
+            raise ValidationError(
                 f"GiStarParams({self.neighbour_rings}, {self.pad_rings}, {self.method!r}, "
                 f"{self.permutations}): expected neighbour_rings >= 1, pad_rings >= 0, "
                 "method 'exact' or 'permutation' and permutations >= 99"
@@ -474,7 +483,7 @@ def gi_star_z(values: npt.ArrayLike, neighbours: Sequence[Sequence[int]]) -> npt
     """
     x = np.asarray(values, dtype=float).ravel()
     if len(neighbours) != x.size:
-        raise ValueError(f"{x.size} values but {len(neighbours)} neighbour lists")
+        raise ValidationError(f"{x.size} values but {len(neighbours)} neighbour lists")
     k = np.array([len(nb) for nb in neighbours], dtype=np.int64)
     table = np.full((x.size, max(1, int(k.max(initial=0)))), -1, dtype=np.int64)
     for i, nb in enumerate(neighbours):
@@ -661,16 +670,14 @@ def sweep_stops(
 def previous_period(first_day: date, last_day: date) -> tuple[date, date]:
     """Return the period of equal length just before ``first_day .. last_day`` (inclusive)."""
     if last_day < first_day:
-        raise ValueError(f"period {first_day} .. {last_day} ends before it starts")
+        raise ValidationError(f"period {first_day} .. {last_day} ends before it starts")
     length = (last_day - first_day).days + 1
     return first_day - timedelta(days=length), first_day - timedelta(days=1)
 
 
 def period_comparison(
-    frame: pd.DataFrame,
-    first_day: date,
-    last_day: date,
-    tz: ZoneInfo,
+    current: pd.DataFrame,
+    previous: pd.DataFrame,
     *,
     by: str = "district",
     small_sample: int = SMALL_SAMPLE,
@@ -679,15 +686,12 @@ def period_comparison(
 
     Parameters
     ----------
-    frame
-        Requests of both periods (others are ignored), with ``requested_at`` and ``by``.
-    first_day, last_day
-        The period, local days, inclusive.
-    tz
-        The city's time zone (days start at local midnight).
+    current, previous
+        Requests of each period counted in SQL by ``by`` (column ``n``); see
+        :func:`previous_period` for the earlier period's days.
     by
-        Column to compare by (``district``, ``category`` ...); missing values are
-        shown as ``(none)``.
+        Column compared by (``district``, ``category`` ...); missing values are shown
+        as ``(none)``.
     small_sample
         Rows where either period has fewer requests are flagged ``small_sample`` and
         sorted last.
@@ -698,12 +702,12 @@ def period_comparison(
         ``by``, ``previous``, ``current``, ``change``, ``change_pct`` (missing when the
         previous count is 0), ``small_sample``; large samples first, by change.
     """
-    prev_first, prev_last = previous_period(first_day, last_day)
-    day = _local_day(frame["requested_at"], tz)
-    key = frame[by].astype(object).where(frame[by].notna(), "(none)").astype(str)
-    cur = key[(day >= first_day) & (day <= last_day)].value_counts()
-    prev = key[(day >= prev_first) & (day <= prev_last)].value_counts()
-    out = pd.DataFrame({"current": cur, "previous": prev}).fillna(0).astype("int64")
+    def keyed(counts: pd.DataFrame) -> pd.Series:
+        key = counts[by].astype(object).where(counts[by].notna(), "(none)").astype(str)
+        return counts["n"].groupby(key).sum()
+
+    out = pd.DataFrame({"current": keyed(current), "previous": keyed(previous)})
+    out = out.fillna(0).astype("int64")
     out.index.name = by
     out = out.reset_index()
     out["change"] = out["current"] - out["previous"]

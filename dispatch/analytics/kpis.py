@@ -1,17 +1,16 @@
 """Service KPIs: volumes, time to close and to first action, SLA, backlog, crews.
 
-Pure functions on a frame of requests with the columns of
-:func:`dispatch.services.analytics.analysis_frame` (``request_id``, ``category``,
-``status``, ``channel``, ``district``, ``requested_at``, ``closed_at``,
-``first_action_at``; timestamps aware UTC).
+Pure shaping of what the database counted (:mod:`dispatch.store.aggregates`): counts
+grouped in SQL, and a narrow frame of durations (hours, computed in SQL) where a median
+is asked for. Nothing here reads one row per request of the history.
 
 Definitions (also shown on the KPI page)
     *Time to close*: ``closed_at - requested_at`` of requests a crew closed (status
     ``completed`` or ``closed_not_fixed``); cancelled and duplicate requests are not
     service and are left out. Negative durations (clock or data errors) are left out.
-    *Time to first action*: ``first_action_at - requested_at``; the service sets
-    ``first_action_at`` to the first event after creation that is not the import or
-    intake record itself, else to ``updated_at`` when it is later than the request.
+    *Time to first action*: ``first_action_at - requested_at``; the store sets
+    ``first_action_at`` at the first event after creation that is not the import or
+    intake record itself; without one, ``updated_at`` counts when later than the request.
     *SLA compliance*: share of crew-closed requests closed within the category's
     ``sla_h``. *Backlog*: requests still open (not completed, closed not fixed,
     cancelled or duplicate), aged from ``requested_at`` to ``now``.
@@ -23,16 +22,16 @@ Definitions (also shown on the KPI page)
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 
 from dispatch.analytics import SMALL_SAMPLE
+from dispatch.errors import ValidationError
 from dispatch.model import RequestStatus
 
 __all__ = [
+    "AGE_BOUNDS_H",
     "AGE_BUCKETS",
     "CREW_CLOSED",
     "FREQUENCIES",
@@ -43,7 +42,6 @@ __all__ = [
     "outcomes",
     "sla_compliance",
     "volume",
-    "with_durations",
 ]
 
 #: Statuses of requests a crew closed (the basis of time to close and SLA compliance).
@@ -70,54 +68,22 @@ AGE_BUCKETS: tuple[tuple[str, float], ...] = (
 FREQUENCIES: dict[str, str] = {"day": "D", "week": "W-SUN", "month": "M"}
 
 
-def _utc(values: pd.Series) -> pd.Series:
-    return pd.to_datetime(values, utc=True)
-
-
-def with_durations(frame: pd.DataFrame) -> pd.DataFrame:
-    """Return ``frame`` with ``close_h`` and ``first_action_h`` (hours, float) added.
-
-    ``close_h`` is set only for crew-closed requests (:data:`CREW_CLOSED`) with a
-    ``closed_at`` not before ``requested_at``; ``first_action_h`` only where
-    ``first_action_at`` is set and not before ``requested_at``. Elsewhere NaN.
-    """
-    requested = _utc(frame["requested_at"])
-    closed = _utc(frame["closed_at"]) if "closed_at" in frame else pd.Series(pd.NaT,
-                                                                            index=frame.index)
-    close_h = (closed - requested).dt.total_seconds() / 3600.0
-    crew = frame["status"].astype(str).isin(CREW_CLOSED)
-    close_h = close_h.where(crew & (close_h >= 0))
-    if "first_action_at" in frame:
-        first = _utc(frame["first_action_at"])
-        action_h = (first - requested).dt.total_seconds() / 3600.0
-        action_h = action_h.where(action_h >= 0)
-    else:
-        action_h = pd.Series(np.nan, index=frame.index)
-    return frame.assign(close_h=close_h.astype(float), first_action_h=action_h.astype(float))
-
-
 def _key(frame: pd.DataFrame, col: str) -> pd.Series:
     return frame[col].astype(object).where(frame[col].notna(), "(none)").astype(str)
 
 
-def volume(
-    frame: pd.DataFrame,
-    by: str | None,
-    period: str | None,
-    tz: ZoneInfo,
-) -> pd.DataFrame:
-    """Count requests by a column and/or by local day, week or month.
+def volume(counts: pd.DataFrame, by: str | None, period: str | None) -> pd.DataFrame:
+    """Sum request counts by a column and/or by local day, week or month.
 
     Parameters
     ----------
-    frame
-        Requests with ``requested_at`` and the ``by`` column.
+    counts
+        Requests counted in SQL: ``service_day`` (the local day), the ``by`` column and
+        ``n``, as :func:`dispatch.store.aggregates.count_by` gives them.
     by
         ``category``, ``district``, ``channel`` ... or ``None``.
     period
         ``day``, ``week`` (weeks start on Monday), ``month`` or ``None``.
-    tz
-        City time zone: periods start at local midnight.
 
     Returns
     -------
@@ -126,19 +92,20 @@ def volume(
         ``requests``; most requests first without a period, else in time order.
     """
     keys: list[str] = []
-    work = pd.DataFrame(index=frame.index)
+    work = pd.DataFrame({"n": counts["n"].astype("int64")}, index=counts.index)
     if period is not None:
         if period not in FREQUENCIES:
-            raise ValueError(f"period {period!r}: expected one of {sorted(FREQUENCIES)}")
-        local = _utc(frame["requested_at"]).dt.tz_convert(tz).dt.tz_localize(None)
-        work["period"] = local.dt.to_period(FREQUENCIES[period]).dt.start_time.dt.date
+            raise ValidationError(f"period {period!r}: expected one of {sorted(FREQUENCIES)}")
+        days = pd.to_datetime(counts["service_day"])
+        work["period"] = days.dt.to_period(FREQUENCIES[period]).dt.start_time.dt.date
         keys.append("period")
     if by is not None:
-        work[by] = _key(frame, by)
+        work[by] = _key(counts, by)
         keys.append(by)
     if not keys:
-        return pd.DataFrame({"requests": [len(frame)]})
-    out = work.groupby(keys).size().rename("requests").reset_index()
+        return pd.DataFrame({"requests": [int(work["n"].sum())]})
+    out = work.groupby(keys)["n"].sum().rename("requests").reset_index()
+    out["requests"] = out["requests"].astype("int64")
     if period is None:
         return out.sort_values(["requests", *keys], ascending=[False, *[True] * len(keys)],
                                kind="stable").reset_index(drop=True)
@@ -168,7 +135,7 @@ def duration_summary(
     Parameters
     ----------
     frame
-        :func:`with_durations` output.
+        Durations per request (:func:`dispatch.store.aggregates.durations`).
     column
         ``close_h`` or ``first_action_h``.
     by
@@ -201,9 +168,9 @@ def duration_summary(
 
 
 def sla_compliance(
-    frame: pd.DataFrame,
+    closed: pd.DataFrame,
+    past: pd.DataFrame,
     sla_h: Mapping[str, float],
-    now: datetime,
     by: Sequence[str] = ("category",),
     *,
     small_sample: int = SMALL_SAMPLE,
@@ -212,13 +179,16 @@ def sla_compliance(
 
     Parameters
     ----------
-    frame
-        :func:`with_durations` output with ``category``.
+    closed
+        Per group (the ``by`` columns): ``closed`` (crew-closed requests) and
+        ``within`` (closed within the SLA), as
+        :func:`dispatch.store.aggregates.sla_counts` gives them.
+    past
+        Per group: ``n`` open requests already older than their SLA
+        (:func:`dispatch.store.aggregates.open_past_sla`).
     sla_h
         Category code -> target hours (the city pack's ``sla_h``); other categories are
         left out.
-    now
-        Reference time for open requests past their SLA (aware).
     by
         Grouping columns; must include ``category`` for the target to be shown.
     small_sample
@@ -231,42 +201,44 @@ def sla_compliance(
         ``compliance_pct``, ``open_past_sla``, ``small_sample``, ``rank`` (1 = best
         compliance among large samples). Large samples first, best first.
     """
-    work = frame[frame["category"].astype(str).isin(list(sla_h))]
-    target = work["category"].astype(str).map(dict(sla_h)).astype(float)
-    closed = work["close_h"].notna()
-    within = closed & (work["close_h"] <= target)
-    is_open = work["status"].astype(str).isin(OUTCOMES["open"])
-    age_h = (pd.Timestamp(now) - _utc(work["requested_at"])).dt.total_seconds() / 3600.0
-    past = is_open & (age_h > target)
     keys = list(by)
-    tmp = pd.DataFrame({k: _key(work, k) for k in keys})
-    tmp["closed"] = closed.astype(int)
-    tmp["within_sla"] = within.astype(int)
-    tmp["open_past_sla"] = past.astype(int)
-    out = tmp.groupby(keys)[["closed", "within_sla", "open_past_sla"]].sum().reset_index()
+    left = closed.assign(**{k: _key(closed, k) for k in keys})
+    left = left.rename(columns={"within": "within_sla"})[[*keys, "closed", "within_sla"]]
+    right = past.assign(**{k: _key(past, k) for k in keys}).rename(
+        columns={"n": "open_past_sla"})[[*keys, "open_past_sla"]]
+    out = left.merge(right, on=keys, how="outer").fillna(0)
+    for col in ("closed", "within_sla", "open_past_sla"):
+        out[col] = out[col].astype("int64")
     if "category" in keys:
+        out = out[out["category"].isin(list(sla_h))]
         out.insert(len(keys), "sla_h", out["category"].map(dict(sla_h)).astype(float))
     with np.errstate(divide="ignore", invalid="ignore"):
         out["compliance_pct"] = np.where(
             out["closed"] > 0, np.round(100.0 * out["within_sla"] / out["closed"], 1), np.nan
         )
-    out = _flag_and_rank(out, "closed", "compliance_pct", False, small_sample)
+    out = out[out[["closed", "open_past_sla"]].sum(axis=1) > 0]
+    out = _flag_and_rank(out.reset_index(drop=True), "closed", "compliance_pct", False,
+                         small_sample)
     cols = [*keys, *(["sla_h"] if "category" in keys else []), "closed", "within_sla",
             "compliance_pct", "open_past_sla", "small_sample", "rank"]
     return out[cols]
 
 
-def backlog_ages(frame: pd.DataFrame, now: datetime, by: str = "category") -> pd.DataFrame:
+#: Upper bounds of :data:`AGE_BUCKETS` in hours, for the SQL backlog count.
+AGE_BOUNDS_H: tuple[float, ...] = tuple(b * 24.0 for _, b in AGE_BUCKETS)
+
+
+def backlog_ages(counts: pd.DataFrame, by: str = "category") -> pd.DataFrame:
     """Open requests by age bucket.
 
     Parameters
     ----------
-    frame
-        Requests with ``status``, ``requested_at`` and ``by``.
-    now
-        Reference time (aware).
+    counts
+        Open requests counted in SQL by ``by`` and ``bucket`` (the index into
+        :data:`AGE_BUCKETS`) with ``n`` (:func:`dispatch.store.aggregates.backlog`
+        with :data:`AGE_BOUNDS_H`).
     by
-        Column to split the backlog by.
+        Column the backlog is split by.
 
     Returns
     -------
@@ -274,34 +246,36 @@ def backlog_ages(frame: pd.DataFrame, now: datetime, by: str = "category") -> pd
         Long format: ``by``, ``age`` (a label of :data:`AGE_BUCKETS`), ``requests``,
         buckets in age order, only non-empty combinations.
     """
-    open_ = frame[frame["status"].astype(str).isin(OUTCOMES["open"])]
-    if open_.empty:
-        return pd.DataFrame(columns=[by, "age", "requests"])
-    age_d = (pd.Timestamp(now) - _utc(open_["requested_at"])).dt.total_seconds() / 86400.0
-    edges = [-np.inf] + [b for _, b in AGE_BUCKETS]
     labels = [label for label, _ in AGE_BUCKETS]
-    bucket = pd.cut(age_d.clip(lower=0), bins=edges, labels=labels, right=False)
-    work = pd.DataFrame({by: _key(open_, by), "age": bucket})
-    out = work.groupby([by, "age"], observed=True).size().rename("requests").reset_index()
-    out["age"] = out["age"].astype(str)
-    order = {label: i for i, label in enumerate(labels)}
-    out = out.sort_values([by, "age"], key=lambda s: s.map(order) if s.name == "age" else s,
-                          kind="stable")
-    return out.reset_index(drop=True)
+    if counts.empty:
+        return pd.DataFrame(columns=[by, "age", "requests"])
+    work = counts[counts["n"] > 0]
+    out = pd.DataFrame({by: _key(work, by).to_numpy(),
+                        "bucket": work["bucket"].astype(int).to_numpy(),
+                        "requests": work["n"].astype("int64").to_numpy()})
+    out = out.groupby([by, "bucket"])["requests"].sum().reset_index()
+    out = out.sort_values([by, "bucket"], kind="stable")
+    out.insert(1, "age", out["bucket"].map(lambda i: labels[int(i)]))
+    return out[[by, "age", "requests"]].reset_index(drop=True)
 
 
-def outcomes(frame: pd.DataFrame, by: str = "category") -> pd.DataFrame:
+def outcomes(counts: pd.DataFrame, by: str = "category") -> pd.DataFrame:
     """Count fixed, closed-not-fixed, cancelled, duplicate and open requests per group.
+
+    Parameters
+    ----------
+    counts
+        Requests counted in SQL by ``by`` and ``status`` with ``n``.
 
     Returns
     -------
     pandas.DataFrame
         ``by``, one column per key of :data:`OUTCOMES`, ``total``; largest total first.
     """
-    status = frame["status"].astype(str)
-    work = pd.DataFrame({by: _key(frame, by)})
+    status = counts["status"].astype(str)
+    work = pd.DataFrame({by: _key(counts, by)})
     for name, statuses in OUTCOMES.items():
-        work[name] = status.isin(statuses).astype(int)
+        work[name] = np.where(status.isin(statuses), counts["n"].astype("int64"), 0)
     out = work.groupby(by)[list(OUTCOMES)].sum().reset_index()
     out["total"] = out[list(OUTCOMES)].sum(axis=1)
     return out.sort_values(["total", by], ascending=[False, True],

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from dispatch.analytics.hotspots import cell_boundary
+from dispatch.errors import ValidationError
 from dispatch.model import CLOSED_STATUSES, RequestStatus
 
 __all__ = [
@@ -53,7 +54,7 @@ def month_bounds(month: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
             raise ValueError
         first = date(int(year_s), int(mon_s), 1)
     except ValueError as exc:
-        raise ValueError(f"month {month!r}: expected YYYY-MM, e.g. 2024-10") from exc
+        raise ValidationError(f"month {month!r}: expected YYYY-MM, e.g. 2024-10") from exc
     nxt = date(first.year + (first.month == 12), first.month % 12 + 1, 1)
     return (datetime.combine(first, time(0), tzinfo=tz),
             datetime.combine(nxt, time(0), tzinfo=tz))
@@ -87,24 +88,25 @@ class MonthlyFigures:
 
 
 def monthly_figures(
-    frame: pd.DataFrame,
+    opened: pd.DataFrame,
+    resolved: pd.DataFrame,
     month: str,
-    tz: ZoneInfo,
     labels: Mapping[str, str] | None = None,
     *,
     top: int = 10,
 ) -> MonthlyFigures:
-    """Count a month's opened and resolved requests.
+    """Shape a month's opened and resolved requests, counted in SQL.
 
     Parameters
     ----------
-    frame
-        Requests with ``category``, ``service_code``, ``channel``, ``status``,
-        ``requested_at`` and ``closed_at`` (aware UTC); may hold other months.
+    opened
+        Requests opened in the month counted by ``category``, ``channel`` and
+        ``service_code`` (column ``n``).
+    resolved
+        Requests closed in the month (any closed status) counted by ``category`` and
+        ``status`` (column ``n``).
     month
         ``YYYY-MM``.
-    tz
-        The city's time zone.
     labels
         Category code -> label for the tables (codes shown when missing).
     top
@@ -115,41 +117,36 @@ def monthly_figures(
     MonthlyFigures
         The figures (see the module's counting rules).
     """
-    start, end = month_bounds(month, tz)
-    lo, hi = pd.Timestamp(start).tz_convert("UTC"), pd.Timestamp(end).tz_convert("UTC")
-    requested = pd.to_datetime(frame["requested_at"], utc=True)
-    closed_at = pd.to_datetime(frame["closed_at"], utc=True)
-    status = frame["status"].astype(str)
-    is_opened = (requested >= lo) & (requested < hi)
-    is_resolved = status.isin(_CLOSED) & closed_at.notna() & (closed_at >= lo) & (closed_at < hi)
-    is_fixed = is_resolved & (status == RequestStatus.COMPLETED.value)
     names = dict(labels or {})
-    category = frame["category"].astype(str).map(lambda c: names.get(c, c))
+    resolved = resolved[resolved["status"].astype(str).isin(_CLOSED)]
     by_cat = pd.DataFrame({
-        "opened": is_opened.groupby(category).sum(),
-        "resolved": is_resolved.groupby(category).sum(),
-    }).astype("int64")
+        "opened": opened.groupby(opened["category"].astype(str))["n"].sum(),
+        "resolved": resolved.groupby(resolved["category"].astype(str))["n"].sum(),
+    }).fillna(0).astype("int64")
+    by_cat.index = by_cat.index.map(lambda c: names.get(c, c))
+    by_cat = by_cat.groupby(level=0).sum()
     by_cat = by_cat[(by_cat["opened"] > 0) | (by_cat["resolved"] > 0)]
     by_cat.index.name = "category"
     by_cat = by_cat.reset_index().sort_values(["opened", "resolved", "category"],
                                               ascending=[False, False, True], kind="stable")
-    opened_n = int(is_opened.sum())
-    channel = frame.loc[is_opened, "channel"].astype(str).value_counts()
+    opened_n = int(opened["n"].sum())
+    channel = opened.groupby(opened["channel"].astype(str))["n"].sum()
     by_channel = pd.DataFrame({"channel": channel.index.astype(str),
                                "opened": channel.to_numpy(dtype="int64")})
     by_channel = by_channel.sort_values(["opened", "channel"], ascending=[False, True],
                                         kind="stable")
     by_channel["share"] = (by_channel["opened"] / opened_n).round(4) if opened_n else 0.0
-    types = frame.loc[is_opened, "service_code"].astype(str).value_counts()
+    types = opened.groupby(opened["service_code"].astype(str))["n"].sum()
     top_types = pd.DataFrame({"service_code": types.index.astype(str),
                               "opened": types.to_numpy(dtype="int64")})
     top_types = top_types.sort_values(["opened", "service_code"], ascending=[False, True],
                                       kind="stable").head(top)
+    fixed = resolved[resolved["status"].astype(str) == RequestStatus.COMPLETED.value]
     return MonthlyFigures(
         month=month,
         opened=opened_n,
-        resolved=int(is_resolved.sum()),
-        fixed=int(is_fixed.sum()),
+        resolved=int(resolved["n"].sum()),
+        fixed=int(fixed["n"].sum()),
         by_category=by_cat.reset_index(drop=True),
         by_channel=by_channel.reset_index(drop=True),
         top_types=top_types.reset_index(drop=True),

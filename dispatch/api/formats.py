@@ -93,8 +93,8 @@ def to_xml(kind: str, document: Any) -> bytes:
     else:
         root = ET.Element(kind)
         _fill(root, document, kind)
-    return b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="utf-8",
-                                                                    xml_declaration=False)
+    body = bytes(ET.tostring(root, encoding="utf-8", xml_declaration=False))
+    return b'<?xml version="1.0" encoding="utf-8"?>\n' + body
 
 
 def to_json(document: Any) -> bytes:

@@ -5,14 +5,24 @@ Each reader turns the rows of one layout into :class:`ParsedRecord` objects and
 """
 
 from dispatch.importers.common import ImportContext, ParsedRecord, ParseResult, Reject
-from dispatch.importers.detect import FORMATS, detect_format, read_file
+from dispatch.importers.detect import (
+    CHUNK_ROWS,
+    FORMATS,
+    StreamedFile,
+    detect_format,
+    read_file,
+    stream_file,
+)
 
 __all__ = [
+    "CHUNK_ROWS",
     "FORMATS",
     "ImportContext",
     "ParseResult",
     "ParsedRecord",
     "Reject",
+    "StreamedFile",
     "detect_format",
     "read_file",
+    "stream_file",
 ]

@@ -109,6 +109,7 @@ def parse_rows(
     header: Iterable[str],
     mapping: ColumnMapping,
     ctx: ImportContext,
+    first_line: int = 2,
 ) -> ParseResult:
     """Turn mapped CSV rows into records and rejects."""
     absent = [c for c in mapping.columns.values() if c not in set(header)]
@@ -129,7 +130,7 @@ def parse_rows(
         return (row.get(column) or "") if column else ""
 
     for index, row in enumerate(rows):
-        line = index + 2
+        line = index + first_line
         result.rows_read += 1
         external_id = get(row, "external_id").strip()
         try:

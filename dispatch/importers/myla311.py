@@ -65,7 +65,8 @@ def _address(row: Mapping[str, str]) -> str:
     return f"{street}, {zipcode}" if street and zipcode else street
 
 
-def parse_rows(rows: Iterable[Mapping[str, str | None]], ctx: ImportContext) -> ParseResult:
+def parse_rows(rows: Iterable[Mapping[str, str | None]], ctx: ImportContext,
+               first_line: int = 2) -> ParseResult:
     """Turn MyLA311 rows into records and rejects.
 
     Parameters
@@ -74,6 +75,8 @@ def parse_rows(rows: Iterable[Mapping[str, str | None]], ctx: ImportContext) -> 
         Rows as :class:`csv.DictReader` yields them (header on line 1).
     ctx
         City time zone and category mapping.
+    first_line
+        File line of the first row (2: right after the header; later for a chunk).
 
     Returns
     -------
@@ -82,7 +85,7 @@ def parse_rows(rows: Iterable[Mapping[str, str | None]], ctx: ImportContext) -> 
     """
     result = ParseResult(format="myla311")
     for index, raw in enumerate(rows):
-        line = index + 2  # line 1 is the header
+        line = index + first_line  # line 1 is the header
         result.rows_read += 1
         row = _lower_keys(raw)
         external_id = row.get("srnumber", "").strip()

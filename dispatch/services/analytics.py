@@ -1,151 +1,239 @@
-"""Read side of the managers' pages: the frames behind hot spots, KPIs and sweeps.
+"""Read side of the managers' pages: KPIs, hot spots, sweeps, routes, the monthly report.
 
-Only reads, through the unit of work's repositories; the analysis itself is pure and
-lives in :mod:`dispatch.analytics`.
+Every figure is counted by the database for the window the page shows (``GROUP BY``
+on the indexed request columns and the columns derived at write time: local service
+day, H3 cell, first action). Medians read one narrow column of durations computed in
+SQL. Nothing here reads one row per request of the history into Python objects; the
+shaping of what comes back is pure and lives in :mod:`dispatch.analytics`.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 
 from dispatch.analytics.hotspots import (
     DEFAULT_RESOLUTION,
+    SPOT_RESOLUTION,
     GiStarParams,
     area_cells,
     gi_star,
-    hex_counts,
+    hex_table,
+    repeat_locations,
     sweep_stops,
+)
+from dispatch.analytics.kpis import (
+    AGE_BOUNDS_H,
+    backlog_ages,
+    outcomes,
+    sla_compliance,
 )
 from dispatch.auth import READING, service
 from dispatch.citypack import CityPack
-from dispatch.model import RequestStatus
-from dispatch.services.queries import FRAME_COLUMNS, MapFilter
-from dispatch.store import UnitOfWork
+from dispatch.services.queries import MapFilter
+from dispatch.store import RequestFilter, UnitOfWork
 
 if TYPE_CHECKING:
     from dispatch.planning.problem import Stop
 
 __all__ = [
-    "ANALYSIS_COLUMNS",
-    "NOT_AN_ACTION",
     "ROUTE_COLUMNS",
     "SWEEP_LOOKBACK_DAYS",
-    "analysis_frame",
+    "HotSpots",
+    "Kpis",
+    "hex_counts",
+    "hot_spots",
+    "kpis",
     "routes_frame",
     "sweep_stops_for_day",
     "with_days",
 ]
 
-#: Columns of :func:`analysis_frame`: those of ``requests_frame`` and three more.
-ANALYSIS_COLUMNS: tuple[str, ...] = (*FRAME_COLUMNS, "updated_at", "first_action_at", "size")
-#: Event actions that record a request's arrival, not something done about it.
-NOT_AN_ACTION = frozenset({"imported", "created", "updated_by_import"})
 #: Days of history :func:`sweep_stops_for_day` looks at.
 SWEEP_LOOKBACK_DAYS = 28
 #: Columns of :func:`routes_frame`.
 ROUTE_COLUMNS: tuple[str, ...] = ("plan_id", "service_date", "crew", "district", "stops",
                                   "done", "cant_complete", "drive_s", "service_s",
                                   "distance_m")
+#: Heat points drawn at most (beyond, the heat layer is drawn from cell counts).
+MAX_HEAT_POINTS = 20_000
 
 
-def _first_actions(uow: UnitOfWork, requested: dict[int, datetime]) -> dict[int, datetime]:
-    """Return request pk -> time of its first event that is an action, after creation."""
-    if not requested:
-        return {}
-    # EventLog has no bulk read per entity set; read the log once (newest first).
-    events = uow.events.recent(limit=max(1, uow.events.count()))
-    first: dict[int, datetime] = {}
-    for ev in events:
-        if ev.entity_type != "request" or ev.action in NOT_AN_ACTION:
-            continue
-        try:
-            pk = int(ev.entity_id)
-        except ValueError:
-            continue
-        created = requested.get(pk)
-        if created is None or ev.at <= created:
-            continue
-        if pk not in first or ev.at < first[pk]:
-            first[pk] = ev.at
-    return first
+def _located(flt: RequestFilter) -> RequestFilter:
+    return replace(flt, located=True)
+
+
+@dataclass(frozen=True)
+class Kpis:
+    """What the KPI page shows for one window, counted in SQL.
+
+    Attributes
+    ----------
+    durations
+        One row per request of the window: ``category``, ``district``, ``status``,
+        ``close_h`` (crew-closed only), ``first_action_h`` (hours, computed in SQL).
+    daily
+        Requests per local ``service_day`` and ``category``, ``district``, ``channel``
+        (column ``n``), for volumes per day, week or month.
+    sla
+        :func:`dispatch.analytics.kpis.sla_compliance` by category.
+    backlog
+        :func:`dispatch.analytics.kpis.backlog_ages` by category (open now).
+    outcomes
+        :func:`dispatch.analytics.kpis.outcomes` by category.
+    """
+
+    durations: pd.DataFrame
+    daily: pd.DataFrame
+    sla: pd.DataFrame
+    backlog: pd.DataFrame
+    outcomes: pd.DataFrame
+
+    @property
+    def requests(self) -> int:
+        """Return the number of requests in the window."""
+        return int(self.daily["n"].sum()) if not self.daily.empty else 0
 
 
 @service(*READING, action="read service statistics")
-def analysis_frame(
-    uow: UnitOfWork,
-    flt: MapFilter,
-    tz: ZoneInfo,
-    *,
-    first_action: bool = False,
-) -> pd.DataFrame:
-    """Return the requests matching ``flt`` with what the analyses need.
+def kpis(uow: UnitOfWork, pack: CityPack, flt: MapFilter) -> Kpis:
+    """Return the KPI figures of a window (categories, districts, local days).
+
+    Parameters
+    ----------
+    uow
+        Unit of work (read only).
+    pack
+        The city pack: time zone, SLA targets.
+    flt
+        What the manager chose.
+    """
+    req = flt.to_request_filter(pack.timezone)
+    now = uow.now()
+    sla_h = {c.code: c.sla_h for c in pack.categories.values()}
+    durations = uow.stats.durations(req, by=("category", "district"))
+    daily = uow.stats.count_by(req, ("service_day", "category", "district", "channel"))
+    closed = uow.stats.sla_counts(req, sla_h, by=("category",))
+    past = uow.stats.open_past_sla(req, now, sla_h, by=("category",))
+    backlog = uow.stats.backlog(req, now, AGE_BOUNDS_H, by="category")
+    by_status = uow.stats.count_by(req, ("category", "status"))
+    return Kpis(durations=durations, daily=daily,
+                sla=sla_compliance(closed, past, sla_h, by=["category"]),
+                backlog=backlog_ages(backlog, by="category"),
+                outcomes=outcomes(by_status, by="category"))
+
+
+@service(*READING, action="read service statistics")
+def hex_counts(uow: UnitOfWork, flt: RequestFilter,
+               resolution: int = DEFAULT_RESOLUTION) -> pd.DataFrame:
+    """Return located requests per H3 cell (counted in SQL), shaped for maps and Gi*.
+
+    See :func:`dispatch.analytics.hotspots.hex_table` for the columns.
+    """
+    located = _located(flt)
+    key = f"h3_{resolution}"
+    by_category = uow.stats.count_by(located, (key, "category")).rename(columns={key: "cell"})
+    by_district = uow.stats.count_by(located, (key, "district")).rename(columns={key: "cell"})
+    return hex_table(by_category, by_district)
+
+
+@dataclass(frozen=True)
+class HotSpots:
+    """What the hot-spots page shows for one window, counted in SQL.
+
+    Attributes
+    ----------
+    requests, located, closed_hidden
+        Requests in the window (as filtered), those with a position, and the closed
+        ones hidden by the open-only filter.
+    counts
+        Requests per H3 cell (:func:`hex_counts`).
+    spots
+        Gi* over the study area (:func:`dispatch.analytics.hotspots.gi_star`).
+    heat
+        ``lat``, ``lon``, ``weight`` of the heat layer: single requests while there are
+        at most :data:`MAX_HEAT_POINTS`, else the cells at resolution 10, weighted.
+    """
+
+    requests: int
+    located: int
+    closed_hidden: int
+    counts: pd.DataFrame
+    spots: pd.DataFrame
+    heat: pd.DataFrame
+
+
+@service(*READING, action="read service statistics")
+def hot_spots(uow: UnitOfWork, flt: RequestFilter, area: list[str], *,
+              resolution: int = DEFAULT_RESOLUTION, open_only: bool = True,
+              params: GiStarParams | None = None) -> HotSpots:
+    """Return hexagon counts, Gi* spots and the heat layer of a window.
 
     Parameters
     ----------
     uow
         Unit of work (read only).
     flt
-        Categories, districts, statuses and local days (``requested_at``).
-    tz
-        The city's time zone.
-    first_action
-        Also fill ``first_action_at``: the first event on the request after it was
-        made that is not its import or intake record (:data:`NOT_AN_ACTION`), else
-        ``updated_at`` when later than ``requested_at``, else missing. Reads the event
-        log, so ask only when needed.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns :data:`ANALYSIS_COLUMNS`, timestamps as aware UTC ``datetime64``.
+        The window (categories, districts, requested between).
+    area
+        The study area's cells at ``resolution`` (the city limit or chosen districts).
+    resolution
+        H3 resolution of the hexagons.
+    open_only
+        Only requests open now (closed and fixed ones counted as hidden).
+    params
+        Gi* parameters.
     """
-    rows = uow.requests.query_columns(flt.to_request_filter(tz))
-    actions = (_first_actions(uow, {r.id: r.requested_at for r in rows})
-               if first_action else {})
-    firsts: list[datetime | None] = []
-    for r in rows:
-        first = actions.get(r.id)
-        if first is None and first_action and r.updated_at is not None \
-                and r.updated_at > r.requested_at:
-            first = r.updated_at
-        firsts.append(first)
-    open311 = {s.value: s.open311 for s in RequestStatus}
-    columns: dict[str, object] = {
-        "id": [r.id for r in rows],
-        "request_id": [r.external_id for r in rows],
-        "source": [r.source for r in rows],
-        "category": [r.category for r in rows],
-        "service_code": [r.service_code for r in rows],
-        "status": [r.status for r in rows],
-        "open311_status": [open311.get(r.status, "open") for r in rows],
-        "channel": [r.channel for r in rows],
-        "district": pd.Series([r.district for r in rows], dtype=object),
-        "lon": pd.Series([r.lon for r in rows], dtype=float),
-        "lat": pd.Series([r.lat for r in rows], dtype=float),
-        "geocode_precision": pd.Series([r.geocode_precision for r in rows], dtype=object),
-        "address": [r.address for r in rows],
-        "requested_at": _instants([r.requested_at for r in rows]),
-        "closed_at": _instants([r.closed_at for r in rows]),
-        "service_date": pd.Series([r.service_date for r in rows], dtype=object),
-        "assigned_org": [r.assigned_org for r in rows],
-        "description": [r.description for r in rows],
-        "updated_at": _instants([r.updated_at for r in rows]),
-        "first_action_at": _instants(firsts),
-        "size": pd.Series([r.size for r in rows], dtype="int64"),
-    }
-    return pd.DataFrame(columns, columns=list(ANALYSIS_COLUMNS))
+    from dispatch.services.queries import OPEN_STATUSES
+
+    shown = replace(flt, statuses=list(OPEN_STATUSES)) if open_only else flt
+    total_all = int(uow.stats.count_by(flt, ())["n"].sum())
+    total = int(uow.stats.count_by(shown, ())["n"].sum())
+    located_n = int(uow.stats.count_by(_located(shown), ())["n"].sum())
+    counts = hex_counts(uow, shown, resolution)
+    spots = (gi_star(counts, params or GiStarParams(), area=area) if not counts.empty
+             else counts.iloc[0:0])
+    if located_n <= MAX_HEAT_POINTS:
+        points = uow.stats.frame(_located(shown), ["lon", "lat"])
+        heat = pd.DataFrame({"lat": points["lat"].round(5), "lon": points["lon"].round(5),
+                             "weight": 1.0})
+    else:
+        cells = hex_counts(uow, shown, 10)
+        peak = max(float(cells["count"].max()), 1.0)
+        heat = pd.DataFrame({"lat": cells["lat"], "lon": cells["lon"],
+                             "weight": np.sqrt(cells["count"] / peak)})
+    return HotSpots(total, located_n, total_all - total, counts, spots, heat)
 
 
-def _instants(values: list[datetime | None]) -> pd.Series:
-    """Aware datetimes (or None) as a UTC ``datetime64`` column, fast."""
-    seconds = [float("nan") if v is None else v.timestamp() for v in values]
-    return pd.Series(pd.to_datetime(pd.Series(seconds, dtype=float), unit="s", utc=True)
-                     .dt.round("us"))
+@service(*READING, action="read service statistics")
+def repeat_spots(uow: UnitOfWork, flt: RequestFilter, categories: tuple[str, ...], *,
+                 min_requests: int = 2, limit: int = 200) -> pd.DataFrame:
+    """Rank the spots (about 50 m across) with repeated requests of ``categories``.
+
+    The database finds the busiest spots (``GROUP BY`` cell ``HAVING`` enough); only
+    their requests are read to list them
+    (:func:`dispatch.analytics.hotspots.repeat_locations`).
+    """
+    scoped = _located(replace(flt, categories=list(categories)))
+    top = uow.stats.repeat_spots(scoped, SPOT_RESOLUTION, min_requests, limit)
+    if top.empty:
+        return repeat_locations(pd.DataFrame(columns=["request_id", "category", "lon", "lat",
+                                                      "requested_at"]))
+    rows = uow.stats.cells_frame(scoped, SPOT_RESOLUTION, [int(c) for c in top["cell"]],
+                                 ["request_id", "category", "lon", "lat", "requested_at",
+                                  "address", "district"])
+    return repeat_locations(rows, list(categories), min_requests=min_requests)
+
+
+@service(*READING, action="read service statistics")
+def district_counts(uow: UnitOfWork, flt: RequestFilter) -> pd.DataFrame:
+    """Return requests of a window counted by district (column ``n``)."""
+    return uow.stats.count_by(flt, ("district",))
 
 
 @service(*READING, action="read service statistics")
@@ -164,23 +252,11 @@ def routes_frame(uow: UnitOfWork, city: str, first_day: date, last_day: date) ->
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`ROUTE_COLUMNS`: one row per route of each day's ``assigned``
-        plan; ``stops`` planned, ``done`` and ``cant_complete`` by stop status;
-        ``drive_s``, ``service_s`` and ``distance_m`` as planned.
+        Columns :data:`ROUTE_COLUMNS`: one row per route of each day's assigned plans;
+        ``stops`` planned, ``done`` and ``cant_complete`` by stop status; ``drive_s``,
+        ``service_s`` and ``distance_m`` as planned. One query.
     """
-    records = []
-    day = first_day
-    while day <= last_day:
-        for plan in uow.plans.for_date(city, day):
-            if plan.status != "assigned":
-                continue
-            for route in plan.routes:
-                statuses = [s.status for s in route.stops]
-                records.append((plan.id, day, route.crew_name, route.district, len(statuses),
-                                statuses.count("done"), statuses.count("cant_complete"),
-                                route.drive_s, route.service_s, route.distance_m))
-        day += timedelta(days=1)
-    return pd.DataFrame.from_records(records, columns=list(ROUTE_COLUMNS))
+    return uow.stats.route_counts(city, first_day, last_day)[list(ROUTE_COLUMNS)]
 
 
 @service(*READING, action="read service statistics")
@@ -198,8 +274,8 @@ def sweep_stops_for_day(
     """Return optional low-priority sweep stops for ``day`` from recent hot spots.
 
     Requests of the ``lookback_days`` local days before ``day`` (all statuses, located)
-    are counted per H3 cell over the city limit; the strongest significant hot cells
-    (Gi*, Benjamini-Hochberg adjusted p <= 0.05) become stops ``SWEEP-<cell>`` at
+    are counted per H3 cell over the city limit (in SQL); the strongest significant hot
+    cells (Gi*, Benjamini-Hochberg adjusted p <= 0.05) become stops ``SWEEP-<cell>`` at
     urgency 0. The planner and the hot-spots page both call this, so they agree.
 
     Parameters
@@ -232,15 +308,20 @@ def sweep_stops_for_day(
         return []
     flt = MapFilter(categories=categories, first_day=day - timedelta(days=lookback_days),
                     last_day=day - timedelta(days=1))
-    frame = analysis_frame(uow, flt, pack.timezone)
-    counts = hex_counts(frame, resolution)
+    counts = hex_counts(uow, flt.to_request_filter(pack.timezone), resolution)
     if counts.empty:
         return []
     spots = gi_star(counts, params or GiStarParams(), area=area_cells(pack.boundary, resolution))
-    service = {c.code: c.service_time_s for c in pack.categories.values()}
-    return sweep_stops(spots, service, top=top, categories=categories)
+    service_s = {c.code: c.service_time_s for c in pack.categories.values()}
+    return sweep_stops(spots, service_s, top=top, categories=categories)
 
 
 def with_days(flt: MapFilter, first_day: date, last_day: date) -> MapFilter:
     """Return ``flt`` with another period (local days, inclusive)."""
     return replace(flt, first_day=first_day, last_day=last_day)
+
+
+def window_bounds(first_day: date, last_day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """Return the UTC instants ``[start of first_day, start of the day after last_day)``."""
+    return (datetime.combine(first_day, time(0), tzinfo=tz),
+            datetime.combine(last_day + timedelta(days=1), time(0), tzinfo=tz))

@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 from dispatch.auth import Principal, Role, public, service
 from dispatch.errors import AuthenticationError, NotFoundError, ValidationError
 from dispatch.store import UnitOfWork, utcnow
-from dispatch.store.models import ApiKeyRow, UserRow
 
 #: Every key starts so (and a leaked one is easy to search for).
 KEY_PREFIX = "cs_"
@@ -93,16 +92,16 @@ def create_api_key(uow: UnitOfWork, name: str, *, rate_per_min: int = DEFAULT_RA
     now = utcnow()
     user = uow.users.by_username(name)
     if user is None:
-        uow.users.add(UserRow(username=name, password_hash=NO_PASSWORD, role=Role.API.value,
-                              crew_name=None, active=True, created_at=now))
+        uow.users.add(username=name, password_hash=NO_PASSWORD, role=Role.API.value,
+                      crew_name=None, created_at=now)
         uow.events.append("user", name, "created", {"role": Role.API.value, "crew": None})
     elif user.role != Role.API.value:
         raise ValidationError(f"account {name!r} is a {user.role} account, not an API account; "
                               "choose another name")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     prefix = key[:SHOWN_CHARS]
-    uow.api_keys.add(ApiKeyRow(username=name, key_hash=key_hash(key), prefix=prefix,
-                               rate_per_min=rate_per_min, created_at=now))
+    uow.api_keys.add(username=name, key_hash=key_hash(key), prefix=prefix,
+                     rate_per_min=rate_per_min, created_at=now)
     uow.events.append("user", name, "api_key_created", {"prefix": prefix,
                                                         "rate_per_min": rate_per_min})
     uow.commit()

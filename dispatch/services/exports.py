@@ -10,7 +10,7 @@ from typing import Any
 
 from dispatch.auth import READING, service
 from dispatch.citypack import CityPack
-from dispatch.errors import DispatchError
+from dispatch.errors import ValidationError
 from dispatch.model import ServiceRequest
 from dispatch.store import RequestFilter, UnitOfWork
 from dispatch.text import neutralise_formula
@@ -121,7 +121,7 @@ def export_requests(
         When ``fmt`` is not one of :data:`EXPORT_FORMATS`.
     """
     if fmt not in EXPORT_FORMATS:
-        raise DispatchError(f"export format {fmt!r} is not one of {list(EXPORT_FORMATS)}")
+        raise ValidationError(f"export format {fmt!r} is not one of {list(EXPORT_FORMATS)}")
     rows = uow.requests.query(flt)
     requests: Sequence[ServiceRequest] = [r.to_domain() for r in rows]
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -5,16 +5,15 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from dispatch.auth import SUPERVISING, service
 from dispatch.citypack import CityPack
-from dispatch.errors import DispatchError
+from dispatch.errors import ValidationError
 from dispatch.model import is_routable
 from dispatch.store import RequestFilter, UnitOfWork
-from dispatch.store.models import RequestRow
 from dispatch.text import csv_bytes
 from geo.errors import GeoError
 from geo.geocoding import Geocoder
@@ -45,7 +44,7 @@ def city_geocoder(pack: CityPack) -> Geocoder | None:
     try:
         return _load_geocoder(str(path), stat.st_mtime_ns, stat.st_size)
     except GeoError as err:
-        raise DispatchError(
+        raise ValidationError(
             f"{err}; rebuild it with 'dispatch --city {pack.name} geo build-reference'"
         ) from None
 
@@ -78,7 +77,7 @@ def geopy_geocoder(pack: CityPack, max_distance_m: float = 250.0) -> GeopyAdapte
 def _require_geocoder(pack: CityPack) -> Geocoder:
     geocoder = city_geocoder(pack)
     if geocoder is None:
-        raise DispatchError(
+        raise ValidationError(
             f"city pack {pack.name} has no address reference at {pack.address_reference}; "
             f"build it with 'dispatch --city {pack.name} geo build-reference'"
         )
@@ -121,12 +120,12 @@ def geocode_csv(
     try:
         frame = pd.read_csv(in_path, dtype=str, keep_default_na=False, encoding="utf-8")
     except (OSError, UnicodeDecodeError, pd.errors.ParserError) as err:
-        raise DispatchError(f"{in_path} cannot be read as a UTF-8 CSV: {err}") from None
+        raise ValidationError(f"{in_path} cannot be read as a UTF-8 CSV: {err}") from None
     try:
         out = geocode_frame(frame, address_column, _require_geocoder(pack), zip_column,
                             progress=progress)
     except GeoError as err:
-        raise DispatchError(str(err)) from None
+        raise ValidationError(str(err)) from None
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_bytes(csv_bytes(out))
     counts = summarize_precision(out)["count"]
@@ -162,12 +161,12 @@ def build_reference(
 
     plan = pack.reference
     if plan is None:
-        raise DispatchError(
+        raise ValidationError(
             f"city pack {pack.name} has no [reference] table naming its address sources"
         )
     out = out_path or pack.address_reference
     if out is None:
-        raise DispatchError(
+        raise ValidationError(
             f"city pack {pack.name} names no paths.address_reference; pass --out"
         )
     try:
@@ -178,7 +177,7 @@ def build_reference(
         )  # fmt: skip
         ref.save(out)
     except GeoError as err:
-        raise DispatchError(str(err)) from None
+        raise ValidationError(str(err)) from None
     lines = replace(report, out_path=out).lines()
     if conflicts_path is not None:
         conflicts_path.parent.mkdir(parents=True, exist_ok=True)
@@ -188,7 +187,7 @@ def build_reference(
 
 
 @service(*SUPERVISING, action="see the location queue")
-def needs_location(uow: UnitOfWork, limit: int = 500) -> list[RequestRow]:
+def needs_location(uow: UnitOfWork, limit: int = 500) -> list[Any]:
     """Return open requests without a trustworthy location, oldest first."""
     rows = uow.requests.query(RequestFilter(statuses=_OPEN))
     return [r for r in rows if not is_routable(r.geocode_precision, r.geocode_confidence)][:limit]

@@ -28,7 +28,14 @@ import numpy as np
 
 from dispatch.auth import SUPERVISING, service
 from dispatch.citypack import CityPack
-from dispatch.importers import ImportContext, ParsedRecord, ParseResult, Reject, read_file
+from dispatch.derived import derived_values
+from dispatch.importers import (
+    CHUNK_ROWS,
+    ImportContext,
+    ParsedRecord,
+    Reject,
+    stream_file,
+)
 from dispatch.importers.generic_csv import ColumnMapping
 from dispatch.model import ServiceRequest, is_routable
 from dispatch.ownership import (
@@ -65,10 +72,25 @@ class ImportSummary:
     needs_location: int = 0
     conflicts: int = 0
 
+    rejected_count: int = 0
+
     @property
     def rejected(self) -> int:
         """Return the number of rejected rows."""
-        return len(self.rejects)
+        return max(self.rejected_count, len(self.rejects))
+
+    def add(self, part: ImportSummary) -> None:
+        """Add a chunk's counts (and up to :data:`MAX_REJECTS_KEPT` rejects)."""
+        self.imported += part.imported
+        self.updated += part.updated
+        self.unchanged += part.unchanged
+        self.geocoded += part.geocoded
+        self.unlocated += part.unlocated
+        self.needs_location += part.needs_location
+        self.conflicts += part.conflicts
+        self.rejected_count = self.rejected + part.rejected
+        room = max(0, MAX_REJECTS_KEPT - len(self.rejects))
+        self.rejects.extend(part.rejects[:room])
 
     def line(self) -> str:
         """Return the one-line summary the CLI prints."""
@@ -296,7 +318,8 @@ def _store_records(
         digest = digests[rec.line]
         hit = found.get((rec.request.source, rec.request.external_id))
         if hit is None:
-            new_rows.append(row_values(rec.request, digest))
+            fresh = row_values(rec.request, digest)
+            new_rows.append(fresh | derived_values(fresh, pack.timezone))
         elif hit[1] == digest:
             summary.unchanged += 1
         else:
@@ -328,6 +351,7 @@ def _store_records(
         values["content_hash"] = digest
         if result.position_changed:
             moved.append((pk, float(values["lon"]), float(values["lat"])))
+        values |= derived_values(values, pack.timezone)
         if result.conflict is not None and row.source_conflict != result.conflict:
             values["source_conflict"] = result.conflict
             values["conflict_at"] = now
@@ -406,13 +430,21 @@ def import_requests(
     geocoder: Geocoder | None = None,
     reject_file: Path | None = None,
     progress: Progress | None = None,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> ImportSummary:
-    """Import one file of requests in one transaction.
+    """Import one file of requests, chunk by chunk, in bounded memory.
+
+    The whole file is checked first (size, encoding, format, header), so a file that
+    cannot be read changes nothing. Then each chunk of ``chunk_rows`` rows is parsed,
+    located and stored in one transaction of its own: a file of one chunk (the daily
+    import) is one transaction; a larger one, if the process dies, leaves whole chunks
+    only, and running the same import again finishes it (stored rows count as
+    unchanged). Crews and intake keep working between chunks.
 
     Parameters
     ----------
     uow
-        Unit of work; committed once at the end, rolled back on any error.
+        Unit of work; committed once per chunk, rolled back on any error.
     path
         The file (MyLA311 CSV, Open311 JSON or mapped CSV).
     pack
@@ -427,45 +459,60 @@ def import_requests(
     reject_file
         Where to write the rejected rows (CSV: line, field, reason, external_id).
     progress
-        Called with ``(done, total)`` while storing.
+        Called with ``(rows done, rows in the file)`` after each chunk.
+    chunk_rows
+        Rows per chunk (and per transaction).
 
     Raises
     ------
     dispatch.errors.ImportFormatError
         When the file cannot be read at all; nothing is changed.
     """
-    parsed: ParseResult = read_file(path, import_context(pack, source=mapping.source if mapping
-                                                          else "csv"), fmt, mapping)
-    summary = ImportSummary(path=str(path), format=parsed.format, rejects=list(parsed.rejects))
-    records = _unique(parsed.records, summary)
-    digests = {rec.line: record_digest(rec) for rec in records}
-    # read phase: geocode only what is new or moved, without holding the write lock
-    wanted = _needs_geocoding(uow, records, digests) if geocoder is not None else set()
-    kept, rejects, summary.geocoded = locate_records(
-        records, pack, geocoder, geocode=lambda rec: rec.line in wanted)
-    summary.rejects.extend(rejects)
-    summary.unlocated = sum(1 for r in kept if r.request.lon is None and r.line in wanted)
-    summary.needs_location = sum(
-        1 for r in kept if r.line in wanted
-        and not is_routable(r.request.geocode_precision, r.request.geocode_confidence)
-        and r.request.geocode_precision != SOURCE_PRECISION
-    )
-    uow.rollback()
-    # write phase: one import at a time; decide on what is stored now
-    uow.lock("import")
-    _store_records(uow, kept, summary, pack, digests, progress)
+    streamed = stream_file(path, import_context(pack, source=mapping.source if mapping
+                                                else "csv"), fmt, mapping,
+                           chunk_rows=chunk_rows)
+    summary = ImportSummary(path=str(path), format=streamed.format)
+    seen: set[int] = set()
+    done = 0
+    writer = _RejectWriter(reject_file)
+    for parsed in streamed.chunks:
+        part = ImportSummary(path=str(path), format=parsed.format,
+                             rejects=list(parsed.rejects))
+        records = _unique(parsed.records, part, seen)
+        digests = {rec.line: record_digest(rec) for rec in records}
+        # read phase: geocode only what is new or moved, without holding the write lock
+        wanted = _needs_geocoding(uow, records, digests) if geocoder is not None else set()
+        kept, rejects, part.geocoded = locate_records(
+            records, pack, geocoder, geocode=_in_lines(wanted))
+        part.rejects.extend(rejects)
+        part.unlocated = sum(1 for r in kept if r.request.lon is None and r.line in wanted)
+        part.needs_location = sum(
+            1 for r in kept if r.line in wanted
+            and not is_routable(r.request.geocode_precision, r.request.geocode_confidence)
+            and r.request.geocode_precision != SOURCE_PRECISION
+        )
+        uow.rollback()
+        # write phase: one import at a time; decide on what is stored now
+        uow.lock("import")
+        _store_records(uow, kept, part, pack, digests)
+        uow.commit()
+        summary.add(part)
+        writer.write(part.rejects)
+        done += parsed.rows_read or len(parsed.records) + len(parsed.rejects)
+        if progress is not None:
+            progress(min(done, streamed.rows), streamed.rows)
+    uow.begin_write()
     uow.events.append(
         "import",
         path.name,
         "file_imported",
-        {"format": parsed.format, "imported": summary.imported, "updated": summary.updated,
+        {"format": streamed.format, "imported": summary.imported, "updated": summary.updated,
          "unchanged": summary.unchanged, "rejected": summary.rejected,
          "conflicts": summary.conflicts},
     )
     uow.commit()
+    writer.close()
     summary.rejects.sort(key=lambda r: r.line)
-    if reject_file is not None:
-        write_rejects(summary.rejects, reject_file)
     return summary
 
 
@@ -562,39 +609,39 @@ def import_open311(
     uow.rollback()
     summary = PullSummary(path=url, format="open311", since=since, until=until)
     ctx = import_context(pack, source="open311")
-    seen: set[str] = set()
+    seen: set[str] = set()  # ids stored by an earlier window (windows meet at their ends)
     offset = 0
-    for found in pull_windows(url, since, until, tz=pack.timezone, service_code=service_code,
-                              window=window, fetch=fetch):
-        summary.windows += 1
-        fresh = [item for item in found.items
-                 if not (isinstance(item, dict) and str(item.get("service_request_id"))
-                         in seen)]
-        parsed = parse_items(fresh, ctx)
-        for rec in parsed.records:
-            rec.line += offset
-        summary.rejects.extend(Reject(r.line + offset, r.field, r.reason, r.external_id)
-                               for r in parsed.rejects)
-        offset += len(fresh)
-        records = _unique(parsed.records, summary)
-        seen.update(r.request.external_id for r in records)
-        if not records:
-            continue
-        digests = {rec.line: record_digest(rec) for rec in records}
-        wanted = _needs_geocoding(uow, records, digests) if geocoder is not None else set()
-        kept, rejects, geocoded = locate_records(records, pack, geocoder,
-                                                 geocode=_in_lines(wanted))
-        summary.geocoded += geocoded
-        summary.rejects.extend(rejects)
-        uow.rollback()
-        uow.lock("import")
-        part = ImportSummary(path=url, format="open311")
-        _store_records(uow, kept, part, pack, digests)
-        uow.commit()
-        summary.imported += part.imported
-        summary.updated += part.updated
-        summary.unchanged += part.unchanged
-        summary.conflicts += part.conflicts
+    writer = _RejectWriter(reject_file)
+    try:
+        for found in pull_windows(url, since, until, tz=pack.timezone,
+                                  service_code=service_code, window=window, fetch=fetch):
+            summary.windows += 1
+            fresh = [item for item in found.items
+                     if not (isinstance(item, dict)
+                             and str(item.get("service_request_id")) in seen)]
+            parsed = parse_items(fresh, ctx)
+            part = ImportSummary(path=url, format="open311", rejects=[
+                Reject(r.line + offset, r.field, r.reason, r.external_id)
+                for r in parsed.rejects])
+            for rec in parsed.records:
+                rec.line += offset  # position in the whole pull, for the reject file
+            offset += len(fresh)
+            records = _unique(parsed.records, part, set())
+            seen.update(r.request.external_id for r in records)
+            digests = {rec.line: record_digest(rec) for rec in records}
+            wanted = (_needs_geocoding(uow, records, digests) if geocoder is not None
+                      else set())
+            kept, rejects, part.geocoded = locate_records(records, pack, geocoder,
+                                                          geocode=_in_lines(wanted))
+            part.rejects.extend(rejects)
+            uow.rollback()
+            uow.lock("import")  # one import at a time; decide on what is stored now
+            _store_records(uow, kept, part, pack, digests)
+            uow.commit()
+            summary.add(part)
+            writer.write(part.rejects)
+    finally:
+        writer.close()
     uow.begin_write()
     uow.settings.set(key, {"url": url[:500], "until": until.isoformat()})
     uow.events.append("import", urlsplit(url).netloc[:64], "open311_pulled", {
@@ -604,21 +651,56 @@ def import_open311(
         "conflicts": summary.conflicts})
     uow.commit()
     summary.rejects.sort(key=lambda r: r.line)
-    if reject_file is not None:
-        write_rejects(summary.rejects, reject_file)
     return summary
 
 
 def _in_lines(lines: set[int]) -> Callable[[ParsedRecord], bool]:
-    return lambda rec: rec.line in lines
+    def wanted(rec: ParsedRecord) -> bool:
+        return rec.line in lines
+
+    return wanted
 
 
-def _unique(records: Sequence[ParsedRecord], summary: ImportSummary) -> list[ParsedRecord]:
-    """Keep the first record of each (source, id); reject the repeats."""
-    seen: set[tuple[str, str]] = set()
+#: Rejected rows an import keeps in its summary (all of them go to the reject file).
+MAX_REJECTS_KEPT = 10_000
+
+
+class _RejectWriter:
+    """Write rejected rows to a CSV as they come (line, field, reason, external_id)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._fh: Any = None
+        self._writer: Any = None
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = path.open("w", newline="", encoding="utf-8")
+            self._writer = csv.writer(self._fh)
+            self._writer.writerow(["line", "field", "reason", "external_id"])
+
+    def write(self, rejects: Sequence[Reject]) -> None:
+        if self._writer is None:
+            return
+        from dispatch.text import neutralise_formula
+
+        for r in sorted(rejects, key=lambda r: r.line):
+            self._writer.writerow([neutralise_formula(v) for v in
+                                   (r.line, r.field, r.reason, r.external_id)])
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+
+
+def _unique(records: Sequence[ParsedRecord], summary: ImportSummary,
+            seen: set[int]) -> list[ParsedRecord]:
+    """Keep the first record of each (source, id) in the file; reject the repeats.
+
+    ``seen`` holds a hash of every key met so far in the file (across chunks).
+    """
     out = []
     for rec in records:
-        key = (rec.request.source, rec.request.external_id)
+        key = hash((rec.request.source, rec.request.external_id))
         if key in seen:
             summary.rejects.append(
                 Reject(rec.line, "external_id",
@@ -628,16 +710,3 @@ def _unique(records: Sequence[ParsedRecord], summary: ImportSummary) -> list[Par
         seen.add(key)
         out.append(rec)
     return out
-
-
-def write_rejects(rejects: Sequence[Reject], path: Path) -> None:
-    """Write rejected rows as CSV (line, field, reason, external_id)."""
-    from dispatch.text import neutralise_formula
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["line", "field", "reason", "external_id"])
-        for r in rejects:
-            writer.writerow([neutralise_formula(v) for v in
-                             (r.line, r.field, r.reason, r.external_id)])

@@ -20,6 +20,7 @@ import numpy as np
 
 from dispatch.auth import READING, SUPERVISING, WORKING, service
 from dispatch.citypack import CityPack
+from dispatch.derived import h3_cell, service_day
 from dispatch.errors import PlanningError
 from dispatch.model import Crew, Depot, RequestStatus, ServiceRequest, is_routable
 from dispatch.planning import Plan, Reason, ReasonKind, Stop, plan_day, select_stops_for_day
@@ -233,13 +234,7 @@ def _plan_keys(plan: Plan) -> list[str]:
 
 def _rekey(plan: Plan, keys: Mapping[str, int]) -> Plan:
     """Return ``plan`` with every stop keyed by its request's primary key."""
-    def rk(stop: Stop) -> Stop:
-        return dataclasses.replace(stop, request_id=stop_key(keys[stop.request_id]))
-
-    routes = [dataclasses.replace(r, stops=[dataclasses.replace(p, stop=rk(p.stop))
-                                            for p in r.stops]) for r in plan.routes]
-    unplanned = [Unplanned(rk(u.stop), u.reason) for u in plan.unplanned]
-    return dataclasses.replace(plan, routes=routes, unplanned=unplanned)
+    return _rekey_as(plan, {k: stop_key(pk) for k, pk in keys.items()})
 
 
 def _explain_untrusted(plan: Plan, untrusted: Mapping[str, tuple[str | None, float | None]],
@@ -290,6 +285,7 @@ def _keep_planned_sweeps(
             "updated_at": now, "closed_at": None, "expected_at": None, "service_date": day,
             "assigned_org": "", "priority": 0, "size": stop.size, "extra": {"sweep": True},
             "status_owner": "workflow", "overrides": [],
+            "service_day": service_day(now, pack.timezone), "h3_cell": h3_cell(stop.lon, stop.lat),
         })
         keys[stop.request_id] = pk
         events.append(("request", pk, "created", {"source": "sweep"}))
@@ -313,6 +309,54 @@ def load_plan(uow: UnitOfWork, plan_id: int) -> Plan:
     if row is None:
         raise PlanningError(f"plan {plan_id} does not exist")
     return plan_from_rows(row)
+
+
+@service(*READING, action="export plans")
+def export_plan(uow: UnitOfWork, plan_id: int) -> Plan:
+    """Return a stored plan for exports: each stop named by the city's request id.
+
+    The plan rows key stops by primary key; people, GPS units and spreadsheets read the
+    request id the resident was given.
+    """
+    row = uow.plans.get(plan_id)
+    if row is None:
+        raise PlanningError(f"plan {plan_id} does not exist")
+    plan = plan_from_rows(row)
+    names = uow.requests.external_ids(request_pk(k) for k in _plan_keys(plan))
+    return _rekey_as(plan, {k: names.get(request_pk(k), k) for k in _plan_keys(plan)})
+
+
+@service(*READING, action="export plans")
+def plan_document(uow: UnitOfWork, plan_id: int) -> dict[str, Any]:
+    """Return a stored plan as the JSON contract (:meth:`Plan.to_dict`) for exports.
+
+    Each stop carries the city's ``request_id`` and the store's ``request_pk``.
+    """
+    row = uow.plans.get(plan_id)
+    if row is None:
+        raise PlanningError(f"plan {plan_id} does not exist")
+    keyed = plan_from_rows(row)
+    pks = [request_pk(k) for k in _plan_keys(keyed)]
+    names = uow.requests.external_ids(pks)
+    doc = _rekey_as(keyed, {stop_key(pk): names.get(pk, str(pk)) for pk in pks}).to_dict()
+    doc["plan_id"], doc["status"] = row.id, row.status
+    routes = [[request_pk(p.request_id) for p in r.stops] for r in keyed.routes]
+    for route, pks_of_route in zip(doc["routes"], routes, strict=True):
+        for stop, pk in zip(route["stops"], pks_of_route, strict=True):
+            stop["request_pk"] = pk
+    for entry, u in zip(doc["unplanned"], keyed.unplanned, strict=True):
+        entry["request_pk"] = request_pk(u.request_id)
+    return doc
+
+
+def _rekey_as(plan: Plan, names: Mapping[str, str]) -> Plan:
+    def rk(stop: Stop) -> Stop:
+        return dataclasses.replace(stop, request_id=names.get(stop.request_id, stop.request_id))
+
+    routes = [dataclasses.replace(r, stops=[dataclasses.replace(p, stop=rk(p.stop))
+                                            for p in r.stops]) for r in plan.routes]
+    return dataclasses.replace(plan, routes=routes,
+                               unplanned=[Unplanned(rk(u.stop), u.reason) for u in plan.unplanned])
 
 
 @service(*WORKING, action="see plan dates")

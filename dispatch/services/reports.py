@@ -20,10 +20,9 @@ month (local time); resolved = ``closed_at`` in the month with any closed status
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 
-from dispatch.analytics.hotspots import GiStarParams, area_cells, gi_star, hex_counts
+from dispatch.analytics.hotspots import GiStarParams, area_cells, gi_star
 from dispatch.analytics.report import (
     MonthlyFigures,
     hex_svg,
@@ -34,8 +33,7 @@ from dispatch.analytics.report import (
 from dispatch.auth import READING, service
 from dispatch.citypack import CityPack
 from dispatch.errors import ValidationError
-from dispatch.services.queries import MapFilter
-from dispatch.store import UnitOfWork, utcnow
+from dispatch.store import RequestFilter, UnitOfWork, utcnow
 from dispatch.text import csv_bytes
 
 __all__ = ["REPORT_FILES", "ReportSummary", "monthly_report"]
@@ -117,21 +115,21 @@ def monthly_report(uow: UnitOfWork, pack: CityPack, month: str, out_dir: Path) -
     ValidationError
         If ``month`` is not ``YYYY-MM``.
     """
-    from dispatch.services.analytics import analysis_frame
+    from dispatch.services.analytics import hex_counts
 
     try:
         start, end = month_bounds(month, pack.timezone)
     except ValueError as exc:
         raise ValidationError(str(exc)) from exc
-    # Everything requested before the month's end: requests resolved in it may be older.
-    last_day = (end - timedelta(days=1)).date()
-    frame = analysis_frame(uow, MapFilter(last_day=last_day), pack.timezone)
+    # counted in SQL: opened in the month, and resolved in it (possibly opened earlier)
+    in_month = RequestFilter(requested_from=start, requested_until=end)
+    opened = uow.stats.count_by(in_month, ("category", "channel", "service_code"))
+    resolved = uow.stats.count_by(RequestFilter(closed_from=start, closed_until=end,
+                                                requested_until=end), ("category", "status"))
     labels = {c.code: c.label for c in pack.categories.values()}
-    figures = monthly_figures(frame, month, pack.timezone, labels)
+    figures = monthly_figures(opened, resolved, month, labels)
 
-    requested = frame["requested_at"]
-    opened = frame[(requested >= start) & (requested < end)]
-    counts = hex_counts(opened, REPORT_RESOLUTION)
+    counts = hex_counts(uow, in_month, REPORT_RESOLUTION)
     if not counts.empty:
         spots = gi_star(counts, GiStarParams(),
                         area=area_cells(pack.boundary, REPORT_RESOLUTION))

@@ -13,6 +13,7 @@ import numpy as np
 
 from dispatch.auth import PII_ROLES, SUPERVISING, Role, service
 from dispatch.citypack import CityPack
+from dispatch.derived import h3_cell, service_day
 from dispatch.errors import (
     InvalidTransitionError,
     NotFoundError,
@@ -78,7 +79,8 @@ def distance_m(lon1: float, lat1: float, lon2: np.ndarray, lat2: np.ndarray) -> 
     dphi = p2 - p1
     dlmb = np.radians(lon2) - math.radians(lon1)
     a = np.sin(dphi / 2) ** 2 + math.cos(p1) * np.cos(p2) * np.sin(dlmb / 2) ** 2
-    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+    out: np.ndarray = 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+    return out
 
 
 @service(Role.API, *SUPERVISING, action="look for duplicates")
@@ -191,6 +193,7 @@ def create_request(
         "caller_email": caller_email or None,
         "duplicate_of_id": original.id if original else None,
         "status_owner": OWNER_WORKFLOW, "overrides": [],
+        "service_day": service_day(now, pack.timezone), "h3_cell": h3_cell(form.lon, form.lat),
     })
     uow.requests.update_many([{"id": pk, "external_id": intake_id(pk, now)}], new_version=False)
     uow.events.append("request", pk, "created", {"channel": form.channel.value,
@@ -375,6 +378,7 @@ def fix_location(
         "district": district,
     })
     row.lon, row.lat, row.district = lon, lat, district
+    row.h3_cell = h3_cell(lon, lat)
     row.geocode_precision, row.geocode_confidence = precision, confidence
     row.matched_address = matched_address
     if precision == "manual":

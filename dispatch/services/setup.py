@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from dispatch.auth import Role, service
 from dispatch.citypack import CityPack
+from dispatch.derived import derived_values
 from dispatch.store import UnitOfWork
 
 
@@ -56,3 +58,28 @@ def load_roster(uow: UnitOfWork, pack: CityPack) -> InitSummary:
                           {"depots_changed": depots, "crews_changed": crews})
     uow.commit()
     return InitSummary(pack.name, depots, crews)
+
+
+@service(Role.ADMIN, action="fill derived columns", writes=True)
+def fill_derived(uow: UnitOfWork, pack: CityPack, *, chunk: int = 20_000) -> int:
+    """Store the service day and H3 cell of requests written before they were kept.
+
+    Idempotent (rows that have them are left alone); commits chunk by chunk. Returns
+    how many rows were filled.
+    """
+    total = 0
+    while True:
+        rows = uow.requests.missing_derived(chunk)
+        if not rows:
+            break
+        updates = [{"id": r.id, **derived_values(
+            {"requested_at": r.requested_at, "lon": r.lon, "lat": r.lat}, pack.timezone)}
+            for r in rows]
+        for u in updates:
+            if u.get("service_day") is None:  # nothing to derive it from: mark it known
+                u["service_day"] = date(1970, 1, 1)
+        uow.requests.update_many(updates, new_version=False)
+        uow.commit()
+        total += len(rows)
+        uow.begin_write()
+    return total

@@ -6,6 +6,7 @@ import hashlib
 import re
 import secrets
 from datetime import datetime, timedelta
+from typing import Any
 
 from dispatch.auth import (
     Principal,
@@ -19,7 +20,6 @@ from dispatch.auth import (
 from dispatch.citypack import CityPack
 from dispatch.errors import AuthenticationError, NotFoundError, ValidationError
 from dispatch.store import UnitOfWork, utcnow
-from dispatch.store.models import SessionRow, UserRow
 
 #: Failed sign-ins from one source for one username before that source must wait.
 MAX_FAILURES_PER_ACCOUNT = 5
@@ -63,10 +63,8 @@ def create_user(
     uow.lock("users")
     if uow.users.by_username(username) is not None:
         raise ValidationError(f"account {username!r} already exists")
-    row = uow.users.add(UserRow(
-        username=username, password_hash=hash_password(password), role=role.value,
-        crew_name=crew, active=True, created_at=utcnow(),
-    ))
+    row = uow.users.add(username=username, password_hash=hash_password(password),
+                        role=role.value, crew_name=crew, created_at=utcnow())
     uow.events.append("user", username, "created", {"role": role.value, "crew": crew})
     uow.commit()
     return row.id
@@ -155,8 +153,7 @@ def start_session(uow: UnitOfWork, principal: Principal) -> str:
         raise AuthenticationError(f"account {principal.username!r} cannot sign in")
     token = secrets.token_urlsafe(32)
     now = utcnow()
-    uow.users.add_session(SessionRow(token_hash=_token_hash(token), username=principal.username,
-                                     created_at=now, last_seen_at=now))
+    uow.users.add_session(_token_hash(token), principal.username, now)
     uow.commit()
     return token
 
@@ -220,7 +217,7 @@ def set_active(uow: UnitOfWork, username: str, active: bool) -> None:
 
 
 @service(Role.ADMIN, action="list accounts")
-def list_users(uow: UnitOfWork) -> list[UserRow]:
+def list_users(uow: UnitOfWork) -> list[Any]:
     """Return every account (admins only)."""
     return uow.users.all()
 

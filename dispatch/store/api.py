@@ -126,8 +126,11 @@ class ApiKeyRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def add(self, row: ApiKeyRow) -> ApiKeyRow:
-        """Add a key and flush to get its id."""
+    def add(self, *, username: str, key_hash: str, prefix: str, rate_per_min: int,
+            created_at: datetime) -> ApiKeyRow:
+        """Add a key (its hash) and flush to get its id."""
+        row = ApiKeyRow(username=username, key_hash=key_hash, prefix=prefix,
+                        rate_per_min=rate_per_min, created_at=created_at)
         self.session.add(row)
         self.session.flush()
         return row

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from dispatch.errors import DispatchError
+from dispatch.errors import ValidationError
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -20,7 +20,7 @@ _SQLITE_MAGIC = b"SQLite format 3\x00"
 def sqlite_path(engine: Engine) -> Path:
     """Return the file of a SQLite engine; refuse any other database."""
     if engine.dialect.name != "sqlite" or not engine.url.database:
-        raise DispatchError(
+        raise ValidationError(
             f"backup and restore handle the embedded SQLite database; this is "
             f"{engine.dialect.name} - use pg_dump/pg_restore for PostgreSQL"
         )
@@ -35,7 +35,7 @@ def backup(engine: Engine, out: Path) -> int:
     """
     src_path = sqlite_path(engine)
     if not src_path.exists():
-        raise DispatchError(f"database file {src_path} does not exist")
+        raise ValidationError(f"database file {src_path} does not exist")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(out.suffix + ".part")
     with sqlite3.connect(src_path) as src, sqlite3.connect(tmp) as dst:
@@ -53,20 +53,20 @@ def restore(engine: Engine, backup_file: Path) -> Path:
     """
     dst_path = sqlite_path(engine)
     if not backup_file.is_file():
-        raise DispatchError(f"backup {backup_file} does not exist")
+        raise ValidationError(f"backup {backup_file} does not exist")
     with backup_file.open("rb") as fh:
         if fh.read(16) != _SQLITE_MAGIC:
-            raise DispatchError(f"{backup_file} is not a SQLite database")
+            raise ValidationError(f"{backup_file} is not a SQLite database")
     try:
         with sqlite3.connect(f"file:{backup_file}?mode=ro", uri=True) as check:
             tables = {r[0] for r in check.execute("SELECT name FROM sqlite_master")}
             healthy = check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     except sqlite3.DatabaseError as err:
-        raise DispatchError(f"{backup_file} is not a readable SQLite database: {err}") from None
+        raise ValidationError(f"{backup_file} is not a readable SQLite database: {err}") from None
     if not {"requests", "events", "plans", "alembic_version"} <= tables:
-        raise DispatchError(f"{backup_file} is not a Curbside database (tables missing)")
+        raise ValidationError(f"{backup_file} is not a Curbside database (tables missing)")
     if not healthy:
-        raise DispatchError(f"{backup_file} fails SQLite's integrity check")
+        raise ValidationError(f"{backup_file} fails SQLite's integrity check")
     engine.dispose()
     kept = dst_path.with_name(dst_path.name + ".before-restore")
     if dst_path.exists():

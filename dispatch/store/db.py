@@ -15,7 +15,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.pool import NullPool
 
-from dispatch.errors import DispatchError
+from dispatch.errors import ValidationError
 
 #: Folder of the embedded database, relative to the working directory.
 DEFAULT_VAR_DIR = Path("var")
@@ -49,7 +49,7 @@ def normalise_url(url: str) -> str:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     if not (url.startswith("sqlite") or url.startswith("postgresql+")):
-        raise DispatchError(
+        raise ValidationError(
             f"database URL {url.split(':', 1)[0]!r}:... is not supported; "
             "expected sqlite:///PATH or postgresql://USER@HOST/DB"
         )
@@ -123,6 +123,18 @@ def migrate(engine: Engine) -> None:
         connection_cm = engine.connect().execution_options(curbside_write=True)
     else:
         connection_cm = engine.connect()
+    from dispatch.store.uow import translate_error
+
+    try:
+        _upgrade(engine, connection_cm)
+    except Exception as err:
+        friendly = translate_error(err)
+        if friendly is not None:
+            raise friendly from err
+        raise
+
+
+def _upgrade(engine: Engine, connection_cm: Any) -> None:
     with connection_cm as connection, connection.begin():
         if engine.dialect.name == "postgresql":
             connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({INIT_LOCK_KEY})")
@@ -132,5 +144,19 @@ def migrate(engine: Engine) -> None:
 
 
 def is_initialised(engine: Engine) -> bool:
-    """Return whether the schema exists (the ``requests`` table is there)."""
-    return inspect(engine).has_table("requests")
+    """Return whether the schema exists (the ``requests`` table is there).
+
+    Raises
+    ------
+    StoreUnavailableError
+        When the database cannot be reached at all.
+    """
+    from dispatch.store.uow import translate_error
+
+    try:
+        return inspect(engine).has_table("requests")
+    except Exception as err:
+        friendly = translate_error(err)
+        if friendly is not None:
+            raise friendly from err
+        raise

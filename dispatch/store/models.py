@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     Float,
@@ -57,6 +58,8 @@ class RequestRow(Base):
         Index("ix_requests_district", "district"),
         Index("ix_requests_requested_at", "requested_at"),
         Index("ix_requests_conflict_at", "conflict_at"),
+        Index("ix_requests_closed_at", "closed_at"),
+        Index("ix_requests_service_day_category", "service_day", "category"),
         Index("ix_requests_external_id", "external_id"),
     )
 
@@ -105,6 +108,15 @@ class RequestRow(Base):
     #: An unresolved disagreement between the source and the local state (both values).
     source_conflict: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     conflict_at: Mapped[datetime | None]
+    # -- derived at write time, so that pages group in SQL instead of recomputing:
+    #: The local day of ``requested_at`` in the city's time zone.
+    service_day: Mapped[date | None] = mapped_column(Date)
+    #: H3 cell at resolution 11 (about 50 m) as an integer; coarser cells are its
+    #: parents, computed in SQL (:func:`dispatch.store.aggregates.h3_parent`).
+    h3_cell: Mapped[int | None] = mapped_column(BigInteger)
+    #: When somebody first did something about the request (its first event that is
+    #: not its own import or intake record), business time.
+    first_action_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy convention)
@@ -370,7 +382,9 @@ class EventRow(Base):
     """An append-only record of a state change: who, when, what entity, what changed."""
 
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_entity", "entity_type", "entity_id"),)
+    __table_args__ = (Index("ix_events_entity", "entity_type", "entity_id"),
+                      Index("ix_events_actor", "actor"),
+                      Index("ix_events_at", "at"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime]

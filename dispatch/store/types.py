@@ -9,6 +9,8 @@ from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+from dispatch.errors import ValidationError
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """A timestamp stored in UTC that always comes back timezone-aware.
@@ -26,16 +28,18 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         if not isinstance(value, datetime) or value.tzinfo is None:
-            raise ValueError(f"timestamp {value!r} is naive; expected a timezone-aware datetime")
-        value = value.astimezone(UTC)
+            raise ValidationError(
+                f"timestamp {value!r} is naive; expected a timezone-aware datetime")
+        aware: datetime = value.astimezone(UTC)
         if dialect.name == "sqlite":
-            return value.replace(tzinfo=None)
-        return value
+            return aware.replace(tzinfo=None)
+        return aware
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         """Return the stored value as an aware UTC datetime."""
         if value is None:
             return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        stored: datetime = value
+        if stored.tzinfo is None:
+            return stored.replace(tzinfo=UTC)
+        return stored.astimezone(UTC)

@@ -8,7 +8,7 @@ everything back, so an import or an assignment is all or nothing.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from types import TracebackType
@@ -33,7 +33,12 @@ from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from dispatch.auth import SYSTEM, Principal
-from dispatch.errors import ConcurrentEditError, StoreBusyError, ValidationError
+from dispatch.errors import (
+    ConcurrentEditError,
+    StoreBusyError,
+    StoreUnavailableError,
+    ValidationError,
+)
 from dispatch.logs import log_events
 from dispatch.model import CLOSED_STATUSES
 from dispatch.store.api import ApiKeyRepository, Open311Repository
@@ -66,6 +71,18 @@ def utcnow() -> datetime:
 _CLOSED = tuple(s.value for s in CLOSED_STATUSES)
 
 
+_LIMITS: dict[str, dict[str, int]] = {}
+
+
+def _limits(table: Any) -> dict[str, int]:
+    found = _LIMITS.get(table.name)
+    if found is None:
+        found = {c.name: int(c.type.length or 0) for c in table.columns
+                 if isinstance(c.type, String) and getattr(c.type, "length", None)}
+        _LIMITS[table.name] = found
+    return found
+
+
 def check_lengths(table: Any, values: Mapping[str, Any], what: str) -> None:
     """Refuse text longer than its column before it reaches the database.
 
@@ -74,13 +91,9 @@ def check_lengths(table: Any, values: Mapping[str, Any], what: str) -> None:
     ValidationError
         Naming the field, its length and the limit.
     """
-    columns = table.columns
-    for name, value in values.items():
-        if not isinstance(value, str) or name not in columns:
-            continue
-        column_type = columns[name].type
-        limit = getattr(column_type, "length", None)
-        if isinstance(column_type, String) and limit is not None and len(value) > limit:
+    for name, limit in _limits(table).items():
+        value = values.get(name)
+        if isinstance(value, str) and len(value) > limit:
             raise ValidationError(
                 f"{what}: {name.replace('_', ' ')} has {len(value)} characters; "
                 f"at most {limit}")
@@ -101,6 +114,11 @@ class RequestFilter:
     open_at: datetime | None = None
     #: Only requests inside ``(west, south, east, north)``, degrees (``lon, lat``).
     bbox: tuple[float, float, float, float] | None = None
+    #: Only requests closed in ``[closed_from, closed_until)``.
+    closed_from: datetime | None = None
+    closed_until: datetime | None = None
+    #: Only these request ids (the store's primary keys).
+    ids: Sequence[int] | None = None
 
 
 class RequestRepository:
@@ -246,6 +264,14 @@ class RequestRepository:
         stmt = _filtered(select(*columns), flt or RequestFilter())
         return list(self.session.execute(stmt))
 
+    def missing_derived(self, limit: int) -> list[Any]:
+        """Return ``(id, requested_at, lon, lat)`` of rows whose derived columns are unset."""
+        return list(self.session.execute(
+            select(RequestRow.id, RequestRow.requested_at, RequestRow.lon, RequestRow.lat)
+            .where(or_(RequestRow.service_day.is_(None),
+                       and_(RequestRow.lon.is_not(None), RequestRow.h3_cell.is_(None))))
+            .order_by(RequestRow.id).limit(limit)))
+
     def in_conflict(self, limit: int = 500) -> list[RequestRow]:
         """Return requests whose source disagrees with the local state, oldest first."""
         return list(self.session.scalars(
@@ -289,6 +315,12 @@ def _filtered(stmt: Any, flt: RequestFilter) -> Any:
     if flt.bbox is not None:
         west, south, east, north = flt.bbox
         stmt = stmt.where(RequestRow.lon.between(west, east), RequestRow.lat.between(south, north))
+    if flt.closed_from is not None:
+        stmt = stmt.where(RequestRow.closed_at >= flt.closed_from)
+    if flt.closed_until is not None:
+        stmt = stmt.where(RequestRow.closed_at < flt.closed_until)
+    if flt.ids is not None:
+        stmt = stmt.where(RequestRow.id.in_(list(flt.ids)))
     return stmt.order_by(RequestRow.requested_at, RequestRow.id)
 
 
@@ -305,12 +337,24 @@ def open_at_clause(when: datetime) -> Any:
     )
 
 
-class EventLog:
-    """The append-only event log: who did what to which entity, and when."""
+#: Events that record a request's arrival, not something done about it: they do not set
+#: the request's ``first_action_at``.
+NOT_AN_ACTION = frozenset({"imported", "created", "updated_by_import", "source_conflict"})
 
-    def __init__(self, session: Session, actor: str) -> None:
+
+class EventLog:
+    """The append-only event log: who did what to which entity, and when.
+
+    Events are stamped with business time (the store's clock: real time unless a demo
+    replays a past day). The first event on a request that is an action (not in
+    :data:`NOT_AN_ACTION`) also sets the request's ``first_action_at``.
+    """
+
+    def __init__(self, session: Session, actor: str,
+                 clock: Callable[[], datetime] | None = None) -> None:
         self.session = session
         self.actor = actor
+        self.clock = clock or utcnow
         #: Rows appended since the last commit or rollback (logged once committed).
         self.pending: list[dict[str, Any]] = []
 
@@ -333,7 +377,7 @@ class EventLog:
         actor: str | None = None,
     ) -> None:
         """Record many state changes in one statement."""
-        now = utcnow()
+        now = self.clock()
         rows = [
             {
                 "at": now,
@@ -348,6 +392,21 @@ class EventLog:
         if rows:
             self.session.execute(insert(cast(Table, EventRow.__table__)), rows)
             self.pending.extend(rows)
+            acted = sorted({int(str(r["entity_id"])) for r in rows
+                            if r["entity_type"] == "request"
+                            and r["action"] not in NOT_AN_ACTION
+                            and str(r["entity_id"]).isdigit()})
+            for start in range(0, len(acted), 900):
+                self.session.execute(
+                    update(RequestRow)
+                    .where(RequestRow.id.in_(acted[start : start + 900]),
+                           RequestRow.first_action_at.is_(None))
+                    .values(first_action_at=now)
+                    .execution_options(synchronize_session=False))
+
+    def last_id(self) -> int:
+        """Return the id of the newest event (0 for none): it moves with every write."""
+        return int(self.session.scalar(select(func.max(EventRow.id))) or 0)
 
     def for_entity(self, entity_type: str, entity_id: str | int) -> list[EventRow]:
         """Return the events of one entity, oldest first."""
@@ -496,11 +555,21 @@ class PlanRepository:
         return self.session.get(RouteRow, route_id)
 
     def stop(self, stop_id: int, *, for_update: bool = False) -> StopRow | None:
-        """Return one stop (locked with ``for_update``)."""
+        """Return one stop; with ``for_update`` lock it and its route, read afresh.
+
+        Locking the route too lets two members of one crew tap different stops of the
+        same route at once: the second waits, then sees the route as the first left it.
+        """
         if not for_update:
             return self.session.get(StopRow, stop_id)
-        return self.session.scalar(select(StopRow).where(StopRow.id == stop_id)
-                                   .with_for_update())
+        stop = self.session.scalar(select(StopRow).where(StopRow.id == stop_id)
+                                   .with_for_update()
+                                   .execution_options(populate_existing=True))
+        if stop is not None:
+            self.session.scalar(select(RouteRow).where(RouteRow.id == stop.route_id)
+                                .with_for_update()
+                                .execution_options(populate_existing=True))
+        return stop
 
     def active_stops(self, request_pks: Iterable[int]) -> list[StopRow]:
         """Return the stops of the given requests on draft or assigned plans."""
@@ -582,8 +651,11 @@ class UserRepository:
         """Return the account called ``username``."""
         return self.session.scalar(select(UserRow).where(UserRow.username == username))
 
-    def add(self, row: UserRow) -> UserRow:
-        """Add an account and flush to get its id."""
+    def add(self, *, username: str, password_hash: str, role: str, crew_name: str | None,
+            created_at: datetime) -> UserRow:
+        """Add an active account and flush to get its id."""
+        row = UserRow(username=username, password_hash=password_hash, role=role,
+                      crew_name=crew_name, active=True, created_at=created_at)
         self.session.add(row)
         self.session.flush()
         return row
@@ -592,9 +664,10 @@ class UserRepository:
         """Return every account, by name."""
         return list(self.session.scalars(select(UserRow).order_by(UserRow.username)))
 
-    def add_session(self, row: SessionRow) -> None:
-        """Remember a signed-in browser session."""
-        self.session.add(row)
+    def add_session(self, token_hash: str, username: str, at: datetime) -> None:
+        """Remember a signed-in browser session (by the hash of its token)."""
+        self.session.add(SessionRow(token_hash=token_hash, username=username, created_at=at,
+                                    last_seen_at=at))
 
     def session_by_hash(self, token_hash: str) -> SessionRow | None:
         """Return the browser session with this token hash."""
@@ -668,6 +741,14 @@ def _constraint_of(err: BaseException) -> str | None:
     return None
 
 
+def _unreachable(err: BaseException) -> bool:
+    text_ = str(err).lower()
+    return any(w in text_ for w in ("could not connect", "connection refused",
+                                    "unable to open database file", "connection is bad",
+                                    "server closed the connection", "no such host",
+                                    "name or service not known", "timeout expired"))
+
+
 def translate_error(err: BaseException) -> BaseException | None:
     """Return the one-sentence Curbside error for a database error, or ``None``.
 
@@ -695,6 +776,11 @@ def translate_error(err: BaseException) -> BaseException | None:
         return ConcurrentEditError(
             f"{words} at the same moment by someone else; nothing was saved - reload "
             "and try again")
+    if isinstance(err, OperationalError) and _unreachable(err):
+        why = " ".join(str(getattr(err, "orig", err)).split())[:140]
+        return StoreUnavailableError(
+            f"the database cannot be reached ({why}); nothing was saved - check "
+            "DATABASE_URL and that the server is running")
     if isinstance(err, OperationalError) and "database is locked" in str(err):
         return StoreBusyError(
             "the database stayed busy with another change for too long (an import?); "
@@ -747,13 +833,16 @@ class UnitOfWork:
         else:
             self._session = Session(bind=self.bind, expire_on_commit=False)
         self.requests = RequestRepository(self._session)
-        self.events = EventLog(self._session, self.actor)
+        self.events = EventLog(self._session, self.actor, self.now)
         self.roster = RosterRepository(self._session)
         self.plans = PlanRepository(self._session)
         self.users = UserRepository(self._session)
         self.settings = SettingsRepository(self._session)
         self.open311 = Open311Repository(self._session)
         self.api_keys = ApiKeyRepository(self._session)
+        from dispatch.store.aggregates import Stats  # aggregates builds on this module
+
+        self.stats = Stats(self._session)
         return self
 
     def __exit__(

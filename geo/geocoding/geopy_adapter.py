@@ -72,11 +72,11 @@ _LATLON = re.compile(
 DEFAULT_MAX_DISTANCE_M = 250.0
 
 
-class GeopyQueryError(GeocodeError, GeocoderQueryError):
+class GeopyQueryError(GeocodeError, GeocoderQueryError):  # type: ignore[misc]
     """A query geopy's tools see as a bad query (``geopy.exc.GeocoderQueryError``)."""
 
 
-class GeopyUnavailableError(GeocodeError, GeocoderUnavailable):
+class GeopyUnavailableError(GeocodeError, GeocoderUnavailable):  # type: ignore[misc]
     """The address reference cannot be used (``geopy.exc.GeocoderUnavailable``)."""
 
 

@@ -639,7 +639,8 @@ def intersect_lines(
     if abs(cross) < 0.2:  # nearly parallel
         return None
     t = ((pb_[0] - pa_[0]) * db[1] - (pb_[1] - pa_[1]) * db[0]) / cross
-    return pa_ + t * da
+    crossing: np.ndarray[Any, np.dtype[Any]] = pa_ + t * da
+    return crossing
 
 
 def foot(line: tuple[np.ndarray, np.ndarray], pt: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ SQLite file under ``var/``.
 """
 
 from alembic import context
+from sqlalchemy import Connection
 
 from dispatch.store.db import default_url, make_engine
 from dispatch.store.models import Base
@@ -24,7 +25,7 @@ def render_item(type_, obj, autogen_context):
     return False
 
 
-def _configure(connection) -> None:
+def _configure(connection: Connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata,
                       render_as_batch=True, compare_type=True, render_item=render_item)
 

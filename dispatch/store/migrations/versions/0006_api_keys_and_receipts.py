@@ -1,21 +1,20 @@
 """api keys and receipts
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-04 21:55:04.939832
 
 * ``api_keys``: the keys of API accounts (role ``api``), as SHA-256 hashes, with a
   per-key rate and revocation;
-* ``receipts``: the tokens handed to Open311 clients for the requests they submitted;
-* an index on ``requests.external_id``: the Open311 API reads requests by their id.
+* ``receipts``: the tokens handed to Open311 clients for the requests they submitted.
 """
 
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0005'
-down_revision = '0004'
+revision = '0006'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
@@ -48,15 +47,9 @@ def upgrade() -> None:
     with op.batch_alter_table('receipts', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_receipts_request_id'), ['request_id'], unique=False)
 
-    with op.batch_alter_table('requests', schema=None) as batch_op:
-        batch_op.create_index('ix_requests_external_id', ['external_id'], unique=False)
-
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('requests', schema=None) as batch_op:
-        batch_op.drop_index('ix_requests_external_id')
-
     with op.batch_alter_table('receipts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_receipts_request_id'))
 
