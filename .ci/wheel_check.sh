@@ -124,6 +124,7 @@ made = json.loads(get(f"{api}/open311/v2/requests.json", form)[2])[0]
 back = json.loads(get(f"{api}/open311/v2/requests/{made['service_request_id']}.json")[2])
 assert back[0]["status"] == "open", back
 print(f"wheel check: API healthy: {len(services)} services, POST made {made['service_request_id']}")
+open("posted.txt", "w").write(made["service_request_id"])
 status, _, body = wait(f"{ui}/_stcore/health", "the dashboard")
 assert status == 200 and body.strip() == b"ok", body
 status, kind, page = get(f"{ui}/")
@@ -134,7 +135,8 @@ print("wheel check: dashboard healthy: page and vendored Leaflet served")
 EOF
 grep -q '"msg": "request"' api.log || fail "the API wrote no request log line"
 
-# the installed pages run: sign in as the demo supervisor, see the requests map
+# the installed pages run: sign in as the demo supervisor, see the requests map, and find
+# the request the API took in Triage
 CURBSIDE_CITY=los_angeles "$VPY" - <<'EOF' || fail "the installed dashboard pages"
 import pathlib, curbside_dashboard
 from streamlit.testing.v1 import AppTest
@@ -147,6 +149,11 @@ at.button[0].click().run()
 assert not at.exception, at.exception
 metrics = {m.label: m.value for m in at.metric}
 assert int(metrics["Requests"].replace(",", "")) > 0, metrics
-print(f"wheel check: installed pages run: signed in, requests map shows {metrics['Requests']} requests")
+at.switch_page("app_pages/triage.py").run()
+assert not at.exception, at.exception
+posted = open("posted.txt").read().strip()
+assert posted in set(at.dataframe[0].value["request id"]), posted
+print(f"wheel check: installed pages run: signed in, requests map shows {metrics['Requests']} "
+      f"requests, Triage lists {posted} (the API's POST)")
 EOF
 say "done"
