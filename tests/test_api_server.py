@@ -421,3 +421,15 @@ def test_one_log_line_per_request(site: Site) -> None:
     assert [(x["path"], x["status"]) for x in requests] == [
         (f"{V2}/services.json", 200), (f"{V2}/requests/1-0.json", 404)]
     assert all(x["client"] == "127.0.0.1" and x["ms"] >= 0 for x in requests)
+
+
+def test_an_unreachable_database_is_one_sentence_and_503(site: Site) -> None:
+    from dispatch.store import make_engine
+
+    down = make_engine("postgresql://curbside@127.0.0.1:9/nowhere")
+    with serving(create_app(down, site.pack)) as url:
+        reply = call(f"{url}/health")
+        listed = call(f"{url}{V2}/requests.json")
+    assert (reply.status, listed.status) == (503, 503)
+    description = listed.valid("errors")[0]["description"]
+    assert "Traceback" not in description and description.count("\n") == 0

@@ -48,6 +48,7 @@ from dispatch.errors import (
     DispatchError,
     NotFoundError,
     StoreBusyError,
+    StoreUnavailableError,
     ValidationError,
 )
 from dispatch.services import apikeys
@@ -103,7 +104,7 @@ def _status_of(err: BaseException) -> int:
         return 404
     if isinstance(err, AuthenticationError | AccessDeniedError):
         return 403
-    if isinstance(err, StoreBusyError):
+    if isinstance(err, StoreBusyError | StoreUnavailableError):
         return 503
     if isinstance(err, ConcurrentEditError):
         return 409
