@@ -1,7 +1,8 @@
 # Curbside: the two commands a newcomer needs.
 #   make run   install, initialise the embedded database (Los Angeles pack + demo requests),
 #              start the dashboard on http://localhost:8501
-#   make test  install with the dev extras, run ruff, mypy and pytest
+#   make test  install with the dev extras, run ruff, mypy and pytest, then build the wheel
+#              and install and start it from a fresh venv (.ci/wheel_check.sh)
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -9,7 +10,7 @@ BIN := $(VENV)/bin
 PORT ?= 8501
 CITY ?= los_angeles
 
-.PHONY: run test install install-dev lint typecheck pytest deps audit bench clean
+.PHONY: run test install install-dev lint typecheck pytest deps wheel-check audit bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,12 +46,18 @@ pytest: install-dev
 deps: install-dev
 	$(BIN)/python -m pip check
 
+# The wheel as a city installs it: built, installed into a fresh venv outside the checkout
+# with the lowest allowed dependency versions, app and API tests run there, then
+# `dispatch init --demo`, the API and the dashboard started and health-checked.
+wheel-check: install-dev
+	bash .ci/wheel_check.sh
+
 # Known vulnerabilities (needs the PyPI/OSV vulnerability services; see docs/security.md).
 audit: install-dev
 	$(BIN)/python -m pip install --quiet pip-audit
 	$(BIN)/pip-audit --skip-editable
 
-test: lint typecheck deps pytest
+test: lint typecheck deps pytest wheel-check
 
 bench: install-dev
 	$(BIN)/python -m bench

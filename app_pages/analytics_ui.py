@@ -18,6 +18,7 @@ from dispatch.services.analytics import Kpis, kpis, routes_frame
 from dispatch.services.clock import clock_info
 from dispatch.services.queries import MapFilter, request_date_range, store_version
 from dispatch.store import default_url
+from dispatch.text import csv_bytes
 
 #: Fill colours of Gi* cells by Gi bin (-3 .. 3): hot red, cold blue, 0 not significant.
 GI_COLOURS: dict[int, str] = {
@@ -99,10 +100,10 @@ def cache_keys() -> tuple[str, str, int]:
 
 
 def download_csv(data: pd.DataFrame, name: str, key: str) -> None:
-    """Offer ``data`` as ``name`` (CSV, UTF-8) under a download button."""
+    """Offer ``data`` as ``name`` (CSV, UTF-8, formulas neutralised) under a download button."""
     st.download_button(
         f"Download CSV ({len(data):,} rows)",
-        data.to_csv(index=False).encode("utf-8"),
+        csv_bytes(data),
         file_name=name,
         mime="text/csv",
         key=f"dl_{key}",

@@ -9,7 +9,7 @@ import streamlit as st
 from app_pages.common import pack, require_page, unit_of_work
 from dispatch.auth import Role
 from dispatch.services.audit import ENTITY_TYPES, actors, event_log
-from dispatch.text import neutralise_formula
+from dispatch.text import csv_bytes
 
 principal = require_page(Role.ADMIN, Role.SUPERVISOR)
 city = pack()
@@ -33,5 +33,5 @@ frame = frame.assign(
     details=frame["details"].map(lambda d: json.dumps(d, ensure_ascii=False)),
 )
 st.dataframe(frame, hide_index=True, width="stretch")
-st.download_button("Download CSV", frame.map(neutralise_formula).to_csv(index=False).encode(),
+st.download_button("Download CSV", csv_bytes(frame),
                    "events.csv", "text/csv")

@@ -26,6 +26,9 @@ class Role(enum.StrEnum):
     SUPERVISOR = "supervisor"
     CREW = "crew"
     MANAGER = "manager"
+    #: A program holding an API key (an Open311 client): may submit requests, never sign
+    #: in to the dashboard.
+    API = "api"
     #: Not signed in: may only sign in.
     ANONYMOUS = "anonymous"
 

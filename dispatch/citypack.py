@@ -66,6 +66,7 @@ __all__ = [
     "load_city_pack",
     "pack_file",
     "read_pack_document",
+    "shipped_dir",
 ]
 
 #: Shown when a pack has no ``[districts]`` table and gives no ``districts_note``.
@@ -103,7 +104,7 @@ _PATH_FIELDS = {"boundary", "address_reference", "demo_requests"}
 _DISTRICT_FIELDS = {"file", "id_field", "name_field", "label", "snap_m"}
 _CATEGORY_FIELDS = {
     "label", "service_codes", "routable", "service_time_s", "sla_h", "colour", "booked",
-    "sweep",
+    "sweep", "open311_code",
 }
 _DEPOT_FIELDS = {
     "code",
@@ -354,13 +355,16 @@ class CityPack:
             for code in cat.service_codes:
                 out[code] = cat
                 out.setdefault(_norm(code), cat)
+        for cat in self.categories.values():  # the Open311 codes Curbside publishes
+            out.setdefault(cat.public_code, cat)
         return out
 
     def category_for_service_code(self, code: str | None) -> Category | None:
-        """Return the category of a city service code (``Bulky Items``), or ``None``.
+        """Return the category of a service code, or ``None``.
 
-        Matches exactly first, then ignoring case and repeated spaces, then a category
-        code itself (``bulky_items``).
+        Matches the city's own codes (``Bulky Items``) exactly, then ignoring case and
+        repeated spaces, then the Open311 code Curbside publishes (``bulky_items``,
+        :attr:`~dispatch.model.Category.public_code`), then a category code itself.
         """
         if not code:
             return None
@@ -369,6 +373,13 @@ class CityPack:
         if hit is not None:
             return hit
         return self.categories.get(code.strip())
+
+    def category_for_open311_code(self, code: str) -> Category | None:
+        """Return the category whose published Open311 code is ``code`` exactly."""
+        for cat in self.categories.values():
+            if cat.public_code == code:
+                return cat
+        return None
 
     def crew(self, name: str) -> Crew:
         """Return the crew called ``name``; raise :class:`CityPackError` if unknown."""
@@ -433,11 +444,37 @@ def _norm(code: str) -> str:
 
 
 def data_dir() -> Path:
-    """Return the data folder (``$CURBSIDE_DATA_DIR`` or the repository's ``data/``)."""
+    """Return the data folder that holds ``cities/``.
+
+    ``$CURBSIDE_DATA_DIR`` when set; else the checkout's ``data/`` (running from the
+    repository); else the copy the installed package carries (``curbside_data``).
+    """
     env = os.environ.get("CURBSIDE_DATA_DIR")
     if env:
         return Path(env).resolve()
-    return Path(__file__).resolve().parents[1] / "data"
+    checkout = Path(__file__).resolve().parents[1] / "data"
+    if (checkout / "cities").is_dir():
+        return checkout
+    return shipped_dir("curbside_data")
+
+
+def shipped_dir(package: str) -> Path:
+    """Return the folder of a data package the wheel carries (``curbside_data`` ...).
+
+    Raises
+    ------
+    DispatchError
+        When the package is not installed (a partial install or a broken checkout).
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    if not locations:
+        raise DispatchError(
+            f"the {package} folder of Curbside is missing: reinstall the curbside package "
+            "(pip install curbside) or set CURBSIDE_DATA_DIR to a data folder")
+    return Path(locations[0]).resolve()
 
 
 def list_city_packs(directory: str | os.PathLike[str] | None = None) -> list[str]:
@@ -808,9 +845,22 @@ class _PackReader:
                     colour=colour,
                     booked=self.get(c, "booked", w, bool, required=False, default=False),
                     sweep=self.get(c, "sweep", w, bool, required=False, default=False),
+                    open311_code=self.get(c, "open311_code", w, str, required=False,
+                                          default=""),
                 )
             except DispatchError as exc:
                 raise self.fail(w, str(exc)) from exc
+        public: dict[str, str] = {}
+        for code, cat in out.items():
+            w = f"categories.{code}.open311_code"
+            other = public.get(cat.public_code)
+            alias_of = seen.get(_norm(cat.public_code))
+            if other is None and alias_of not in (None, code):
+                other = alias_of  # another category's own service code
+            if other is not None:
+                raise self.fail(w, f"Open311 code {cat.public_code!r} is also used by category "
+                                   f"{other!r}")
+            public[cat.public_code] = code
         return out
 
     def depots(

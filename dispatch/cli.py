@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -123,10 +124,58 @@ def _do_import(engine, pack, path: Path, fmt: str, mapping, rejects, geocode: bo
         )
 
 
+def _when(text: str | None, option: str, pack) -> datetime | None:  # type: ignore[no-untyped-def]
+    if not text:
+        return None
+    from dispatch.errors import ValidationError
+    from dispatch.services.open311 import parse_datetime
+
+    try:
+        return parse_datetime(text, option, pack)
+    except ValidationError as err:
+        raise CliError(str(err)) from None
+
+
+def cmd_import_open311(args: argparse.Namespace) -> int:
+    """Pull requests from an Open311 GeoReport v2 endpoint, in date windows."""
+    from datetime import timedelta
+
+    from dispatch.services.imports import import_open311
+    from dispatch.store import UnitOfWork
+
+    engine = _ready_engine(args)
+    pack = _pack(args)
+    if args.window_hours <= 0:
+        raise CliError(f"--window-hours {args.window_hours} must be positive")
+    rejects = Path(args.rejects) if args.rejects else Path("var") / "open311.rejects.csv"
+    with UnitOfWork(engine, actor="cli:import") as uow:
+        summary = import_open311(
+            uow, pack, args.from_open311, since=_when(args.since, "--since", pack),
+            until=_when(args.until, "--until", pack), service_code=args.service,
+            geocoder=_geocoder(pack, not args.no_geocode),
+            window=timedelta(hours=args.window_hours), reject_file=rejects)
+    print(summary.line())
+    if summary.rejects:
+        for r in summary.rejects[:20]:
+            print(f"  request {r.line}: {r.field}: {r.reason}", file=sys.stderr)
+        if len(summary.rejects) > 20:
+            print(f"  ... and {len(summary.rejects) - 20} more", file=sys.stderr)
+        print(f"rejected requests written to {rejects}", file=sys.stderr)
+    return 0
+
+
 def cmd_import(args: argparse.Namespace) -> int:
-    """Import a request file."""
+    """Import a request file (or pull an Open311 endpoint with --from-open311)."""
     from dispatch.importers.generic_csv import load_mapping
 
+    if args.from_open311:
+        if args.path:
+            raise CliError("give a file or --from-open311 URL, not both")
+        return cmd_import_open311(args)
+    if not args.path:
+        raise CliError("import needs a file, or --from-open311 URL")
+    if args.service or args.since or args.until:
+        raise CliError("--service, --since and --until go with --from-open311")
     engine = _ready_engine(args)
     pack = _pack(args)
     mapping = load_mapping(Path(args.mapping)) if args.mapping else None
@@ -365,12 +414,110 @@ def cmd_anonymise(args: argparse.Namespace) -> int:
     return 0
 
 
+def _version() -> str:
+    from dispatch import __version__
+
+    return __version__
+
+
+def dashboard_command(args: argparse.Namespace) -> list[str]:
+    """Return the command line that serves the dashboard (Streamlit) for ``args``."""
+    from dispatch.citypack import shipped_dir
+
+    checkout = Path(__file__).resolve().parents[1]
+    root = checkout if (checkout / "streamlit_app.py").is_file() else shipped_dir(
+        "curbside_dashboard")
+    return [
+        sys.executable, "-m", "streamlit", "run", str(root / "streamlit_app.py"),
+        "--server.address", args.host, "--server.port", str(args.port),
+        "--server.headless", "true", "--server.enableStaticServing", "true",
+        "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal",
+        # Streamlit's own "Download as CSV" of tables cannot neutralise formulas
+        "--client.disableDataExport", "true",
+    ]
+
+
+def cmd_serve_api(args: argparse.Namespace) -> int:
+    """Serve the Open311 GeoReport v2 API (runs until stopped)."""
+    import uvicorn
+
+    from dispatch import logs
+    from dispatch.api.app import ApiSettings, create_app
+
+    engine = _ready_engine(args)
+    pack = _pack(args)
+    settings = ApiSettings(max_body_bytes=args.max_body_kb * 1024,
+                           client_rate_per_min=args.client_rate, public_url=args.public_url)
+    app = create_app(engine, pack, geocoder=_geocoder(pack, True), settings=settings)
+    logs.log(logs.get("api"), 20, "serving", host=args.host, port=args.port, city=pack.name,
+             url=f"http://{args.host}:{args.port}{settings.base_path}")
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False,
+                server_header=False, timeout_graceful_shutdown=5)
+    return 0
+
+
+def cmd_api_keys_create(args: argparse.Namespace) -> int:
+    """Make an API key for an Open311 client (its account is made too, if new)."""
+    from dispatch.services.apikeys import create_api_key
+    from dispatch.store import UnitOfWork
+
+    with UnitOfWork(_ready_engine(args), actor="cli:api-keys") as uow:
+        issued = create_api_key(uow, args.name, rate_per_min=args.rate)
+    print(f"API key for {issued.username} ({issued.rate_per_min} submissions a minute); it is "
+          "shown only now:")
+    print(issued.key)
+    return 0
+
+
+def cmd_api_keys_list(args: argparse.Namespace) -> int:
+    """List the API keys (never the keys themselves)."""
+    from dispatch.services.apikeys import list_api_keys
+    from dispatch.store import UnitOfWork
+
+    with UnitOfWork(_ready_engine(args), actor="cli:api-keys") as uow:
+        for k in list_api_keys(uow):
+            state = (f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else
+                     f"last used {k.last_used_at:%Y-%m-%d %H:%M}" if k.last_used_at else "unused")
+            print(f"{k.username:<24}{k.prefix}...  {k.rate_per_min:>5}/min  {state}")
+    return 0
+
+
+def cmd_api_keys_revoke(args: argparse.Namespace) -> int:
+    """Revoke an API key by the prefix 'api-keys list' shows."""
+    from dispatch.services.apikeys import revoke_api_key
+    from dispatch.store import UnitOfWork
+
+    with UnitOfWork(_ready_engine(args), actor="cli:api-keys") as uow:
+        count = revoke_api_key(uow, args.prefix.rstrip("."))
+    print(f"revoked {count} key{'s' if count != 1 else ''}")
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    """Serve the dashboard on the configured database and city (runs until stopped)."""
+    import os
+    import subprocess
+
+    env = dict(os.environ, CURBSIDE_CITY=args.city)
+    if args.db:
+        env["DATABASE_URL"] = args.db
+    if args.demo:
+        env["CURBSIDE_DEMO"] = "1"
+    _ready_engine(args)
+    try:
+        return subprocess.call(dashboard_command(args), env=env)
+    except KeyboardInterrupt:
+        return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``dispatch`` command."""
     parser = argparse.ArgumentParser(
         prog="dispatch",
         description="Curbside: service requests to crew routes.",
     )
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s (Curbside) {_version()}")
     parser.add_argument("--db", default=None,
                         help="database URL (default: $DATABASE_URL, else var/curbside.db)")
     parser.add_argument("--city", default=DEFAULT_CITY,
@@ -382,8 +529,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--demo", action="store_true", help="also import the pack's demo requests")
     p.set_defaults(func=cmd_init)
 
-    p = sub.add_parser("import", help="import a request file (MyLA311 CSV, Open311 JSON, CSV)")
-    p.add_argument("path")
+    p = sub.add_parser("import", help="import a request file (MyLA311 CSV, Open311 JSON, CSV) "
+                                      "or pull an Open311 endpoint")
+    p.add_argument("path", nargs="?")
+    p.add_argument("--from-open311", metavar="URL", default=None,
+                   help="pull requests from this Open311 GeoReport v2 endpoint instead")
+    p.add_argument("--service", default=None, help="with --from-open311: only this service code")
+    p.add_argument("--since", default=None,
+                   help="with --from-open311: from this date (default: the last pull's end, "
+                        "else 90 days back)")
+    p.add_argument("--until", default=None, help="with --from-open311: to this date (default: "
+                                                 "now)")
+    p.add_argument("--window-hours", type=float, default=24.0,
+                   help="with --from-open311: length of the date windows asked (default 24)")
     p.add_argument("--format", default="auto", choices=["auto", "myla311", "open311", "csv"])
     p.add_argument("--mapping", help="column mapping file (TOML/JSON) for --format csv")
     p.add_argument("--rejects", help="where to write rejected rows (CSV)")
@@ -482,6 +640,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--older-than-days", type=int, default=90)
     p.set_defaults(func=cmd_anonymise)
 
+    p = sub.add_parser("serve-api", help="serve the Open311 GeoReport v2 API until stopped")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--public-url", default=None,
+                   help="the endpoint's address as clients reach it (for discovery)")
+    p.add_argument("--max-body-kb", type=int, default=64, help="largest request body, KiB")
+    p.add_argument("--client-rate", type=int, default=1200,
+                   help="calls one client address may make per minute")
+    p.add_argument("--city", default=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_serve_api)
+
+    p = sub.add_parser("api-keys", help="API keys of Open311 clients")
+    ksub = p.add_subparsers(dest="what", required=True)
+    q = ksub.add_parser("create", help="make a key (shown once) for an API account")
+    q.add_argument("name", help="the client's account name, e.g. fixmystreet")
+    q.add_argument("--rate", type=int, default=60, help="submissions per minute")
+    q.set_defaults(func=cmd_api_keys_create)
+    q = ksub.add_parser("list", help="list keys (prefixes only)")
+    q.set_defaults(func=cmd_api_keys_list)
+    q = ksub.add_parser("revoke", help="revoke a key by its prefix")
+    q.add_argument("prefix")
+    q.set_defaults(func=cmd_api_keys_revoke)
+
+    p = sub.add_parser("dashboard", help="serve the dashboard (Streamlit) until stopped")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--demo", action="store_true", help="show the demo sign-in hints")
+    p.add_argument("--city", default=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_dashboard)
+
     p = sub.add_parser("districts", help="council-district layers")
     dsub = p.add_subparsers(dest="what", required=True)
     q = dsub.add_parser("load", help="load a district layer from a file or ArcGIS layer URL")
@@ -494,11 +682,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Commands that run until stopped: they log at INFO unless $CURBSIDE_LOG_LEVEL says else.
+_SERVERS: set[Callable[[argparse.Namespace], int]] = {cmd_dashboard, cmd_serve_api}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``dispatch`` command; return its exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        from dispatch import logs
+
+        logs.configure(default="INFO" if args.func in _SERVERS else "WARNING")
         return int(args.func(args))
     except CliError as err:
         print(f"dispatch: {err}", file=sys.stderr)

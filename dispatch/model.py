@@ -7,6 +7,7 @@ always ``lon, lat`` (EPSG:4326); timestamps are timezone-aware UTC ``datetime``.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -126,6 +127,10 @@ class Category:
         Whether hot spots of this category get proactive sweep stops (and count for
         repeat locations): graffiti and dumping come back where they were, bulky
         pickups are booked.
+    open311_code
+        The category's Open311 ``service_code``: stable and URL-safe. Empty means the
+        category code itself; a pack sets it to keep a published code when it renames
+        a category. The city's own ``service_codes`` stay aliases for import.
     """
 
     code: str
@@ -137,18 +142,32 @@ class Category:
     colour: str = "#555555"
     booked: bool = False
     sweep: bool = False
+    open311_code: str = ""
 
     def __post_init__(self) -> None:
         if not self.code or not self.code.replace("_", "").isalnum():
             raise ValidationError(
                 f"category code {self.code!r} must be a non-empty identifier like 'bulky_items'"
             )
+        if self.open311_code and not _URL_SAFE_CODE.fullmatch(self.open311_code):
+            raise ValidationError(
+                f"category {self.code!r}: open311_code {self.open311_code!r} must be 1-64 "
+                "characters of a-z, 0-9, '_', '-' and '.', starting with a letter or digit")
         if self.service_time_s < 0:
             raise ValidationError(
                 f"category {self.code!r}: service_time_s {self.service_time_s} is negative"
             )
         if self.sla_h <= 0:
             raise ValidationError(f"category {self.code!r}: sla_h {self.sla_h} must be positive")
+
+    @property
+    def public_code(self) -> str:
+        """Return the Open311 ``service_code`` (``open311_code``, else the category code)."""
+        return self.open311_code or self.code
+
+
+#: What an Open311 service code may hold: it appears in URLs (``services/{code}.json``).
+_URL_SAFE_CODE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 
 
 @dataclass(frozen=True)

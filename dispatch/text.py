@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -15,3 +20,19 @@ def neutralise_formula(value: object) -> object:
     if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES):
         return "'" + value
     return value
+
+
+def neutralise_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return a copy of ``frame`` with every text cell and column name neutralised.
+
+    For every table a person downloads as CSV (:func:`csv_bytes`).
+    """
+    safe = frame.map(neutralise_formula)
+    safe.columns = [neutralise_formula(c) for c in frame.columns]
+    return safe
+
+
+def csv_bytes(frame: pd.DataFrame, **to_csv: Any) -> bytes:
+    """Return ``frame`` as UTF-8 CSV without its index, spreadsheet formulas neutralised."""
+    to_csv.setdefault("index", False)
+    return str(neutralise_frame(frame).to_csv(**to_csv)).encode("utf-8")

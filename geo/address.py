@@ -487,7 +487,8 @@ def _strip_tail(s: str, places: PlaceNames) -> tuple[str, str, str]:
         before = s
         while True:
             stripped = _STATE_RE.sub("", s).strip(" ,-")
-            if stripped == s:
+            # "12 CA": a street named like the state keeps its name
+            if stripped == s or not _has_street_word(stripped):
                 break
             s = stripped
         parts = [p.strip() for p in s.split(",")]

@@ -522,7 +522,7 @@ def _sorted(layer: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 
 def save_district_layer(gdf: gpd.GeoDataFrame, path: str | os.PathLike[str]) -> Path:
-    """Write a district layer as GeoJSON (EPSG:4326), atomically.
+    """Write a district layer as RFC 7946 GeoJSON (EPSG:4326, no ``crs``), atomically.
 
     Parameters
     ----------
@@ -549,7 +549,9 @@ def save_district_layer(gdf: gpd.GeoDataFrame, path: str | os.PathLike[str]) -> 
     os.close(fd)
     os.unlink(tmp)  # the GeoJSON driver will not overwrite; let it create the file
     try:
-        out.to_file(tmp, driver="GeoJSON", engine="pyogrio")
+        # RFC 7946: no crs member, counter-clockwise outer rings (GDAL's RFC7946 mode)
+        out.to_file(tmp, driver="GeoJSON", engine="pyogrio",
+                    layer_options={"RFC7946": "YES", "WRITE_NAME": "NO"})
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):

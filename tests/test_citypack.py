@@ -85,6 +85,28 @@ def test_la_service_codes(la: CityPack, code: str | None, category: str | None) 
     assert (got.code if got else None) == category
 
 
+def test_open311_codes_are_url_safe_stable_and_keep_the_city_codes_as_aliases(
+        la: CityPack, tmp_path: Path) -> None:
+    import re
+
+    codes = [c.public_code for c in la.categories.values()]
+    assert len(set(codes)) == len(codes)
+    assert all(re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", c) for c in codes)
+    assert la.categories["metal_household_appliances"].public_code == (
+        "metal_household_appliances")
+    for cat in la.categories.values():
+        assert la.category_for_service_code(cat.public_code) is cat
+        assert la.category_for_open311_code(cat.public_code) is cat
+        for alias in cat.service_codes:
+            assert la.category_for_service_code(alias) is cat
+            assert la.category_for_open311_code(alias) is None
+    renamed = load_city_pack(_write(tmp_path, BASE.replace(
+        'label = "Graffiti"', 'label = "Graffiti"\nopen311_code = "graffiti"')))
+    graffiti = renamed.categories["graffiti_removal"]
+    assert graffiti.public_code == "graffiti"
+    assert renamed.category_for_service_code("graffiti") is graffiti
+
+
 def test_every_2020_request_type_has_a_category(la: CityPack) -> None:
     assert la.demo_requests is not None
     types = pd.read_csv(la.demo_requests, usecols=["requesttype"])["requesttype"].unique()
@@ -375,6 +397,34 @@ BAD_PACKS = [
         '["Bulky Items"]',
         "categories.graffiti_removal.service_codes",
         "also in category 'bulky_items'",
+    ),
+    (
+        "open311 code not url-safe",
+        'label = "Graffiti"',
+        'label = "Graffiti"\nopen311_code = "Graffiti/Tags"',
+        "categories.graffiti_removal",
+        "must be 1-64 characters of a-z",
+    ),
+    (
+        "open311 code taken by another category",
+        'label = "Graffiti"',
+        'label = "Graffiti"\nopen311_code = "bulky_items"',
+        "categories.graffiti_removal.open311_code",
+        "also used by category 'bulky_items'",
+    ),
+    (
+        "open311 code is another category's own code",
+        'label = "Graffiti"',
+        'label = "Graffiti"\nopen311_code = "bulky items"',
+        "categories.graffiti_removal",
+        "must be 1-64 characters",
+    ),
+    (
+        "open311 code is another category's alias",
+        'service_codes = ["Graffiti Removal"]',
+        'service_codes = ["Graffiti Removal", "bulky_items"]',
+        "categories.bulky_items.open311_code",
+        "also used by category 'graffiti_removal'",
     ),
     ("missing display name", 'display_name = "Testville"', "", "display_name", "required"),
     ("name differs from file", 'name = "testville"', 'name = "otherville"', "name", "differs"),

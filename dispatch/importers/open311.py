@@ -60,8 +60,15 @@ SUPPLIED = frozenset(
         "updated_at",
         "expected_at",
         "assigned_org",
+        "extra",
     }
 )
+
+#: GeoReport v2 fields with no column of their own, kept in the request's ``extra`` so
+#: that a round trip (export, import elsewhere, export again) keeps them.
+KEPT_FIELDS = ("status_notes", "media_url", "address_id")
+#: Longest value kept of each of :data:`KEPT_FIELDS`.
+MAX_KEPT_CHARS = 1000
 
 
 def is_open311_payload(payload: Any) -> bool:
@@ -134,6 +141,8 @@ def parse_items(payload: Any, ctx: ImportContext) -> ParseResult:
                 expected_at=parse_optional_timestamp(item.get("expected_datetime"),
                                                      "expected_datetime", ctx.tz),
                 assigned_org=_text(item, "agency_responsible").strip()[:64],
+                extra={key: check_text(_text(item, key), key, MAX_KEPT_CHARS)
+                       for key in KEPT_FIELDS if _text(item, key).strip()},
             )
         except FieldError as err:
             result.rejects.append(Reject(line, err.field, err.reason, external_id))
@@ -151,20 +160,23 @@ def to_open311(
     *,
     service_name: str,
     tz: ZoneInfo,
+    service_code: str | None = None,
     status_notes: str | None = None,
     media_url: str | None = None,
+    address_id: str | None = None,
 ) -> dict[str, Any]:
     """Shape one request as a GeoReport v2 service request.
 
     Timestamps are ISO 8601 in the city's local time with its UTC offset; ``lat``
-    and ``long`` are numbers or ``None``.
+    and ``long`` are numbers or ``None``. ``service_code`` is the category's published
+    code (:attr:`~dispatch.model.Category.public_code`); without it the request's own.
     """
     return {
         "service_request_id": request.external_id,
         "status": request.status.open311,
         "status_notes": status_notes,
         "service_name": service_name,
-        "service_code": request.service_code,
+        "service_code": service_code or request.service_code,
         "description": request.description or None,
         "agency_responsible": request.assigned_org or None,
         "service_notice": None,
@@ -172,7 +184,7 @@ def to_open311(
         "updated_datetime": _iso(request.updated_at, tz),
         "expected_datetime": _iso(request.expected_at, tz),
         "address": request.address or None,
-        "address_id": None,
+        "address_id": address_id,
         "zipcode": request.zipcode or None,
         "lat": request.lat,
         "long": request.lon,

@@ -442,7 +442,9 @@ class Plan:
             feats.append(
                 {
                     "type": "Feature",
-                    "geometry": {"type": "LineString", "coordinates": coords},
+                    # RFC 7946: a crew with no stops has no path (not a depot-to-depot line)
+                    "geometry": {"type": "LineString", "coordinates": coords} if r.stops
+                    else None,
                     "properties": {
                         "kind": "route",
                         "crew": r.crew,

@@ -11,7 +11,6 @@ from typing import Any
 from dispatch.auth import READING, service
 from dispatch.citypack import CityPack
 from dispatch.errors import ValidationError
-from dispatch.importers.open311 import to_open311
 from dispatch.model import ServiceRequest
 from dispatch.store import RequestFilter, UnitOfWork
 from dispatch.text import neutralise_formula
@@ -90,18 +89,6 @@ def write_csv(requests: Iterable[ServiceRequest], path: Path) -> int:
     return count
 
 
-def open311_document(requests: Iterable[ServiceRequest], pack: CityPack) -> list[dict[str, Any]]:
-    """Return requests as a GeoReport v2 ``requests.json`` array."""
-    out = []
-    for req in requests:
-        category = pack.categories.get(req.category)
-        out.append(
-            to_open311(req, service_name=category.label if category else req.category,
-                       tz=pack.timezone)
-        )
-    return out
-
-
 def geojson_document(requests: Iterable[ServiceRequest]) -> dict[str, Any]:
     """Return located requests as a GeoJSON FeatureCollection of Points (lon, lat)."""
     features = []
@@ -135,12 +122,17 @@ def export_requests(
     """
     if fmt not in EXPORT_FORMATS:
         raise ValidationError(f"export format {fmt!r} is not one of {list(EXPORT_FORMATS)}")
-    requests: Sequence[ServiceRequest] = [r.to_domain() for r in uow.requests.query(flt)]
+    rows = uow.requests.query(flt)
+    requests: Sequence[ServiceRequest] = [r.to_domain() for r in rows]
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "csv":
         return write_csv(requests, out)
     if fmt == "open311":
-        doc: Any = open311_document(requests, pack)
+        from dispatch.services.open311 import shape_rows
+
+        doc: Any = []
+        for start in range(0, len(rows), 1000):
+            doc.extend(shape_rows(uow, pack, rows[start : start + 1000]))
         count = len(doc)
     else:
         doc = geojson_document(requests)

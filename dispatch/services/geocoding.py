@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -14,9 +14,12 @@ from dispatch.citypack import CityPack
 from dispatch.errors import ValidationError
 from dispatch.model import is_routable
 from dispatch.store import RequestFilter, UnitOfWork
-from dispatch.text import neutralise_formula
+from dispatch.text import csv_bytes
 from geo.errors import GeoError
 from geo.geocoding import Geocoder
+
+if TYPE_CHECKING:
+    from geo.geocoding.geopy_adapter import GeopyAdapter
 
 #: Open statuses whose requests still need a trustworthy location.
 _OPEN = ("new", "triaged", "scheduled", "in_progress")
@@ -52,6 +55,23 @@ def _load_geocoder(path: str, mtime_ns: int, size: int) -> Geocoder:
     from geo.geocoding.offline import OfflineGeocoder  # scipy, rapidfuzz: only when used
 
     return OfflineGeocoder.from_path(path)
+
+
+def geopy_geocoder(pack: CityPack, max_distance_m: float = 250.0) -> GeopyAdapter | None:
+    """Return the city's geocoder with geopy's face, or ``None`` without a reference.
+
+    Its ``reverse()`` answers ``None`` outside the city (200 m tolerance) and farther
+    than ``max_distance_m`` from every known address; its errors are geopy's.
+    """
+    geocoder = city_geocoder(pack)
+    if geocoder is None:
+        return None
+    from geo.geocoding.geopy_adapter import GeopyAdapter
+
+    def within(lon: float, lat: float) -> bool:
+        return bool(pack.within_city([lon], [lat], tolerance_m=200.0)[0])
+
+    return GeopyAdapter(geocoder, max_distance_m=max_distance_m, within=within)
 
 
 def _require_geocoder(pack: CityPack) -> Geocoder:
@@ -106,11 +126,8 @@ def geocode_csv(
                             progress=progress)
     except GeoError as err:
         raise ValidationError(str(err)) from None
-    safe = out.copy()
-    for column in frame.columns:
-        safe[column] = safe[column].map(neutralise_formula)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    safe.to_csv(out_path, index=False)
+    out_path.write_bytes(csv_bytes(out))
     counts = summarize_precision(out)["count"]
     return GeocodeFileSummary(len(out), {str(k): int(v) for k, v in counts.items()}, out_path)
 
@@ -164,7 +181,7 @@ def build_reference(
     lines = replace(report, out_path=out).lines()
     if conflicts_path is not None:
         conflicts_path.parent.mkdir(parents=True, exist_ok=True)
-        report.conflicts_frame().to_csv(conflicts_path, index=False)
+        conflicts_path.write_bytes(csv_bytes(report.conflicts_frame()))
         lines.append(f"conflicts written to {conflicts_path}")
     return lines
 

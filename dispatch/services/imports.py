@@ -19,9 +19,10 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -45,6 +46,9 @@ from dispatch.ownership import (
 )
 from dispatch.store import UnitOfWork
 from geo.geocoding import Geocoder, Precision
+
+if TYPE_CHECKING:
+    from dispatch.api.client import Fetch
 
 #: How far outside the city limit a point may be before it is rejected (GPS noise,
 #: addresses on the boundary street).
@@ -287,6 +291,12 @@ def _match_keys(uow: UnitOfWork, records: Sequence[ParsedRecord],
     return found
 
 
+def _same_category(pack: CityPack, a: str | None, b: str | None) -> bool:
+    """Return whether two service codes name the same category of the pack."""
+    cat_a, cat_b = pack.category_for_service_code(a), pack.category_for_service_code(b)
+    return cat_a is not None and cat_a is cat_b
+
+
 def _store_records(
     uow: UnitOfWork,
     records: Sequence[ParsedRecord],
@@ -325,7 +335,16 @@ def _store_records(
         row = stored[pk]
         current = {c: getattr(row, c) for c in _RECONCILE_COLUMNS}
         incoming, geocoded = _incoming(rec)
-        result = reconcile(current, incoming, rec.supplied,
+        supplied = rec.supplied
+        if row.source != rec.request.source:
+            # Curbside's own Open311 export of a request from another source: its extra
+            # fields are Curbside's words, not the source's
+            supplied = supplied - {"extra"}
+        if (incoming.get("service_code") != current.get("service_code")
+                and _same_category(pack, incoming.get("service_code"),
+                                   current.get("service_code"))):
+            incoming["service_code"] = current["service_code"]  # another code, same type
+        result = reconcile(current, incoming, supplied,
                            sides_only=rec.request.source == "open311", geocoded=geocoded,
                            now=now)
         values: dict[str, Any] = dict(result.changes)
@@ -493,6 +512,144 @@ def import_requests(
     )
     uow.commit()
     writer.close()
+    summary.rejects.sort(key=lambda r: r.line)
+    return summary
+
+
+#: Settings key prefix of the last pull of each Open311 endpoint.
+PULL_SETTING = "open311_pull:"
+#: How far back a first pull of an endpoint goes (the specification's default window).
+FIRST_PULL = timedelta(days=90)
+
+
+def pull_setting_key(url: str) -> str:
+    """Return the settings key remembering the last pull of an endpoint."""
+    return PULL_SETTING + hashlib.sha256(url.encode("utf-8")).hexdigest()[:32]
+
+
+@dataclass
+class PullSummary(ImportSummary):
+    """What a pull from an Open311 endpoint did (an :class:`ImportSummary`, and its span)."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    windows: int = 0
+
+    def line(self) -> str:
+        """Return the one-line summary the CLI prints."""
+        span = ""
+        if self.since is not None and self.until is not None:
+            since, until = self.since.astimezone(UTC), self.until.astimezone(UTC)
+            span = f" {since:%Y-%m-%d %H:%M} to {until:%Y-%m-%d %H:%M} UTC"
+        return (f"pulled{span} in {self.windows} window{'s' if self.windows != 1 else ''}: "
+                + super().line())
+
+
+@service(*SUPERVISING, action="import requests")
+def import_open311(
+    uow: UnitOfWork,
+    pack: CityPack,
+    endpoint: str,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    service_code: str | None = None,
+    geocoder: Geocoder | None = None,
+    window: timedelta = timedelta(days=1),
+    fetch: Fetch | None = None,
+    reject_file: Path | None = None,
+) -> PullSummary:
+    """Pull an Open311 endpoint's requests in date windows into the store.
+
+    Each window is read from the server first (no lock held), then stored through the
+    same reconcile path as a file import, under the import lock, and committed on its
+    own: re-running a pull (or stopping one half way) is safe, unchanged requests stay
+    unchanged and local work is kept (:mod:`dispatch.ownership`).
+
+    Parameters
+    ----------
+    uow
+        Unit of work; committed once per window.
+    pack
+        The city pack (categories and their aliases, time zone, city limit, districts).
+    endpoint
+        The endpoint's root (``https://city.example/open311/v2``) or its requests URL.
+    since, until
+        The span of ``requested_datetime`` to pull; ``since`` defaults to where the
+        last pull of this endpoint ended (else 90 days back), ``until`` to now
+        (business time).
+    service_code
+        Only this service (the server's code).
+    geocoder
+        Locates requests without coordinates.
+    window
+        Length of the windows asked (a full window is split, see
+        :func:`dispatch.api.client.pull_windows`).
+    fetch
+        How to ask the server (tests; default HTTP).
+    reject_file
+        Where to write the rejected requests (CSV).
+
+    Raises
+    ------
+    dispatch.errors.DispatchError
+        When the server cannot be reached or answers an error; windows stored before
+        stay stored.
+    """
+    from dispatch.api.client import pull_windows, requests_url
+    from dispatch.importers.open311 import parse_items
+
+    url = requests_url(endpoint)
+    key = pull_setting_key(url)
+    until = until or uow.now()
+    if since is None:
+        last = uow.settings.get(key)
+        since = (datetime.fromisoformat(last["until"]) if last and last.get("until")
+                 else until - FIRST_PULL)
+    uow.rollback()
+    summary = PullSummary(path=url, format="open311", since=since, until=until)
+    ctx = import_context(pack, source="open311")
+    seen: set[str] = set()  # ids stored by an earlier window (windows meet at their ends)
+    offset = 0
+    writer = _RejectWriter(reject_file)
+    try:
+        for found in pull_windows(url, since, until, tz=pack.timezone,
+                                  service_code=service_code, window=window, fetch=fetch):
+            summary.windows += 1
+            fresh = [item for item in found.items
+                     if not (isinstance(item, dict)
+                             and str(item.get("service_request_id")) in seen)]
+            parsed = parse_items(fresh, ctx)
+            part = ImportSummary(path=url, format="open311", rejects=[
+                Reject(r.line + offset, r.field, r.reason, r.external_id)
+                for r in parsed.rejects])
+            for rec in parsed.records:
+                rec.line += offset  # position in the whole pull, for the reject file
+            offset += len(fresh)
+            records = _unique(parsed.records, part, set())
+            seen.update(r.request.external_id for r in records)
+            digests = {rec.line: record_digest(rec) for rec in records}
+            wanted = (_needs_geocoding(uow, records, digests) if geocoder is not None
+                      else set())
+            kept, rejects, part.geocoded = locate_records(records, pack, geocoder,
+                                                          geocode=_in_lines(wanted))
+            part.rejects.extend(rejects)
+            uow.rollback()
+            uow.lock("import")  # one import at a time; decide on what is stored now
+            _store_records(uow, kept, part, pack, digests)
+            uow.commit()
+            summary.add(part)
+            writer.write(part.rejects)
+    finally:
+        writer.close()
+    uow.begin_write()
+    uow.settings.set(key, {"url": url[:500], "until": until.isoformat()})
+    uow.events.append("import", urlsplit(url).netloc[:64], "open311_pulled", {
+        "url": url[:500], "since": since.isoformat(), "until": until.isoformat(),
+        "windows": summary.windows, "imported": summary.imported, "updated": summary.updated,
+        "unchanged": summary.unchanged, "rejected": summary.rejected,
+        "conflicts": summary.conflicts})
+    uow.commit()
     summary.rejects.sort(key=lambda r: r.line)
     return summary
 

@@ -34,6 +34,7 @@ from dispatch.auth import READING, service
 from dispatch.citypack import CityPack
 from dispatch.errors import ValidationError
 from dispatch.store import RequestFilter, UnitOfWork, utcnow
+from dispatch.text import csv_bytes
 
 __all__ = ["REPORT_FILES", "ReportSummary", "monthly_report"]
 
@@ -151,7 +152,7 @@ def monthly_report(uow: UnitOfWork, pack: CityPack, month: str, out_dir: Path) -
     }
     for name, table in tables.items():
         path = out_dir / name
-        table.to_csv(path, index=False, lineterminator="\n")
+        path.write_bytes(csv_bytes(table, lineterminator="\n"))
         paths.append(path)
     return ReportSummary(month=month, out_dir=out_dir, figures=figures, files=tuple(paths))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -57,6 +57,8 @@ class IntakeForm:
     geocode_precision: str = "manual"
     geocode_confidence: float = 1.0
     matched_address: str | None = None
+    #: Fields with no column of their own (an Open311 client's ``media_url``).
+    extra: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,7 @@ def distance_m(lon1: float, lat1: float, lon2: np.ndarray, lat2: np.ndarray) -> 
     return out
 
 
-@service(*SUPERVISING, action="look for duplicates")
+@service(Role.API, *SUPERVISING, action="look for duplicates")
 def nearby_open(
     uow: UnitOfWork, category: str, lon: float, lat: float, radius_m: float = DUPLICATE_RADIUS_M,
     exclude_pk: int | None = None,
@@ -126,14 +128,17 @@ def _check_text(value: str, limit: int, what: str) -> str:
     return value
 
 
-@service(*SUPERVISING, action="take requests", writes=True)
+@service(Role.API, *SUPERVISING, action="take requests", writes=True)
 def create_request(
     uow: UnitOfWork, pack: CityPack, form: IntakeForm, *, duplicate_of: int | None = None,
+    receipt: str | None = None,
 ) -> int:
-    """Save a request taken by phone (or web form); return its id.
+    """Save a request taken by phone (or web form, or an Open311 client); return its id.
 
     With ``duplicate_of`` the new request is recorded as a duplicate of that open
-    request (both are closed together later) instead of becoming new work.
+    request (both are closed together later) instead of becoming new work. A
+    ``receipt`` is a token handed to the submitter, kept so that they can later ask
+    which request it became (Open311 ``tokens/{token}``).
 
     Raises
     ------
@@ -182,7 +187,7 @@ def create_request(
         "requested_at": now, "updated_at": now,
         "closed_at": None,
         "expected_at": None, "service_date": None, "assigned_org": "",
-        "priority": 0, "size": 1, "extra": {},
+        "priority": 0, "size": 1, "extra": dict(form.extra),
         "caller_name": caller_name or None,
         "caller_phone": caller_phone or None,
         "caller_email": caller_email or None,
@@ -195,6 +200,8 @@ def create_request(
                                                  "category": category.code})
     if original is not None:
         uow.events.append("request", pk, "marked_duplicate", {"of": original.external_id})
+    if receipt is not None:
+        uow.open311.add_receipt(receipt, pk, now, uow.actor)
     uow.commit()
     return pk
 

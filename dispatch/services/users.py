@@ -45,6 +45,9 @@ def create_user(
     """Create an account (only an admin, or the command line, may)."""
     if role is Role.ANONYMOUS:
         raise ValidationError("an account needs a role: admin, supervisor, crew or manager")
+    if role is Role.API:
+        raise ValidationError("API accounts have keys, not passwords: make one with "
+                              "'dispatch api-keys create NAME'")
     username = username.strip().lower()
     if not _USERNAME.match(username):
         raise ValidationError(
@@ -107,6 +110,8 @@ def authenticate(
         raise AuthenticationError(
             f"too many failed sign-ins from this device; wait {minutes} min and try again")
     row = uow.users.by_username(username)
+    if row is not None and row.role == Role.API.value:
+        row = None  # API accounts hold keys, never sign in to the dashboard
     ok = verify_password(row.password_hash if row is not None and row.active else _DUMMY_HASH,
                          password)
     if row is None or not row.active or not ok:
@@ -140,8 +145,9 @@ def start_session(uow: UnitOfWork, principal: Principal) -> str:
     again (never in the URL: a pasted link carries no sign-in); only a hash of it is
     stored.
     """
-    if principal.role is Role.ANONYMOUS:
-        raise AuthenticationError("an anonymous caller has no session to open")
+    if principal.role in (Role.ANONYMOUS, Role.API):
+        raise AuthenticationError(f"a caller of role {principal.role.value} has no dashboard "
+                                  "session to open")
     user = uow.users.by_username(principal.username)
     if user is None or not user.active or Role(user.role) is not principal.role:
         raise AuthenticationError(f"account {principal.username!r} cannot sign in")
@@ -255,7 +261,7 @@ def principal_for_identity(uow: UnitOfWork, email: str | None) -> Principal:
     if not email:
         raise AuthenticationError("the identity provider gave no e-mail address")
     row = uow.users.by_username(email.strip().lower())
-    if row is None or not row.active:
+    if row is None or not row.active or row.role == Role.API.value:
         uow.events.append("user", email.strip().lower(), "sign_in_failed",
                           {"why": "no account for identity"})
         uow.commit()

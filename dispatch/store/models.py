@@ -427,3 +427,34 @@ class SessionRow(Base):
     username: Mapped[str] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
+
+
+class ApiKeyRow(Base):
+    """An API key of an API account (role ``api``): only the key's SHA-256 hash is kept.
+
+    The key itself is shown once, when it is made; ``prefix`` (its first characters) lets
+    an admin tell keys apart without it.
+    """
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(ForeignKey("users.username"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    #: Requests the key may submit per minute (per server process).
+    rate_per_min: Mapped[int] = mapped_column(Integer, default=60)
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class ReceiptRow(Base):
+    """A token handed to whoever submitted a request (Open311 ``tokens/{token}``)."""
+
+    __tablename__ = "receipts"
+
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"), index=True)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(64))

@@ -39,7 +39,9 @@ from dispatch.errors import (
     StoreUnavailableError,
     ValidationError,
 )
+from dispatch.logs import log_events
 from dispatch.model import CLOSED_STATUSES
+from dispatch.store.api import ApiKeyRepository, Open311Repository
 from dispatch.store.models import (
     AssignmentRow,
     CrewRow,
@@ -353,6 +355,8 @@ class EventLog:
         self.session = session
         self.actor = actor
         self.clock = clock or utcnow
+        #: Rows appended since the last commit or rollback (logged once committed).
+        self.pending: list[dict[str, Any]] = []
 
     def append(
         self,
@@ -387,6 +391,7 @@ class EventLog:
         ]
         if rows:
             self.session.execute(insert(cast(Table, EventRow.__table__)), rows)
+            self.pending.extend(rows)
             acted = sorted({int(str(r["entity_id"])) for r in rows
                             if r["entity_type"] == "request"
                             and r["action"] not in NOT_AN_ACTION
@@ -833,6 +838,8 @@ class UnitOfWork:
         self.plans = PlanRepository(self._session)
         self.users = UserRepository(self._session)
         self.settings = SettingsRepository(self._session)
+        self.open311 = Open311Repository(self._session)
+        self.api_keys = ApiKeyRepository(self._session)
         from dispatch.store.aggregates import Stats  # aggregates builds on this module
 
         self.stats = Stats(self._session)
@@ -940,14 +947,18 @@ class UnitOfWork:
         except Exception as err:
             friendly = translate_error(err)
             self.session.rollback()
+            self.events.pending.clear()
             if friendly is not None:
                 raise friendly from err
             raise
         self._now = None
+        committed, self.events.pending = self.events.pending, []
+        log_events(committed)
 
     def rollback(self) -> None:
         """Discard everything done since the last commit."""
         self.session.rollback()
+        self.events.pending.clear()
 
     def flush(self) -> None:
         """Send pending changes to the database without committing.

@@ -1,7 +1,16 @@
-"""Alembic environment: runs on the connection or engine handed in by dispatch.store.db."""
+"""Alembic environment of the Curbside store.
+
+``dispatch init`` and the tests hand in a connection (``config.attributes["connection"]``)
+or an engine (``config.attributes["engine"]``); the plain ``alembic`` command hands in
+neither, and the environment then connects as the ``dispatch`` command does: to
+``sqlalchemy.url`` of ``alembic.ini`` if set, else ``$DATABASE_URL``, else the embedded
+SQLite file under ``var/``.
+"""
 
 from alembic import context
+from sqlalchemy import Connection
 
+from dispatch.store.db import default_url, make_engine
 from dispatch.store.models import Base
 from dispatch.store.types import UTCDateTime
 
@@ -16,22 +25,28 @@ def render_item(type_, obj, autogen_context):
     return False
 
 
+def _configure(connection: Connection) -> None:
+    context.configure(connection=connection, target_metadata=target_metadata,
+                      render_as_batch=True, compare_type=True, render_item=render_item)
+
+
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:
-        context.configure(connection=connection, target_metadata=target_metadata,
-                          render_as_batch=True, compare_type=True,
-                          render_item=render_item)
+        _configure(connection)
         with context.begin_transaction():
             context.run_migrations()
         return
-    engine = config.attributes["engine"]
+    engine = config.attributes.get("engine")
+    if engine is None:  # the plain `alembic` command
+        engine = make_engine(config.get_main_option("sqlalchemy.url") or default_url())
     with engine.begin() as conn:
-        context.configure(connection=conn, target_metadata=target_metadata,
-                          render_as_batch=True, compare_type=True,
-                          render_item=render_item)
+        _configure(conn)
         with context.begin_transaction():
             context.run_migrations()
 
 
+if context.is_offline_mode():
+    raise SystemExit("Curbside's migrations run online only (batch mode on SQLite); "
+                     "run `alembic upgrade head` without --sql")
 run_migrations_online()
