@@ -127,9 +127,14 @@ def test_from_json_rejects_garbage() -> None:
 def test_exports(base: tuple[list[Stop], Plan]) -> None:
     _, plan = base
     gj = plan.to_geojson()
-    lines = [f for f in gj["features"] if f["geometry"]["type"] == "LineString"]
-    points = [f for f in gj["features"] if f["geometry"]["type"] == "Point"]
-    assert len(lines) == len(plan.routes)
+    routes = [f for f in gj["features"] if f["properties"]["kind"] == "route"]
+    lines = [f for f in routes if f["geometry"] is not None]
+    points = [f for f in gj["features"] if f["properties"]["kind"] == "stop"]
+    assert len(routes) == len(plan.routes)
+    # RFC 7946: a crew without stops has a feature but no path
+    assert len(lines) == sum(1 for r in plan.routes if r.stops)
+    assert all(f["geometry"]["type"] == "LineString" for f in lines)
+    assert all(f["geometry"]["type"] == "Point" for f in points)
     assert len(points) == plan.totals()["stops_planned"]
     rows = list(csv.DictReader(io.StringIO(plan.to_csv())))
     assert len(rows) == plan.totals()["stops_planned"] + len(plan.unplanned)
@@ -384,7 +389,7 @@ def test_route_geometry_follows_the_roads_on_the_map_and_in_gpx() -> None:
     assert used and all(r.geometry and len(r.geometry) == 2 * len(r.stops) + 3 for r in used)
     assert all(r.geometry is None for r in plan.routes if not r.stops)
     lines = {f["properties"]["crew"]: f for f in plan.to_geojson()["features"]
-             if f["geometry"]["type"] == "LineString"}
+             if f["geometry"] is not None and f["geometry"]["type"] == "LineString"}
     r = used[0]
     assert lines[r.crew]["geometry"]["coordinates"] == [list(p) for p in r.geometry or []]
     assert lines[r.crew]["properties"]["follows_roads"] is True
