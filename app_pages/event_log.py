@@ -18,16 +18,23 @@ st.caption("Every state change, append-only: nobody can edit or delete an entry.
 
 with unit_of_work() as uow:
     people = actors(uow)
-cols = st.columns(3)
+PERIODS = {"Last 7 days": 7, "Last 30 days": 30, "Last 365 days": 365, "All time": None}
+LIMIT = 500
+cols = st.columns(4)
 entity_type = cols[0].selectbox("Entity", ["(any)", *ENTITY_TYPES])
 key = cols[1].text_input("Id (request id such as 1-1523590121, plan or route number)")
 actor = cols[2].selectbox("Who", ["(anyone)", *people])
+period = cols[3].selectbox("When", list(PERIODS), key="event_log_period")
 with unit_of_work() as uow:
     frame = event_log(uow, entity_type=None if entity_type == "(any)" else entity_type,
-                      entity_key=key or None, actor=None if actor == "(anyone)" else actor)
+                      entity_key=key or None, actor=None if actor == "(anyone)" else actor,
+                      days=PERIODS[period], limit=LIMIT)
 if frame.empty:
-    st.info("No event matches.")
+    st.info("No event matches." + ("" if PERIODS[period] is None
+                                   else " Older entries: choose All time under When."))
     st.stop()
+if len(frame) == LIMIT:
+    st.caption(f"The newest {LIMIT} matching entries; narrow the filters for older ones.")
 frame = frame.assign(
     at=frame["at"].map(lambda t: t.astimezone(city.timezone).strftime("%Y-%m-%d %H:%M:%S")),
     details=frame["details"].map(lambda d: json.dumps(d, ensure_ascii=False)),

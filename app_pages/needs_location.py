@@ -10,7 +10,7 @@ from streamlit_folium import st_folium
 from app_pages.common import get_geocoder, pack, require_page, unit_of_work
 from dispatch.auth import Role
 from dispatch.errors import DispatchError
-from dispatch.services.geocoding import needs_location
+from dispatch.services.geocoding import needs_location, needs_location_count
 from dispatch.services.requests import fix_location
 from geo.geocoding import Candidate, describe_method
 from geo.map_assets import use_local_assets
@@ -30,6 +30,7 @@ if "flash" in st.session_state:
 
 with unit_of_work() as uow:
     rows = needs_location(uow)
+    waiting = needs_location_count(uow) if rows else 0
 if not rows:
     st.success("Every open request has a trustworthy location.")
     st.stop()
@@ -39,7 +40,9 @@ table = pd.DataFrame([{
     "zip": r.zipcode, "precision": r.geocode_precision or "none",
     "confidence": r.geocode_confidence, "district": r.district,
 } for r in rows])
-st.metric("Waiting for a location", len(table))
+st.metric("Waiting for a location", f"{waiting:,}")
+if waiting > len(table):
+    st.caption(f"The oldest {len(table):,} are listed; each one fixed makes room for the next.")
 picked = st.dataframe(table.drop(columns=["pk"]), hide_index=True, on_select="rerun",
                       selection_mode="single-row", key="needs_table")
 selected = picked.selection.rows if picked is not None else []

@@ -32,7 +32,14 @@ from dispatch.services.requests import (
     set_priority,
     source_conflicts,
 )
-from dispatch.services.triage import TriageFilter, events_frame, request_pk, triage_frame
+from dispatch.services.triage import (
+    TRIAGE_LIMIT,
+    TriageFilter,
+    events_frame,
+    request_pk,
+    triage_counts,
+    triage_frame,
+)
 from geo.map_assets import use_local_assets
 from geo.maps import requests_map
 
@@ -113,6 +120,7 @@ flt = TriageFilter(
 )
 with unit_of_work() as uow:
     frame = triage_frame(uow, city, flt)
+    counts = triage_counts(uow, city, flt)
 # Row versions of the table the supervisor was looking at when they clicked (the previous
 # run): an action on a request someone else changed since then is refused
 # (ConcurrentEditError) instead of overwriting the other change.
@@ -133,10 +141,13 @@ def _local(ts: Any) -> str:
 
 located = frame[frame["lon"].notna()]
 cols = st.columns(4)
-cols[0].metric("Open requests shown", f"{len(frame):,}")
-cols[1].metric("Overdue", f"{int((frame['sla_left_h'] < 0).sum()):,}")
-cols[2].metric("Due within 24 h", f"{int(frame['sla_left_h'].between(0, 24).sum()):,}")
-cols[3].metric("Without location", f"{len(frame) - len(located):,}")
+cols[0].metric("Open requests", f"{counts.total:,}")
+cols[1].metric("Overdue", f"{counts.overdue:,}")
+cols[2].metric("Due within 24 h", f"{counts.due_soon:,}")
+cols[3].metric("Without location", f"{counts.unlocated:,}")
+if counts.total > len(frame):
+    st.caption(f"Showing the oldest {len(frame):,} of {counts.total:,} (at most "
+               f"{TRIAGE_LIMIT:,}); narrow the filters to see the others.")
 
 table = pd.DataFrame({
     "request id": frame["request_id"],

@@ -6,9 +6,12 @@ refuses both (triggers installed by the first migration).
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pandas as pd
 
 from dispatch.auth import SUPERVISING, service
+from dispatch.errors import ValidationError
 from dispatch.store import UnitOfWork
 
 #: Entity types that appear in the log.
@@ -36,17 +39,24 @@ def event_log(
     entity_type: str | None = None,
     entity_key: str | None = None,
     actor: str | None = None,
+    days: int | None = None,
     limit: int = 500,
 ) -> pd.DataFrame:
-    """Return matching events, newest first: when (UTC), who, what entity, what changed."""
+    """Return matching events, newest first: when (UTC), who, what entity, what changed.
+
+    One bounded SQL read (column-wise): by entity, actor and, with ``days``, only the
+    last ``days`` days by the store's clock; at most ``limit`` rows.
+    """
+    if days is not None and days < 1:
+        raise ValidationError(f"got days={days}; expected at least 1 day, or None for all")
     entity_id = resolve_entity(uow, entity_type, entity_key) if (
         entity_type and entity_key) else None
-    rows = uow.events.search(entity_type=entity_type or None, entity_id=entity_id,
-                             actor=actor or None, limit=limit)
-    return pd.DataFrame.from_records(
-        [(e.id, e.at, e.actor, e.entity_type, e.entity_id, e.action, e.details) for e in rows],
-        columns=["event", "at", "actor", "entity_type", "entity_id", "action", "details"],
-    )
+    since = None if days is None else uow.now() - timedelta(days=days)
+    frame = uow.stats.events(entity_type=entity_type or None,
+                             entity_ids=None if entity_id is None else [entity_id],
+                             actor=actor or None, since=since, limit=limit)
+    return frame[
+        ["event", "at", "actor", "entity_type", "entity_id", "action", "details"]]
 
 
 @service(*SUPERVISING, action="read the event log")

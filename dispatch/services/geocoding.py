@@ -12,7 +12,6 @@ import pandas as pd
 from dispatch.auth import SUPERVISING, service
 from dispatch.citypack import CityPack
 from dispatch.errors import ValidationError
-from dispatch.model import is_routable
 from dispatch.store import RequestFilter, UnitOfWork
 from dispatch.text import csv_bytes
 from geo.errors import GeoError
@@ -188,6 +187,17 @@ def build_reference(
 
 @service(*SUPERVISING, action="see the location queue")
 def needs_location(uow: UnitOfWork, limit: int = 500) -> list[Any]:
-    """Return open requests without a trustworthy location, oldest first."""
-    rows = uow.requests.query(RequestFilter(statuses=_OPEN))
-    return [r for r in rows if not is_routable(r.geocode_precision, r.geocode_confidence)][:limit]
+    """Return open requests without a trustworthy location, oldest first (at most ``limit``).
+
+    One filtered SQL read: open statuses, and the position rule of
+    :func:`dispatch.model.is_routable` evaluated by the database.
+    """
+    return uow.requests.query_columns(RequestFilter(statuses=_OPEN, trusted_position=False),
+                                      limit=limit)
+
+
+@service(*SUPERVISING, action="see the location queue")
+def needs_location_count(uow: UnitOfWork) -> int:
+    """Return how many open requests wait for a trustworthy location (SQL ``COUNT``)."""
+    counts = uow.stats.count_by(RequestFilter(statuses=_OPEN, trusted_position=False), ())
+    return int(counts["n"].sum())

@@ -76,9 +76,68 @@ class TriageFilter:
                 f"statuses {closed} are not open; triage shows only {list(OPEN_STATUSES)}")
 
 
+#: Rows the triage table shows at most (the oldest first); the counts cover them all.
+TRIAGE_LIMIT = 1_000
+#: "Due soon": within this many hours.
+DUE_SOON_H = 24.0
+#: Columns of the request frame read for triage (the rest is computed from them).
+_READ = ("id", "request_id", "category", "status", "district", "address", "lon", "lat",
+         "requested_at", "closed_at", "priority", "geocode_precision", "description",
+         "version")
+
+
+def _request_filter(pack: CityPack, flt: TriageFilter, now: datetime) -> RequestFilter:
+    """Return the SQL filter of ``flt`` at ``now``: open, old enough, in the SLA window."""
+    categories = list(flt.categories) if flt.categories else list(pack.categories)
+    windows: dict[str, tuple[datetime | None, datetime | None]] | None = None
+    if flt.sla != "all":
+        windows = {}
+        for code in categories:
+            cat = pack.categories.get(code)
+            if cat is None:
+                continue  # no SLA: neither overdue nor due
+            due_at = now - timedelta(hours=cat.sla_h)  # reported before this: overdue
+            windows[code] = ((None, due_at) if flt.sla == "overdue" else
+                             (due_at, due_at + timedelta(hours=DUE_SOON_H, microseconds=1)))
+    return RequestFilter(
+        categories=flt.categories, districts=flt.districts, open_at=now,
+        statuses=list(flt.statuses) if flt.statuses else None,
+        # age >= min_age_h: reported at or before now - min_age_h
+        requested_until=(now - timedelta(hours=flt.min_age_h, microseconds=-1)
+                         if flt.min_age_h > 0 else None),
+        category_windows=windows)
+
+
+def shape_triage(raw: pd.DataFrame, pack: CityPack, now: datetime) -> pd.DataFrame:
+    """Return :data:`TRIAGE_COLUMNS` from the stored columns, vectorised (pure).
+
+    A request closed later than ``now`` in the record (a replayed day) shows as ``new``:
+    it was open at that moment.
+    """
+    sla_h = {c.code: float(c.sla_h) for c in pack.categories.values()}
+    labels = {c.code: c.label for c in pack.categories.values()}
+    status = raw["status"].where(~(raw["closed_at"] > pd.Timestamp(now)), "new")
+    age_h = (pd.Timestamp(now) - raw["requested_at"]).dt.total_seconds() / 3600.0
+    target_h = raw["category"].map(sla_h).astype(float)
+    due = raw["requested_at"] + pd.to_timedelta(target_h, unit="h")
+    left_h = target_h - age_h
+    return pd.DataFrame({
+        "id": raw["id"], "request_id": raw["request_id"], "category": raw["category"],
+        "category_label": raw["category"].map(lambda c: labels.get(c, c)),
+        "status": status, "district": raw["district"], "address": raw["address"],
+        "lon": raw["lon"], "lat": raw["lat"], "requested_at": raw["requested_at"],
+        "age_h": age_h.round(1), "sla_due": due, "sla_left_h": left_h.round(1),
+        "priority": raw["priority"],
+        "priority_label": raw["priority"].map(lambda p: PRIORITIES.get(p, str(p))),
+        "precision": raw["geocode_precision"].fillna("none"),
+        "description": raw["description"], "version": raw["version"],
+    }, columns=list(TRIAGE_COLUMNS))
+
+
 @service(*SUPERVISING, action="triage requests")
 def triage_frame(
-    uow: UnitOfWork, pack: CityPack, flt: TriageFilter, now: datetime | None = None
+    uow: UnitOfWork, pack: CityPack, flt: TriageFilter, now: datetime | None = None,
+    limit: int = TRIAGE_LIMIT,
 ) -> pd.DataFrame:
     """Return the requests open now matching ``flt``, oldest first, with age and SLA.
 
@@ -86,35 +145,39 @@ def triage_frame(
     request closed later that day is still open. ``sla_due`` is ``requested_at`` plus
     the category's ``sla_h``; ``sla_left_h`` is negative when overdue. ``version`` is the
     row version the caller saw (pass it back as ``expected`` to the triage actions).
-    Timestamps are UTC.
+    Timestamps are UTC. One filtered SQL read of at most ``limit`` rows (see
+    :func:`triage_counts` for how many match in all).
     """
     now = now or uow.now()
-    rows = uow.requests.query(RequestFilter(
-        categories=flt.categories, districts=flt.districts, open_at=now,
-        statuses=list(flt.statuses) if flt.statuses else None))
-    records = []
-    for r in rows:
-        status = r.status
-        if r.closed_at is not None and r.closed_at > now:
-            status = "new"  # closed later in the record: open at this moment of the replay
-        cat = pack.categories.get(r.category)
-        age_h = (now - r.requested_at).total_seconds() / 3600.0
-        if age_h < flt.min_age_h:
-            continue
-        due = r.requested_at + timedelta(hours=cat.sla_h) if cat else None
-        left_h = (due - now).total_seconds() / 3600.0 if due else None
-        if flt.sla == "overdue" and (left_h is None or left_h >= 0):
-            continue
-        if flt.sla == "due_24h" and (left_h is None or not 0 <= left_h <= 24):
-            continue
-        records.append((
-            r.id, r.external_id, r.category, cat.label if cat else r.category, status,
-            r.district, r.address, r.lon, r.lat, r.requested_at, round(age_h, 1), due,
-            None if left_h is None else round(left_h, 1), r.priority,
-            PRIORITIES.get(r.priority, str(r.priority)), r.geocode_precision or "none",
-            r.description, r.version,
-        ))
-    return pd.DataFrame.from_records(records, columns=list(TRIAGE_COLUMNS))
+    raw = uow.stats.frame(_request_filter(pack, flt, now), _READ, limit=limit)
+    return shape_triage(raw, pack, now)
+
+
+@dataclass(frozen=True)
+class TriageCounts:
+    """How many open requests match a triage filter (all of them, not just those shown)."""
+
+    total: int
+    overdue: int
+    due_soon: int
+    unlocated: int
+
+
+@service(*SUPERVISING, action="triage requests")
+def triage_counts(
+    uow: UnitOfWork, pack: CityPack, flt: TriageFilter, now: datetime | None = None
+) -> TriageCounts:
+    """Return the counts of :func:`triage_frame`'s filter, in one SQL ``GROUP BY``."""
+    now = now or uow.now()
+    sla_h = {c.code: float(c.sla_h) for c in pack.categories.values()}
+    counts = uow.stats.sla_states(_request_filter(pack, flt, now), now, sla_h, DUE_SOON_H)
+
+    def n(mask: pd.Series) -> int:
+        return int(counts.loc[mask, "n"].sum())
+
+    return TriageCounts(total=n(counts["n"] >= 0), overdue=n(counts["state"] == "overdue"),
+                        due_soon=n(counts["state"] == "soon"),
+                        unlocated=n(counts["located"] == 0))
 
 
 @service(*SUPERVISING, action="triage requests")

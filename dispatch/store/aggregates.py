@@ -302,6 +302,28 @@ def open_past_sla(session: Session, flt: RequestFilter, now: datetime,
     return frame
 
 
+def sla_states(session: Session, flt: RequestFilter, now: datetime,
+               sla_h: Mapping[str, float], soon_h: float = 24.0) -> pd.DataFrame:
+    """Return requests open at ``now`` counted by SLA state and whether they are located.
+
+    One ``GROUP BY``: ``state`` is ``overdue`` (past the category's SLA), ``soon`` (due
+    within ``soon_h`` hours), ``later`` or ``none`` (a category without an SLA);
+    ``located`` is 1 for a request with a position, else 0.
+    """
+    target = case(*[(RequestRow.category == c, h) for c, h in sla_h.items()], else_=None)
+    left_h = target - hours_between(literal(now, DateTime(timezone=True)),
+                                    RequestRow.requested_at)
+    state = case((target.is_(None), "none"), (left_h < 0, "overdue"),
+                 (left_h <= soon_h, "soon"), else_="later").label("state")
+    located = case((RequestRow.lon.is_not(None), 1), else_=0).label("located")
+    stmt = (select(state, located, func.count().label("n")).select_from(RequestRow))
+    stmt = _filtered(stmt, RequestFilter(**{**flt.__dict__, "open_at": now})).order_by(None)
+    frame = pd.read_sql(stmt.group_by(state, located), session.connection())
+    frame["n"] = frame["n"].astype("int64")
+    frame["located"] = frame["located"].astype("int64")
+    return frame
+
+
 def sla_counts(session: Session, flt: RequestFilter, sla_h: Mapping[str, float],
                by: Sequence[str] = ("category",)) -> pd.DataFrame:
     """Return crew-closed requests and those closed within their category's SLA, by group.
@@ -422,6 +444,7 @@ __all__ = [
     "route_counts",
     "shape_frame",
     "sla_counts",
+    "sla_states",
     "to_instants",
 ]
 
@@ -460,6 +483,11 @@ class Stats:
                    by: Sequence[str] = ("category",)) -> pd.DataFrame:
         """See :func:`sla_counts`."""
         return sla_counts(self.session, flt, sla_h, by)
+
+    def sla_states(self, flt: RequestFilter, now: datetime, sla_h: Mapping[str, float],
+                   soon_h: float = 24.0) -> pd.DataFrame:
+        """See :func:`sla_states`."""
+        return sla_states(self.session, flt, now, sla_h, soon_h)
 
     def open_past_sla(self, flt: RequestFilter, now: datetime, sla_h: Mapping[str, float],
                       by: Sequence[str] = ("category",)) -> pd.DataFrame:

@@ -58,7 +58,7 @@ class RequestRow(Base):
         Index("ix_requests_district", "district"),
         Index("ix_requests_requested_at", "requested_at"),
         Index("ix_requests_conflict_at", "conflict_at"),
-        Index("ix_requests_closed_at", "closed_at"),
+        Index("ix_requests_closed_at_requested_at", "closed_at", "requested_at"),
         Index("ix_requests_service_day_category", "service_day", "category"),
         Index("ix_requests_external_id", "external_id"),
     )

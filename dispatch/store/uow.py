@@ -23,9 +23,11 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    not_,
     or_,
     select,
     text,
+    union_all,
     update,
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -40,7 +42,7 @@ from dispatch.errors import (
     ValidationError,
 )
 from dispatch.logs import log_events
-from dispatch.model import CLOSED_STATUSES
+from dispatch.model import CLOSED_STATUSES, MIN_ROUTABLE_CONFIDENCE, ROUTABLE_PRECISIONS
 from dispatch.store.api import ApiKeyRepository, Open311Repository
 from dispatch.store.models import (
     AssignmentRow,
@@ -56,6 +58,7 @@ from dispatch.store.models import (
     StopRow,
     UserRow,
 )
+from geo.geocoding.result import Precision
 
 
 def utcnow() -> datetime:
@@ -119,6 +122,12 @@ class RequestFilter:
     closed_until: datetime | None = None
     #: Only these request ids (the store's primary keys).
     ids: Sequence[int] | None = None
+    #: Only requests whose position a crew can be sent to (``True``), or only those
+    #: waiting for a supervisor's fix (``False``); see :func:`dispatch.model.is_routable`.
+    trusted_position: bool | None = None
+    #: Only these categories, each reported in its own ``[from, until)`` window (either
+    #: end ``None``: open): e.g. "past its SLA" is a different age per category.
+    category_windows: Mapping[str, tuple[datetime | None, datetime | None]] | None = None
 
 
 class RequestRepository:
@@ -254,7 +263,8 @@ class RequestRepository:
             stmt = stmt.limit(limit)
         return list(self.session.scalars(stmt))
 
-    def query_columns(self, flt: RequestFilter | None = None) -> list[Any]:
+    def query_columns(self, flt: RequestFilter | None = None,
+                      limit: int | None = None) -> list[Any]:
         """Return the same requests as :meth:`query` as light read-only rows.
 
         Each row has the request's columns as attributes (no ORM objects, no identity
@@ -262,6 +272,8 @@ class RequestRepository:
         """
         columns = [c for c in RequestRow.__table__.columns if c.key not in _HEAVY_COLUMNS]
         stmt = _filtered(select(*columns), flt or RequestFilter())
+        if limit is not None:
+            stmt = stmt.limit(limit)
         return list(self.session.execute(stmt))
 
     def missing_derived(self, limit: int) -> list[Any]:
@@ -321,7 +333,47 @@ def _filtered(stmt: Any, flt: RequestFilter) -> Any:
         stmt = stmt.where(RequestRow.closed_at < flt.closed_until)
     if flt.ids is not None:
         stmt = stmt.where(RequestRow.id.in_(list(flt.ids)))
+    if flt.trusted_position is not None:
+        trusted = trusted_position_clause()
+        stmt = stmt.where(trusted if flt.trusted_position else not_(trusted))
+    if flt.category_windows is not None:
+        stmt = stmt.where(category_windows_clause(flt.category_windows))
     return stmt.order_by(RequestRow.requested_at, RequestRow.id)
+
+
+def trusted_position_clause() -> Any:
+    """Return the SQL condition "a crew can be sent to this position" (never NULL).
+
+    The rule of :func:`dispatch.model.is_routable`: a routable precision, and an
+    interpolated one only with enough confidence.
+    """
+    terms = []
+    for precision in sorted(p.value for p in ROUTABLE_PRECISIONS):
+        if precision == Precision.INTERPOLATED.value:
+            terms.append(and_(RequestRow.geocode_precision == precision,
+                              func.coalesce(RequestRow.geocode_confidence, 0.0)
+                              >= MIN_ROUTABLE_CONFIDENCE))
+        else:
+            terms.append(RequestRow.geocode_precision == precision)
+    return and_(RequestRow.geocode_precision.is_not(None), RequestRow.lon.is_not(None),
+                or_(*terms))
+
+
+def category_windows_clause(
+    windows: Mapping[str, tuple[datetime | None, datetime | None]],
+) -> Any:
+    """Return "one of these categories, reported inside that category's window"."""
+    if not windows:
+        return RequestRow.id.is_(None)  # no category: nothing matches
+    terms = []
+    for category, (start, until) in sorted(windows.items()):
+        term = [RequestRow.category == category]
+        if start is not None:
+            term.append(RequestRow.requested_at >= start)
+        if until is not None:
+            term.append(RequestRow.requested_at < until)
+        terms.append(and_(*term))
+    return or_(*terms)
 
 
 def open_at_clause(when: datetime) -> Any:
@@ -330,11 +382,16 @@ def open_at_clause(when: datetime) -> Any:
     Reported by then, and not closed by then: a request closed later (a replayed past
     day) counts as open; one without a close time counts as open if its status is.
     """
-    return and_(
-        RequestRow.requested_at <= when,
-        or_(RequestRow.closed_at > when,
-            and_(RequestRow.closed_at.is_(None), RequestRow.status.not_in(_CLOSED))),
-    )
+    # Two index range scans, not one scan of the whole history: those closed after
+    # ``when`` (the (closed_at, requested_at) index covers the test) and those without a
+    # close time (the same index, closed_at IS NULL). An OR of the two makes SQLite walk
+    # every request reported before ``when``, which for today is all of them.
+    later = select(RequestRow.id).where(RequestRow.closed_at > when,
+                                        RequestRow.requested_at <= when)
+    unclosed = select(RequestRow.id).where(RequestRow.closed_at.is_(None),
+                                           RequestRow.requested_at <= when,
+                                           RequestRow.status.not_in(_CLOSED))
+    return RequestRow.id.in_(union_all(later, unclosed))
 
 
 #: Events that record a request's arrival, not something done about it: they do not set
