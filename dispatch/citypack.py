@@ -395,6 +395,11 @@ class CityPack:
             return None
         return DistrictIndex(self.districts, self.boundary)
 
+    @property
+    def district_index(self) -> DistrictIndex | None:
+        """Return the prepared district layer (``None`` without districts)."""
+        return self._district_index
+
     def assign_districts(self, lon: npt.ArrayLike, lat: npt.ArrayLike) -> npt.NDArray[np.object_]:
         """Return the district id (``str``) or ``None`` of each point.
 

@@ -92,6 +92,20 @@ class DistrictIndex:
             shapely.prepare(boundary)
 
     @property
+    def utm_epsg(self) -> int | None:
+        """Return the local UTM zone distances are measured in (``None``: no districts)."""
+        return self._utm_epsg
+
+    def shapes(self) -> list[tuple[str, int, bytes]]:
+        """Return ``(id, rank, WKB)`` per district: what a database needs to apply the rule.
+
+        ``rank`` 0 is the lowest id (it wins on shared edges); WKB is EPSG:4326.
+        """
+        return [(str(i), int(r), bytes(shapely.to_wkb(g)))
+                for i, r, g in zip(self.ids, self._rank, self._geoms, strict=True)
+                if i is not None]
+
+    @property
     def _to_utm(self) -> Transformer:
         assert self._utm_epsg is not None
         return _transformer(self._utm_epsg)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import numpy as np
+import numpy.typing as npt
 
 from dispatch.auth import SUPERVISING, service
 from dispatch.citypack import CityPack
@@ -44,6 +45,7 @@ from dispatch.ownership import (
     Position,
     reconcile,
 )
+from dispatch.services.spatial import assign_districts, prepare_shapes
 from dispatch.store import UnitOfWork
 from geo.geocoding import Geocoder, Precision
 
@@ -102,6 +104,12 @@ class ImportSummary:
         return line
 
 
+def _assigner(uow: UnitOfWork, pack: CityPack) -> Callable[
+        [npt.NDArray[np.float64], npt.NDArray[np.float64]], npt.NDArray[np.object_]]:
+    """Return district assignment on this store (PostGIS when it has it)."""
+    return lambda lon, lat: assign_districts(uow, pack, lon, lat)
+
+
 def import_context(pack: CityPack, source: str = "csv") -> ImportContext:
     """Return the readers' view of a city pack."""
 
@@ -119,6 +127,8 @@ def locate_records(
     geocoder: Geocoder | None,
     *,
     geocode: Callable[[ParsedRecord], bool] | None = None,
+    assign: Callable[[npt.NDArray[np.float64], npt.NDArray[np.float64]],
+                     npt.NDArray[np.object_]] | None = None,
 ) -> tuple[list[ParsedRecord], list[Reject], int]:
     """Geocode records without coordinates, reject points outside the city, set districts.
 
@@ -133,6 +143,9 @@ def locate_records(
     geocode
         Which records without coordinates to geocode (default all); a re-import asks
         only for new rows and rows whose address changed.
+    assign
+        ``(lon, lat) -> district ids`` (default: the pack's own index; an import on a
+        PostGIS store passes :func:`dispatch.services.spatial.assign_districts`).
 
     Returns
     -------
@@ -167,7 +180,7 @@ def locate_records(
         lon = np.array([r.request.lon for r in located], dtype=float)
         lat = np.array([r.request.lat for r in located], dtype=float)
         inside = pack.within_city(lon, lat, tolerance_m=OUTSIDE_CITY_TOLERANCE_M)
-        districts = pack.assign_districts(lon, lat)
+        districts = (assign or pack.assign_districts)(lon, lat)
         for rec, ok, district in zip(located, inside, districts, strict=True):
             if not ok:
                 rejects.append(
@@ -370,8 +383,8 @@ def _store_records(
         if progress and done % 500 == 0:
             progress(done, total)
     if moved:
-        districts = pack.assign_districts(np.array([m[1] for m in moved]),
-                                          np.array([m[2] for m in moved]))
+        districts = assign_districts(uow, pack, np.array([m[1] for m in moved]),
+                                     np.array([m[2] for m in moved]))
         district_of = {m[0]: None if d is None else str(d)
                        for m, d in zip(moved, districts, strict=True)}
         for u in updates:
@@ -475,6 +488,7 @@ def import_requests(
     seen: set[int] = set()
     done = 0
     writer = _RejectWriter(reject_file)
+    prepare_shapes(uow, pack)  # PostGIS stores: the districts in place before the chunks
     for parsed in streamed.chunks:
         part = ImportSummary(path=str(path), format=parsed.format,
                              rejects=list(parsed.rejects))
@@ -483,7 +497,7 @@ def import_requests(
         # read phase: geocode only what is new or moved, without holding the write lock
         wanted = _needs_geocoding(uow, records, digests) if geocoder is not None else set()
         kept, rejects, part.geocoded = locate_records(
-            records, pack, geocoder, geocode=_in_lines(wanted))
+            records, pack, geocoder, geocode=_in_lines(wanted), assign=_assigner(uow, pack))
         part.rejects.extend(rejects)
         part.unlocated = sum(1 for r in kept if r.request.lon is None and r.line in wanted)
         part.needs_location = sum(
@@ -607,6 +621,7 @@ def import_open311(
         since = (datetime.fromisoformat(last["until"]) if last and last.get("until")
                  else until - FIRST_PULL)
     uow.rollback()
+    prepare_shapes(uow, pack)
     summary = PullSummary(path=url, format="open311", since=since, until=until)
     ctx = import_context(pack, source="open311")
     seen: set[str] = set()  # ids stored by an earlier window (windows meet at their ends)
@@ -632,7 +647,8 @@ def import_open311(
             wanted = (_needs_geocoding(uow, records, digests) if geocoder is not None
                       else set())
             kept, rejects, part.geocoded = locate_records(records, pack, geocoder,
-                                                          geocode=_in_lines(wanted))
+                                                          geocode=_in_lines(wanted),
+                                                          assign=_assigner(uow, pack))
             part.rejects.extend(rejects)
             uow.rollback()
             uow.lock("import")  # one import at a time; decide on what is stored now

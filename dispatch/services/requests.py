@@ -23,6 +23,7 @@ from dispatch.importers.common import MAX_ADDRESS_CHARS, MAX_DESCRIPTION_CHARS
 from dispatch.model import CLOSED_STATUSES, Channel, RequestStatus
 from dispatch.ownership import OWNER_SOURCE, OWNER_WORKFLOW, with_override
 from dispatch.services._versions import check_versions
+from dispatch.services.spatial import assign_districts
 from dispatch.state import REQUEST_TRANSITIONS, StopStatus, check_transition
 from dispatch.store import RequestFilter, UnitOfWork
 
@@ -164,7 +165,7 @@ def create_request(
         if not pack.within_city(np.array([form.lon]), np.array([form.lat]), 200.0)[0]:
             raise ValidationError(
                 f"pin lon={form.lon:.5f} lat={form.lat:.5f} is outside {pack.display_name}")
-        found = pack.assign_districts(np.array([form.lon]), np.array([form.lat]))[0]
+        found = assign_districts(uow, pack, np.array([form.lon]), np.array([form.lat]))[0]
         district = None if found is None else str(found)
     now = uow.now()
     original = None
@@ -370,7 +371,7 @@ def fix_location(
     row = uow.requests.get(pk, for_update=True)
     if row is None:
         raise NotFoundError(f"request {pk} does not exist")
-    found = pack.assign_districts(np.array([lon]), np.array([lat]))[0]
+    found = assign_districts(uow, pack, np.array([lon]), np.array([lat]))[0]
     district = None if found is None else str(found)
     uow.events.append("request", pk, "location_fixed", {
         "how": how, "from": [row.lon, row.lat], "to": [lon, lat],

@@ -8,6 +8,7 @@ from datetime import date
 from dispatch.auth import Role, service
 from dispatch.citypack import CityPack
 from dispatch.derived import derived_values
+from dispatch.services.spatial import prepare_shapes
 from dispatch.store import UnitOfWork
 
 
@@ -57,6 +58,7 @@ def load_roster(uow: UnitOfWork, pack: CityPack) -> InitSummary:
         uow.events.append("city", pack.name, "roster_loaded",
                           {"depots_changed": depots, "crews_changed": crews})
     uow.commit()
+    prepare_shapes(uow, pack)  # a PostGIS store assigns districts with the pack's shapes
     return InitSummary(pack.name, depots, crews)
 
 

@@ -141,6 +141,9 @@ def _upgrade(engine: Engine, connection_cm: Any) -> None:
         cfg = alembic_config(engine)
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "head")
+    from dispatch.store.spatial import forget
+
+    forget(engine)  # the schema may have gained PostGIS columns
 
 
 def is_initialised(engine: Engine) -> bool:

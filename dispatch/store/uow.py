@@ -58,6 +58,7 @@ from dispatch.store.models import (
     StopRow,
     UserRow,
 )
+from dispatch.store.spatial import Spatial, bbox_clause, has_postgis
 from geo.geocoding.result import Precision
 
 
@@ -258,7 +259,7 @@ class RequestRepository:
 
     def query(self, flt: RequestFilter | None = None, limit: int | None = None) -> list[RequestRow]:
         """Return requests matching ``flt``, oldest first."""
-        stmt = _filtered(select(RequestRow), flt or RequestFilter())
+        stmt = _filtered(select(RequestRow), flt or RequestFilter(), has_postgis(self.session))
         if limit is not None:
             stmt = stmt.limit(limit)
         return list(self.session.scalars(stmt))
@@ -271,7 +272,7 @@ class RequestRepository:
         map): several times faster for reading thousands of requests into a table.
         """
         columns = [c for c in RequestRow.__table__.columns if c.key not in _HEAVY_COLUMNS]
-        stmt = _filtered(select(*columns), flt or RequestFilter())
+        stmt = _filtered(select(*columns), flt or RequestFilter(), has_postgis(self.session))
         if limit is not None:
             stmt = stmt.limit(limit)
         return list(self.session.execute(stmt))
@@ -306,8 +307,12 @@ class RequestRepository:
 _HEAVY_COLUMNS = frozenset({"caller_name", "caller_phone", "caller_email", "extra"})
 
 
-def _filtered(stmt: Any, flt: RequestFilter) -> Any:
-    """Apply a :class:`RequestFilter` to a select of requests, oldest first."""
+def _filtered(stmt: Any, flt: RequestFilter, postgis: bool = False) -> Any:
+    """Apply a :class:`RequestFilter` to a select of requests, oldest first.
+
+    With ``postgis`` (see :func:`dispatch.store.spatial.has_postgis`) a box is first
+    tested on the GiST index of ``requests.geom``.
+    """
     if flt.categories is not None:
         stmt = stmt.where(RequestRow.category.in_(list(flt.categories)))
     if flt.districts is not None:
@@ -326,6 +331,8 @@ def _filtered(stmt: Any, flt: RequestFilter) -> Any:
         stmt = stmt.where(open_at_clause(flt.open_at))
     if flt.bbox is not None:
         west, south, east, north = flt.bbox
+        if postgis:
+            stmt = stmt.where(bbox_clause(flt.bbox))
         stmt = stmt.where(RequestRow.lon.between(west, east), RequestRow.lat.between(south, north))
     if flt.closed_from is not None:
         stmt = stmt.where(RequestRow.closed_at >= flt.closed_from)
@@ -900,6 +907,7 @@ class UnitOfWork:
         from dispatch.store.aggregates import Stats  # aggregates builds on this module
 
         self.stats = Stats(self._session)
+        self.spatial = Spatial(self._session)
         return self
 
     def __exit__(
