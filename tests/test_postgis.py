@@ -14,8 +14,8 @@ import shapely
 from sqlalchemy import Connection, Engine, text
 
 from dispatch.citypack import CityPack, load_city_pack
+from dispatch.services._spatial import assign_districts, prepare_shapes, shape_layer
 from dispatch.services.requests import nearby_open
-from dispatch.services.spatial import assign_districts, prepare_shapes, shape_layer
 from dispatch.store import RequestFilter, UnitOfWork
 from dispatch.store.models import RequestRow
 

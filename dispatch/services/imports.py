@@ -45,7 +45,7 @@ from dispatch.ownership import (
     Position,
     reconcile,
 )
-from dispatch.services.spatial import assign_districts, prepare_shapes
+from dispatch.services._spatial import assign_districts, prepare_shapes
 from dispatch.store import UnitOfWork
 from geo.geocoding import Geocoder, Precision
 
@@ -145,7 +145,7 @@ def locate_records(
         only for new rows and rows whose address changed.
     assign
         ``(lon, lat) -> district ids`` (default: the pack's own index; an import on a
-        PostGIS store passes :func:`dispatch.services.spatial.assign_districts`).
+        PostGIS store passes :func:`dispatch.services._spatial.assign_districts`).
 
     Returns
     -------

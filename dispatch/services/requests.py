@@ -22,8 +22,8 @@ from dispatch.errors import (
 from dispatch.importers.common import MAX_ADDRESS_CHARS, MAX_DESCRIPTION_CHARS
 from dispatch.model import CLOSED_STATUSES, Channel, RequestStatus
 from dispatch.ownership import OWNER_SOURCE, OWNER_WORKFLOW, with_override
+from dispatch.services._spatial import assign_districts
 from dispatch.services._versions import check_versions
-from dispatch.services.spatial import assign_districts
 from dispatch.state import REQUEST_TRANSITIONS, StopStatus, check_transition
 from dispatch.store import RequestFilter, UnitOfWork
 

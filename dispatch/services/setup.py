@@ -8,7 +8,7 @@ from datetime import date
 from dispatch.auth import Role, service
 from dispatch.citypack import CityPack
 from dispatch.derived import derived_values
-from dispatch.services.spatial import prepare_shapes
+from dispatch.services._spatial import prepare_shapes
 from dispatch.store import UnitOfWork
 
 

@@ -430,7 +430,10 @@ def events_frame(session: Session, *, entity_type: str | None = None,
         stmt = stmt.where(EventRow.at >= since)
     if until is not None:
         stmt = stmt.where(EventRow.at < until)
-    frame = pd.read_sql(stmt.order_by(EventRow.id.desc()).limit(limit), session.connection())
+    # newest first by time: a window of days walks ix_events_at back from its end
+    # instead of the whole log by id
+    stmt = stmt.order_by(EventRow.at.desc(), EventRow.id.desc()).limit(limit)
+    frame = pd.read_sql(stmt, session.connection())
     frame["at"] = to_instants(frame["at"])
     return frame
 
