@@ -29,7 +29,6 @@ from dispatch.citypack import load_city_pack
 from dispatch.services import analytics, audit, geocoding, planning, queries, triage
 from dispatch.store import UnitOfWork, make_engine
 
-
 #: A plan line that reads a whole large table.
 FULL_SCAN = r"^SCAN (?:requests|events)\b|Seq Scan on (?:requests|events)\b"
 
