@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import tempfile
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -25,8 +26,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import event, text
 
+from dispatch.analytics.hotspots import area_cells
 from dispatch.citypack import load_city_pack
-from dispatch.services import analytics, audit, geocoding, planning, queries, triage
+from dispatch.services import (
+    analytics,
+    audit,
+    geocoding,
+    planning,
+    queries,
+    reports,
+    triage,
+)
 from dispatch.store import UnitOfWork, make_engine
 
 #: A plan line that reads a whole large table.
@@ -103,6 +113,13 @@ def main(argv: list[str] | None = None) -> int:
         "requests map (box)": with_uow(lambda u: queries.map_data(
             u, week, pack.timezone, bbox=(-118.5, 33.95, -118.35, 34.05), zoom=14)),
         "KPIs (30 days)": with_uow(lambda u: analytics.kpis(u, pack, window)),
+        "hot spots (30 days)": with_uow(lambda u: analytics.hot_spots(
+            u, window.to_request_filter(pack.timezone), area_cells(pack.boundary, 8),
+            resolution=8)),
+        "repeat spots (30 days)": with_uow(lambda u: analytics.repeat_spots(
+            u, window.to_request_filter(pack.timezone), pack.sweep_categories)),
+        "monthly report figures": with_uow(lambda u: reports.monthly_report(
+            u, pack, f"{day:%Y-%m}", Path(tempfile.mkdtemp()))),
         "event log (7 days)": with_uow(lambda u: audit.event_log(u, days=7)),
         "event log (one request)": with_uow(lambda u: audit.event_log(
             u, entity_type="request", entity_key="1")),
