@@ -151,6 +151,12 @@ metrics = {m.label: m.value for m in at.metric}
 assert int(metrics["Requests"].replace(",", "")) > 0, metrics
 at.switch_page("app_pages/triage.py").run()
 assert not at.exception, at.exception
+# Triage lists the oldest 1,000 matches; the new request (bulky items, posted downtown in
+# council district 14) is found by narrowing to its category and district, as a supervisor
+# would
+at.multiselect(key="triage_categories").select("bulky_items").run()
+at.multiselect(key="triage_districts").select("14").run()
+assert not at.exception, at.exception
 posted = open("posted.txt").read().strip()
 assert posted in set(at.dataframe[0].value["request id"]), posted
 print(f"wheel check: installed pages run: signed in, requests map shows {metrics['Requests']} "

@@ -56,6 +56,7 @@ def test_the_wheel_carries_the_data_the_packs_name() -> None:
                  pack.paths.address_reference, pack.paths.demo_requests]
         if pack.reference is not None:
             named += [s.path for s in pack.reference.sources]
+        named += [pack.travel.network_nodes, pack.travel.network_links]
         for path in named:
             if path is None or not path.exists():
                 continue
