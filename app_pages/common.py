@@ -6,22 +6,19 @@ reconnect to the database on every click.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import streamlit as st
 
 from dispatch.auth import Principal, Role
-from dispatch.citypack import CityPack, load_city_pack
+from dispatch.citypack import CityPack, default_city_pack, load_city_pack
 from dispatch.services.users import end_session, resume_session
 from dispatch.store import Engine, UnitOfWork, default_url, is_initialised, make_engine, utcnow
 
-DEFAULT_CITY = "los_angeles"
-
 
 def city_name() -> str:
-    """Return the city pack the dashboard runs on (``$CURBSIDE_CITY``, else Los Angeles)."""
-    return os.environ.get("CURBSIDE_CITY", DEFAULT_CITY)
+    """Return the city pack the dashboard runs on (``$CURBSIDE_CITY``, else the default)."""
+    return default_city_pack()
 
 
 @st.cache_resource(show_spinner="Loading the city pack…")

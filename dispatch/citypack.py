@@ -490,6 +490,40 @@ def list_city_packs(directory: str | os.PathLike[str] | None = None) -> list[str
     return sorted(p.stem for p in d.glob("*.toml"))
 
 
+def default_city_pack(directory: str | os.PathLike[str] | None = None) -> str:
+    """Return the pack to run when the caller names none.
+
+    ``$CURBSIDE_CITY`` when set; else the first non-comment line of
+    ``<data>/cities/default.txt``; else the only pack there is.
+
+    Parameters
+    ----------
+    directory : str or os.PathLike or None
+        The packs folder (default ``<data>/cities``).
+
+    Raises
+    ------
+    CityPackError
+        If none of these names a pack.
+    """
+    env = os.environ.get("CURBSIDE_CITY", "").strip()
+    if env:
+        return env
+    d = Path(directory) if directory is not None else data_dir() / "cities"
+    marker = d / "default.txt"
+    if marker.is_file():
+        for line in marker.read_text(encoding="utf-8").splitlines():
+            line = line.strip()
+            if line and not line.startswith("#"):
+                return line
+    packs = list_city_packs(d)
+    if len(packs) == 1:
+        return packs[0]
+    raise CityPackError(
+        f"no default city pack: {marker} names none and {d} holds {len(packs)} packs "
+        f"({', '.join(packs) or 'none'}); expected --city, $CURBSIDE_CITY or that file")
+
+
 def pack_file(name_or_path: str | os.PathLike[str]) -> Path:
     """Resolve a pack name (``los_angeles``) or a path to an existing pack file.
 
@@ -675,7 +709,7 @@ class _PackReader:
             raise self.fail("schema_version", f"got {version}; expected {SCHEMA_VERSION}")
         name = self.get(doc, "name", "", str, required=False, default=self.path.stem)
         if not _NAME.match(name):
-            raise self.fail("name", f"got {name!r}; expected a lower-case id like 'los_angeles'")
+            raise self.fail("name", f"got {name!r}; expected a lower-case id like 'springfield'")
         if name != self.path.stem:
             raise self.fail("name", f"{name!r} differs from the file name {self.path.stem!r}")
         display = self.get(doc, "display_name", "", str)
@@ -685,7 +719,7 @@ class _PackReader:
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise self.fail(
                 "timezone",
-                f"got {tz_name!r}; expected an IANA time zone like 'America/Los_Angeles'",
+                f"got {tz_name!r}; expected an IANA time zone like 'America/Chicago'",
             ) from exc
         notes = self.get(doc, "notes", "", str, required=False, default="").strip()
         demo_day_t = self.get(doc, "demo_day", "", (str, date), required=False)

@@ -17,8 +17,6 @@ from typing import Any
 from dispatch.errors import DispatchError, ImportFormatError
 from geo.errors import GeoError
 
-DEFAULT_CITY = "los_angeles"
-
 
 class CliError(Exception):
     """An error the CLI reports in one line, with an exit code."""
@@ -520,8 +518,9 @@ def build_parser() -> argparse.ArgumentParser:
                         version=f"%(prog)s (Curbside) {_version()}")
     parser.add_argument("--db", default=None,
                         help="database URL (default: $DATABASE_URL, else var/curbside.db)")
-    parser.add_argument("--city", default=DEFAULT_CITY,
-                        help=f"city pack name or path (default: {DEFAULT_CITY})")
+    parser.add_argument("--city", default=None,
+                        help="city pack name or path (default: $CURBSIDE_CITY, else the pack "
+                             "data/cities/default.txt names)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("init", help="create or migrate the database and load the city pack")
@@ -692,6 +691,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         from dispatch import logs
+        from dispatch.citypack import default_city_pack
+
+        if getattr(args, "city", None) is None:
+            args.city = default_city_pack()
 
         logs.configure(default="INFO" if args.func in _SERVERS else "WARNING")
         return int(args.func(args))
