@@ -308,7 +308,12 @@ class Store:
 
 
 class PostgresStore(Store):
-    """Databases ``bench_scale_<size>`` on the server of ``base_url`` (only those)."""
+    """Databases ``<db>_<size>`` on the server of ``base_url``, ``<db>`` its database name.
+
+    With ``postgresql://.../curbside_scale`` the 1M database is ``curbside_scale_1m`` and
+    its scratch copy for the daily import ``curbside_scale_1m_daily``; no other database of
+    the server is touched.
+    """
 
     backend = "postgresql"
 
@@ -317,11 +322,12 @@ class PostgresStore(Store):
 
         self.base = make_url(base_url)
         self.admin = self.base.set(drivername="postgresql", database="postgres")
+        self.prefix = f"{self.base.database or PG_PREFIX.rstrip('_')}_"
 
     def dbname(self, name: str) -> str:
-        """Return the PostgreSQL database name of ``name`` (always ``bench_scale_*``)."""
-        db = PG_PREFIX + name.lower().replace("-", "_")
-        if not db.startswith(PG_PREFIX) or not db.replace("_", "").isalnum():
+        """Return the PostgreSQL database name of ``name`` (always ``<db>_*``)."""
+        db = self.prefix + name.lower().replace("-", "_")
+        if not db.startswith(self.prefix) or not db.replace("_", "").isalnum():
             raise ValueError(db)
         return db
 
@@ -902,6 +908,97 @@ def section(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: Issue 12's targets at 1M stored requests on SQLite: (what, limit, unit).
+TARGETS = {
+    "warm": ("every page, warm render", 1.5, "s"),
+    "cold": ("every page, cold render", 3.0, "s"),
+    "sent": ("every page, what a render sends", 3.0, "MB"),
+    "rss": ("every page, peak RSS of its process", 1000.0, "MB"),
+    "planner": ("planner's candidate read, `candidate_requests` first call", 1.0, "s"),
+    "daily": ("one more 10k-row daily import", 5.0, "s"),
+    "import": ("whole-history import, peak RSS (the issue's streaming import)", 1000.0, "MB"),
+}
+
+
+def target_rows(res: dict[str, Any]) -> list[tuple[str, str, str, str, bool | None]]:
+    """Return ``(what, target, measured, worst, met)`` of each target for one size's results.
+
+    ``met`` is ``None`` when the measure is missing. A page that ran out of time counts as
+    its timeout (a lower bound, so the target is missed).
+    """
+    pages = res.get("pages", {})
+    out: list[tuple[str, str, str, str, bool | None]] = []
+
+    def worst(key: str) -> tuple[float | None, str]:
+        best: tuple[float | None, str] = (None, "")
+        for rec in pages.values():
+            if key in ("warm", "cold"):
+                value, _ = _stage_value(rec.get(key))
+            elif key == "sent":
+                st = rec.get("warm") or rec.get("cold") or {}
+                value = float(st["total"]) / 1e6 if "total" in st else None
+            else:
+                value = rec.get("rss_mb")
+            if value is not None and (best[0] is None or value > best[0]):
+                best = (value, str(rec.get("title") or rec.get("page") or ""))
+        return best
+
+    for key in ("warm", "cold", "sent", "rss"):
+        what, limit, unit = TARGETS[key]
+        value, page = worst(key)
+        shown = "—" if value is None else (f"{value:,.0f} MB" if key == "rss" else
+                                           f"{value:,.2f} {unit}")
+        out.append((what, f"< {limit:g} {unit}", shown, page,
+                    None if value is None else value < limit))
+    cand = res.get("candidates") or {}
+    what, limit, unit = TARGETS["planner"]
+    value = cand.get("first_s") if cand.get("ok") else None
+    out.append((what, f"< {limit:g} {unit}", "—" if value is None else f"{value:.2f} s", "",
+                None if value is None else value < limit))
+    daily = res.get("daily") or {}
+    what, limit, unit = TARGETS["daily"]
+    value = daily.get("s") if daily.get("ok") else None
+    out.append((what, f"< {limit:g} {unit}", "—" if value is None else
+                f"{value:.1f} s ({daily.get('rss_mb', 0):,.0f} MB)", "",
+                None if value is None else value < limit))
+    build = res.get("build") or {}
+    what, limit, unit = TARGETS["import"]
+    value = build.get("peak_mb")
+    how = ("one file" if build.get("import_ok") else
+           f"files of {PART_ROWS:,} rows" if build.get("parts") else "")
+    out.append((what, f"< {limit:g} {unit}", "—" if value is None else
+                f"{value:,.0f} MB ({how})", "", None if value is None else value < limit))
+    return out
+
+
+def targets_section(res: dict[str, Any], heading: str = "###") -> str:
+    """Format the targets of issue 12 against one size's results (the 1M SQLite run)."""
+    lines = [f"{heading} Targets at {res['label']} ({res.get('backend', 'SQLite')})", "",
+             "| target | limit | measured | worst page | met? |", "|---|---|---|---|---|"]
+    for what, limit, measured, page, met in target_rows(res):
+        mark = "—" if met is None else "yes" if met else "**no**"
+        lines.append(f"| {what} | {limit} | {measured} | {page} | {mark} |")
+    return "\n".join(lines) + "\n"
+
+
+def report(sqlite_json: Path, pg_json: Path | None) -> str:
+    """Compose the "Scale" section from the raw results of a SQLite run and a PostgreSQL run."""
+    data = json.loads(sqlite_json.read_text(encoding="utf-8"))
+    text = section(data["results"], data["meta"])
+    big = max(data["results"], key=lambda r: r["n"])
+    parts = [text.rstrip("\n"), "", targets_section({**big, "backend": "SQLite"})]
+    if pg_json is not None and pg_json.exists():
+        pg = json.loads(pg_json.read_text(encoding="utf-8"))
+        pg_text = section(pg["results"], pg["meta"])
+        pg_text = pg_text.split("\n### What the columns mean")[0]
+        pg_text = pg_text.replace("\n### ", "\n#### ").replace(
+            "## Scale", "### On PostgreSQL", 1)
+        pgbig = max(pg["results"], key=lambda r: r["n"])
+        parts += [pg_text.rstrip("\n"), "",
+                  targets_section({**pgbig, "backend": pg["meta"]["backend"]}, "####")]
+    return "\n".join(parts).rstrip("\n") + "\n"
+
+
 def _commit() -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
@@ -923,7 +1020,8 @@ def main(argv: list[str] | None = None) -> int:
                         "(e.g. requests_map,kpis); default every page of PAGES")
     parser.add_argument("--no-write", action="store_true", help="do not touch docs/")
     parser.add_argument("--db-url", help="a PostgreSQL URL: run on databases "
-                        f"{PG_PREFIX}<size> of that server (its own database is not used)")
+                        "<its database>_<size> of that server (default prefix "
+                        f"{PG_PREFIX}; the database itself is not used)")
     parser.add_argument("--render-timeout", type=float, default=180.0,
                         help="seconds per page render (default 180)")
     parser.add_argument("--import-timeout", type=float, default=3600.0,
@@ -931,6 +1029,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reuse-dbs", action="store_true",
                         help="reuse databases a previous run built (its import figures are "
                         "reported again)")
+    parser.add_argument("--report", action="store_true",
+                        help="measure nothing: write the section from the raw results of "
+                        "the last SQLite run and the last PostgreSQL run")
     parser.add_argument("--child-page", nargs=3, metavar=("URL", "PAGE", "TIMEOUT"),
                         help=argparse.SUPPRESS)
     parser.add_argument("--child-planner", nargs=2, metavar=("URL", "DAY"),
@@ -943,6 +1044,12 @@ def main(argv: list[str] | None = None) -> int:
         child_planner(*args.child_planner)
         return 0
 
+    if args.report:
+        text = report(CACHE / "results-sqlite.json", CACHE / "results-postgresql.json")
+        print(text)
+        if not args.no_write:
+            write_section("Scale", text)
+        return 0
     sizes = parse_sizes(args.sizes)
     pages = app_pages()
     if args.pages:
