@@ -238,6 +238,11 @@ def run_measured(cmd: list[str], timeout: float, env: dict[str, str] | None = No
     The peak RSS is the child's ``ru_maxrss``, which on Linux also covers the children it
     waited for (the solver's worker processes).
     """
+    if env is None:
+        # the venv's `dispatch` script imports whichever checkout is installed editable;
+        # PYTHONPATH puts this checkout's packages first, so the code measured is this one
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=ROOT, env=env,
