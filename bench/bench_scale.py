@@ -1094,8 +1094,10 @@ def main(argv: list[str] | None = None) -> int:
         "load_start": ", ".join(f"{x:.2f}" for x in os.getloadavg()),
         "commit": _commit(), "render_timeout": args.render_timeout,
     }
-    if store.backend == "postgresql" and args.db_url:
-        meta["command"] = meta["command"].replace(args.db_url, "postgresql://USER@HOST:PORT/DB")
+    if isinstance(store, PostgresStore) and args.db_url and store.base.password:
+        # the exact command, except a password
+        meta["command"] = meta["command"].replace(
+            args.db_url, store.base.render_as_string(hide_password=True))
     results = []
     raw = CACHE / f"results-{store.backend}.json"
     CACHE.mkdir(parents=True, exist_ok=True)
