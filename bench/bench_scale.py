@@ -992,6 +992,21 @@ def targets_section(res: dict[str, Any], heading: str = "###") -> str:
     return "\n".join(lines) + "\n"
 
 
+SCALE_NOTE = (
+    "Issue 12's benchmark: every page, the planner's read and the daily import at 10k, "
+    "100k and 1M stored requests. The section is written by `.venv/bin/python "
+    "bench/bench_scale.py --report` from the raw results of the runs below, which are "
+    "committed as `bench/results/scale_sqlite.json` and `bench/results/scale_postgresql.json`. "
+    "**The machine is shared and noisy**: 2 cores, used at the same time by other sessions "
+    "(tests, other benchmarks); the load averages below are those seen at the start and "
+    "end of each run. Each figure is one run (warm: the median of 2 sessions); read a time "
+    "as an upper bound, and the growth exponent of a sub-second figure as rough (a trial "
+    "10k run a few minutes before the one below gave page times up to 11% apart, reruns "
+    "of under 0.4 s up to 22%). The product code measured by both runs is that of commit "
+    "`e7609d7` (the commits named below add only bench/ changes on top of it). On "
+    "PostgreSQL the server has no PostGIS, so the spatial reads take their plain-SQL path.")
+
+
 def _raw_results() -> tuple[Path, Path]:
     """Return the raw results of the last SQLite and PostgreSQL runs (cache, else committed)."""
     found = []
@@ -1005,6 +1020,7 @@ def report(sqlite_json: Path, pg_json: Path | None) -> str:
     """Compose the "Scale" section from the raw results of a SQLite run and a PostgreSQL run."""
     data = json.loads(sqlite_json.read_text(encoding="utf-8"))
     text = section(data["results"], data["meta"])
+    text = text.replace("## Scale\n\n", "## Scale\n\n" + SCALE_NOTE + "\n\n", 1)
     big = max(data["results"], key=lambda r: r["n"])
     parts = [text.rstrip("\n"), "", targets_section({**big, "backend": "SQLite"}),
              "For comparison, issue 12 measured at commit 3559f86, before the pages read "
