@@ -48,7 +48,7 @@ st.set_page_config(page_title="My route today", page_icon=":material/local_shipp
 principal = require_page(Role.ADMIN, Role.SUPERVISOR, Role.CREW)
 city = pack()
 tz = city.timezone
-labels = {c.code: c.label for c in city.categories.values()}
+labels = city.category_labels
 st.title("My route today")
 
 with unit_of_work() as uow:
@@ -204,7 +204,8 @@ coords = [f["geometry"]["coordinates"] for f in geojson["features"]
 lons, lats = [c[0] for c in coords], [c[1] for c in coords]
 pad = 0.003
 fmap = base_map((min(lons) - pad, min(lats) - pad, max(lons) + pad, max(lats) + pad))
-route_layer(geojson, crew_colours([crew]), name="Route").add_to(fmap)
+route_layer(geojson, crew_colours([crew]), name="Route",
+            category_labels=labels).add_to(fmap)
 if current is not None and current.lon is not None and current.lat is not None:
     # (lon, lat) -> (lat, lon) for Leaflet
     folium.CircleMarker([current.lat, current.lon], radius=17, color=HIGHLIGHT, weight=4,

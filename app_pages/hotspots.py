@@ -51,7 +51,7 @@ st.title("Hot spots")
 
 days_span = span()
 
-labels = {c.code: c.label for c in city.categories.values()}
+labels = city.category_labels
 with st.sidebar:
     st.header("Filters")
     chosen = st.multiselect("Category", options=list(labels),

@@ -218,7 +218,7 @@ def _phone_intake() -> None:
 
     routable = [c for c in city.categories.values() if c.routable]
     others = [c for c in city.categories.values() if not c.routable]
-    labels = {c.code: c.label for c in city.categories.values()}
+    labels = city.category_labels
     category = st.selectbox("Category", options=[c.code for c in routable + others],
                             format_func=lambda code: labels[code], key="intake_category")
     left, mid, right = st.columns([6, 2, 1.4], vertical_alignment="bottom")
@@ -271,7 +271,7 @@ def _phone_intake() -> None:
     c3.text_input("Caller email", key="intake_email")
     c4.selectbox("Channel", options=[c.value for c in Channel], key="intake_channel",
                  index=[c.value for c in Channel].index(Channel.PHONE.value),
-                 format_func=lambda v: v.replace("_", " "))
+                 format_func=lambda v: Channel(v).label)
 
     choices: list[int | None] = [None]
     if nearby:

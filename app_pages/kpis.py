@@ -32,7 +32,7 @@ st.title("Service KPIs")
 
 days_span = span()
 
-labels = {c.code: c.label for c in city.categories.values()}
+labels = city.category_labels
 district_ids = list(city.district_ids)
 default_days = window(30, days_span)
 with st.sidebar:

@@ -136,7 +136,8 @@ if city.has_districts and city.districts is not None:
     if districts:
         shown = shown[shown["district"].isin(districts)]
     district_layer(shown).add_to(fmap)
-route_layer(plan_map_geojson(plan, city.depots, labels), colours).add_to(fmap)
+route_layer(plan_map_geojson(plan, city.depots, labels), colours,
+            category_labels=city.category_labels).add_to(fmap)
 points = [(p.stop.lon, p.stop.lat) for r in plan.routes for p in r.stops
           if p.stop.lon is not None and p.stop.lat is not None]
 points += [(r.depot_lon, r.depot_lat) for r in plan.routes if r.stops]

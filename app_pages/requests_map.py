@@ -38,7 +38,7 @@ city = pack()
 st.title("Requests map")
 
 days_span = span()
-categories = {c.code: c.label for c in city.categories.values()}
+categories = city.category_labels
 default_days = window(7, days_span)
 with st.sidebar:
     st.header("Filters")

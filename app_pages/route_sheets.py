@@ -66,7 +66,7 @@ try:
         city.display_name,
         tz,
         day,
-        category_labels={c.code: c.label for c in city.categories.values()},
+        category_labels=city.category_labels,
         depots=crew_depots(plan),
         colours=crew_colours(r.crew for r in plan.routes),
         with_map=with_map,

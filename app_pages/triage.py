@@ -59,7 +59,7 @@ st.title("Triage")
 if ss.get("triage_flash"):
     st.toast(ss.pop("triage_flash"), icon="✅")
 
-labels = {c.code: c.label for c in city.categories.values()}
+labels = city.category_labels
 with st.sidebar:
     st.header("Filters")
     chosen_categories = st.multiselect(

@@ -328,6 +328,11 @@ class CityPack:
         return self.paths.address_reference
 
     @property
+    def category_labels(self) -> dict[str, str]:
+        """Category code -> the label people read, in pack order."""
+        return {c.code: c.label for c in self.categories.values()}
+
+    @property
     def routable_categories(self) -> tuple[str, ...]:
         """Return the codes of the categories the planner routes by default."""
         return tuple(c.code for c in self.categories.values() if c.routable)

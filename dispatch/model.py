@@ -69,6 +69,24 @@ class Channel(enum.StrEnum):
     CHAT = "chat"
     OTHER = "other"
 
+    @property
+    def label(self) -> str:
+        """How a person reads the channel ("Web form", not ``web``)."""
+        return _CHANNEL_LABELS[self]
+
+
+_CHANNEL_LABELS: dict[Channel, str] = {
+    Channel.PHONE: "Phone",
+    Channel.APP: "App",
+    Channel.WEB: "Web form",
+    Channel.EMAIL: "Email",
+    Channel.DRIVER_SELF_REPORT: "Crew report",
+    Channel.COUNCIL_OFFICE: "Council office",
+    Channel.LETTER: "Letter",
+    Channel.CHAT: "Chat",
+    Channel.OTHER: "Other",
+}
+
 
 def channel_from_text(text: str | None, names: Mapping[str, Channel] | None = None) -> Channel:
     """Map a free-text source name (``Call``, ``Mobile App`` ...) to a :class:`Channel`.

@@ -1095,6 +1095,7 @@ def route_layer(
     colours: Mapping[str, str] | None = None,
     *,
     name: str = "Routes",
+    category_labels: Mapping[str, str] | None = None,
 ) -> RouteLayer:
     """Draw crew routes from the planner's route GeoJSON.
 
@@ -1105,7 +1106,8 @@ def route_layer(
       feature names a ``crew``, else dark grey); tooltip shows ``name``/``code``.
     - Point with ``kind: stop``, a ``sequence`` (or ``seq``, as
       ``Plan.to_geojson`` writes it) or a ``request_id``: a numbered stop (DivIcon) in
-      the crew colour; tooltip shows crew, sequence, category, request id and arrival.
+      the crew colour; tooltip shows crew, sequence, address, category, request id and
+      arrival.
     - Point with ``kind`` in unplanned/unassigned/dropped/skipped, ``planned: false``,
       or a ``reason``/``reasons`` and no ``sequence``: a grey cross whose tooltip
       gives the reasons.
@@ -1118,6 +1120,9 @@ def route_layer(
         Crew -> colour overrides; other crews get :func:`crew_colours`.
     name
         Layer name in the layer control (escaped).
+    category_labels
+        Category code -> the label people read (``"Bulky items"`` for
+        ``bulky_items``); a code without a label is shown as it is.
 
     Returns
     -------
@@ -1137,6 +1142,12 @@ def route_layer(
         if crew is not None and crew != "":
             crews.append(str(crew))
     palette = crew_colours(crews, colours)
+    shown = dict(category_labels or {})
+
+    def category_of(props: Mapping[str, Any]) -> str:
+        code = props.get("category")
+        return _text(shown.get(str(code), code) if code is not None else None)
+
     lines: list[dict[str, Any]] = []
     depots: list[list[Any]] = []
     stops: list[list[Any]] = []
@@ -1167,7 +1178,7 @@ def route_layer(
             depots.append([*ll, tip, colour or "#333333"])
         elif _is_unplanned(props):
             request_text = _text(props.get("request_id"))
-            category_text = _text(props.get("category"))
+            category_text = category_of(props)
             tip = "<b>Unplanned</b>"
             tip += f" {request_text}" if request_text else ""
             tip += f"<br>{category_text}" if category_text else ""
@@ -1176,8 +1187,8 @@ def route_layer(
         elif kind == "stop" or _sequence(props) is not None or props.get("request_id") is not None:
             seq = _text(_sequence(props))
             bits = [f"<b>{_text(crew) or 'no crew'}</b> #{seq}"]
-            for key in ("category", "request_id", "arrival"):
-                value = _text(props.get(key))
+            for key in ("address", "category", "request_id", "arrival"):
+                value = category_of(props) if key == "category" else _text(props.get(key))
                 if value:
                     bits.append(f"{key.replace('_', ' ')}: {value}")
             stops.append([*ll, "<br>".join(bits), colour or UNPLANNED_COLOUR, seq])
