@@ -10,9 +10,10 @@ from streamlit_folium import st_folium
 from app_pages.common import get_geocoder, pack, require_page, unit_of_work
 from dispatch.auth import Role
 from dispatch.errors import DispatchError
+from dispatch.model import ROUTABLE_PRECISIONS
 from dispatch.services.geocoding import needs_location, needs_location_count
 from dispatch.services.requests import fix_location
-from geo.geocoding import Candidate, describe_method
+from geo.geocoding import Candidate, Precision, describe_method
 from geo.map_assets import use_local_assets
 from geo.maps import base_map, district_layer
 
@@ -36,7 +37,8 @@ if not rows:
     st.stop()
 
 table = pd.DataFrame([{
-    "pk": r.id, "request": r.external_id, "category": r.category, "address": r.address,
+    "pk": r.id, "request": r.external_id,
+    "category": city.category_labels.get(r.category, r.category), "address": r.address,
     "zip": r.zipcode, "precision": r.geocode_precision or "none",
     "confidence": r.geocode_confidence, "district": r.district,
 } for r in rows])
@@ -52,7 +54,7 @@ st.subheader(f"{row.external_id} · {row.address or '(no address)'}")
 
 
 #: Candidates trusted as the supervisor's own fix: a known house, or a pin on the map.
-MANUAL_PRECISIONS = frozenset({"point", "interpolated"})
+MANUAL_PRECISIONS = frozenset({Precision.POINT, Precision.INTERPOLATED})
 
 
 def _save(lon: float, lat: float, how: str, matched: str | None,
@@ -98,10 +100,14 @@ for i, cand in enumerate(candidates):
     cols = st.columns([4, 1])
     cols[0].write(f"**{i + 1}.** {cand.matched_address} — {cand.precision}, confidence "
                   f"{cand.confidence:.2f}, source: {_source_text(cand.source)}")
+    if Precision(cand.precision) not in ROUTABLE_PRECISIONS:
+        # a street or ZIP centre would leave the request here anyway: offer no *Use*
+        cols[1].caption("Too vague to route: click the map")
+        continue
     if cols[1].button("Use", key=f"use_{row.id}_{i}"):
-        # a house-level candidate becomes the supervisor's fix; anything vaguer keeps its
-        # own precision and confidence (a ZIP centre does not turn into a trusted pin)
-        if str(cand.precision) in MANUAL_PRECISIONS:
+        # a house-level candidate becomes the supervisor's fix; an intersection keeps its
+        # own precision and confidence
+        if Precision(cand.precision) in MANUAL_PRECISIONS:
             _save(cand.lon, cand.lat, f"candidate ({cand.precision})", cand.matched_address)
         else:
             _save(cand.lon, cand.lat, f"candidate ({cand.precision})", cand.matched_address,
@@ -122,12 +128,24 @@ if candidates:
     lons = [c.lon for c in candidates]
     fmap.fit_bounds([[min(lats) - 0.005, min(lons) - 0.005], [max(lats) + 0.005,
                                                                max(lons) + 0.005]])
+pin_key = f"pin_{row.id}"
+pin = st.session_state.get(pin_key)
+if pin is not None:
+    # the pin the supervisor placed with the last click: (lon, lat) -> folium's (lat, lon)
+    folium.CircleMarker([pin[1], pin[0]], radius=9, color="#c0392b", weight=3,
+                        fill=True, fill_opacity=0.4, tooltip="Your pin").add_to(fmap)
 clicked = st_folium(use_local_assets(fmap), height=460, use_container_width=True,
                     returned_objects=["last_clicked"], key=f"fix_map_{row.id}")
 point = (clicked or {}).get("last_clicked")
 if point:
     # st_folium reports the click as {"lat": ..., "lng": ...}: (lat, lon) -> (lon, lat)
-    lon, lat = float(point["lng"]), float(point["lat"])
+    click = (float(point["lng"]), float(point["lat"]))
+    if click != st.session_state.get(f"click_{row.id}"):
+        # a new click: the pin goes there, and the map is drawn again with it
+        st.session_state[f"click_{row.id}"] = st.session_state[pin_key] = click
+        st.rerun()
+if pin is not None:
+    lon, lat = pin
     nearest = geocoder.reverse_lookup(lon, lat) if geocoder is not None else None
     label = (f"nearest address {nearest.matched_address} ({nearest.distance_m:.0f} m)"
              if nearest is not None and nearest.distance_m is not None else "no address nearby")

@@ -5,6 +5,12 @@ without internet would then get a blank frame. :func:`use_local_assets` rewrites
 links of every element of a map to the copies vendored under ``static/vendor`` (served by
 Streamlit at ``/app/static/vendor``) and drops the libraries Curbside's maps do not use
 (jQuery, Bootstrap, Font Awesome, awesome-markers).
+
+Every map also loads ``static/vendor/curbside/leaflet-setup.js`` after Leaflet. folium's
+popups still build their content with jQuery's ``$(html)[0]``: the file defines a ``$``
+of a few lines that does just that, so popups work without shipping jQuery. It also
+tells Leaflet where its marker images are, which it fails to guess inside the
+streamlit-folium frame.
 """
 
 from __future__ import annotations
@@ -26,6 +32,10 @@ LOCAL_ASSETS: Mapping[str, str] = {
     "markerclusterdefaultcss": "leaflet.markercluster/MarkerCluster.Default.css",
     "leaflet-heat.js": "leaflet.heat/leaflet-heat.js",
 }
+
+
+#: Loaded after Leaflet in every map: the ``$`` folium's popups use, Leaflet's image path.
+LEAFLET_SETUP = "curbside/leaflet-setup.js"
 
 
 def _walk(element: Element) -> Iterator[Element]:
@@ -58,4 +68,5 @@ def use_local_assets(m: folium.Map, base_url: str = DEFAULT_BASE_URL) -> folium.
             local = [(name, f"{base}/{LOCAL_ASSETS[name]}") for name, _ in links
                      if name in LOCAL_ASSETS]
             setattr(element, attr, local)
+    m.default_js = [*m.default_js, ("curbside_setup", f"{base}/{LEAFLET_SETUP}")]
     return m

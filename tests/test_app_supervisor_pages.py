@@ -400,3 +400,25 @@ def test_needs_location_offers_a_candidate_and_records_the_fix(
         assert row is not None and row.lon is not None and row.district is not None
         fixes = [e for e in uow.events.for_entity("request", pk) if e.action == "location_fixed"]
         assert fixes and fixes[0].details["how"] == "candidate (interpolated)"
+
+
+def test_needs_location_offers_no_use_for_a_zip_centre(
+    seeded_url: str, city, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+) -> None:
+    """Typing `nowhere at all` offered a ZIP-centre candidate with a *Use* button, which
+    could only leave the request in the queue (issue 13): now it is listed, not offered."""
+    with UnitOfWork(make_engine(seeded_url), actor="test") as uow:
+        pk = create_request(uow, city, IntakeForm(
+            category="graffiti_removal", address="nowhere at all", zipcode="90007",
+            lon=None, lat=None, geocode_precision="none", geocode_confidence=0.0,
+        ))  # fmt: skip
+    at = _page("needs_location.py", seeded_url, monkeypatch).run()
+    queue = _table(at, "precision")
+    row = int(queue.index[queue["address"] == "nowhere at all"][0])
+    at.session_state["needs_table"] = {"selection": {"rows": [row], "columns": []}}
+    at.run()
+    assert not at.exception
+    lines = [m.value for m in at.markdown if m.value.startswith("**1.**")]
+    assert lines and "— zip" in lines[0]
+    assert not [b for b in at.button if b.key and b.key.startswith(f"use_{pk}_")]
+    assert any("Too vague to route" in c.value for c in at.caption)

@@ -8,13 +8,7 @@ Drives ``streamlit run streamlit_app.py`` on localhost with Playwright and Debia
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,96 +16,42 @@ import pytest
 
 from dispatch.cli import main
 from dispatch.store import UnitOfWork, make_engine
+from tests.e2e_helpers import chromium, dashboard, idle, shot, sign_in
 
 pytestmark = pytest.mark.browser
-ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = Path(__file__).parent / "data" / "workflow" / "la_day_cd13_cd14.csv"
-ARTIFACTS = ROOT / "test-artifacts" / "e2e"
-PASSWORD = "e2e-password-123"
-CHROMIUM = "/usr/bin/chromium"
-TIMEOUT_MS = 90_000
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    """A seeded embedded database and the dashboard serving it on a free local port."""
-    tmp = tmp_path_factory.mktemp("e2e")
-    url = f"sqlite:///{tmp / 'e2e.db'}"
-    os.environ["CURBSIDE_PASSWORD"] = PASSWORD
+def _seed(url: str) -> None:
+    """The two-district sample day, the replayed morning, a supervisor and a manager."""
+    tmp = Path(url.removeprefix("sqlite:///")).parent
     assert main(["--db", url, "init"]) == 0
     assert main(["--db", url, "import", str(SAMPLE), "--rejects", str(tmp / "r.csv")]) == 0
     # the replayed morning, as `dispatch init --demo` sets it
     assert main(["--db", url, "clock", "set", "2020-01-03T07:00"]) == 0
     for name, role in (("sup", "supervisor"), ("boss", "manager")):
         assert main(["--db", url, "users", "create", name, "--role", role]) == 0
-    port = _free_port()
-    env = {**os.environ, "DATABASE_URL": url, "CURBSIDE_CITY": "los_angeles"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
-         "--server.port", str(port), "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("streamlit did not come up within 60 s")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """A seeded embedded database and the dashboard serving it on a free local port."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('e2e') / 'e2e.db'}"
+    with dashboard(url, _seed) as base:
         yield base, url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
+    with chromium() as b:
         yield b
-        b.close()
 
 
-def _shot(page: object, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+_shot, _idle = shot, idle
 
 
 def _sign_in(browser: object, base: str, username: str, viewport: dict[str, int]) -> object:
-    context = browser.new_context(viewport=viewport)  # type: ignore[attr-defined]
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(base)
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_text(f"Signed in as {username}").wait_for()
-    return page
-
-
-def _idle(page: object) -> None:
-    """Wait until Streamlit has finished the current run."""
-    page.wait_for_timeout(500)  # type: ignore[attr-defined]
-    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden")  # type: ignore[attr-defined]
+    return sign_in(browser, base, username, viewport)
 
 
 def test_supervisor_plans_moves_assigns_then_a_crew_works_a_stop(

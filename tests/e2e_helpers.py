@@ -1,0 +1,106 @@
+"""Shared pieces of the browser suites: a seeded dashboard on localhost and Chromium.
+
+The dashboard is ``streamlit run streamlit_app.py`` on a free local port over an
+embedded database seeded through the ``dispatch`` CLI. The browser is Debian's
+``/usr/bin/chromium`` driven by Playwright's Python client (never a downloaded browser).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts" / "e2e"
+PASSWORD = "e2e-password-123"
+CHROMIUM = "/usr/bin/chromium"
+TIMEOUT_MS = int(os.environ.get("E2E_TIMEOUT_MS", "90000"))
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def free_port() -> int:
+    """Return a TCP port that is free on the loopback interface now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def dashboard(url: str, seed: Callable[[str], None]) -> Iterator[str]:
+    """Seed the database at ``url`` with ``seed(url)``, serve the dashboard, yield its base URL."""
+    os.environ["CURBSIDE_PASSWORD"] = PASSWORD
+    seed(url)
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": url, "CURBSIDE_CITY": "los_angeles"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
+         "--server.port", str(port), "--server.headless", "true",
+         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            raise RuntimeError("streamlit did not come up within 60 s")
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """Yield a headless Debian Chromium under Playwright."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def shot(page: Any, name: str) -> None:
+    """Save a full-page screenshot as ``test-artifacts/e2e/<name>.png``."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def sign_in(browser: Any, base: str, username: str, viewport: dict[str, int]) -> Any:
+    """Open a new browser context, sign in as ``username`` and return its page."""
+    context = browser.new_context(viewport=viewport)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(base)
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_text(f"Signed in as {username}").wait_for()
+    return page
+
+
+def idle(page: Any) -> None:
+    """Wait until Streamlit has finished the current run."""
+    page.wait_for_timeout(500)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden")
