@@ -191,8 +191,9 @@ def test_geojson_is_rfc7946_points_in_lon_lat_order() -> None:
     first, unlocated, other = gj["features"]
     assert first["geometry"] == {"type": "Point", "coordinates": [-118.289, 34.071]}
     assert unlocated["geometry"] is None  # RFC 7946 3.2: an unlocated feature
-    assert first["properties"] | {} >= {"crew": "A", "seq": 1, "request_id": "1-00001",
-                                        "address": "1 MAIN ST", "category": "Bulky items"}
+    assert first["properties"].items() >= {"crew": "A", "seq": 1, "request_id": "1-00001",
+                                           "address": "1 MAIN ST",
+                                           "category": "Bulky items"}.items()
     assert first["properties"]["eta"] == "2020-01-03T07:10-08:00"
     assert other["properties"]["crew"] == "B"
 
