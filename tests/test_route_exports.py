@@ -13,14 +13,19 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import ClassVar
 from zoneinfo import ZoneInfo
 
 import geojson
 import pytest
+from signin import sign_in_at
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+from streamlit.testing.v1 import AppTest, app_test
 
 from dispatch.auth import Principal, Role
 from dispatch.citypack import CityPack, load_city_pack
@@ -38,6 +43,7 @@ from dispatch.services.routesheets import (
 from dispatch.services.workflow import RouteView, StopView, navigation_url
 from dispatch.store import UnitOfWork, make_engine
 
+ROOT = Path(__file__).resolve().parents[1]
 LA = ZoneInfo("America/Los_Angeles")
 DAY = date(2020, 1, 3)
 SAMPLE = Path(__file__).parent / "data" / "workflow" / "la_day_cd13_cd14_open.csv"
@@ -334,3 +340,70 @@ def test_the_command_says_what_is_missing_in_one_line(
     assert message in err and err.startswith("dispatch: ")
     assert err.strip().count("\n") == 0 and "Traceback" not in err
 
+
+
+# ------------------------------------------------------------------------------ pages
+
+
+class _KeptStorage(MemoryMediaFileStorage):
+    """AppTest's in-memory media storage, kept so a test can read what a page offered."""
+
+    made: ClassVar[list[MemoryMediaFileStorage]] = []
+
+    def __init__(self, media_endpoint: str) -> None:
+        super().__init__(media_endpoint)
+        _KeptStorage.made.append(self)
+
+
+def _page(name: str, seeded: Seeded, monkeypatch: pytest.MonkeyPatch,
+          principal: Principal) -> AppTest:
+    monkeypatch.setenv("DATABASE_URL", seeded.url)
+    monkeypatch.setenv("CURBSIDE_CITY", "los_angeles")
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(sys, "path", [str(ROOT), *sys.path])
+    monkeypatch.setattr(app_test, "MemoryMediaFileStorage", _KeptStorage)
+    _KeptStorage.made.clear()
+    at = AppTest.from_file(str(ROOT / "app_pages" / name), default_timeout=60)
+    sign_in_at(at, seeded.url, principal)
+    return at
+
+
+def _downloads(at: AppTest) -> dict[str, bytes]:
+    """Return label -> bytes of every download button on the page's last run."""
+    storage = _KeptStorage.made[-1]
+    out = {}
+    for button in at.get("download_button"):
+        file_id = button.proto.url.rsplit("/", 1)[-1].split(".")[0]
+        out[button.proto.label] = storage.get_file(file_id).content
+    return out
+
+
+def test_the_crew_page_offers_its_own_route_with_addresses(
+    seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mine = sorted(seeded.routes)[0]
+    member = Principal(f"crew-{mine.lower()}", Role.CREW, crew=mine)
+    at = _page("crew.py", seeded, monkeypatch, member).run()
+    assert not at.exception and not at.error
+    files = _downloads(at)
+    assert sorted(files) == ["My route (CSV)", "My route (GPX)"]
+    rows = _rows(files["My route (CSV)"].decode("utf-8"))
+    assert {r["crew"] for r in rows} == {mine}
+    assert [r["address"] for r in rows] == seeded.routes[mine]
+    root = _gpx(files["My route (GPX)"].decode("utf-8"))
+    assert [n.text for n in root.findall("g:rte/g:rtept/g:name", NS)] == seeded.routes[mine]
+
+
+def test_the_route_sheet_page_exports_name_the_addresses(
+    seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = _page("route_sheets.py", seeded, monkeypatch, SUPERVISOR).run()
+    assert not at.exception and not at.error
+    files = _downloads(at)
+    assert sorted(files) == ["CSV", "GPX", "GeoJSON", "Route sheet (HTML)"]
+    every = [a for c in sorted(seeded.routes) for a in seeded.routes[c]]
+    assert [r["address"] for r in _rows(files["CSV"].decode("utf-8"))] == every
+    root = _gpx(files["GPX"].decode("utf-8"))
+    assert [n.text for n in root.findall("g:rte/g:rtept/g:name", NS)] == every
+    gj = json.loads(files["GeoJSON"])
+    assert [f["properties"]["address"] for f in gj["features"]] == every
