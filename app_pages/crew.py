@@ -23,13 +23,16 @@ from dispatch.errors import DispatchError
 from dispatch.services import workflow as wf
 from dispatch.services.clock import clock_info
 from dispatch.services.routesheets import (
+    ROUTE_FORMATS,
     STATUS_LABELS,
     crew_map_geojson,
     crews_on_day,
     escape_markdown,
+    export_name,
     local_time,
     newest_plan_date,
     progress,
+    route_export,
 )
 from geo.map_assets import use_local_assets
 from geo.maps import base_map, crew_colours, route_layer
@@ -239,3 +242,13 @@ if others:
     if chosen is not None:
         st.session_state["crew_focus"] = chosen
         st.rerun()
+
+# ------------------------------------------------------------ the route to download
+cols = st.columns(2)
+for col, (fmt, label, icon) in zip(cols, [("csv", "My route (CSV)", ":material/table:"),
+                                          ("gpx", "My route (GPX)", ":material/route:")],
+                                   strict=True):
+    mime, ext = ROUTE_FORMATS[fmt]
+    col.download_button(label, route_export([view], fmt, tz, category_labels=labels),
+                        export_name(day, view.plan_id, crew, ext), mime=mime, icon=icon,
+                        width="stretch", on_click="ignore", key=f"crew_export_{fmt}")

@@ -1,7 +1,9 @@
-"""Route sheets: printable stop lists per crew, with GPX and CSV for navigation devices.
+"""Route sheets: printable stop lists per crew, with GPX, CSV and GeoJSON exports.
 
 The sheet is built by :func:`dispatch.services.routesheets.route_sheet_html` (every
-resident text HTML-escaped); this page only chooses what to print and offers downloads.
+resident text HTML-escaped) and the exports by
+:func:`~dispatch.services.routesheets.route_export` (each stop named by its address);
+this page only chooses what to print and offers downloads.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ from dispatch.auth import Role
 from dispatch.errors import DispatchError
 from dispatch.services.planning import export_plan
 from dispatch.services.routesheets import (
+    ROUTE_FORMATS,
     crew_depots,
     escape_markdown,
     export_name,
     newest_plan_date,
     plan_choices,
-    plan_for_crew,
+    route_export,
     route_sheet_html,
     sheet_views,
 )
@@ -60,7 +63,6 @@ try:
     with unit_of_work() as uow:
         views = sheet_views(uow, choice.plan_id, crew)
         plan = export_plan(uow, choice.plan_id)
-    exports = plan_for_crew(plan, crew)
     sheet = route_sheet_html(
         views,
         city.display_name,
@@ -71,7 +73,8 @@ try:
         colours=crew_colours(r.crew for r in plan.routes),
         with_map=with_map,
     )
-    gpx, csv = exports.to_gpx(), exports.to_csv()
+    exports = {fmt: route_export(views, fmt, tz, category_labels=city.category_labels)
+               for fmt in ("gpx", "csv", "geojson")}
 except DispatchError as exc:
     st.error(escape_markdown(str(exc)), icon=":material/error:")
     st.stop()
@@ -79,19 +82,18 @@ except DispatchError as exc:
 stops = sum(len(v.stops) for v in views)
 st.caption(f"{len(views)} crew page(s), {stops} stops. Open the HTML file in a browser and "
            "print it: each crew starts on a new page.")
-cols = st.columns(3)
+cols = st.columns(4)
 cols[0].download_button(
     "Route sheet (HTML)", sheet, export_name(day, choice.plan_id, crew, "html"),
     mime="text/html", icon=":material/print:", type="primary", width="stretch", on_click="ignore",
 )
-cols[1].download_button(
-    "GPX", gpx, export_name(day, choice.plan_id, crew, "gpx"),
-    mime="application/gpx+xml", icon=":material/route:", width="stretch", on_click="ignore",
-)
-cols[2].download_button(
-    "CSV", csv, export_name(day, choice.plan_id, crew, "csv"),
-    mime="text/csv", icon=":material/table:", width="stretch", on_click="ignore",
-)
+for col, (fmt, label, icon) in zip(cols[1:], [("gpx", "GPX", ":material/route:"),
+                                              ("csv", "CSV", ":material/table:"),
+                                              ("geojson", "GeoJSON", ":material/map:")],
+                                   strict=True):
+    mime, ext = ROUTE_FORMATS[fmt]
+    col.download_button(label, exports[fmt], export_name(day, choice.plan_id, crew, ext),
+                        mime=mime, icon=icon, width="stretch", on_click="ignore")
 st.subheader("Preview", anchor=False)
 # the sheet is our own document: every data text in it is escaped, and its CSP forbids
 # scripts (see route_sheet_html)

@@ -207,6 +207,32 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_routes_export(args: argparse.Namespace) -> int:
+    """Write the routes of a day's assigned plan (or one crew's) as CSV, GPX or GeoJSON."""
+    from datetime import date
+
+    from dispatch.services.routesheets import export_day_routes
+    from dispatch.store import UnitOfWork
+
+    try:
+        day = date.fromisoformat(args.date)
+    except ValueError:
+        raise CliError(f"--date {args.date!r} is not a date; expected YYYY-MM-DD") from None
+    engine = _ready_engine(args)
+    pack = _pack(args)
+    with UnitOfWork(engine, actor="cli:routes") as uow:
+        data = export_day_routes(uow, pack, day, args.format, args.crew)
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(data)
+        print(f"routes of {day.isoformat()} written to {out}")
+    else:
+        sys.stdout.write(data.decode("utf-8"))
+        sys.stdout.flush()
+    return 0
+
+
 def cmd_districts_load(args: argparse.Namespace) -> int:
     """Load a city's council-district layer from a file or an ArcGIS FeatureServer URL."""
     from dispatch.services.districts import import_districts
@@ -556,6 +582,17 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--out", required=True)
     q.add_argument("--city", default=argparse.SUPPRESS)
     q.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("routes", help="crews' routes")
+    rsub = p.add_subparsers(dest="what", required=True)
+    q = rsub.add_parser("export", help="write the routes of a day's assigned plan, each stop "
+                                       "named by its address")
+    q.add_argument("--date", required=True, help="service date, YYYY-MM-DD")
+    q.add_argument("--crew", default=None, help="only this crew's route (default: every crew)")
+    q.add_argument("--format", required=True, choices=["gpx", "csv", "geojson"])
+    q.add_argument("--out", default=None, help="file to write (default: standard output)")
+    q.add_argument("--city", default=argparse.SUPPRESS)
+    q.set_defaults(func=cmd_routes_export)
 
     p = sub.add_parser("plan", help="plan a day's routes and save them as a draft")
     p.add_argument("--date", required=True, help="service date, YYYY-MM-DD")

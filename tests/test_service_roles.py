@@ -108,7 +108,7 @@ def test_crew_services_are_few_and_named() -> None:
     crew_ok = sorted(n for n, f in GUARDED if Role.CREW in getattr(f, ROLES_ATTR))
     assert crew_ok == sorted([
         "clock.clock_info", "planning.default_plan_date", "queries.store_version",
-        "routesheets.crew_map_geojson",
+        "routesheets.crew_map_geojson", "routesheets.export_day_routes",
         "routesheets.crews_on_day", "routesheets.newest_plan_date",
         "workflow.acknowledge_route_change", "workflow.attach_photo",
         "workflow.cannot_complete", "workflow.complete_stop", "workflow.crew_route",

@@ -1,13 +1,16 @@
 """Route sheets and crew-route helpers for the crew and supervisor pages.
 
-Two kinds of functions live here:
+Three kinds of functions live here:
 
 - small look-ups on the unit of work (which days and crews have an assigned route,
   which plans a supervisor may print), built on the plan repository; like the
   workflow services they check the acting principal's role, and a crew member only
   ever gets their own crew's route;
-- pure shaping: a plan filtered to one crew (GeoJSON for the map, CSV and GPX exports),
-  the printable HTML route sheet, and escaping of resident text for Markdown.
+- pure shaping: a plan filtered to one crew (GeoJSON for the map), the crews' route
+  exports (CSV, GPX, GeoJSON from :class:`RouteView`, each stop named by its address),
+  the printable HTML route sheet, and escaping of resident text for Markdown;
+- :func:`export_day_routes`, which reads the routes of a day's assigned plan for the
+  ``dispatch routes export`` command.
 
 Every text that comes from residents or data files (addresses, descriptions, request
 ids, service codes, crew and district names) is HTML-escaped with :func:`html.escape`
@@ -16,9 +19,13 @@ before it goes into the sheet.
 
 from __future__ import annotations
 
+import csv
 import html
+import io
+import json
 import math
 import re
+import xml.etree.ElementTree as ET
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
@@ -26,7 +33,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from dispatch.auth import READING, SUPERVISING, WORKING, Role, require_crew, service
-from dispatch.errors import NotFoundError
+from dispatch.citypack import CityPack
+from dispatch.errors import NotFoundError, ValidationError
 from dispatch.planning import Plan
 from dispatch.services.workflow import (
     STOP_ARRIVED,
@@ -39,8 +47,11 @@ from dispatch.services.workflow import (
 )
 from dispatch.store import UnitOfWork
 from dispatch.store.plans import plan_from_rows
+from dispatch.text import neutralise_formula
 
 __all__ = [
+    "ROUTE_CSV_COLUMNS",
+    "ROUTE_FORMATS",
     "SHEET_CSP",
     "STATUS_LABELS",
     "PlanChoice",
@@ -49,12 +60,17 @@ __all__ = [
     "crew_route_geojson",
     "crews_on_day",
     "escape_markdown",
+    "export_day_routes",
     "export_name",
     "local_time",
     "newest_plan_date",
     "plan_choices",
     "plan_for_crew",
     "progress",
+    "route_csv",
+    "route_export",
+    "route_geojson",
+    "route_gpx",
     "route_sheet_html",
     "route_svg",
     "sheet_views",
@@ -501,3 +517,313 @@ def _crew_page(
         + "".join(body)
         + "</tbody></table></div>"
     )
+
+
+# ------------------------------------------------------------------- route exports
+
+#: Export formats of a day's routes: format -> (MIME type, file extension).
+ROUTE_FORMATS: dict[str, tuple[str, str]] = {
+    "csv": ("text/csv", "csv"),
+    "gpx": ("application/gpx+xml", "gpx"),
+    "geojson": ("application/geo+json", "geojson"),
+}
+
+#: Columns of a route CSV, in order.
+ROUTE_CSV_COLUMNS: tuple[str, ...] = (
+    "crew", "seq", "request_id", "address", "category", "district", "lon", "lat", "eta",
+    "status", "description", "note", "navigation_url",
+)  # fmt: skip
+
+_GPX_NS = "http://www.topografix.com/GPX/1/1"
+# Characters XML 1.0 cannot carry at all (not even escaped): most C0 controls.
+_XML_INVALID = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _label(stop: StopView, labels: Mapping[str, str]) -> str:
+    return labels.get(stop.category, stop.category)
+
+
+def _local_iso(t: datetime | None, tz: ZoneInfo) -> str:
+    """Return ``t`` in ``tz`` as ISO 8601 to the minute, with its offset (``''`` if none)."""
+    return "" if t is None else t.astimezone(tz).isoformat(timespec="minutes")
+
+
+def _coord(value: float | None) -> float | str:
+    return "" if value is None else round(value, 6)
+
+
+def _xml_text(text: str) -> str:
+    """Return ``text`` without the characters XML 1.0 forbids (ElementTree escapes the rest)."""
+    return _XML_INVALID.sub("", text)
+
+
+def route_csv(
+    views: Sequence[RouteView],
+    tz: ZoneInfo,
+    *,
+    category_labels: Mapping[str, str] | None = None,
+) -> str:
+    """Return the routes as CSV: one row per stop, crew by crew, in route order.
+
+    Parameters
+    ----------
+    views
+        The routes, one per crew, in the order the rows should come.
+    tz
+        The city's time zone: ``eta`` is local ISO 8601 with its offset
+        (``2020-01-03T07:10-08:00``).
+    category_labels
+        Category code -> label; the ``category`` column holds the label (the code when
+        the city has none).
+
+    Returns
+    -------
+    str
+        A header of :data:`ROUTE_CSV_COLUMNS` and the rows. Every text cell goes through
+        :func:`~dispatch.text.neutralise_formula`, so a note such as ``=cmd`` reads as
+        text in a spreadsheet. A crew with no stops has no rows; stops without a
+        location have empty ``lon``, ``lat`` and ``navigation_url``.
+    """
+    labels = dict(category_labels or {})
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(ROUTE_CSV_COLUMNS), lineterminator="\n")
+    w.writeheader()
+    for view in views:
+        for s in view.stops:
+            row: dict[str, object] = {
+                "crew": view.crew,
+                "seq": s.sequence,
+                "request_id": s.request_id,
+                "address": s.address,
+                "category": _label(s, labels),
+                "district": s.district or "",
+                "lon": _coord(s.lon),
+                "lat": _coord(s.lat),
+                "eta": _local_iso(s.eta, tz),
+                "status": STATUS_LABELS.get(s.status, s.status),
+                "description": s.description,
+                "note": s.note or "",
+                "navigation_url": s.navigation_url,
+            }
+            w.writerow({k: neutralise_formula(v) for k, v in row.items()})
+    return buf.getvalue()
+
+
+def _gpx_desc(stop: StopView, labels: Mapping[str, str]) -> str:
+    parts = [_label(stop, labels), f"request {stop.request_id}"]
+    if stop.description.strip():
+        parts.append(stop.description.strip())
+    if stop.note and stop.note.strip():
+        parts.append(f"crew note: {stop.note.strip()}")
+    return _xml_text(" · ".join(parts))
+
+
+def route_gpx(
+    views: Sequence[RouteView],
+    *,
+    category_labels: Mapping[str, str] | None = None,
+) -> str:
+    """Return the routes as a GPX 1.1 document for navigation devices.
+
+    Parameters
+    ----------
+    views
+        The routes, one ``<rte>`` each (named by the crew), in the order given.
+    category_labels
+        Category code -> label, for each point's ``<desc>`` and ``<type>``.
+
+    Returns
+    -------
+    str
+        The document. Each stop with a location is an ``<rtept>`` whose ``<name>`` is
+        its address (the request id when it has none), whose ``<desc>`` holds the
+        category label, the request id, the resident's description and the crew's
+        note, and whose ``<time>`` is the ETA in UTC. Stops without a location are
+        left out (a route point needs one); a crew with no stops gets an empty
+        ``<rte>``. A route that follows the roads (:attr:`RouteView.geometry`) also
+        gets a ``<trk>`` of that path; straight-line routes get none. Text is escaped
+        by the XML writer, and characters XML 1.0 cannot carry are dropped.
+    """
+    labels = dict(category_labels or {})
+    root = ET.Element(f"{{{_GPX_NS}}}gpx", {"version": "1.1", "creator": "curbside"})
+    for view in views:
+        rte = ET.SubElement(root, f"{{{_GPX_NS}}}rte")
+        ET.SubElement(rte, f"{{{_GPX_NS}}}name").text = _xml_text(view.crew)
+        for s in view.stops:
+            if s.lon is None or s.lat is None:
+                continue
+            pt = ET.SubElement(rte, f"{{{_GPX_NS}}}rtept",
+                               {"lat": f"{s.lat:.6f}", "lon": f"{s.lon:.6f}"})
+            if s.eta is not None:
+                ET.SubElement(pt, f"{{{_GPX_NS}}}time").text = s.eta.astimezone(
+                    ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%SZ")
+            ET.SubElement(pt, f"{{{_GPX_NS}}}name").text = _xml_text(
+                s.address.strip() or s.request_id)
+            ET.SubElement(pt, f"{{{_GPX_NS}}}desc").text = _gpx_desc(s, labels)
+            ET.SubElement(pt, f"{{{_GPX_NS}}}type").text = _xml_text(_label(s, labels))
+    for view in views:
+        if not view.stops or not view.geometry:
+            continue
+        trk = ET.SubElement(root, f"{{{_GPX_NS}}}trk")
+        ET.SubElement(trk, f"{{{_GPX_NS}}}name").text = _xml_text(view.crew)
+        seg = ET.SubElement(trk, f"{{{_GPX_NS}}}trkseg")
+        for lon, lat in view.geometry:
+            ET.SubElement(seg, f"{{{_GPX_NS}}}trkpt", {"lat": f"{lat:.6f}", "lon": f"{lon:.6f}"})
+    ET.register_namespace("", _GPX_NS)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True)
+
+
+def route_geojson(
+    views: Sequence[RouteView],
+    tz: ZoneInfo,
+    *,
+    category_labels: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Return the routes' stops as an RFC 7946 FeatureCollection of Points.
+
+    Parameters
+    ----------
+    views
+        The routes, one per crew.
+    tz
+        The city's time zone: ``eta`` is local ISO 8601 with its offset.
+    category_labels
+        Category code -> label, for the ``category`` property.
+
+    Returns
+    -------
+    dict
+        One Feature per stop, in route order: a Point at ``[lon, lat]`` (``null``
+        geometry for a stop without a location), with the properties ``crew``,
+        ``seq``, ``request_id``, ``address``, ``category`` (label), ``category_code``,
+        ``district``, ``eta``, ``status``, ``description`` and ``note``. No ``crs``.
+    """
+    labels = dict(category_labels or {})
+    feats: list[dict[str, Any]] = []
+    for view in views:
+        for s in view.stops:
+            geometry = (None if s.lon is None or s.lat is None else
+                        {"type": "Point", "coordinates": [round(s.lon, 6), round(s.lat, 6)]})
+            feats.append({
+                "type": "Feature",
+                "geometry": geometry,
+                "properties": {
+                    "crew": view.crew,
+                    "seq": s.sequence,
+                    "request_id": s.request_id,
+                    "address": s.address,
+                    "category": _label(s, labels),
+                    "category_code": s.category,
+                    "district": s.district,
+                    "eta": _local_iso(s.eta, tz) or None,
+                    "status": STATUS_LABELS.get(s.status, s.status),
+                    "description": s.description,
+                    "note": s.note,
+                },
+            })
+    return {"type": "FeatureCollection", "features": feats}
+
+
+def route_export(
+    views: Sequence[RouteView],
+    fmt: str,
+    tz: ZoneInfo,
+    *,
+    category_labels: Mapping[str, str] | None = None,
+) -> bytes:
+    """Return the routes as a document of format ``fmt``, UTF-8 encoded.
+
+    Parameters
+    ----------
+    views
+        The routes, one per crew.
+    fmt
+        One of :data:`ROUTE_FORMATS`: ``csv`` (:func:`route_csv`), ``gpx``
+        (:func:`route_gpx`) or ``geojson`` (:func:`route_geojson`).
+    tz
+        The city's time zone.
+    category_labels
+        Category code -> label.
+
+    Returns
+    -------
+    bytes
+        The document.
+
+    Raises
+    ------
+    ValidationError
+        ``fmt`` is not one of :data:`ROUTE_FORMATS`.
+    """
+    if fmt == "csv":
+        text = route_csv(views, tz, category_labels=category_labels)
+    elif fmt == "gpx":
+        text = route_gpx(views, category_labels=category_labels)
+    elif fmt == "geojson":
+        text = json.dumps(route_geojson(views, tz, category_labels=category_labels),
+                          ensure_ascii=False, indent=1)
+    else:
+        raise ValidationError(
+            f"route export format {fmt!r} is not one of {', '.join(ROUTE_FORMATS)}")
+    return text.encode("utf-8")
+
+
+@service(*WORKING, action="export routes")
+def export_day_routes(
+    uow: UnitOfWork,
+    pack: CityPack,
+    day: date,
+    fmt: str,
+    crew: str | None = None,
+) -> bytes:
+    """Return the routes of the plan assigned for ``day`` as a CSV, GPX or GeoJSON document.
+
+    Parameters
+    ----------
+    uow
+        Unit of work. Supervisors and admins export any crew's route or every route;
+        a crew member only their own crew's (``crew=None`` means their own).
+    pack
+        The city pack: its name, time zone and category labels.
+    day
+        The service date.
+    fmt
+        ``csv``, ``gpx`` or ``geojson`` (see :func:`route_export`).
+    crew
+        Only this crew's route; ``None`` for every crew with stops.
+
+    Returns
+    -------
+    bytes
+        The document, UTF-8.
+
+    Raises
+    ------
+    AccessDeniedError
+        A crew member asked for another crew's route.
+    NotFoundError
+        No plan is assigned for ``day``, or ``crew`` has no route on it.
+    ValidationError
+        ``fmt`` is not a known format.
+    """
+    principal = uow.principal
+    if principal.role is Role.CREW:
+        crew = crew if crew is not None else principal.crew
+        require_crew(principal, crew or "", action="export the route")
+    if fmt not in ROUTE_FORMATS:
+        raise ValidationError(
+            f"route export format {fmt!r} is not one of {', '.join(ROUTE_FORMATS)}")
+    plans = [row for row in uow.plans.for_date(pack.name, day) if row.status == "assigned"]
+    if not plans:
+        raise NotFoundError(f"no plan is assigned for {day:%A %d %B %Y} ({day.isoformat()}); "
+                            "assign the day's plan first")
+    routes = [r for row in plans for r in row.routes if r.status != "superseded"]
+    if crew is not None:
+        routes = [r for r in routes if r.crew_name == crew]
+        if not routes:
+            raise NotFoundError(f"crew {crew!r} has no route on the plan assigned for "
+                                f"{day.isoformat()}")
+    else:
+        routes = [r for r in routes if r.stops]
+    views = [_route_view(uow, r) for r in sorted(routes, key=lambda r: r.crew_name)]
+    return route_export(views, fmt, pack.timezone, category_labels=pack.category_labels)

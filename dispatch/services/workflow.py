@@ -118,6 +118,8 @@ class StopView:
     note: str | None
     navigation_url: str
     status_at: datetime | None = None
+    #: District of the stop (as planned), ``None`` when it lies in none.
+    district: str | None = None
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,9 @@ class RouteView:
     stops: tuple[StopView, ...]
     notice: str | None = None
     status: str = RouteStatus.PLANNED.value
+    #: The driven path, ``(lon, lat)`` points along the roads, when the plan's travel
+    #: model followed a road network; ``None`` for straight legs between stops.
+    geometry: tuple[tuple[float, float], ...] | None = None
 
     @property
     def next_stop(self) -> StopView | None:
@@ -791,13 +796,15 @@ def _route_view(uow: UnitOfWork, route: Any) -> RouteView:
             description=req.description, lon=req.lon, lat=req.lat, eta=s.eta,
             departure=s.departure, status=s.status, locked=s.locked, reason=s.reason,
             note=s.note, navigation_url=navigation_url(req.lon, req.lat),
-            status_at=s.status_at,
+            status_at=s.status_at, district=s.district,
         ))
+    path = (route.crew_settings or {}).get("geometry")
     return RouteView(
         route_id=route.id, plan_id=route.plan_id, plan_status=route.plan.status,
         crew=route.crew_name, district=route.district, distance_m=route.distance_m,
         drive_s=route.drive_s, service_s=route.service_s, load=route.load,
         capacity=route.capacity, stops=tuple(stops), status=route.status,
+        geometry=None if not path else tuple((float(x), float(y)) for x, y in path),
     )
 
 
