@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
 
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+#: A plain decimal number, signed or not: a spreadsheet reads it as a number, never runs it.
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
 def neutralise_formula(value: object) -> object:
@@ -15,9 +18,11 @@ def neutralise_formula(value: object) -> object:
 
     Text starting with ``= + - @`` (or a tab/carriage return) is prefixed with a single
     quote so that Excel and LibreOffice show it instead of evaluating it (OWASP "CSV
-    injection"). Numbers are left alone.
+    injection"). Numbers are left alone, and so is text that is a plain number such as a
+    negative longitude (``-118.45``), which cannot run.
     """
-    if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES):
+    if (isinstance(value, str) and value.startswith(_FORMULA_PREFIXES)
+            and not _PLAIN_NUMBER.fullmatch(value)):
         return "'" + value
     return value
 

@@ -22,7 +22,7 @@ from dispatch.citypack import load_city_pack
 from dispatch.services.imports import import_requests
 from dispatch.services.reports import monthly_report
 from dispatch.store import UnitOfWork
-from dispatch.text import csv_bytes
+from dispatch.text import csv_bytes, neutralise_formula
 
 ROOT = Path(__file__).resolve().parents[1]
 HOSTILE = ["=HYPERLINK(\"http://evil\",\"x\")", "+1+1", "-2+3", "@SUM(A1)", "\tcmd"]
@@ -120,3 +120,20 @@ def test_monthly_top_types_csv(db: Connection, tmp_path: Path) -> None:
     assert any(p.name == "top_types.csv" for p in summary.files)
     codes = [r["service_code"] for r in csv.DictReader((tmp_path / "top_types.csv").open())]
     assert "'" + HOSTILE[0] in codes and HOSTILE[0] not in codes
+
+
+@pytest.mark.parametrize(("cell", "out"), [
+    ("-118.452344917", "-118.452344917"),  # a longitude passed through `dispatch geocode`
+    ("34.01", "34.01"),
+    ("+15", "+15"),
+    ("-1e-05", "-1e-05"),
+    ("-2+3", "'-2+3"),
+    ("- 1", "'- 1"),
+    ("=1+2", "'=1+2"),
+    ("@SUM(A1)", "'@SUM(A1)"),
+    ("-118.4,cmd", "'-118.4,cmd"),
+])
+def test_a_plain_number_in_text_is_not_taken_for_a_formula(cell: str, out: str) -> None:
+    """`dispatch geocode` wrote a negative longitude of its input as `'-118.45...`, so a
+    script comparing columns broke; a number cannot run, so it stays as it came."""
+    assert neutralise_formula(cell) == out
