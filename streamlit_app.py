@@ -33,6 +33,7 @@ PAGES = [
     ("Supervisor", "app_pages/needs_location.py", "Needs location",
      ":material/wrong_location:", SUPERVISORS),
     ("Supervisor", "app_pages/plan.py", "Plan and assign", ":material/route:", SUPERVISORS),
+    ("Supervisor", "app_pages/board.py", "Live board", ":material/dashboard:", SUPERVISORS),
     ("Supervisor", "app_pages/route_sheets.py", "Route sheets", ":material/print:", SUPERVISORS),
     ("Supervisor", "app_pages/event_log.py", "Event log", ":material/history:", SUPERVISORS),
     ("Crew", "app_pages/crew.py", "My route today", ":material/local_shipping:", CREWS),

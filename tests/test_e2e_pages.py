@@ -39,12 +39,13 @@ PHONE = {"width": 390, "height": 844}
 #: Each role's pages, as the navigation names them (streamlit_app.PAGES).
 READER_PAGES = ["Requests map", "Hot spots", "Service KPIs", "Monthly report"]
 SUPERVISOR_PAGES = ["Requests map", "Intake", "Triage", "Needs location", "Plan and assign",
+                    "Live board",
                     "Route sheets", "Event log", "My route today", "Hot spots",
                     "Service KPIs", "Monthly report"]
 #: A page's heading where it differs from its navigation title.
 HEADINGS = {"Monthly report": "Monthly activity report"}
 #: Pages that must show at least one map on this worked day.
-MAP_PAGES = {"Requests map", "Intake", "Needs location", "Plan and assign",
+MAP_PAGES = {"Requests map", "Intake", "Needs location", "Plan and assign", "Live board",
              "My route today", "Hot spots"}
 #: What a drawn Leaflet map holds: markers, clusters, vector paths or a canvas layer.
 DRAWN = (".leaflet-marker-icon, .marker-cluster, path.leaflet-interactive, "

@@ -614,6 +614,26 @@ class PlanRepository:
             stmt = stmt.where(PlanRow.status.in_(list(statuses)))
         return self.session.scalar(stmt)
 
+    def day_stop_facts(self, city: str, service_date: date) -> list[Any]:
+        """Return one row per stop of the routes crews work on ``service_date``.
+
+        Routes of assigned plans that are not superseded; a route without stops gives one
+        row whose stop columns are ``None``. Columns: ``plan_id, route_id, crew_name,
+        district, stop_id, request_id, sequence, status, status_at, eta, departure, lon,
+        lat``. Bounded by the day (a city's day is a few thousand stops), read as plain
+        rows, not ORM objects.
+        """
+        stmt = (select(RouteRow.plan_id, RouteRow.id.label("route_id"), RouteRow.crew_name,
+                       RouteRow.district, StopRow.id.label("stop_id"), StopRow.request_id,
+                       StopRow.sequence, StopRow.status, StopRow.status_at, StopRow.eta,
+                       StopRow.departure, StopRow.lon, StopRow.lat)
+                .join(PlanRow, PlanRow.id == RouteRow.plan_id)
+                .outerjoin(StopRow, StopRow.route_id == RouteRow.id)
+                .where(PlanRow.city == city, PlanRow.service_date == service_date,
+                       PlanRow.status == "assigned", RouteRow.status != "superseded")
+                .order_by(RouteRow.crew_name, StopRow.sequence))
+        return list(self.session.execute(stmt))
+
     def route(self, route_id: int) -> RouteRow | None:
         """Return one route."""
         return self.session.get(RouteRow, route_id)

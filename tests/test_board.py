@@ -1,0 +1,174 @@
+"""The live board (issue 13): each crew's progress, where it last closed a stop, and the
+work waiting, from the day's stops; the pure half first, then the service and the page."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from signin import sign_in_at
+from sqlalchemy import Connection
+from streamlit.testing.v1 import AppTest
+
+from dispatch.auth import Principal, Role
+from dispatch.citypack import CityPack, load_city_pack
+from dispatch.cli import main
+from dispatch.errors import AccessDeniedError
+from dispatch.services import workflow as wf
+from dispatch.services.board import BoardStop, crew_progress, day_board
+from dispatch.services.clock import set_clock
+from dispatch.services.imports import import_requests
+from dispatch.services.planning import plan_for_day
+from dispatch.services.requests import IntakeForm, create_request
+from dispatch.store import UnitOfWork, make_engine
+
+ROOT = Path(__file__).resolve().parents[1]
+DAY = date(2020, 1, 3)
+SAMPLE = Path(__file__).parent / "data" / "workflow" / "la_day_cd13_cd14_open.csv"
+T0 = datetime(2020, 1, 3, 16, 0, tzinfo=UTC)  # 08:00 in Los Angeles
+ANA = Principal("ana", Role.SUPERVISOR)
+
+
+def _stop(stop_id: int | None, status: str | None = "pending", *, at: int | None = None,
+          eta: int | None = None, dep: int | None = None, route: int = 1,
+          lon: float | None = None) -> BoardStop:
+    """A stop; times in minutes after T0."""
+    def t(m: int | None) -> datetime | None:
+        return None if m is None else T0 + timedelta(minutes=m)
+
+    return BoardStop(plan_id=1, route_id=route, crew=f"crew-{route}", district="13",
+                     stop_id=stop_id, status=status, status_at=t(at), eta=t(eta),
+                     departure=t(dep), lon=lon, lat=None if lon is None else 34.0)
+
+
+@pytest.mark.parametrize(("stops", "now_min", "expect"), [
+    # a route without stops: nothing to do, nothing late
+    ([_stop(None, None)], 0, (0, 0, 0, None, None)),
+    # nothing due yet, nothing closed: no verdict
+    ([_stop(1, eta=30, dep=40)], 0, (0, 0, 1, None, None)),
+    # the next stop was due 20 minutes ago: 20 min behind
+    ([_stop(1, eta=10, dep=20)], 30, (0, 0, 1, 20 * 60, None)),
+    # closed 15 minutes before its planned departure: 15 min ahead
+    ([_stop(1, "done", at=5, eta=10, dep=20, lon=-118.3), _stop(2, eta=60, dep=70)], 6,
+     (1, 0, 1, -15 * 60, -118.3)),
+    # can't complete is counted apart from done, and closes the stop
+    ([_stop(1, "done", at=5, eta=0, dep=5, lon=-118.3),
+      _stop(2, "cant_complete", at=25, eta=15, dep=20, lon=-118.2)], 30,
+     (1, 1, 0, 5 * 60, -118.2)),
+    # an overdue next stop outweighs an early last one
+    ([_stop(1, "done", at=5, eta=0, dep=10, lon=-118.3), _stop(2, eta=20, dep=30)], 50,
+     (1, 0, 1, 30 * 60, -118.3)),
+    # arrived is still remaining
+    ([_stop(1, "arrived", at=12, eta=10, dep=20)], 12, (0, 0, 1, 2 * 60, None)),
+])
+def test_crew_progress(stops: list[BoardStop], now_min: int,
+                       expect: tuple[int, int, int, int | None, float | None]) -> None:
+    (row,) = crew_progress(stops, T0 + timedelta(minutes=now_min))
+    assert (row.done, row.cant_complete, row.remaining, row.behind_s,
+            row.last_closed_lon) == expect
+    assert row.total == sum(s.stop_id is not None for s in stops)
+
+
+def test_crew_progress_keeps_routes_apart_and_names_the_last_action() -> None:
+    rows = crew_progress([_stop(1, "done", at=5, dep=5, route=2, lon=-118.1),
+                          _stop(2, "arrived", at=9, route=2), _stop(3, route=1)],
+                         T0 + timedelta(minutes=10))
+    assert [r.crew for r in rows] == ["crew-1", "crew-2"]
+    assert rows[1].last_action_at == T0 + timedelta(minutes=9)
+    assert rows[0].last_action_at is None
+
+
+@pytest.fixture(scope="module")
+def la() -> CityPack:
+    return load_city_pack("los_angeles")
+
+
+@pytest.mark.db
+def test_the_board_follows_a_crew_and_lists_new_work(db: Connection, la: CityPack) -> None:
+    with UnitOfWork(db, actor="supervisor:ana") as uow:
+        import_requests(uow, SAMPLE, la)
+    with UnitOfWork(db, actor=Principal("root", Role.ADMIN)) as uow:
+        set_clock(uow, datetime(2020, 1, 3, 15, 0, tzinfo=UTC))  # 07:00 in LA
+    with UnitOfWork(db, actor="supervisor:ana") as uow:
+        summary = plan_for_day(uow, la, DAY, districts=["13"], time_limit_s=2, max_workers=1)
+    with UnitOfWork(db, actor="supervisor:ana") as uow:
+        wf.assign_plan(uow, summary.plan_id)
+    with UnitOfWork(db, actor=ANA) as uow:
+        before = day_board(uow, la, DAY)
+    assert before.plan_ids == (summary.plan_id,)
+    assert sum(c.total for c in before.crews) == sum(len(r.stops) for r in summary.plan.routes)
+    assert all(c.done == 0 and c.last_closed_lon is None for c in before.crews)
+    crew = next(c.crew for c in before.crews if c.total)
+    with UnitOfWork(db, actor=f"crew:{crew}") as uow:
+        view = wf.crew_route(uow, la.name, DAY, crew)
+        assert view is not None and view.next_stop is not None
+        first = view.next_stop
+        wf.record_arrival(uow, first.stop_id, crew)
+    with UnitOfWork(db, actor=f"crew:{crew}") as uow:
+        wf.complete_stop(uow, first.stop_id, crew)
+    assert first.lon is not None and first.lat is not None
+    with UnitOfWork(db, actor=ANA) as uow:
+        pk = create_request(uow, la, IntakeForm(
+            category=first.category, address=first.address, zipcode="",
+            lon=first.lon + 0.0005, lat=first.lat, geocode_precision="manual",
+            geocode_confidence=1.0))
+    with UnitOfWork(db, actor=ANA) as uow:
+        after = day_board(uow, la, DAY)
+    row = next(c for c in after.crews if c.crew == crew)
+    assert (row.done, row.remaining) == (1, row.total - 1)
+    assert (row.last_closed_lon, row.last_closed_lat) == (first.lon, first.lat)
+    assert row.last_action_at is not None
+    assert pk in [w.request_pk for w in after.new_work]
+    # one click from a route: the new request goes on one
+    with UnitOfWork(db, actor=ANA) as uow:
+        change = wf.add_urgent_request(uow, la, summary.plan_id, pk, confirm=True)
+    assert change.crews()
+    with UnitOfWork(db, actor=ANA) as uow:
+        again = day_board(uow, la, DAY)
+    assert pk not in [w.request_pk for w in again.new_work]
+
+
+@pytest.mark.db
+@pytest.mark.parametrize("who", [Principal("joe", Role.CREW, "NC-bulky-1"),
+                                 Principal("mia", Role.MANAGER),
+                                 Principal("anonymous", Role.ANONYMOUS)])
+def test_only_supervisors_watch_the_board(db: Connection, la: CityPack,
+                                          who: Principal) -> None:
+    with UnitOfWork(db, actor=who) as uow, pytest.raises(AccessDeniedError):
+        day_board(uow, la, DAY)
+
+
+def test_the_board_page_shows_crews_and_adds_new_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"sqlite:///{tmp_path / 'board.db'}"
+    assert main(["--db", url, "init"]) == 0
+    assert main(["--db", url, "import", str(SAMPLE), "--rejects", str(tmp_path / "r.csv")]) == 0
+    assert main(["--db", url, "clock", "set", "2020-01-03T07:00"]) == 0
+    assert main(["--db", url, "plan", "--date", "2020-01-03", "--district", "13",
+                 "--time-limit", "2", "--assign"]) == 0
+    la = load_city_pack("los_angeles")
+    with UnitOfWork(make_engine(url), actor=ANA) as uow:
+        near = next(s for r in uow.plans.for_date(la.name, DAY)[0].routes for s in r.stops)
+        create_request(uow, la, IntakeForm(
+            category=near.category, address="near the first stop", zipcode="",
+            lon=(near.lon or 0) + 0.0005, lat=near.lat, geocode_precision="manual",
+            geocode_confidence=1.0))
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("CURBSIDE_CITY", "los_angeles")
+    monkeypatch.chdir(ROOT)
+    at = AppTest.from_file(str(ROOT / "app_pages" / "board.py"), default_timeout=60)
+    sign_in_at(at, url, ANA)
+    at.run()
+    assert not at.exception
+    assert at.title[0].value == "Live board"
+    crews = at.dataframe[0].value
+    assert {"crew", "done", "can't complete", "remaining", "against plan",
+            "last action"} <= set(crews.columns)
+    assert len(crews) >= 1
+    assert [m.value for m in at.metric][:3] == ["0", "0", str(int(crews["remaining"].sum()))]
+    assert any("New work reported today (1)" in s.value for s in at.subheader)
+    at.button(key="board_new_add").click().run()
+    assert not at.exception
+    assert any(" added: " in s.value for s in at.success)
+    assert any("New work reported today (0)" in s.value for s in at.subheader)
