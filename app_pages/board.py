@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from app_pages.common import pack, require_page, unit_of_work
+from app_pages.common import pack, require_page, streets_url, unit_of_work
 from dispatch.auth import Role
 from dispatch.errors import DispatchError
 from dispatch.services import workflow as wf
@@ -52,7 +52,7 @@ def _crew_table(board: Board) -> pd.DataFrame:
 
 
 def _last_closed_map(board: Board, picked: str | None) -> None:
-    fmap = base_map(list(city.boundary.bounds))
+    fmap = base_map(list(city.boundary.bounds), streets_url=streets_url(city))
     if city.has_districts and city.districts is not None:
         district_layer(city.districts).add_to(fmap)
     points = []

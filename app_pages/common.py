@@ -6,6 +6,7 @@ reconnect to the database on every click.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -191,3 +192,18 @@ def get_geocoder(name: str) -> Any:
         return city_geocoder(get_pack(name))
     except DispatchError:
         return None
+
+
+#: Where Streamlit serves ``static/`` (``server.enableStaticServing``).
+STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
+
+
+def streets_url(city: CityPack) -> str | None:
+    """Return the URL of the city's offline street lines, if they were built.
+
+    ``dispatch geo build-streets`` writes ``static/streets/<city>.json``; maps draw it
+    when their tiles cannot load.
+    """
+    if (STATIC_DIR / "streets" / f"{city.name}.json").is_file():
+        return f"/app/static/streets/{city.name}.json"
+    return None

@@ -17,7 +17,7 @@ import folium
 import streamlit as st
 from streamlit_folium import st_folium
 
-from app_pages.common import pack, require_page, unit_of_work
+from app_pages.common import pack, require_page, streets_url, unit_of_work
 from dispatch.auth import Role
 from dispatch.errors import DispatchError
 from dispatch.services import workflow as wf
@@ -206,7 +206,8 @@ coords = [f["geometry"]["coordinates"] for f in geojson["features"]
           if f["geometry"]["type"] == "Point"]
 lons, lats = [c[0] for c in coords], [c[1] for c in coords]
 pad = 0.003
-fmap = base_map((min(lons) - pad, min(lats) - pad, max(lons) + pad, max(lats) + pad))
+fmap = base_map((min(lons) - pad, min(lats) - pad, max(lons) + pad, max(lats) + pad),
+                streets_url=streets_url(city))
 route_layer(geojson, crew_colours([crew]), name="Route",
             category_labels=labels).add_to(fmap)
 if current is not None and current.lon is not None and current.lat is not None:

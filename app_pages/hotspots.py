@@ -23,7 +23,7 @@ from app_pages.analytics_ui import (
     spots_pane,
     window,
 )
-from app_pages.common import pack, require_page, unit_of_work
+from app_pages.common import pack, require_page, streets_url, unit_of_work
 from dispatch.analytics import SMALL_SAMPLE
 from dispatch.analytics.hotspots import (
     DEFAULT_RESOLUTION,
@@ -134,7 +134,7 @@ with tab_map:
     if figures.located == 0:
         st.info("No located requests match these filters.")
     else:
-        m = base_map(city.boundary.bounds)
+        m = base_map(city.boundary.bounds, streets_url=streets_url(city))
         if city.districts is not None:
             district_layer(city.districts, labels=False).add_to(m)
         spots_pane().add_to(m)

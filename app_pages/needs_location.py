@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from app_pages.common import get_geocoder, pack, require_page, unit_of_work
+from app_pages.common import get_geocoder, pack, require_page, streets_url, unit_of_work
 from dispatch.auth import Role
 from dispatch.errors import DispatchError
 from dispatch.model import ROUTABLE_PRECISIONS
@@ -114,7 +114,7 @@ for i, cand in enumerate(candidates):
                   precision=str(cand.precision), confidence=float(cand.confidence))
 
 bounds = list(city.boundary.bounds)
-fmap = base_map(bounds)
+fmap = base_map(bounds, streets_url=streets_url(city))
 if city.has_districts and city.districts is not None:
     district_layer(city.districts).add_to(fmap)
 for i, cand in enumerate(candidates):

@@ -15,7 +15,7 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from app_pages.analytics_ui import count_layer, span, spots_pane, window
-from app_pages.common import pack, require_page, unit_of_work
+from app_pages.common import pack, require_page, streets_url, unit_of_work
 from dispatch.auth import Role
 from dispatch.services.queries import (
     ALL_STATUSES,
@@ -109,7 +109,7 @@ if data.points is not None and not data.points.empty:
 else:
     fmap = base_map([float(b) for b in city.districts.total_bounds]
                     if city.has_districts and city.districts is not None
-                    else list(city.boundary.bounds))
+                    else list(city.boundary.bounds), streets_url=streets_url(city))
     if city.has_districts and city.districts is not None:
         district_layer(city.districts).add_to(fmap)
     if data.cells is not None and not data.cells.empty:

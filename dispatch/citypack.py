@@ -135,6 +135,7 @@ _TRAVEL_FIELDS = {
     "model", "circuity", "speed_kmh", "band_edges_m", "band_circuity", "band_pace_s_per_km",
     "approach_s", "network_nodes", "network_links", "access_speed_kmh", "access_circuity",
     "max_access_m", "max_path_s", "osrm_url", "reserve_share", "reserve_min_minutes",
+    "network_attribution",
 }  # fmt: skip
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -823,6 +824,9 @@ class _PackReader:
         url = self.get(t, "osrm_url", "travel", str, required=False)
         if url is not None:
             kw["osrm_url"] = url
+        credit = self.get(t, "network_attribution", "travel", str, required=False)
+        if credit is not None:
+            kw["network_attribution"] = credit
         try:
             return TravelSettings(**kw)
         except TravelError as exc:

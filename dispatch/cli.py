@@ -361,6 +361,17 @@ def cmd_build_reference(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_build_streets(args: argparse.Namespace) -> int:
+    """Write the street lines offline maps draw (road network + address-traced streets)."""
+    from dispatch.services.streets import build_streets
+
+    pack = _pack(args)
+    out = Path(args.out) if args.out else Path("static") / "streets" / f"{pack.name}.json"
+    for line in build_streets(pack, out):
+        print(line)
+    return 0
+
+
 def cmd_report_monthly(args: argparse.Namespace) -> int:
     """Write the monthly activity report (HTML) and its tables (CSV)."""
     from dispatch.services.reports import monthly_report
@@ -643,6 +654,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write every conflict between sources (and outlier) to this CSV")
     q.add_argument("--city", default=argparse.SUPPRESS)
     q.set_defaults(func=cmd_build_reference)
+    q = gsub.add_parser("build-streets", help="write the street lines maps draw when no "
+                                              "tiles load (static/streets/<city>.json)")
+    q.add_argument("--out", default=None,
+                   help="where to write it (default: static/streets/<city>.json)")
+    q.add_argument("--city", default=argparse.SUPPRESS)
+    q.set_defaults(func=cmd_build_streets)
 
     p = sub.add_parser("report", help="reports")
     rsub = p.add_subparsers(dest="what", required=True)

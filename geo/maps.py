@@ -349,6 +349,45 @@ _BACKGROUND_JS = """
     parent.getContainer().style.background = data.background;
 """
 
+#: Draw the city's own street lines once the tiles fail (or at once with no tiles):
+#: arterials by road class, address-traced streets thin, each named on hover.
+_STREETS_JS = """
+    var loaded = false;
+    function load() {
+        if (loaded) { return; }
+        loaded = true;
+        if (!parent.getPane('curbsideStreets')) {
+            parent.createPane('curbsideStreets').style.zIndex = 250;
+        }
+        fetch(data.url).then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (doc) {
+            if (!doc) { return; }
+            L.geoJSON(doc, {
+                pane: 'curbsideStreets', interactive: true,
+                attribution: doc.attribution || '',
+                renderer: L.svg({pane: 'curbsideStreets'}),
+                style: function (f) {
+                    var k = f.properties.kind || '';
+                    var major = /^(motorway|trunk|primary)/.test(k);
+                    return {color: major ? '#8c96a3' : '#aab3bd',
+                            weight: major ? 4 : (k === 'address' ? 2 : 3),
+                            opacity: 0.9};
+                },
+                onEachFeature: function (f, layer) {
+                    if (f.properties.name) {
+                        layer.bindTooltip(f.properties.name, {sticky: true});
+                    }
+                }
+            }).addTo(parent);
+        }).catch(function () {});
+    }
+    var tiles = 0;
+    parent.eachLayer(function (l) {
+        if (l instanceof L.TileLayer) { tiles += 1; l.once('tileerror', load); }
+    });
+    if (!tiles) { load(); }
+"""
+
 
 def base_map(
     bounds: Bounds | None = None,
@@ -359,6 +398,7 @@ def base_map(
     zoom_start: int = 11,
     attribution: str | None = None,
     prefer_canvas: bool = True,
+    streets_url: str | None = None,
 ) -> folium.Map:
     """Build an empty map that works without tiles.
 
@@ -383,6 +423,11 @@ def base_map(
         Attribution for a tile URL template.
     prefer_canvas
         Draw vector layers on a canvas (faster for many circle markers).
+    streets_url
+        URL of the city's street lines (:func:`geo.streets.streets_geojson`). When the
+        tiles fail to load (offline), or there are none, the map fetches and draws them
+        under every other layer, each street named on hover. Online tiles stay the
+        default where they load.
 
     Returns
     -------
@@ -430,6 +475,8 @@ def base_map(
             folium.FeatureGroup(
                 name="Plain background", overlay=False, control=True, show=False
             ).add_to(m)
+    if streets_url is not None:
+        m.add_child(_Script(_STREETS_JS, {"url": streets_url}, name="OfflineStreets"))
     if bounds is not None:
         m.fit_bounds(leaflet_bounds)
     return m

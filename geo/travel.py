@@ -935,6 +935,8 @@ class TravelSettings:
     approach_s: float = 0.0
     network_nodes: Path | None = None
     network_links: Path | None = None
+    #: Whom maps credit for the network's lines (e.g. "(c) OpenStreetMap contributors").
+    network_attribution: str = ""
     access_speed_kmh: float = 20.0
     access_circuity: float = 1.3
     max_access_m: float = 1500.0

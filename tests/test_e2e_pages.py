@@ -217,6 +217,10 @@ def test_a_click_on_the_needs_location_map_places_the_request(
     frame.scroll_into_view_if_needed()
     inner = frame.content_frame
     inner.locator(".leaflet-container").wait_for()
+    # no tiles load here (no network): the city's own streets are drawn instead, named
+    streets = inner.locator(".leaflet-curbsideStreets-pane path")
+    streets.first.wait_for(state="attached", timeout=30_000)
+    assert streets.count() > 100
     box = inner.locator(".leaflet-container").bounding_box()
     assert box is not None
     # the candidate sits in the middle of the map it was fitted to: click just beside it
