@@ -12,11 +12,13 @@ from app_pages.common import pack, require_page, unit_of_work
 from dispatch.auth import Role
 from dispatch.errors import DispatchError
 from dispatch.planning import Plan
+from dispatch.planning.targets import rank_move_targets
 from dispatch.services import workflow as wf
 from dispatch.services.planning import (
     default_plan_date,
     plan_for_day,
     plan_map_geojson,
+    route_progress,
     urgent_candidates,
 )
 from geo.map_assets import use_local_assets
@@ -62,12 +64,15 @@ with st.sidebar:
     crew_names = [c.name for c in city.crews
                   if not districts or not c.districts or set(districts) & set(c.districts)]
     absent = st.multiselect("Absent today", crew_names)
-    time_limit = st.slider("Solver time per district (s)", 1, 30, 3)
-    seed = st.number_input("Seed", min_value=0, value=1, step=1)
     sweep = st.toggle("Add proactive sweeps of hot spots", value=False,
                       help="Optional low-priority stops at the strongest recent graffiti and "
                            "dumping hot spots (Getis-Ord Gi*); crews take them only when "
                            "their day has room.")
+    with st.expander("Advanced"):
+        time_limit = st.slider("Solver time per district (s)", 1, 30, 3, key="plan_time_limit",
+                               help="Longer can find slightly shorter routes.")
+        seed = st.number_input("Seed", min_value=0, value=1, step=1, key="plan_seed",
+                               help="The same seed and data give the same plan.")
     run = st.button("Plan the day", type="primary", width="stretch")
 
 if run and isinstance(day, date):
@@ -113,10 +118,24 @@ labels = details.labels
 plan: Plan = details.plan
 
 
+category_labels = city.category_labels
+territories = {c.name: c.districts for c in city.crews}
+
+
 def _label(key: str) -> str:
-    """Return the city's request id and address of a plan stop key (the request's pk)."""
+    """Return a plan stop's address and the city's request id (key: the request's pk)."""
     found = labels.get(int(key))
-    return f"{found[0]} · {found[1]}" if found else key
+    return f"{found[1] or 'no address'} · {found[0]}" if found else key
+
+
+def _stop_option(pk: int, crew: str) -> str:
+    """Return how the stop picker names a stop: address · category · crew · request id."""
+    found = labels.get(pk)
+    if found is None:
+        return f"{pk} · {crew}"
+    rid, address, category = found
+    return (f"{address or 'no address'} · {category_labels.get(category, category)} · {crew}"
+            f" · {rid}" + (" 🔒" if pk in locked else ""))
 
 
 totals = plan.totals()
@@ -127,100 +146,176 @@ cols[2].metric("Crews used", f"{totals['routes_used']} / {totals['routes']}")
 cols[3].metric("Drive", _hours(totals["drive_s"]))
 cols[4].metric("Status", status)
 
-colours = crew_colours([r.crew for r in plan.routes])
-fmap = base_map([float(b) for b in city.districts.total_bounds]
-               if city.has_districts and city.districts is not None
-               else list(city.boundary.bounds))
-if city.has_districts and city.districts is not None:
-    shown = city.districts
-    if districts:
-        shown = shown[shown["district"].isin(districts)]
-    district_layer(shown).add_to(fmap)
-route_layer(plan_map_geojson(plan, city.depots, labels), colours,
-            category_labels=city.category_labels).add_to(fmap)
-points = [(p.stop.lon, p.stop.lat) for r in plan.routes for p in r.stops
-          if p.stop.lon is not None and p.stop.lat is not None]
-points += [(r.depot_lon, r.depot_lat) for r in plan.routes if r.stops]
-if points:
-    lons, lats = [x for x, _ in points], [y for _, y in points]
-    # Leaflet wants [[south, west], [north, east]]: (lon, lat) -> (lat, lon)
-    fmap.fit_bounds([[min(lats), min(lons)], [max(lats), max(lons)]])
-st_folium(use_local_assets(fmap), height=560, use_container_width=True, returned_objects=[],
-          key=f"plan_map_{plan_id}_{version}")
 
-tab_routes, tab_unplanned, tab_adjust = st.tabs(["Routes", "Unplanned", "Adjust and assign"])
-with tab_routes:
-    used = [r for r in plan.routes if r.stops]
-    st.caption(f"{len(used)} routes with stops; {len(plan.routes) - len(used)} crews idle.")
-    for route in used:
-        head = (f"{route.crew} · {len(route.stops)} stops · drive {_hours(route.drive_s)} · "
-                f"service {_hours(route.service_s)} · load {route.load}/{route.capacity}")
-        with st.expander(head):
-            st.progress(min(route.load / max(route.capacity, 1), 1.0),
-                        text=f"load {route.load} of {route.capacity}")
-            st.dataframe(pd.DataFrame([{
-                "#": i + 1,
-                "request": _label(p.request_id),
-                "category": p.stop.category,
-                "arrival": p.arrival.astimezone(city.timezone).strftime("%H:%M"),
-                "departure": p.departure.astimezone(city.timezone).strftime("%H:%M"),
-                "locked": "🔒" if int(p.request_id) in locked else "",
-                "status": details.stop_status.get(int(p.request_id), ""),
-            } for i, p in enumerate(route.stops)]), hide_index=True, width="stretch")
-            if route.brk is not None:
-                st.caption(f"Lunch {route.brk.start.astimezone(city.timezone):%H:%M}–"
-                           f"{route.brk.end.astimezone(city.timezone):%H:%M} after stop "
-                           f"{route.brk.after_stops}")
+@st.fragment
+def routes_and_map() -> None:
+    """Show the route list and the map; choosing a route re-runs only this part."""
+    progress = route_progress(plan, details.stop_status)
+    map_slot = st.container()
+    st.subheader("Routes")
+    st.caption("Choose a route to show it alone on the map, with its stops in order.")
+    frame = pd.DataFrame([{
+        "crew": r.crew,
+        city.district_label.lower(): r.district or "",
+        "stops": r.stops,
+        "load": f"{r.load}/{r.capacity}",
+        "drive": _hours(r.drive_s),
+        "service": _hours(r.service_s),
+        "done": r.done,
+        "can't complete": r.cant_complete,
+        "remaining": r.remaining,
+    } for r in progress])
+    event = st.dataframe(frame, hide_index=True, width="stretch", on_select="rerun",
+                         selection_mode="single-row", key="route_list")
+    rows = event.selection.rows if event is not None else []
+    chosen = progress[rows[0]].crew if rows and rows[0] < len(progress) else None
+    route = next((r for r in plan.routes if r.crew == chosen), None)
+    with map_slot:
+        others = "dim"
+        if chosen is not None:
+            others = "dim" if st.toggle("Show the other routes, dimmed", value=False,
+                                        key="route_dim_others") else "hide"
+        colours = crew_colours([r.crew for r in plan.routes])
+        fmap = base_map([float(b) for b in city.districts.total_bounds]
+                        if city.has_districts and city.districts is not None
+                        else list(city.boundary.bounds))
+        if city.has_districts and city.districts is not None:
+            shown = city.districts
+            if districts:
+                shown = shown[shown["district"].isin(districts)]
+            district_layer(shown).add_to(fmap)
+        route_layer(plan_map_geojson(plan, city.depots, labels), colours,
+                    category_labels=category_labels, highlight=chosen,
+                    others=others).add_to(fmap)
+        fitted = [route] if route is not None else plan.routes
+        points = [(p.stop.lon, p.stop.lat) for r in fitted for p in r.stops
+                  if p.stop.lon is not None and p.stop.lat is not None]
+        points += [(r.depot_lon, r.depot_lat) for r in fitted if r.stops]
+        if points:
+            lons, lats = [x for x, _ in points], [y for _, y in points]
+            # Leaflet wants [[south, west], [north, east]]: (lon, lat) -> (lat, lon)
+            fmap.fit_bounds([[min(lats), min(lons)], [max(lats), max(lons)]])
+        st_folium(use_local_assets(fmap), height=560, use_container_width=True,
+                  returned_objects=[], key=f"plan_map_{plan_id}_{version}_{chosen}_{others}")
+    if route is None:
+        used = sum(1 for r in plan.routes if r.stops)
+        st.caption(f"{used} routes with stops; {len(plan.routes) - used} crews idle.")
+        return
+    st.markdown(f"**{route.crew}** · {len(route.stops)} stops · load {route.load}/"
+                f"{route.capacity} · drive {_hours(route.drive_s)} · service "
+                f"{_hours(route.service_s)}")
+    st.dataframe(pd.DataFrame([{
+        "#": i + 1,
+        "address": (labels.get(int(p.request_id)) or ("", "", ""))[1],
+        "category": category_labels.get(p.stop.category, p.stop.category),
+        "request": (labels.get(int(p.request_id)) or (p.request_id, "", ""))[0],
+        "arrival": p.arrival.astimezone(city.timezone).strftime("%H:%M"),
+        "departure": p.departure.astimezone(city.timezone).strftime("%H:%M"),
+        "locked": "🔒" if int(p.request_id) in locked else "",
+        "status": details.stop_status.get(int(p.request_id), ""),
+    } for i, p in enumerate(route.stops)]), hide_index=True, width="stretch")
+    if route.brk is not None:
+        st.caption(f"Lunch {route.brk.start.astimezone(city.timezone):%H:%M}–"
+                   f"{route.brk.end.astimezone(city.timezone):%H:%M} after stop "
+                   f"{route.brk.after_stops}")
+
+
+routes_and_map()
+
+tab_unplanned, tab_adjust = st.tabs(["Unplanned", "Adjust and assign"])
 with tab_unplanned:
     if plan.unplanned:
         st.dataframe(pd.DataFrame([{"request": _label(u.request_id),
-                                    "category": u.stop.category,
+                                    "category": category_labels.get(u.stop.category,
+                                                                    u.stop.category),
                                     "district": u.stop.district, "reason": str(u.reason)}
                                    for u in plan.unplanned]),
                      hide_index=True, width="stretch")
     else:
         st.success("Every stop of the day is on a route.")
 
+confirm = True
+if status == "superseded":
+    with tab_adjust:
+        st.info("This plan was superseded by a newer assigned plan; open the newest one.")
+    st.stop()
+stops_of = {int(p.request_id): p.stop for r in plan.routes for p in r.stops}
+crew_of = {int(p.request_id): r.crew for r in plan.routes for p in r.stops}
+
+
+@st.fragment
+def move_or_lock(confirm: bool) -> None:
+    """Move or lock the picked stop; picking a stop re-runs only this part."""
+    st.subheader("Move or lock a stop")
+    rid = st.selectbox("Stop", list(stops_of), key="move_stop",
+                       format_func=lambda r: _stop_option(r, crew_of[r]))
+    if rid is None:
+        return
+    ranked = rank_move_targets(stops_of[rid], crew_of[rid], plan.routes, territories,
+                               exclude=details.removed)
+    by_crew = {t.crew: t for t in ranked}
+
+    def target_label(crew: str) -> str:
+        t = by_crew[crew]
+        if t.distance_m is None:
+            return crew
+        where = "its nearest stop" if t.measured_from == "stop" else "its depot (no stops)"
+        return f"{crew} · {t.distance_m / 1000:.1f} km to {where}"
+
+    district = stops_of[rid].district
+    if not ranked:
+        st.info(f"No other crew serves {category_labels.get(stops_of[rid].category, '')} "
+                f"in {city.district_label.lower()} {district or '(none)'}; the stop can "
+                "only stay with its crew.")
+    target = st.selectbox(f"Move to crew (serving {city.district_label.lower()} "
+                          f"{district or '(none)'}, nearest first)", list(by_crew),
+                          format_func=target_label, key="move_target")
+    position = st.number_input("At position (0 = anywhere)", min_value=0, value=0)
+    if st.button("Move stop", disabled=not (target and confirm)):
+        _run("Move", wf.move_stop, plan_id, rid, target,
+             position=int(position) - 1 if position else None,
+             expected_version=version, confirm=status == "assigned")
+    if rid in locked:
+        if st.button("Unlock stop"):
+            _run("Unlock", wf.set_lock, plan_id, rid, False, expected_version=version)
+    elif st.button("Lock stop to its crew"):
+        _run("Lock", wf.set_lock, plan_id, rid, True, expected_version=version)
+
+
 with tab_adjust:
-    confirm = True
     if status == "assigned":
         st.warning("This plan is already assigned to the crews. Changes are sent to the crews "
                    "whose routes change.")
         confirm = st.checkbox("I confirm re-planning an assigned plan")
-    elif status == "superseded":
-        st.info("This plan was superseded by a newer assigned plan; open the newest one.")
-        st.stop()
-    stop_ids = [int(p.request_id) for r in plan.routes for p in r.stops]
-    crew_of = {int(p.request_id): r.crew for r in plan.routes for p in r.stops}
-    skills_of = {r.crew: r.skills for r in plan.routes}
     c1, c2 = st.columns(2)
     with c1:
-        st.subheader("Move or lock a stop")
-        rid = st.selectbox("Stop", stop_ids,
-                           format_func=lambda r: f"{_label(str(r))} · {crew_of[r]}"
-                           + (" 🔒" if r in locked else ""))
-        if rid is not None:
-            skills = skills_of[crew_of[rid]]
-            same_skill = [r.crew for r in plan.routes
-                          if r.crew != crew_of[rid] and skills_of[r.crew] == skills]
-            target = st.selectbox("Move to crew", same_skill)
-            position = st.number_input("At position (0 = anywhere)", min_value=0, value=0)
-            if st.button("Move stop", disabled=not (target and confirm)):
-                _run("Move", wf.move_stop, plan_id, rid, target,
-                     position=int(position) - 1 if position else None,
-                     expected_version=version, confirm=status == "assigned")
-            if rid in locked:
-                if st.button("Unlock stop"):
-                    _run("Unlock", wf.set_lock, plan_id, rid, False, expected_version=version)
-            elif st.button("Lock stop to its crew"):
-                _run("Lock", wf.set_lock, plan_id, rid, True, expected_version=version)
+        move_or_lock(confirm)
     with c2:
         st.subheader("Crews and urgent work")
         gone = st.selectbox("Remove a crew (breakdown, sickness)",
-                            [r.crew for r in plan.routes if r.stops])
-        if st.button("Remove crew and re-plan its stops", disabled=not (gone and confirm)):
+                            [r.crew for r in plan.routes if r.stops and
+                             r.crew not in details.removed], key="remove_crew")
+        release = False
+        holds: list[wf.HeldStop] = []
+        if gone:
+            with unit_of_work() as uow:
+                holds = wf.crew_holds(uow, plan_id, gone)
+        releasable = [h for h in holds if h.releasable]
+        if holds:
+            with st.container(border=True):
+                st.markdown(f"**{gone} holds {len(holds)} stop"
+                            f"{'s' if len(holds) != 1 else ''}**")
+                for h in holds:
+                    st.markdown(f"- #{h.sequence} {h.address or h.request_id} · "
+                                f"{category_labels.get(h.category, h.category)}: {h.why}")
+            if releasable:
+                release = st.checkbox(
+                    f"Release the {len(releasable)} lock{'s' if len(releasable) != 1 else ''}"
+                    " above and re-plan those stops", key=f"release_{plan_id}_{gone}")
+        if st.button("Remove crew and re-plan its stops",
+                     disabled=not (gone and confirm and (release or not releasable))):
             _run("Remove crew", wf.remove_crew, plan_id, gone, expected_version=version,
-                 confirm=status == "assigned")
+                 confirm=status == "assigned", release_locks=release)
         with unit_of_work() as uow:
             urgent = urgent_candidates(uow, city, plan_id)
         pick = st.selectbox("Add an urgent request", list(urgent), format_func=urgent.__getitem__)
@@ -230,6 +325,7 @@ with tab_adjust:
         if st.button("Re-optimise what is not locked", disabled=not confirm):
             _run("Re-optimise", wf.reoptimise, plan_id, expected_version=version,
                  confirm=status == "assigned")
+with tab_adjust:
     st.divider()
     if status == "draft":
         st.subheader("Assign")

@@ -1102,10 +1102,13 @@ def _reasons(props: Mapping[str, Any]) -> str:
     return _text(raw)
 
 
+#: Colour of the other crews' paths and stops while one crew is highlighted.
+_DIMMED_COLOUR = "#9e9e9e"
+
 _ROUTES_JS = """
     data.lines.forEach(function(l) {
         l.parts.forEach(function(p) {
-            L.polyline(p, {color: l.colour, weight: 4, opacity: 0.85})
+            L.polyline(p, {color: l.colour, weight: l.weight || 4, opacity: l.opacity || 0.85})
                 .bindTooltip(l.tip, {sticky: true}).addTo(parent);
         });
     });
@@ -1123,7 +1126,8 @@ _ROUTES_JS = """
             iconAnchor: [11, 11],
             html: '<div style="width:20px;height:20px;border-radius:50%;background:' + s[3] +
                   ';border:1px solid #fff;color:#fff;font:bold 11px/20px sans-serif;' +
-                  'text-align:center">' + s[4] + '</div>'}), zIndexOffset: 500})
+                  'text-align:center">' + s[4] + '</div>'}),
+            zIndexOffset: s.length > 5 ? 0 : 500, opacity: s.length > 5 ? s[5] : 1})
             .bindTooltip(s[2]).addTo(parent);
     });
     data.unplanned.forEach(function(u) {
@@ -1143,6 +1147,8 @@ def route_layer(
     *,
     name: str = "Routes",
     category_labels: Mapping[str, str] | None = None,
+    highlight: str | None = None,
+    others: str = "dim",
 ) -> RouteLayer:
     """Draw crew routes from the planner's route GeoJSON.
 
@@ -1170,6 +1176,13 @@ def route_layer(
     category_labels
         Category code -> the label people read (``"Bulky items"`` for
         ``bulky_items``); a code without a label is shown as it is.
+    highlight
+        One crew to show on its own: its path and numbered stops in its colour, every
+        other crew's drawn as ``others`` says. ``None`` (default) draws all alike.
+    others
+        With ``highlight``: ``"dim"`` draws the other crews' paths and stops thin,
+        grey, faint and unnumbered; ``"hide"`` leaves them (and the unplanned
+        crosses) out.
 
     Returns
     -------
@@ -1180,8 +1193,11 @@ def route_layer(
     Raises
     ------
     GeoError
-        If ``routes`` is not GeoJSON-like, or a colour is not a CSS colour.
+        If ``routes`` is not GeoJSON-like, a colour is not a CSS colour, or
+        ``others`` is neither ``"dim"`` nor ``"hide"``.
     """
+    if others not in ("dim", "hide"):
+        raise GeoError(f"route_layer others={others!r}; expected 'dim' or 'hide'")
     features = _features(routes)
     crews: list[str] = []
     for f in features:
@@ -1205,10 +1221,17 @@ def route_layer(
         crew_raw = props.get("crew")
         crew = None if crew_raw is None or crew_raw == "" else str(crew_raw)
         colour = palette.get(crew, UNPLANNED_COLOUR) if crew is not None else None
+        kind = str(props.get("kind") or "").lower()
+        faded = highlight is not None and kind != "depot" and crew != highlight
+        if faded and others == "hide":
+            continue
         parts = _line_latlngs(geometry)
         if parts:
             tip = f"<b>{_text(crew) or 'route'}</b>"
-            lines.append({"parts": parts, "colour": colour or "#333333", "tip": tip})
+            line: dict[str, Any] = {"parts": parts, "colour": colour or "#333333", "tip": tip}
+            if faded:
+                line.update(colour=_DIMMED_COLOUR, weight=2, opacity=0.35)
+            lines.append(line)
             continue
         point = _point_lonlat(geometry)
         if point is None:
@@ -1216,7 +1239,6 @@ def route_layer(
         lon, lat = point
         # (lon, lat) -> (lat, lon) for Leaflet
         ll = [round(lat, _COORD_DECIMALS), round(lon, _COORD_DECIMALS)]
-        kind = str(props.get("kind") or "").lower()
         if kind == "depot":
             label = _text(props.get("name") or props.get("code") or props.get("depot") or "")
             tip = f"<b>Depot</b> {label}" if label else "<b>Depot</b>"
@@ -1238,7 +1260,10 @@ def route_layer(
                 value = category_of(props) if key == "category" else _text(props.get(key))
                 if value:
                     bits.append(f"{key.replace('_', ' ')}: {value}")
-            stops.append([*ll, "<br>".join(bits), colour or UNPLANNED_COLOUR, seq])
+            if faded:
+                stops.append([*ll, "<br>".join(bits), _DIMMED_COLOUR, "", 0.45])
+            else:
+                stops.append([*ll, "<br>".join(bits), colour or UNPLANNED_COLOUR, seq])
     counts = {
         "lines": len(lines),
         "depots": len(depots),

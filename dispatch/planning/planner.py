@@ -744,7 +744,8 @@ def replan(
     for name in [*removed, *moves.values()]:
         if name not in known:
             raise PlanningError(
-                f"crew {name!r} is not in the plan of {plan.date}; known: {sorted(known)}"
+                f"crew {name!r} is not in the plan of {plan.date}, which has routes for "
+                f"{len(known)} other crews"
             )
     crews = {r.crew: r.crew_object(tz) for r in plan.routes}
     depots = {r.depot: Depot(r.depot, r.depot, "", r.depot_lon, r.depot_lat) for r in plan.routes}

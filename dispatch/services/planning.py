@@ -26,6 +26,7 @@ from dispatch.model import Crew, Depot, RequestStatus, ServiceRequest, is_routab
 from dispatch.planning import Plan, Reason, ReasonKind, Stop, plan_day, select_stops_for_day
 from dispatch.planning.plan import Unplanned
 from dispatch.planning.planner import DEFAULT_TIME_LIMIT_S
+from dispatch.state import StopStatus
 from dispatch.store import RequestFilter, UnitOfWork
 from dispatch.store.plans import new_plan_row, plan_from_rows, request_pk, stop_key
 
@@ -436,3 +437,38 @@ def plan_map_geojson(plan: Plan, depots: Mapping[str, Depot],
                            "category": u.stop.category, "reason": str(u.reason)},
         })
     return {"type": "FeatureCollection", "features": features}
+
+
+@dataclass(frozen=True)
+class RouteProgress:
+    """One row of the plan page's route list: a crew's day and how far it got."""
+
+    crew: str
+    district: str | None
+    stops: int
+    load: int
+    capacity: int
+    drive_s: int
+    service_s: int
+    done: int
+    cant_complete: int
+    remaining: int
+
+
+def route_progress(plan: Plan, stop_status: Mapping[int, str]) -> list[RouteProgress]:
+    """Return one :class:`RouteProgress` per crew of ``plan``, in the plan's order.
+
+    ``stop_status`` is ``{request pk: stop status}`` (a stop not in it is pending).
+    """
+    out = []
+    for route in plan.routes:
+        states = [stop_status.get(int(p.request_id), StopStatus.PENDING.value)
+                  for p in route.stops]
+        done = sum(s == StopStatus.DONE.value for s in states)
+        cant = sum(s == StopStatus.CANT_COMPLETE.value for s in states)
+        out.append(RouteProgress(
+            crew=route.crew, district=route.district, stops=len(route.stops),
+            load=route.load, capacity=route.capacity, drive_s=route.drive_s,
+            service_s=route.service_s, done=done, cant_complete=cant,
+            remaining=len(states) - done - cant))
+    return out

@@ -21,7 +21,7 @@ event log and commits once. The rules that keep work from being lost:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -182,6 +182,26 @@ class PlanDetails:
     labels: Mapping[int, tuple[str, str, str]]
     created_by: str
     created_at: datetime
+    #: Crews taken out of the plan that keep a route for the stops they already worked.
+    removed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class HeldStop:
+    """A stop that holds a crew: a supervisor's lock, or work the crew recorded.
+
+    ``releasable`` is true for a lock a supervisor may release; a stop the crew already
+    reached or finished is never moved (``releasable`` false).
+    """
+
+    request_pk: int
+    request_id: str
+    address: str
+    category: str
+    sequence: int
+    status: str
+    releasable: bool
+    why: str
 
 
 def navigation_url(lon: float | None, lat: float | None) -> str:
@@ -350,6 +370,7 @@ def _apply_replan(
     confirm: bool,
     locks: Sequence[Lock] | None = None,
     hold_others: bool = False,
+    on_write: Callable[[Any], None] | None = None,
     **replan_args: Any,
 ) -> PlanChange:
     # 1. read what the re-plan starts from (no lock held while solving)
@@ -412,6 +433,8 @@ def _apply_replan(
         _schedule_requests(uow, added, plan_id)
         _release_requests(uow, removed, plan_id)
         _reclaim(uow, row)
+    if on_write is not None:
+        on_write(row)
     _touch(row)
     uow.commit()
     return change
@@ -450,7 +473,7 @@ def plan_details(uow: UnitOfWork, plan_id: int) -> PlanDetails:
         locked=frozenset(s.request_id for r in row.routes for s in r.stops if s.locked),
         stop_status={s.request_id: s.status for r in row.routes for s in r.stops},
         labels=uow.requests.labels(pks), created_by=row.created_by,
-        created_at=row.created_at,
+        created_at=row.created_at, removed=tuple(removed_crews(row)),
     )
 
 
@@ -533,29 +556,95 @@ def reoptimise(
         if first is None:
             return PlanChange()
         moves = {stop_key(first[1].request_id): first[0]}
+    gone = removed_crews(row)
     return _apply_replan(uow, plan_id, "reoptimised", {}, expected_version=expected_version,
-                         confirm=confirm, moves=moves)
+                         confirm=confirm, moves=moves, remove_crews=gone)
+
+
+@service(*READING, action="read whole plans")
+def crew_holds(uow: UnitOfWork, plan_id: int, crew: str) -> list[HeldStop]:
+    """Return the stops that hold ``crew`` in plan ``plan_id``: locked or already worked.
+
+    Each is named by its address, with why it is held: a supervisor's lock (released
+    when the crew is removed, once the supervisor agrees) or a crew's record (the stop
+    stays on the crew's route whatever happens).
+    """
+    row = _plan_row(uow, plan_id)
+    route = next((r for r in row.routes if r.crew_name == crew
+                  and r.status != RouteStatus.SUPERSEDED.value), None)
+    if route is None:
+        raise NotFoundError(f"crew {crew} has no route in plan {plan_id}")
+    held = [s for s in route.stops if s.locked or StopStatus(s.status).worked]
+    labels = uow.requests.labels(s.request_id for s in held)
+    out = []
+    for s in held:
+        rid, address, category = labels.get(s.request_id, (str(s.request_id), "", s.category))
+        worked = StopStatus(s.status).worked
+        why = (_WORKED_WHY.get(s.status, f"the crew recorded it as {s.status}") if worked
+               else "locked to this crew by a supervisor"
+               + (f" at position {s.lock_position + 1}" if s.lock_position is not None else ""))
+        out.append(HeldStop(request_pk=s.request_id, request_id=rid, address=address,
+                            category=category, sequence=s.sequence, status=s.status,
+                            releasable=not worked, why=why))
+    return out
+
+
+#: Why a stop a crew worked stays on its route, by stop status.
+_WORKED_WHY = {
+    STOP_ARRIVED: "the crew has arrived there; it stays on the crew's route",
+    STOP_DONE: "the crew finished it; it stays on the crew's route",
+    STOP_CANT: "the crew could not complete it; it stays on the crew's route",
+}
+
+
+def removed_crews(row: Any) -> list[str]:
+    """Return the crews taken out of a stored plan that still have a route in it."""
+    gone = (row.payload or {}).get("removed_crews") or []
+    present = {r.crew_name for r in row.routes if r.status != RouteStatus.SUPERSEDED.value}
+    return [c for c in gone if c in present]
 
 
 @service(*SUPERVISING, action="change plans")
 def remove_crew(
     uow: UnitOfWork, plan_id: int, crew: str, *, expected_version: int | None = None,
-    confirm: bool = False,
+    confirm: bool = False, release_locks: bool = False,
 ) -> PlanChange:
     """Take a crew out of the plan (breakdown, sickness); its open stops are re-planned.
 
-    Its locks are released stop by stop (each is named in the event), and the stops it
-    already worked stay on its route.
+    A supervisor's lock on one of its open stops is released only when
+    ``release_locks`` is set, each with its own ``stop_unlocked`` event; otherwise the
+    removal is refused with the number of locked stops (the page lists them from
+    :func:`crew_holds`). The stops the crew already reached or finished stay on its
+    route, and later re-optimising does not give it new work.
     """
     row = _plan_row(uow, plan_id)
     if crew not in {r.crew_name for r in row.routes}:
         raise NotFoundError(f"crew {crew} has no route in plan {plan_id}")
-    released = [lk for lk in locks_of(row) if lk.crew == crew]
+    held = {request_pk(lk.request_id) for lk in worked_locks(row) if lk.crew == crew}
+    released = [lk for lk in locks_of(row)
+                if lk.crew == crew and request_pk(lk.request_id) not in held]
+    if released and not release_locks:
+        n = len(released)
+        raise InvalidTransitionError(
+            f"crew {crew} holds {n} locked stop{'s' if n != 1 else ''}; release "
+            f"{'those locks' if n != 1 else 'that lock'} to remove the crew (nothing was "
+            "changed)")
     locks = [lk for lk in locks_of(row) if lk.crew != crew]
+
+    def record(written: Any) -> None:
+        payload = dict(written.payload or {})
+        payload["removed_crews"] = sorted({*(payload.get("removed_crews") or []), crew})
+        written.payload = payload
+        uow.events.append_many(
+            ("plan", plan_id, "stop_unlocked",
+             {"request": request_pk(lk.request_id), "crew": crew, "reason": "crew_removed"})
+            for lk in released)
+
     return _apply_replan(uow, plan_id, "crew_removed",
-                         {"crew": crew, "locks_released": [lk.request_id for lk in released]},
+                         {"crew": crew,
+                          "locks_released": [request_pk(lk.request_id) for lk in released]},
                          expected_version=expected_version, confirm=confirm, locks=locks,
-                         remove_crews=[crew])
+                         on_write=record, remove_crews=[crew])
 
 
 @service(*SUPERVISING, action="change plans")
@@ -593,8 +682,10 @@ def add_urgent_request(
                                              for u in plan_unplanned})
         uow.flush()
         expected_version = None
+    gone = removed_crews(row)
     return _apply_replan(uow, plan_id, "urgent_added", {"request": req_row.id},
-                         expected_version=expected_version, confirm=confirm, add=[stop])
+                         expected_version=expected_version, confirm=confirm, add=[stop],
+                         remove_crews=gone)
 
 
 # ------------------------------------------------------------------------ assignment

@@ -1,0 +1,122 @@
+"""Where a supervisor may move a stop: the crews able to take it, nearest first.
+
+Pure: a plan's routes in, a ranked list out. A crew may take a stop when it has the
+stop's category among its skills and its territory (the districts it serves; empty is
+the whole city) holds the stop's district: the same rule :func:`~dispatch.planning.replan`
+enforces, so every offered target is one the re-plan accepts. Crews are ranked by the
+great-circle distance from the stop to their route: its nearest stop, or its depot when
+the route is empty.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+
+from dispatch.planning.plan import Route
+from dispatch.planning.problem import Stop
+
+#: Mean Earth radius used for the ranking distances, in metres.
+_EARTH_RADIUS_M = 6_371_008.8
+
+
+@dataclass(frozen=True)
+class MoveTarget:
+    """A crew a stop may move to, and how far its route is from the stop.
+
+    Parameters
+    ----------
+    crew
+        Crew name.
+    distance_m
+        Great-circle distance from the stop to the route's nearest stop (or its depot),
+        in metres; ``None`` when the stop has no location.
+    measured_from
+        ``"stop"`` when measured to one of the route's stops, ``"depot"`` when the route
+        has no located stop and its depot was used.
+    """
+
+    crew: str
+    distance_m: float | None
+    measured_from: str
+
+
+def _haversine_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    """Return the great-circle distance between two ``(lon, lat)`` points, in metres."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * _EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
+
+
+def serves(route: Route, stop: Stop, territory: Sequence[str] | None = None) -> bool:
+    """Return whether the route's crew may take ``stop``.
+
+    Parameters
+    ----------
+    route
+        The crew's route (its skills and the territory it was planned with).
+    stop
+        The stop to place.
+    territory
+        The crew's districts per the city pack, if known; the stop must lie in it as
+        well as in the route's own territory.
+    """
+    if stop.category not in route.skills:
+        return False
+    for districts in (route.territory, tuple(territory or ())):
+        if districts and stop.district not in districts:
+            return False
+    return True
+
+
+def rank_move_targets(
+    stop: Stop,
+    current_crew: str | None,
+    routes: Sequence[Route],
+    territories: Mapping[str, Sequence[str]] | None = None,
+    *,
+    exclude: Collection[str] = (),
+) -> list[MoveTarget]:
+    """Return the crews ``stop`` may move to, nearest route first.
+
+    Parameters
+    ----------
+    stop
+        The stop to move.
+    current_crew
+        The crew it is on now (never offered), or ``None``.
+    routes
+        The plan's routes.
+    territories
+        ``{crew: districts it serves}`` from the city pack's roster; a crew missing
+        from it is judged by its route's territory alone.
+    exclude
+        Crews not to offer (e.g. those taken out of the plan).
+
+    Returns
+    -------
+    list of MoveTarget
+        The eligible crews sorted by distance (ties and an unlocated stop: by name).
+    """
+    territories = territories or {}
+    out: list[MoveTarget] = []
+    for route in routes:
+        if route.crew == current_crew or route.crew in exclude:
+            continue
+        if not serves(route, stop, territories.get(route.crew)):
+            continue
+        if stop.lon is None or stop.lat is None:
+            out.append(MoveTarget(route.crew, None, "stop"))
+            continue
+        near = [_haversine_m(stop.lon, stop.lat, p.stop.lon, p.stop.lat) for p in route.stops
+                if p.stop.lon is not None and p.stop.lat is not None
+                and p.request_id != stop.request_id]
+        if near:
+            out.append(MoveTarget(route.crew, min(near), "stop"))
+        else:
+            out.append(MoveTarget(route.crew, _haversine_m(stop.lon, stop.lat, route.depot_lon,
+                                                           route.depot_lat), "depot"))
+    out.sort(key=lambda t: (t.distance_m is None, t.distance_m or 0.0, t.crew))
+    return out
