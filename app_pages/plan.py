@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from app_pages.common import pack, require_page, unit_of_work
+from app_pages.common import pack, require_page, streets_url, unit_of_work
 from dispatch.auth import Role
 from dispatch.errors import DispatchError
 from dispatch.planning import Plan
@@ -178,7 +178,7 @@ def routes_and_map() -> None:
         colours = crew_colours([r.crew for r in plan.routes])
         fmap = base_map([float(b) for b in city.districts.total_bounds]
                         if city.has_districts and city.districts is not None
-                        else list(city.boundary.bounds))
+                        else list(city.boundary.bounds), streets_url=streets_url(city))
         if city.has_districts and city.districts is not None:
             shown = city.districts
             if districts:
