@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+import uuid
 from pathlib import Path
 
 # Run directly (`streamlit run app_pages/<page>.py`, AppTest.from_file) the script's own
@@ -24,12 +25,15 @@ from dispatch.importers.generic_csv import OPTIONAL, REQUIRED, ColumnMapping
 from dispatch.model import Channel, is_routable
 from dispatch.services.imports import import_requests
 from dispatch.services.intake import (
+    CLICK_ADDRESS_RADIUS_M,
+    ClickAddress,
+    address_at_click,
     check_upload_size,
     click_lonlat,
     geocode_address,
     guess_mapping,
+    located_outside_city,
     preview_upload,
-    reverse_geocode,
     save_upload,
     upload_format,
 )
@@ -79,12 +83,17 @@ def _set_pin(lon: float, lat: float, precision: str, confidence: float,
 
 
 def _locate() -> None:
-    """Geocode the typed address and put the pin on the answer (if it has one)."""
-    match = geocode_address(_geocoder(city.name), ss.get("intake_address", ""),
-                            ss.get("intake_zip", ""))
+    """Geocode the typed address and put the pin on the answer (if it is in the city)."""
+    address, zipcode = ss.get("intake_address", ""), ss.get("intake_zip", "")
+    match = geocode_address(_geocoder(city.name), address, zipcode)
     ss["intake_match"] = match
     ss["intake_nearest"] = None
     ss["intake_candidate"] = None
+    ss["intake_outside"] = located_outside_city(city, _geocoder(city.name), address, zipcode,
+                                                match)
+    if ss["intake_outside"] is not None:
+        ss.pop("intake_pin", None)  # a place outside the city is no pin of a request
+        return
     if match is not None and match.lon is not None and match.lat is not None:
         _set_pin(match.lon, match.lat, str(match.precision), match.confidence,
                  match.matched_address, "address")
@@ -101,14 +110,40 @@ def _choose_candidate() -> None:
 
 
 def _clear_pin() -> None:
-    for key in ("intake_pin", "intake_match", "intake_nearest"):
+    for key in ("intake_pin", "intake_match", "intake_nearest", "intake_outside"):
         ss.pop(key, None)
 
 
+#: The form's widgets: what the call taker typed and chose.
+FORM_KEYS = ("intake_category", "intake_address", "intake_zip", "intake_description",
+             "intake_name", "intake_phone", "intake_email", "intake_channel", "intake_link")
+
+
+def _submission(pin: dict[str, Any] | None) -> tuple[str, bool]:
+    """Return the form's submission token, and whether this form was saved with it already.
+
+    A token stays with the form it was saved with: a second *Save* of the same fields
+    (a double click, whose second click may carry the fields as they were before the
+    form was cleared) reuses it, so the service gives back the same request. Other
+    fields, or another pin, are a new form and get a new token.
+    """
+    fields = {key: ss.get(key) for key in FORM_KEYS}
+    held = ss.get("intake_submission")
+    if held is not None and held["fields"] is not None and (
+            held["fields"] != fields or (pin is not None and pin != held["pin"])):
+        held = None  # that form was saved: this is the next one
+    if held is None:
+        held = {"token": uuid.uuid4().hex, "fields": None, "pin": None}
+        ss["intake_submission"] = held
+    return str(held["token"]), held["fields"] is not None
+
+
 def _save() -> None:
-    """Save the request (new, or linked as a duplicate); clear the caller's fields."""
+    """Save the request (new, or linked as a duplicate) once; clear the caller's fields."""
     pin = ss.get("intake_pin") or {}
     link = ss.get("intake_link")
+    token, repeated = _submission(ss.get("intake_pin"))
+    fields = {key: ss.get(key) for key in FORM_KEYS}
     try:
         form = IntakeForm(
             category=ss["intake_category"],
@@ -126,7 +161,8 @@ def _save() -> None:
             matched_address=pin.get("matched_address"),
         )
         with unit_of_work() as uow:
-            pk = create_request(uow, city, form, duplicate_of=link)
+            pk = create_request(uow, city, form, duplicate_of=link, submission=token,
+                                geocoder=_geocoder(city.name))
             row = uow.requests.get(pk)
             request_id = row.external_id if row is not None else str(pk)
             original = uow.requests.get(link) if link is not None else None
@@ -134,18 +170,49 @@ def _save() -> None:
         ss["intake_error"] = str(err)
         return
     ss["intake_error"] = None
-    ss["intake_saved"] = (
-        f"Saved request **{_md(request_id)}** (#{pk})"
-        + (f" as a duplicate of {_md(original.external_id)}." if original is not None else ".")
-    )
+    if not repeated:  # the token now stands for this form
+        ss["intake_submission"] = {"token": token, "fields": fields,
+                                   "pin": ss.get("intake_pin")}
+    if repeated:
+        ss["intake_saved"] = (f"Request **{_md(request_id)}** (#{pk}) was already saved from "
+                              "this form; nothing new was saved.")
+    else:
+        ss["intake_saved"] = (
+            f"Saved request **{_md(request_id)}** (#{pk})"
+            + (f" as a duplicate of {_md(original.external_id)}." if original is not None
+               else ".")
+        )
     for key in ("intake_address", "intake_zip", "intake_description", "intake_name",
                 "intake_phone", "intake_email"):
         ss[key] = ""
     ss["intake_link"] = None
+    ss.pop("intake_address_from_click", None)
     _clear_pin()
 
 
 # --------------------------------------------------------------------------- phone intake
+
+
+def _clicked(lon: float, lat: float) -> None:
+    """Place the pin where the map was clicked; fill in the address known right there.
+
+    The address (and its ZIP) is filled in only from a known address within
+    :data:`CLICK_ADDRESS_RADIUS_M` of the click, and only into an empty address field
+    (or one an earlier click filled in); a click outside the city places no pin.
+    """
+    found = address_at_click(city, _geocoder(city.name), lon, lat)
+    ss.pop("intake_match", None)  # the pin no longer stands for the typed address
+    ss["intake_nearest"] = found
+    ss["intake_outside"] = found.outside
+    if found.outside is not None:
+        ss.pop("intake_pin", None)
+        return
+    _set_pin(lon, lat, "manual", 1.0, None, "map click")
+    typed = str(ss.get("intake_address", "")).strip()
+    if found.near and (not typed or typed == ss.get("intake_address_from_click")):
+        ss["intake_address_pending"] = found.address
+        ss["intake_zip_pending"] = found.zipcode or ""
+        ss["intake_address_from_click"] = found.address
 
 
 def _intake_map(pin: dict[str, Any] | None, nearby: list[NearbyRequest]) -> folium.Map:
@@ -175,7 +242,10 @@ def _intake_map(pin: dict[str, Any] | None, nearby: list[NearbyRequest]) -> foli
 
 
 def _show_match(match: GeocodeResult | None) -> None:
-    """Say honestly what the geocoder found."""
+    """Say honestly what the geocoder found (and refuse a place outside the city)."""
+    if ss.get("intake_outside"):
+        st.error(f"Not taken: {_md(ss['intake_outside'])}.")
+        return
     if "intake_match" not in ss:
         return
     if match is None:
@@ -211,10 +281,8 @@ def _phone_intake() -> None:
     """Draw the call taker's form."""
     if ss.get("intake_address_pending") is not None:
         ss["intake_address"] = ss.pop("intake_address_pending")
-    if ss.get("intake_saved"):
-        st.success(ss.pop("intake_saved"), icon="✅")
-    if ss.get("intake_error"):
-        st.error(ss["intake_error"])
+    if ss.get("intake_zip_pending") is not None:
+        ss["intake_zip"] = ss.pop("intake_zip_pending")
 
     routable = [c for c in city.categories.values() if c.routable]
     others = [c for c in city.categories.values() if not c.routable]
@@ -240,13 +308,7 @@ def _phone_intake() -> None:
     point = click_lonlat(click)
     if point is not None and click != ss.get("intake_click_seen"):
         ss["intake_click_seen"] = click
-        lon, lat = point
-        _set_pin(lon, lat, "manual", 1.0, None, "map click")
-        ss.pop("intake_match", None)  # the pin no longer stands for the typed address
-        nearest = reverse_geocode(_geocoder(city.name), lon, lat)
-        ss["intake_nearest"] = nearest
-        if nearest is not None and nearest.located and not ss.get("intake_address", "").strip():
-            ss["intake_address_pending"] = nearest.matched_address
+        _clicked(*point)
         st.rerun()
 
     if pin is None:
@@ -255,12 +317,19 @@ def _phone_intake() -> None:
         nearest = ss.get("intake_nearest")
         how = pin.get("how", "")
         line = f"Pin ({how}): lon {pin['lon']:.5f}, lat {pin['lat']:.5f}"
-        if how == "map click":
-            if nearest is not None and nearest.located:
-                line += (f" — nearest address **{_md(nearest.matched_address)}**, "
-                         f"{nearest.distance_m or 0:.0f} m away")
-            elif nearest is None:
+        if how == "map click" and isinstance(nearest, ClickAddress):
+            found = nearest.nearest
+            if nearest.near and found is not None:
+                line += (f" — nearest address **{_md(found.matched_address)}**, "
+                         f"{found.distance_m or 0:.0f} m away")
+            elif found is None:
                 line += " — no address reference: type the address"
+            else:
+                line += (f" — no known address within {CLICK_ADDRESS_RADIUS_M:.0f} m of the "
+                         "pin: type the address"
+                         + (f" (nearest: {_md(found.matched_address)}, "
+                            f"{found.distance_m:.0f} m away)"
+                            if found.located and found.distance_m is not None else ""))
         st.caption(line)
         st.button("Remove pin", on_click=_clear_pin, key="intake_clear_pin")
 
@@ -289,6 +358,13 @@ def _phone_intake() -> None:
             f"{by_pk[pk].distance_m:.0f} m away, requested {_local(by_pk[pk].requested_at)}"),
     )
     st.button("Save request", type="primary", on_click=_save, key="intake_save")
+    # the outcome of Save where the eye is: right under the button, and as a toast
+    if ss.get("intake_saved"):
+        saved = ss.pop("intake_saved")
+        st.success(saved, icon="✅")
+        st.toast(saved, icon="✅")
+    if ss.get("intake_error"):
+        st.error(ss["intake_error"])
 
 
 # --------------------------------------------------------------------------- upload
@@ -342,17 +418,21 @@ def _upload() -> None:
         if mapping is None:
             return
     try:
-        preview = preview_upload(data, upload.name, city, fmt=fmt, mapping=mapping)
+        with unit_of_work() as uow:
+            preview = preview_upload(data, upload.name, city, fmt=fmt, mapping=mapping,
+                                     uow=uow)
     except ImportFormatError as err:
         st.error(f"Nothing imported: {err}")
         return
 
     st.subheader(f"Preview of {_md(upload.name)} ({preview.format})")
-    cols = st.columns(4)
+    cols = st.columns(6)
     cols[0].metric("Rows read", f"{preview.rows_read:,}")
-    cols[1].metric("Will be imported", f"{preview.to_import:,}")
-    cols[2].metric("Rejected", f"{preview.rejected:,}")
-    cols[3].metric("Without coordinates", f"{preview.without_position:,}")
+    cols[1].metric("New", f"{preview.new:,}")
+    cols[2].metric("Changed", f"{preview.changed:,}")
+    cols[3].metric("Unchanged", f"{preview.unchanged:,}")
+    cols[4].metric("Rejected", f"{preview.rejected:,}")
+    cols[5].metric("Without coordinates", f"{preview.without_position:,}")
     if preview.without_position:
         st.caption("Rows without coordinates are geocoded during the import"
                    + ("" if _geocoder(city.name) is not None else
@@ -368,9 +448,12 @@ def _upload() -> None:
                     f" of {preview.to_import:,})")
         st.dataframe(preview.first_rows, hide_index=True, width="stretch",
                      key="upload_first_rows")
-    st.caption("Requests already stored (same source and id) are updated, not duplicated.")
-    if st.button(f"Import {preview.to_import:,} requests", type="primary", key="upload_import",
-                 disabled=preview.to_import == 0):
+    st.caption("Requests already stored (same source and id) are updated, not duplicated; "
+               "unchanged ones are those whose source says the same as when they were "
+               "stored.")
+    work = preview.new + preview.changed
+    if st.button(f"Import {work:,} new or changed requests", type="primary",
+                 key="upload_import", disabled=work == 0):
         bar = st.progress(0.0, text="Importing…")
 
         def progress(done: int, total: int) -> None:

@@ -212,6 +212,178 @@ def test_intake_errors_from_services_are_shown(
     assert _pks(seeded_url) == before
 
 
+# --------------------------------------------------------------------------- issue 13
+
+# 1120 W 28th St (ZIP 90007), a known address point of the reference, lon, lat
+W_28TH = (-118.2846101, 34.02923977)
+# Pasadena City Hall, well outside the Los Angeles city limit, lon, lat
+PASADENA_CITY_HALL = (-118.1445, 34.1478)
+
+
+def _flat(at: AppTest) -> list[object]:
+    """The page's elements in the order they are drawn."""
+    return list(at.main)
+
+
+def _pinned_call(at: AppTest, address: str, name: str) -> None:
+    at.selectbox(key="intake_category").set_value("dead_animal_removal")
+    at.text_input(key="intake_address").input(address)
+    at.text_input(key="intake_name").input(name)
+    at.session_state["intake_pin"] = {"lon": -118.2866321, "lat": 34.08037098,
+                                      "precision": "manual", "confidence": 1.0,
+                                      "matched_address": None, "how": "map click"}
+    at.run()
+
+
+def test_the_save_confirmation_is_under_the_button_and_a_toast(
+    seeded_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Case 13.1: the confirmation was above the visible screen, and the form cleared."""
+    at = _page("intake.py", seeded_url, monkeypatch).run()
+    _pinned_call(at, "532 N VIRGIL AVE", "Ana Caller")
+    before = _pks(seeded_url)
+    at.button(key="intake_save").click().run()
+    assert not at.exception and not at.error
+    row = _row(seeded_url, _new_pk(seeded_url, before))
+    elements = _flat(at)
+    save = next(i for i, e in enumerate(elements) if getattr(e, "key", None) == "intake_save")
+    shown = elements[save + 1]
+    assert type(shown).__name__ == "Success"
+    assert row.external_id in str(getattr(shown, "value", "")).replace("\\", "")
+    assert any(row.external_id in t.value.replace("\\", "") for t in at.toast)
+
+
+def test_a_double_click_on_save_makes_one_request(
+    seeded_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Case 13.2: the second click of a double click can carry the form as it was.
+
+    The browser sends the fields it shows with each click; a second click sent before
+    the cleared form came back brings the old fields again (not the pin, which is no
+    field). That second save must not make a second request.
+    """
+    at = _page("intake.py", seeded_url, monkeypatch).run()
+    _pinned_call(at, "532 N VIRGIL AVE", "Double Click")
+    before = _pks(seeded_url)
+    at.button(key="intake_save").click().run()
+    first = _new_pk(seeded_url, before)
+    # the second click, with the fields as the browser still showed them
+    at.text_input(key="intake_address").input("532 N VIRGIL AVE")
+    at.text_input(key="intake_name").input("Double Click")
+    at.button(key="intake_save").click().run()
+    assert not at.exception and not at.error
+    assert _new_pk(seeded_url, before) == first
+    external_id = _row(seeded_url, first).external_id
+    assert any(external_id in s.value.replace("\\", "") and "already saved" in s.value
+               for s in at.success)
+    # the next call is a new form: it is saved as a new request
+    _pinned_call(at, "530 N VIRGIL AVE", "Next Caller")
+    at.button(key="intake_save").click().run()
+    assert not at.exception and not at.error
+    assert len(_pks(seeded_url) - before) == 2
+
+
+class FakeMap:
+    """Stands in for the st_folium component (the browser's map): reports one click."""
+
+    def __init__(self) -> None:
+        self.click: dict[str, float] | None = None
+
+    def __call__(self, *args: object, **kwargs: object) -> dict[str, object]:
+        # Leaflet's order: (lon, lat) -> {"lat", "lng"}
+        return {"last_clicked": self.click}
+
+    def at(self, lon: float, lat: float) -> None:
+        self.click = {"lat": lat, "lng": lon}
+
+
+@pytest.fixture
+def fake_map(monkeypatch: pytest.MonkeyPatch) -> FakeMap:
+    import streamlit_folium
+
+    fake = FakeMap()
+    monkeypatch.setattr(streamlit_folium, "st_folium", fake)
+    return fake
+
+
+def test_a_map_click_fills_in_the_address_only_within_50_m(
+    seeded_url: str, monkeypatch: pytest.MonkeyPatch, fake_map: FakeMap
+) -> None:
+    """Case 13.3: a click filled in an address 731 m away and kept the old ZIP."""
+    at = _page("intake.py", seeded_url, monkeypatch).run()
+    at.text_input(key="intake_zip").input("91406").run()
+    fake_map.at(-118.2851, 34.0224)  # ~758 m from 1120 W 28TH ST
+    at.run()
+    assert not at.exception and not at.error
+    pin = at.session_state["intake_pin"]
+    assert (pin["lon"], pin["lat"], pin["how"]) == (-118.2851, 34.0224, "map click")
+    assert at.text_input(key="intake_address").value == ""
+    assert at.text_input(key="intake_zip").value == "91406"
+    assert any("no known address within 50 m" in c.value for c in at.caption)
+    fake_map.at(W_28TH[0] + 0.0001, W_28TH[1])  # ~9 m from it
+    at.run()
+    assert not at.exception and not at.error
+    assert at.text_input(key="intake_address").value == "1120 W 28TH ST"
+    assert at.text_input(key="intake_zip").value == "90007"
+    assert any("1120 W 28TH ST" in c.value.replace("\\", "") for c in at.caption)
+
+
+def test_a_map_click_outside_the_city_is_refused(
+    seeded_url: str, monkeypatch: pytest.MonkeyPatch, fake_map: FakeMap
+) -> None:
+    at = _page("intake.py", seeded_url, monkeypatch).run()
+    fake_map.at(*PASADENA_CITY_HALL)
+    at.run()
+    assert not at.exception
+    assert "intake_pin" not in at.session_state
+    assert len(at.error) == 1 and "outside City of Los Angeles" in at.error[0].value
+    assert "city limit" in at.error[0].value
+
+
+def test_a_pasadena_address_is_refused_with_the_reason(
+    seeded_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Case 13.4: a Pasadena address was taken into Los Angeles and placed in Eagle Rock."""
+    at = _page("intake.py", seeded_url, monkeypatch).run()
+    at.text_input(key="intake_address").input("100 E Colorado Blvd, Pasadena, CA 91101")
+    at.button(key="intake_locate").click().run()
+    assert not at.exception
+    assert "intake_pin" not in at.session_state
+    assert len(at.error) == 1
+    assert "91101" in at.error[0].value and "not a ZIP of City of Los Angeles" in \
+        at.error[0].value.replace("\\", "")
+    before = _pks(seeded_url)
+    at.button(key="intake_save").click().run()  # the service refuses it too
+    assert not at.exception
+    assert any("not a ZIP of City of Los Angeles" in e.value for e in at.error)
+    assert _pks(seeded_url) == before
+
+
+def test_a_second_upload_of_the_same_file_says_nothing_is_new(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Case 13.5: the preview said "Will be imported 23" for rows already stored."""
+    url = f"sqlite:///{tmp_path / 'upload.db'}"  # its own store: the others stay as seeded
+    assert main(["--db", url, "init"]) == 0
+    data = (DATA / "import" / "myla311_2020_sample.csv").read_bytes()
+    at = _page("intake.py", url, monkeypatch).run()
+    at.file_uploader(key="upload_file").set_value(("sample.csv", data, "text/csv")).run()
+    assert not at.exception and not at.error
+    first = {m.label: m.value for m in at.metric}
+    assert (first["New"], first["Changed"], first["Unchanged"]) == ("23", "0", "0")
+    at.button(key="upload_import").click().run()
+    assert not at.exception and not at.error
+    again = _page("intake.py", url, monkeypatch).run()
+    again.file_uploader(key="upload_file").set_value(("sample.csv", data, "text/csv")).run()
+    assert not again.exception and not again.error
+    metrics = {m.label: m.value for m in again.metric}
+    assert (metrics["New"], metrics["Changed"], metrics["Unchanged"]) == ("0", "0", "23")
+    assert next(b for b in again.button if b.key == "upload_import").disabled
+    for p in (ROOT / "var" / "uploads").iterdir():  # leave no test files behind
+        if p.name.endswith("-sample.csv") and p.read_bytes() == data:
+            p.unlink()
+
+
 # --------------------------------------------------------------------------- upload
 
 
@@ -225,8 +397,8 @@ def test_upload_preview_lists_the_rejects_before_importing(
     at.run()
     assert not at.exception and not at.error
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics == {"Rows read": "10", "Will be imported": "5", "Rejected": "5",
-                       "Without coordinates": "0"}
+    assert metrics == {"Rows read": "10", "New": "5", "Changed": "0", "Unchanged": "0",
+                       "Rejected": "5", "Without coordinates": "0"}
     rejects = _table(at, "stage")
     parse = rejects[rejects["stage"] == "parse"]
     assert parse["line"].tolist() == [3, 4, 5, 8]

@@ -12,12 +12,14 @@ import pandas as pd
 import pytest
 from sqlalchemy import Connection
 
+from dispatch.auth import Principal, Role
 from dispatch.citypack import CityPack, load_city_pack
 from dispatch.errors import DispatchError, ImportFormatError, NotFoundError
 from dispatch.importers.generic_csv import ColumnMapping
 from dispatch.model import is_routable
 from dispatch.services import intake
 from dispatch.services.geocoding import city_geocoder
+from dispatch.services.imports import import_requests
 from dispatch.services.intake import (
     geocode_address,
     guess_mapping,
@@ -312,3 +314,115 @@ def test_request_pk_and_events(db: Connection, city: CityPack) -> None:
     assert events["action"].tolist() == ["created", "cancelled"]
     assert events["who"].tolist() == ["supervisor", "supervisor"]
     assert events["details"].iloc[1] == "reason: graffiti already painted over"
+
+
+# --------------------------------------------------------------------------- issue 13
+
+SUPERVISOR = Principal("ana", Role.SUPERVISOR)
+# 1046 W 37th St (ZIP 90007) and a click beside it, lon, lat
+W_37TH = (-118.2901, 34.0226)
+
+
+@pytest.mark.parametrize(
+    ("answer", "address", "zipcode"),
+    [
+        # the tester's case: a known address 731 m away fills in nothing
+        (GeocodeResult("q", -118.2901, 34.0226, Precision.POINT, 0.0007,
+                       "1046 W 37TH ST, 90007", zip="90007", distance_m=731.0), None, None),
+        (GeocodeResult("q", -118.2901, 34.0226, Precision.POINT, 0.6,
+                       "1046 W 37TH ST, 90007", zip="90007", distance_m=50.1), None, None),
+        # within 50 m: the address, and its ZIP (the old ZIP field does not stay)
+        (GeocodeResult("q", -118.2901, 34.0226, Precision.POINT, 0.9,
+                       "1046 W 37TH ST, 90007", zip="90007", distance_m=12.0),
+         "1046 W 37TH ST", "90007"),
+        (GeocodeResult("q", -118.2901, 34.0226, Precision.POINT, 0.6,
+                       "1046 W 37TH ST, 90007", zip="90007", distance_m=50.0),
+         "1046 W 37TH ST", "90007"),
+        # a geocoder that gives no ZIP field: read from the matched address
+        (GeocodeResult("q", -118.2901, 34.0226, Precision.POINT, 0.9,
+                       "1046 W 37TH ST, 90007", distance_m=12.0), "1046 W 37TH ST", "90007"),
+        (GeocodeResult("q", None, None, Precision.NONE, 0.0), None, None),
+    ],
+)
+def test_a_map_click_stands_for_an_address_only_within_50_m(
+    city: CityPack, answer: GeocodeResult, address: str | None, zipcode: str | None
+) -> None:
+    """Case 13.3: a click filled in an address 731 m away and kept the old ZIP."""
+    geo, _ = _geocoder(answer)
+    found = intake.address_at_click(city, geo, W_37TH[0] + 0.0001, W_37TH[1])
+    assert (found.address, found.zipcode, found.near) == (address, zipcode,
+                                                          address is not None)
+    assert found.nearest == answer and found.outside is None
+
+
+def test_a_map_click_outside_the_city_says_why(city: CityPack) -> None:
+    geo, _ = _geocoder(GeocodeResult("q", -118.17, 34.12, Precision.POINT, 0.9,
+                                     "1015 N RUTLAND AVE, 90042", zip="90042", distance_m=5.0))
+    found = intake.address_at_click(city, geo, -118.1445, 34.1478)  # Pasadena City Hall
+    assert found.address is None and not found.near
+    assert found.outside is not None and "outside City of Los Angeles" in found.outside
+    assert intake.address_at_click(city, None, *W_37TH).nearest is None
+
+
+@pytest.mark.parametrize(
+    ("address", "zipcode", "lonlat", "reason"),
+    [
+        ("100 E Colorado Blvd, Pasadena, CA 91101", "", None, "ZIP 91101"),
+        ("100 E Colorado Blvd", "91101", None, "ZIP 91101"),
+        # a position beyond the limit, whatever the ZIP says
+        ("100 N Garfield Ave", "", (-118.1445, 34.1478), "city limit"),
+        ("200 N Spring St", "90012", (-118.2427, 34.0537), None),
+        ("200 N Spring St", "", (-118.2427, 34.0537), None),
+    ],
+)
+def test_locate_refuses_an_address_outside_the_city(
+    city: CityPack, address: str, zipcode: str, lonlat: tuple[float, float] | None,
+    reason: str | None,
+) -> None:
+    """Case 13.4: a Pasadena address was taken into Los Angeles (placed in Eagle Rock)."""
+    geo = city_geocoder(city)
+    match = geocode_address(geo, address, zipcode)
+    assert match is not None
+    if lonlat is not None:
+        match = dataclasses.replace(match, lon=lonlat[0], lat=lonlat[1])
+    found = intake.located_outside_city(city, geo, address, zipcode, match)
+    if reason is None:
+        assert found is None
+    else:
+        assert found is not None and reason in found and "City of Los Angeles" in found
+
+
+def test_the_preview_counts_rows_against_the_store(
+    db: Connection, city: CityPack, tmp_path: Path
+) -> None:
+    """Case 13.5: a second upload of a stored file said "Will be imported 23"."""
+    path = DATA / "myla311_2020_sample.csv"
+    data = path.read_bytes()
+    with UnitOfWork(db, actor=SUPERVISOR) as uow:
+        first = preview_upload(data, path.name, city, uow=uow)
+    assert (first.new, first.changed, first.unchanged) == (23, 0, 0)
+    with UnitOfWork(db, actor=SUPERVISOR) as uow:
+        import_requests(uow, path, city)
+    with UnitOfWork(db, actor=SUPERVISOR) as uow:
+        second = preview_upload(data, path.name, city, uow=uow)
+        assert uow.requests.count() == 23  # the previews wrote nothing
+    assert (second.new, second.changed, second.unchanged) == (0, 0, 23)
+    # one row the source changed since: changed, as the import will find it
+    rows = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    edited = [*rows[:1], rows[1].replace("Closed", "Open", 1), *rows[2:]]
+    assert edited != rows
+    with UnitOfWork(db, actor=SUPERVISOR) as uow:
+        third = preview_upload("".join(edited).encode(), path.name, city, uow=uow)
+    assert (third.new, third.changed, third.unchanged) == (0, 1, 22)
+    edited_path = tmp_path / path.name
+    edited_path.write_text("".join(edited), encoding="utf-8")
+    with UnitOfWork(db, actor=SUPERVISOR) as uow:
+        summary = import_requests(uow, edited_path, city)
+    assert (summary.imported, summary.updated, summary.unchanged) == (0, 1, 22)
+
+
+def test_the_preview_refuses_a_caller_who_may_not_import(db: Connection, city: CityPack) -> None:
+    data = (DATA / "myla311_2020_sample.csv").read_bytes()
+    with UnitOfWork(db, actor=Principal("joe", Role.CREW, crew="BOS-1")) as uow, \
+            pytest.raises(DispatchError, match="preview imports"):
+        preview_upload(data, "x.csv", city, uow=uow)

@@ -114,3 +114,105 @@ def test_personal_data_only_for_supervisors_and_erased_after_retention(
     with UnitOfWork(db) as uow:
         assert rs.anonymise_personal_data(uow, 90) == 1
         assert rs.caller_details(uow, pk) == {"name": None, "phone": None, "email": None}
+
+
+# --------------------------------------------------------------------------- issue 13: intake
+
+# Pasadena City Hall (100 N Garfield Ave), well outside the Los Angeles city limit
+PASADENA_CITY_HALL = (-118.1445, 34.1478)
+
+
+def _count(uow: UnitOfWork) -> int:
+    return int(uow.requests.count())
+
+
+def test_the_same_submission_token_saves_one_request(db: Connection, la: CityPack) -> None:
+    """Case 13.2: a double click on Save made two requests; one form is one request."""
+    with UnitOfWork(db, actor=SUPERVISOR) as uow:
+        before = _count(uow)
+        first = rs.create_request(uow, la, _form(), submission="form-1")
+    with UnitOfWork(db, actor=SUPERVISOR) as uow:
+        # the second click may carry the form as it was, or already cleared: same answer
+        again = rs.create_request(uow, la, _form(), submission="form-1")
+        cleared = rs.create_request(uow, la, _form(address="", lon=None, lat=None),
+                                    submission="form-1")
+        assert again == cleared == first
+        assert _count(uow) == before + 1
+        other = rs.create_request(uow, la, _form(), submission="form-2")
+        assert other != first and _count(uow) == before + 2
+
+
+def test_the_database_refuses_a_submission_token_twice(db: Connection, la: CityPack) -> None:
+    """The token's key holds across app instances: a second claim of it is refused."""
+    with UnitOfWork(db, actor=SUPERVISOR) as uow:
+        pk = rs.create_request(uow, la, _form(), submission="form-3")
+    with UnitOfWork(db, actor=SUPERVISOR) as uow:
+        uow.begin_write()
+        assert not uow.requests.claim_submission("form-3", pk, uow.now(), "other")
+        assert uow.requests.submitted("form-3") == pk
+
+
+def test_a_save_that_loses_the_race_gives_the_winners_request(
+    db: Connection, la: CityPack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another instance stored the token between our check and our insert: one row."""
+    with UnitOfWork(db, actor=SUPERVISOR) as uow:
+        winner = rs.create_request(uow, la, _form(), submission="form-4")
+        before = _count(uow)
+    with UnitOfWork(db, actor=SUPERVISOR) as uow:
+        real = uow.requests.submitted
+        calls: list[str] = []
+
+        def not_yet(token: str) -> int | None:  # the check ran before the winner committed
+            calls.append(token)
+            return None if len(calls) == 1 else real(token)
+
+        monkeypatch.setattr(uow.requests, "submitted", not_yet)
+        assert rs.create_request(uow, la, _form(), submission="form-4") == winner
+    with UnitOfWork(db, actor=SUPERVISOR) as uow:
+        assert _count(uow) == before
+
+
+@pytest.mark.parametrize("token", ["", "   ", "x" * 65])
+def test_a_bad_submission_token_is_refused(db: Connection, la: CityPack, token: str) -> None:
+    with UnitOfWork(db, actor=SUPERVISOR) as uow, pytest.raises(DispatchError,
+                                                                 match="submission token"):
+        rs.create_request(uow, la, _form(), submission=token)
+
+
+def test_a_pin_outside_the_city_is_refused_with_the_reason(
+    db: Connection, la: CityPack
+) -> None:
+    with UnitOfWork(db, actor=SUPERVISOR) as uow:
+        before = _count(uow)
+        with pytest.raises(DispatchError, match=r"outside City of Los Angeles.*city limit"):
+            rs.create_request(uow, la, _form(address="100 N Garfield Ave",
+                                             lon=PASADENA_CITY_HALL[0],
+                                             lat=PASADENA_CITY_HALL[1]))
+        assert _count(uow) == before
+
+
+@pytest.mark.parametrize(("address", "zipcode"), [
+    ("100 E Colorado Blvd, Pasadena, CA 91101", ""),  # the ZIP in the text
+    ("100 E Colorado Blvd", "91101"),                 # the ZIP in its field
+    ("1 W Colorado Blvd", "91105"),
+])
+def test_a_pasadena_address_placed_in_eagle_rock_is_refused(
+    db: Connection, la: CityPack, address: str, zipcode: str
+) -> None:
+    """Case 13.4: the LA geocoder put a Pasadena address on Eagle Rock's Colorado Blvd."""
+    from dispatch.services.geocoding import city_geocoder
+
+    geocoder = city_geocoder(la)
+    assert geocoder is not None
+    match = geocoder.lookup(address, zipcode or None)
+    assert match.lon is not None and match.lat is not None
+    assert la.within_city([match.lon], [match.lat])[0]  # the position alone is inside
+    with UnitOfWork(db, actor=SUPERVISOR) as uow:
+        before = _count(uow)
+        with pytest.raises(DispatchError, match="not a ZIP of City of Los Angeles"):
+            rs.create_request(uow, la, _form(address=address, zipcode=zipcode, lon=match.lon,
+                                             lat=match.lat), geocoder=geocoder)
+        assert _count(uow) == before
+        # an address of the city, with its ZIP, still goes through
+        assert rs.create_request(uow, la, _form(zipcode="90012"), geocoder=geocoder)

@@ -304,6 +304,62 @@ def _match_keys(uow: UnitOfWork, records: Sequence[ParsedRecord],
     return found
 
 
+@dataclass
+class _Compared:
+    """Records sorted against the store: new, changed (by stored id), unchanged (a count)."""
+
+    new: list[ParsedRecord] = field(default_factory=list)
+    changed: dict[int, ParsedRecord] = field(default_factory=dict)
+    unchanged: int = 0
+
+
+def _compare(uow: UnitOfWork, records: Sequence[ParsedRecord],
+             digests: Mapping[int, str]) -> _Compared:
+    """Sort records as the import does: no stored row is new, the same digest unchanged."""
+    found = _match_keys(uow, records)
+    out = _Compared()
+    for rec in records:
+        hit = found.get((rec.request.source, rec.request.external_id))
+        if hit is None:
+            out.new.append(rec)
+        elif hit[1] == digests[rec.line]:
+            out.unchanged += 1
+        else:
+            out.changed[hit[0]] = rec
+    return out
+
+
+@dataclass(frozen=True)
+class StoredStates:
+    """How many records an import would add, update from the source, and leave alone."""
+
+    new: int
+    changed: int
+    unchanged: int
+
+
+@service(*SUPERVISING, action="preview imports")
+def compare_with_store(uow: UnitOfWork, records: Sequence[ParsedRecord]) -> StoredStates:
+    """Count records new, changed and unchanged against what is stored, as the import would.
+
+    A record whose ``(source, id)`` is not stored is new; one stored with the same
+    :func:`record_digest` (what the source said in it) is unchanged; the rest changed.
+    Nothing is written.
+    """
+    states = _compare(uow, records, {rec.line: record_digest(rec) for rec in records})
+    uow.rollback()
+    return StoredStates(len(states.new), len(states.changed), states.unchanged)
+
+
+def unique_records(records: Sequence[ParsedRecord]) -> tuple[list[ParsedRecord], list[Reject]]:
+    """Keep the first record of each ``(source, id)`` of a file, as the import does.
+
+    Returns the kept records and the rejects of the repeats.
+    """
+    part = ImportSummary(path="", format="")
+    return _unique(records, part, set()), part.rejects
+
+
 def _same_category(pack: CityPack, a: str | None, b: str | None) -> bool:
     """Return whether two service codes name the same category of the pack."""
     cat_a, cat_b = pack.category_for_service_code(a), pack.category_for_service_code(b)
@@ -324,19 +380,13 @@ def _store_records(
     locked) here, so what is written is decided on what is stored now. ``digests``
     holds each record's :func:`record_digest` (by line), taken before geocoding.
     """
-    found = _match_keys(uow, records)
+    states = _compare(uow, records, digests)
     new_rows: list[dict[str, Any]] = []
-    changed: dict[int, tuple[ParsedRecord, str]] = {}
-    for rec in records:
-        digest = digests[rec.line]
-        hit = found.get((rec.request.source, rec.request.external_id))
-        if hit is None:
-            fresh = row_values(rec.request, digest)
-            new_rows.append(fresh | derived_values(fresh, pack.timezone))
-        elif hit[1] == digest:
-            summary.unchanged += 1
-        else:
-            changed[hit[0]] = (rec, digest)
+    for rec in states.new:
+        fresh = row_values(rec.request, digests[rec.line])
+        new_rows.append(fresh | derived_values(fresh, pack.timezone))
+    summary.unchanged += states.unchanged
+    changed = {pk: (rec, digests[rec.line]) for pk, rec in states.changed.items()}
     stored = {row.id: row for row in uow.requests.by_ids(changed, for_update=True)}
     updates: list[dict[str, Any]] = []
     events: list[tuple[str, str | int, str, dict[str, Any]]] = []
@@ -415,15 +465,9 @@ def _needs_geocoding(uow: UnitOfWork, records: Sequence[ParsedRecord],
     A stored row whose address and ZIP are unchanged keeps the position found before
     (the geocoder is deterministic, and a supervisor may have fixed it since).
     """
-    found = _match_keys(uow, records)
-    lines = set()
-    changed: dict[int, ParsedRecord] = {}
-    for rec in records:
-        hit = found.get((rec.request.source, rec.request.external_id))
-        if hit is None:
-            lines.add(rec.line)
-        elif hit[1] != digests[rec.line]:
-            changed[hit[0]] = rec
+    states = _compare(uow, records, digests)
+    lines = {rec.line for rec in states.new}
+    changed = states.changed
     for row in uow.requests.by_ids(changed):
         rec = changed[row.id]
         if (row.lon is None or (row.address or "") != rec.request.address

@@ -26,9 +26,15 @@ from dispatch.errors import ImportFormatError
 from dispatch.importers import Reject
 from dispatch.importers.detect import decode_text, detect_format, parse_text
 from dispatch.importers.generic_csv import OPTIONAL, REQUIRED, ColumnMapping
-from dispatch.services.imports import import_context, locate_records
-from dispatch.services.requests import distance_m
-from dispatch.store import utcnow
+from dispatch.services.imports import (
+    compare_with_store,
+    import_context,
+    locate_records,
+    unique_records,
+)
+from dispatch.services.requests import distance_m, pin_outside_city, zip_outside_city
+from dispatch.store import UnitOfWork, utcnow
+from geo.address import parse_address
 from geo.geocoding import Geocoder, GeocodeResult
 from geo.geocoding.result import not_located
 
@@ -36,6 +42,8 @@ from geo.geocoding.result import not_located
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 #: How far from a map click a request may be and still be picked.
 PICK_RADIUS_M = 100.0
+#: How near a map click the nearest known address must be to stand for the click.
+CLICK_ADDRESS_RADIUS_M = 50.0
 #: Rows of the file shown in an upload preview.
 PREVIEW_ROWS = 20
 
@@ -76,6 +84,78 @@ def reverse_geocode(geocoder: Geocoder | None, lon: float, lat: float) -> Geocod
     if geocoder is None:
         return None
     return geocoder.reverse_lookup(lon, lat)
+
+
+def located_outside_city(
+    pack: CityPack, geocoder: Geocoder | None, address: str, zipcode: str,
+    match: GeocodeResult | None,
+) -> str | None:
+    """Return why a typed address is outside the city (one sentence), or ``None``.
+
+    Either its ZIP is not the city's (:func:`dispatch.services.requests.zip_outside_city`)
+    or the geocoder placed it beyond the city limit; :func:`create_request` refuses
+    both, this says so as soon as the call taker presses *Locate*.
+    """
+    reason = zip_outside_city(pack, geocoder, address, zipcode)
+    if reason is None and match is not None and match.lon is not None and match.lat is not None:
+        reason = pin_outside_city(pack, match.lon, match.lat)
+    return reason
+
+
+@dataclass(frozen=True)
+class ClickAddress:
+    """What a map click says about the address.
+
+    ``address`` and ``zipcode`` are set only when the nearest known address lies within
+    :data:`CLICK_ADDRESS_RADIUS_M` of the click (farther, the click stands for no
+    address); ``outside`` says why the click is outside the city, if it is.
+    """
+
+    nearest: GeocodeResult | None
+    address: str | None = None
+    zipcode: str | None = None
+    outside: str | None = None
+
+    @property
+    def near(self) -> bool:
+        """Whether a known address stands for the click."""
+        return self.address is not None
+
+
+def address_at_click(
+    pack: CityPack, geocoder: Geocoder | None, lon: float, lat: float,
+    radius_m: float = CLICK_ADDRESS_RADIUS_M,
+) -> ClickAddress:
+    """Return the address a map click at ``(lon, lat)`` stands for, and its ZIP.
+
+    Parameters
+    ----------
+    pack
+        The city pack (its limit).
+    geocoder
+        The city's geocoder, or ``None`` (no address reference: nothing is filled in).
+    lon, lat
+        The clicked point.
+    radius_m
+        The nearest known address farther than this stands for nothing.
+
+    Returns
+    -------
+    ClickAddress
+        The geocoder's nearest answer; the address (without its ZIP) and the ZIP when
+        it is within ``radius_m``; why the click is outside the city.
+    """
+    outside = pin_outside_city(pack, lon, lat)
+    nearest = reverse_geocode(geocoder, lon, lat)
+    if (outside is not None or nearest is None or not nearest.located
+            or nearest.distance_m is None or nearest.distance_m > radius_m):
+        return ClickAddress(nearest, outside=outside)
+    matched = nearest.matched_address.strip()
+    zip_code = nearest.zip or parse_address(matched).zip
+    suffix = f", {zip_code}"
+    if zip_code and matched.endswith(suffix):
+        matched = matched[: -len(suffix)].rstrip()
+    return ClickAddress(nearest, matched, zip_code)
 
 
 # --------------------------------------------------------------------------- map picking
@@ -140,15 +220,20 @@ def nearest_request(
 class UploadPreview:
     """What importing an uploaded file would do, before anything is written.
 
-    ``parse_rejects`` are the rows the readers refuse, ``location_rejects`` those
-    outside the city limit; rows without coordinates are geocoded only during the
-    real import, and ids repeated within the file are refused only then.
+    ``parse_rejects`` are the rows the readers refuse (and ids repeated within the
+    file), ``location_rejects`` those outside the city limit; rows without coordinates
+    are geocoded only during the real import. ``new``, ``changed`` and ``unchanged``
+    count the kept rows against what is stored, as the import decides (a stored row
+    whose source said the same is unchanged); without a store they are all new.
     """
 
     name: str
     format: str
     rows_read: int
     to_import: int
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
     parse_rejects: list[Reject] = field(default_factory=list)
     location_rejects: list[Reject] = field(default_factory=list)
     without_position: int = 0
@@ -251,6 +336,7 @@ def preview_upload(
     mapping: ColumnMapping | None = None,
     max_bytes: int = MAX_UPLOAD_BYTES,
     rows: int = PREVIEW_ROWS,
+    uow: UnitOfWork | None = None,
 ) -> UploadPreview:
     """Parse an upload as the import would, without geocoding or writing anything.
 
@@ -266,6 +352,10 @@ def preview_upload(
         Larger uploads are refused before decoding.
     rows
         How many of the rows to import are returned in ``first_rows``.
+    uow
+        The store to compare with
+        (:func:`dispatch.services.imports.compare_with_store`: the caller's role is
+        checked); ``None`` counts every kept row as new.
 
     Raises
     ------
@@ -275,7 +365,13 @@ def preview_upload(
     check_upload_size(len(data), name, max_bytes)
     ctx = import_context(pack, source=mapping.source if mapping else "csv")
     parsed = parse_text(decode_text(data, name), name, ctx, fmt, mapping)
-    kept, outside, _ = locate_records(parsed.records, pack, geocoder=None)
+    records, repeats = unique_records(parsed.records)
+    kept, outside, _ = locate_records(records, pack, geocoder=None)
+    if uow is None:
+        new, changed, unchanged = len(kept), 0, 0
+    else:
+        states = compare_with_store(uow, kept)
+        new, changed, unchanged = states.new, states.changed, states.unchanged
     first = pd.DataFrame(
         [
             {
@@ -299,7 +395,10 @@ def preview_upload(
         format=parsed.format,
         rows_read=parsed.rows_read,
         to_import=len(kept),
-        parse_rejects=sorted(parsed.rejects, key=lambda r: r.line),
+        new=new,
+        changed=changed,
+        unchanged=unchanged,
+        parse_rejects=sorted([*parsed.rejects, *repeats], key=lambda r: r.line),
         location_rejects=sorted(outside, key=lambda r: r.line),
         without_position=sum(1 for r in kept if r.request.lon is None),
         first_rows=first,

@@ -15,6 +15,7 @@ from dispatch.auth import PII_ROLES, SUPERVISING, Role, service
 from dispatch.citypack import CityPack
 from dispatch.derived import h3_cell, service_day
 from dispatch.errors import (
+    ConcurrentEditError,
     InvalidTransitionError,
     NotFoundError,
     ValidationError,
@@ -26,6 +27,8 @@ from dispatch.services._spatial import assign_districts
 from dispatch.services._versions import check_versions
 from dispatch.state import REQUEST_TRANSITIONS, StopStatus, check_transition
 from dispatch.store import RequestFilter, UnitOfWork
+from geo.address import parse_address
+from geo.geocoding import Geocoder
 
 #: Longest caller name, phone and e-mail accepted (the store's column lengths).
 MAX_CALLER_NAME_CHARS, MAX_CALLER_PHONE_CHARS, MAX_CALLER_EMAIL_CHARS = 200, 50, 200
@@ -33,6 +36,10 @@ MAX_CALLER_NAME_CHARS, MAX_CALLER_PHONE_CHARS, MAX_CALLER_EMAIL_CHARS = 200, 50,
 #: How close an open request of the same category must be to count as a likely duplicate.
 DUPLICATE_RADIUS_M = 75.0
 EARTH_RADIUS_M = 6_371_008.8
+#: How far beyond the city limit an intake pin may be (an address on the boundary street).
+CITY_TOLERANCE_M = 200.0
+#: Longest form submission token accepted (the store's column length).
+MAX_SUBMISSION_CHARS = 64
 #: Priorities a supervisor can set (higher goes first).
 PRIORITIES = {0: "normal", 1: "high", 2: "urgent"}
 
@@ -113,6 +120,46 @@ def nearby_open(
     ]
 
 
+def pin_outside_city(pack: CityPack, lon: float, lat: float) -> str | None:
+    """Return why a pin cannot be a request of the city (one sentence), or ``None``.
+
+    A pin more than :data:`CITY_TOLERANCE_M` beyond the city limit (``pack.boundary``)
+    is outside; so is a position that is not finite.
+    """
+    if not (math.isfinite(lon) and math.isfinite(lat)):
+        return f"pin ({lon}, {lat}) is not a finite position"
+    if not pack.within_city(np.array([lon]), np.array([lat]), CITY_TOLERANCE_M)[0]:
+        return (f"pin lon={lon:.5f} lat={lat:.5f} is outside {pack.display_name}: it lies "
+                f"more than {CITY_TOLERANCE_M:.0f} m beyond the city limit")
+    return None
+
+
+def zip_outside_city(
+    pack: CityPack, geocoder: Geocoder | None, address: str, zipcode: str = ""
+) -> str | None:
+    """Return why a typed address's ZIP places it outside the city (one sentence), or ``None``.
+
+    The ZIP is the one in the address text, else the ZIP field (as the geocoder reads
+    them). The city's geocoder knows the city's ZIPs: a ZIP it cannot locate, or one it
+    locates beyond the city limit, is not the city's, even when the street name also
+    exists in the city (``100 E Colorado Blvd, Pasadena, CA 91101`` is not Eagle Rock's
+    W Colorado Blvd). Without a geocoder (or a ZIP) nothing can be said: ``None``.
+    """
+    if geocoder is None:
+        return None
+    zip_code = parse_address(address, zipcode.strip() or None).zip
+    if not zip_code:
+        return None
+    answer = geocoder.lookup(zip_code, zip_code)
+    if (answer.lon is not None and answer.lat is not None
+            and pack.within_city(np.array([answer.lon]), np.array([answer.lat]),
+                                 CITY_TOLERANCE_M)[0]):
+        return None
+    return (f"ZIP {zip_code} of {address.strip() or 'the address'!r} is not a ZIP of "
+            f"{pack.display_name}: the address is outside the city limit (or the ZIP is "
+            "mistyped)")
+
+
 def intake_id(pk: int, now: datetime) -> str:
     """Return the request id of an intake, e.g. ``CS-20200103-000123``.
 
@@ -132,7 +179,8 @@ def _check_text(value: str, limit: int, what: str) -> str:
 @service(Role.API, *SUPERVISING, action="take requests", writes=True)
 def create_request(
     uow: UnitOfWork, pack: CityPack, form: IntakeForm, *, duplicate_of: int | None = None,
-    receipt: str | None = None,
+    receipt: str | None = None, submission: str | None = None,
+    geocoder: Geocoder | None = None,
 ) -> int:
     """Save a request taken by phone (or web form, or an Open311 client); return its id.
 
@@ -141,11 +189,29 @@ def create_request(
     ``receipt`` is a token handed to the submitter, kept so that they can later ask
     which request it became (Open311 ``tokens/{token}``).
 
+    A ``submission`` token names the form being saved: a token already stored gives
+    back the request it became and saves nothing (a double click on *Save*, a retry on
+    another app instance). The store's key on the token decides a race between two
+    saves of one form. With the city's ``geocoder``, a typed ZIP that is not the
+    city's is refused (:func:`zip_outside_city`).
+
     Raises
     ------
     ValidationError
-        For an unknown category, empty or oversize text, or a pin outside the city.
+        For an unknown category, empty or oversize text, a pin outside the city, or a
+        ZIP outside it.
+    ConcurrentEditError
+        When another save of the same form won a race and its request cannot be read.
     """
+    if submission is not None:
+        submission = submission.strip()
+        if not submission or len(submission) > MAX_SUBMISSION_CHARS:
+            raise ValidationError(
+                f"submission token has {len(submission)} characters; expected 1 to "
+                f"{MAX_SUBMISSION_CHARS}")
+        earlier = uow.requests.submitted(submission)
+        if earlier is not None:
+            return earlier
     category = pack.categories.get(form.category)
     if category is None:
         raise ValidationError(
@@ -159,12 +225,13 @@ def create_request(
     caller_email = _check_text(form.caller_email, MAX_CALLER_EMAIL_CHARS, "caller e-mail")
     zipcode = _check_text(form.zipcode, 10, "ZIP code")
     district = None
+    outside = zip_outside_city(pack, geocoder, address, zipcode)
+    if outside is not None:
+        raise ValidationError(outside)
     if form.lon is not None and form.lat is not None:
-        if not (math.isfinite(form.lon) and math.isfinite(form.lat)):
-            raise ValidationError(f"pin ({form.lon}, {form.lat}) is not a finite position")
-        if not pack.within_city(np.array([form.lon]), np.array([form.lat]), 200.0)[0]:
-            raise ValidationError(
-                f"pin lon={form.lon:.5f} lat={form.lat:.5f} is outside {pack.display_name}")
+        outside = pin_outside_city(pack, form.lon, form.lat)
+        if outside is not None:
+            raise ValidationError(outside)
         found = assign_districts(uow, pack, np.array([form.lon]), np.array([form.lat]))[0]
         district = None if found is None else str(found)
     now = uow.now()
@@ -203,6 +270,16 @@ def create_request(
         uow.events.append("request", pk, "marked_duplicate", {"of": original.external_id})
     if receipt is not None:
         uow.open311.add_receipt(receipt, pk, now, uow.actor)
+    if submission is not None and not uow.requests.claim_submission(
+            submission, pk, now, uow.actor):
+        # another save of the same form got there first: keep its request, not this one
+        uow.rollback()
+        earlier = uow.requests.submitted(submission)
+        if earlier is None:
+            raise ConcurrentEditError(
+                "the same intake form was saved at the same moment elsewhere; nothing was "
+                "saved - reload and check the latest requests")
+        return earlier
     uow.commit()
     return pk
 

@@ -458,3 +458,19 @@ class ReceiptRow(Base):
     request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"), index=True)
     created_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(64))
+
+
+class SubmissionRow(Base):
+    """A form's submission token and the request it became: the same form saves once.
+
+    The intake page hands each form a token; a second save of it (a double click, a
+    retry from another app instance) finds the token here instead of a new request.
+    The primary key makes the database refuse a token stored twice.
+    """
+
+    __tablename__ = "submissions"
+
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"), index=True)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(64))

@@ -56,6 +56,7 @@ from dispatch.store.models import (
     SessionRow,
     SettingRow,
     StopRow,
+    SubmissionRow,
     UserRow,
 )
 from dispatch.store.spatial import Spatial, bbox_clause, has_postgis
@@ -237,6 +238,27 @@ class RequestRepository:
         result = self.session.execute(insert(table).values(**values, version=1)
                                       .returning(table.c.id))
         return int(result.scalar_one())
+
+    def submitted(self, token: str) -> int | None:
+        """Return the id of the request a form's submission token became, or ``None``."""
+        found = self.session.execute(
+            select(SubmissionRow.request_id).where(SubmissionRow.token == token)).scalar()
+        return None if found is None else int(found)
+
+    def claim_submission(self, token: str, request_id: int, at: datetime, by: str) -> bool:
+        """Store a form's submission token for a request; ``False`` if it is stored already.
+
+        The token is the primary key, so of two transactions saving the same form (on
+        one app instance or two) the database lets one through; the other's insert is
+        undone (a savepoint) and it learns it lost here, before it commits.
+        """
+        try:
+            with self.session.begin_nested():
+                self.session.execute(insert(SubmissionRow).values(
+                    token=token, request_id=request_id, created_at=at, created_by=by[:64]))
+        except IntegrityError:
+            return False
+        return True
 
     def update_many(self, rows: Sequence[dict[str, Any]], *, new_version: bool = True) -> None:
         """Update requests in bulk; each dict holds ``id`` and the changed columns.
@@ -797,6 +819,7 @@ CLOCK_SETTING = "clock"
 
 _CONSTRAINT_WORDS = {
     "pk_assignments": "another plan was assigned for the same district or crew",
+    "pk_submissions": "the same intake form was saved",
     "uq_requests_source_external_id": "a request with the same id was saved",
     "uq_stops_plan_id_request_id": "the same request was put on the plan",
     "uq_routes_plan_id_crew_name": "the same crew was given a route",
