@@ -18,7 +18,7 @@ import folium
 import streamlit as st
 from streamlit_folium import st_folium
 
-from app_pages.common import get_geocoder, pack, require_page, unit_of_work
+from app_pages.common import get_geocoder, pack, require_page, streets_url, unit_of_work
 from dispatch.auth import SUPERVISING
 from dispatch.errors import DispatchError, ImportFormatError
 from dispatch.importers.generic_csv import OPTIONAL, REQUIRED, ColumnMapping
@@ -218,9 +218,10 @@ def _clicked(lon: float, lat: float) -> None:
 def _intake_map(pin: dict[str, Any] | None, nearby: list[NearbyRequest]) -> folium.Map:
     """Map of the pin, the duplicate radius and the nearby open requests (no data text)."""
     if pin is not None:
-        fmap = base_map(center=(pin["lon"], pin["lat"]), zoom_start=17)
+        fmap = base_map(center=(pin["lon"], pin["lat"]), zoom_start=17,
+                        streets_url=streets_url(city))
     else:
-        fmap = base_map(bounds=list(city.boundary.bounds))
+        fmap = base_map(bounds=list(city.boundary.bounds), streets_url=streets_url(city))
     if city.districts is not None:
         district_layer(city.districts).add_to(fmap)
     if pin is not None:

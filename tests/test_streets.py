@@ -108,3 +108,17 @@ def test_a_map_loads_the_streets_only_when_asked() -> None:
     html = with_streets.get_root().render()
     assert "/app/static/streets/x.json" in html and "tileerror" in html
     assert "tileerror" not in base_map((-118.3, 34.0, -118.2, 34.1)).get_root().render()
+
+
+def test_every_page_map_can_fall_back_to_the_streets() -> None:
+    """Each ``base_map`` a page draws names the city's street lines (issue 13)."""
+    import ast
+
+    calls = []
+    for path in sorted((ROOT / "app_pages").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                    and node.func.id == "base_map"):
+                calls.append((path.name, {k.arg for k in node.keywords}))
+    assert len(calls) >= 8
+    assert [name for name, kw in calls if "streets_url" not in kw] == []
