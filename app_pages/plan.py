@@ -150,7 +150,7 @@ cols[4].metric("Status", status)
 @st.fragment
 def routes_and_map() -> None:
     """Show the route list and the map; choosing a route re-runs only this part."""
-    progress = route_progress(plan, details.stop_status)
+    progress = [r for r in route_progress(plan, details.stop_status) if r.stops]
     map_slot = st.container()
     st.subheader("Routes")
     st.caption("Choose a route to show it alone on the map, with its stops in order.")
@@ -204,7 +204,11 @@ def routes_and_map() -> None:
     st.markdown(f"**{route.crew}** · {len(route.stops)} stops · load {route.load}/"
                 f"{route.capacity} · drive {_hours(route.drive_s)} · service "
                 f"{_hours(route.service_s)}")
-    st.dataframe(pd.DataFrame([{
+    if route.brk is not None:
+        st.caption(f"Lunch {route.brk.start.astimezone(city.timezone):%H:%M}–"
+                   f"{route.brk.end.astimezone(city.timezone):%H:%M} after stop "
+                   f"{route.brk.after_stops}")
+    picked = st.dataframe(pd.DataFrame([{
         "#": i + 1,
         "address": (labels.get(int(p.request_id)) or ("", "", ""))[1],
         "category": category_labels.get(p.stop.category, p.stop.category),
@@ -213,11 +217,30 @@ def routes_and_map() -> None:
         "departure": p.departure.astimezone(city.timezone).strftime("%H:%M"),
         "locked": "🔒" if int(p.request_id) in locked else "",
         "status": details.stop_status.get(int(p.request_id), ""),
-    } for i, p in enumerate(route.stops)]), hide_index=True, width="stretch")
-    if route.brk is not None:
-        st.caption(f"Lunch {route.brk.start.astimezone(city.timezone):%H:%M}–"
-                   f"{route.brk.end.astimezone(city.timezone):%H:%M} after stop "
-                   f"{route.brk.after_stops}")
+    } for i, p in enumerate(route.stops)]), hide_index=True, width="stretch",
+        on_select="rerun", selection_mode="multi-row", key=f"route_stops_{route.crew}")
+    chosen_rows = picked.selection.rows if picked is not None else []
+    if not chosen_rows:
+        st.caption("Tick stops in the table to move them to another crew together.")
+        return
+    moving = [route.stops[i] for i in chosen_rows if i < len(route.stops)]
+    # crews that may take every chosen stop, nearest first for the first of them
+    ranked = [rank_move_targets(p.stop, route.crew, plan.routes, territories,
+                                exclude=details.removed) for p in moving]
+    common = set.intersection(*({t.crew for t in r} for r in ranked))
+    offer = [t.crew for t in ranked[0] if t.crew in common]
+    if not offer:
+        st.info("No other crew serves every chosen stop's category and "
+                f"{city.district_label.lower()}; choose fewer stops.")
+        return
+    to_crew = st.selectbox(f"Move the {len(moving)} chosen stop(s) to", offer,
+                           key="move_many_target")
+    sure = status != "assigned" or st.checkbox(
+        "I confirm re-planning an assigned plan", key="move_many_confirm")
+    if st.button(f"Move {len(moving)} stop(s)", disabled=not (to_crew and sure),
+                 key="move_many"):
+        _run("Move", wf.move_stops, plan_id, [int(p.request_id) for p in moving], to_crew,
+             expected_version=version, confirm=status == "assigned")
 
 
 routes_and_map()

@@ -61,12 +61,15 @@ def _idle(page: Any) -> None:
     page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden")
 
 
-def _timed(page: Any, act: Callable[[], None], done: Callable[[], None]) -> float:
+def _timed(page: Any, act: Callable[[], None], done: Callable[[], None],
+           what: str = "") -> float:
     t0 = time.perf_counter()
     act()
     done()
     _idle(page)
-    return time.perf_counter() - t0
+    took = time.perf_counter() - t0
+    print(f"  {what}: {took:.2f} s", file=sys.stderr, flush=True)
+    return took
 
 
 def _flash(page: Any, action: str) -> Callable[[], None]:
@@ -105,12 +108,12 @@ def measure(base: str, repeat: int) -> dict[str, list[float]]:
 
         for _ in range(repeat):
             times.setdefault("open the page (map drawn)", []).append(
-                _timed(page, lambda: page.goto(f"{base}/plan"), opened))
+                _timed(page, lambda: page.goto(f"{base}/plan"), opened, "open"))
         rows = page.locator('[data-testid="stDataFrame"]').first
         for i in range(repeat):
             times.setdefault("choose one route in the list", []).append(_timed(
-                page, lambda i=i: rows.locator("canvas").first.click(
-                    position={"x": 12, "y": 50 + 35 * i}), lambda: _map_drawn(page)))
+                page, lambda i=i: rows.click(
+                    position={"x": 18, "y": 52 + 35 * i}), lambda: _map_drawn(page), "route"))
         edits = [("move a stop", "Move stop", "Move"),
                  ("lock a stop", "Lock stop to its crew", "Lock"),
                  ("unlock it", "Unlock stop", "Unlock"),
@@ -121,7 +124,7 @@ def measure(base: str, repeat: int) -> dict[str, list[float]]:
                 _idle(page)
                 times.setdefault(what, []).append(_timed(
                     page, lambda b=button: page.get_by_role("button", name=b).click(),
-                    _flash(page, action)))
+                    _flash(page, action), what))
         for what, button, action in [
                 ("remove a crew", "Remove crew and re-plan its stops", "Remove crew"),
                 ("re-optimise", "Re-optimise what is not locked", "Re-optimise"),
@@ -129,7 +132,7 @@ def measure(base: str, repeat: int) -> dict[str, list[float]]:
             _adjust_tab(page)
             _idle(page)
             times[what] = [_timed(page, lambda b=button: page.get_by_role(
-                "button", name=b).click(), _flash(page, action))]
+                "button", name=b).click(), _flash(page, action), what)]
         context.close()
     return times
 

@@ -259,7 +259,8 @@ def test_route_list_has_a_row_per_crew_and_shows_one_route(
     at = _page(planned_url, monkeypatch).run()
     assert not at.exception
     table = at.dataframe(key="route_list").value
-    assert len(table) == len(facts["plan"].routes)
+    # one row per crew with stops: at city scale some 50 idle crews would bury them
+    assert len(table) == sum(1 for r in facts["plan"].routes if r.stops)
     for column in ("crew", "stops", "load", "drive", "service", "done", "can't complete",
                    "remaining"):
         assert column in table.columns
@@ -464,3 +465,35 @@ def test_map_and_route_list_are_in_a_fragment(
     assert fragment_of("selectbox", "move_target") == {stops}
     # the page around them (the plan picker, the metrics) is outside any fragment
     assert {f for k, _, f in seen if k == "metric"} == {""}
+
+
+def test_several_stops_ticked_in_a_route_move_together(
+    fresh_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13: select stops in a table and move them to a crew, not one at a time."""
+    facts = _plan_row(fresh_url)
+    at = _page(fresh_url, monkeypatch).run()
+    table = at.dataframe(key="route_list").value
+    source = next(r for r in facts["plan"].routes if len(r.stops) >= 3
+                  and any(set(r.crew_districts) & set(o.crew_districts) and
+                          set(r.skills) & set(o.skills) and o.crew != r.crew
+                          for o in facts["plan"].routes))
+    at.session_state["route_list"] = {
+        "selection": {"rows": [table["crew"].tolist().index(source.crew)], "columns": []}}
+    at.run()
+    key = f"route_stops_{source.crew}"
+    at.session_state[key] = {"selection": {"rows": [0, 2], "columns": []}}
+    at.run()
+    assert not at.exception
+    target = at.selectbox(key="move_many_target").value
+    assert target and target != source.crew
+    at.checkbox(key="move_many_confirm").check().run()
+    at.button(key="move_many").click().run()
+    assert not at.exception
+    assert any(s.value.startswith("Move: routes of") for s in at.success)
+    after = _plan_row(fresh_url)
+    moved = {int(source.stops[0].request_id), int(source.stops[2].request_id)}
+    on_target = next(r for r in after["plan"].routes if r.crew == target)
+    assert moved <= {int(p.request_id) for p in on_target.stops}
+    kept = next(r for r in after["plan"].routes if r.crew == source.crew)
+    assert int(source.stops[1].request_id) in {int(p.request_id) for p in kept.stops}

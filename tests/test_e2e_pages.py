@@ -235,3 +235,30 @@ def test_a_click_on_the_needs_location_map_places_the_request(
     shot(page, "needs-location-placed")
     page.context.close()
     assert not watch.errors, watch.errors
+
+
+def test_choosing_a_route_shows_it_alone_on_the_plan_map(browser: Any, base: str) -> None:
+    """Issue 13: the city plan's map was one blob; a route chosen in the list is drawn
+    alone, its stops numbered, and the others left out."""
+    page = sign_in(browser, base, "sup", DESK)
+    watch = Watch(page, base)
+    page.get_by_role("link", name="Plan and assign").click()
+    page.get_by_role("heading", name="Plan and assign").wait_for()
+    idle(page)
+
+    def stops_drawn() -> int:
+        inner = page.locator('iframe[title*="folium"]').first.content_frame
+        inner.locator(".curbside-stop").first.wait_for(state="attached")
+        page.wait_for_timeout(500)
+        return int(inner.locator(".curbside-stop").count())
+
+    everyone = stops_drawn()
+    routes = page.locator('[data-testid="stDataFrame"]').first
+    routes.click(position={"x": 18, "y": 52})  # the first row's tick box
+    idle(page)
+    page.get_by_text(re.compile(r"^\S+ · \d+ stops · load ")).wait_for()
+    alone = stops_drawn()
+    shot(page, "plan-one-route")
+    page.context.close()
+    assert 0 < alone < everyone
+    assert not watch.errors, watch.errors

@@ -514,6 +514,45 @@ def move_stop(
     )
 
 
+@service(*SUPERVISING, action="change plans")
+def move_stops(
+    uow: UnitOfWork,
+    plan_id: int,
+    requests: Sequence[int],
+    to_crew: str,
+    *,
+    expected_version: int | None = None,
+    confirm: bool = False,
+) -> PlanChange:
+    """Move several stops (by request primary key) to one crew, in one re-plan.
+
+    As :func:`move_stop` for each, at once: every other stop keeps its crew, and a stop
+    a crew already reached or finished cannot move (nothing moves then).
+    """
+    if not requests:
+        raise ValidationError("no stop was chosen to move; choose at least one")
+    row = _plan_row(uow, plan_id)
+    if to_crew not in {r.crew_name for r in row.routes}:
+        raise NotFoundError(f"crew {to_crew} has no route in plan {plan_id}")
+    pks = [_pk_of(row, r) for r in requests]
+    by_pk = {s.request_id: s for r in row.routes for s in r.stops}
+    worked = [by_pk[pk] for pk in pks if StopStatus(by_pk[pk].status).worked]
+    if worked:
+        first = worked[0]
+        raise InvalidTransitionError(
+            f"stop {first.sequence} of crew {first.route.crew_name} is {first.status}; a "
+            f"stop a crew already worked stays on its route ({len(worked)} of the "
+            f"{len(pks)} chosen)")
+    keys = [stop_key(pk) for pk in pks]
+    locks = [lk for lk in locks_of(row) if lk.request_id not in set(keys)]
+    locks += [Lock(key, to_crew, None) for key in keys]
+    return _apply_replan(
+        uow, plan_id, "stops_moved", {"requests": pks, "to_crew": to_crew},
+        expected_version=expected_version, confirm=confirm, locks=locks,
+        hold_others=True, moves=dict.fromkeys(keys, to_crew),
+    )
+
+
 @service(*SUPERVISING, action="lock stops", writes=True)
 def set_lock(
     uow: UnitOfWork,
