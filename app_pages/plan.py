@@ -24,6 +24,9 @@ from dispatch.services.planning import (
 from geo.map_assets import use_local_assets
 from geo.maps import base_map, crew_colours, district_layer, route_layer
 
+#: Open requests offered as urgent work, newest first, at most.
+URGENT_SHOWN = 200
+
 principal = require_page(Role.ADMIN, Role.SUPERVISOR)
 city = pack()
 st.title("Plan and assign")
@@ -270,8 +273,11 @@ crew_of = {int(p.request_id): r.crew for r in plan.routes for p in r.stops}
 def move_or_lock(confirm: bool) -> None:
     """Move or lock the picked stop; picking a stop re-runs only this part."""
     st.subheader("Move or lock a stop")
-    rid = st.selectbox("Stop", list(stops_of), key="move_stop",
-                       format_func=lambda r: _stop_option(r, crew_of[r]))
+    crews_with_stops = [r.crew for r in plan.routes if r.stops]
+    from_crew = st.selectbox("Crew", crews_with_stops, key="move_from_crew")
+    # one route's stops, not the city's 2,000 in one list
+    rid = st.selectbox("Stop", [pk for pk in stops_of if crew_of[pk] == from_crew],
+                       key="move_stop", format_func=lambda r: _stop_option(r, crew_of[r]))
     if rid is None:
         return
     ranked = rank_move_targets(stops_of[rid], crew_of[rid], plan.routes, territories,
@@ -341,7 +347,11 @@ with tab_adjust:
                  confirm=status == "assigned", release_locks=release)
         with unit_of_work() as uow:
             urgent = urgent_candidates(uow, city, plan_id)
-        pick = st.selectbox("Add an urgent request", list(urgent), format_func=urgent.__getitem__)
+        newest = list(urgent)[-URGENT_SHOWN:][::-1]
+        pick = st.selectbox("Add an urgent request", newest, format_func=urgent.__getitem__)
+        if len(urgent) > len(newest):
+            st.caption(f"The newest {len(newest):,} of {len(urgent):,} open requests not on "
+                       "the plan; the *Live board* lists today's new work.")
         if st.button("Add to today's plan", disabled=not (pick and confirm)):
             _run("Add urgent", wf.add_urgent_request, city, plan_id, pick,
                  expected_version=version, confirm=status == "assigned")
