@@ -14,7 +14,7 @@ the end of Streamlit's run (the status widget gone, the page's confirmation show
 
 * opening the page (until its map has drawn);
 * choosing one route in the route list (the map shows it alone);
-* moving a stop, locking it, unlocking it, adding an urgent request, removing a crew,
+* moving a stop, locking or unlocking one, adding an urgent request, removing a crew,
   re-optimising, and at the end assigning the plan.
 
 Each edit except the last two is repeated ``--repeat`` times; the table gives the
@@ -114,14 +114,21 @@ def measure(base: str, repeat: int) -> dict[str, list[float]]:
             times.setdefault("choose one route in the list", []).append(_timed(
                 page, lambda i=i: rows.click(
                     position={"x": 18, "y": 52 + 35 * i}), lambda: _map_drawn(page), "route"))
-        edits = [("move a stop", "Move stop", "Move"),
-                 ("lock a stop", "Lock stop to its crew", "Lock"),
-                 ("unlock it", "Unlock stop", "Unlock"),
-                 ("add an urgent request", "Add to today's plan", "Add urgent")]
+        def lock_or_unlock() -> tuple[str, str]:
+            # a moved stop is locked to its new crew: the picker offers whichever applies
+            if page.get_by_role("button", name="Unlock stop").count():
+                return "Unlock stop", "Unlock"
+            return "Lock stop to its crew", "Lock"
+
         for _ in range(repeat):
-            for what, button, action in edits:
+            for what in ("move a stop", "lock or unlock a stop", "lock or unlock a stop",
+                         "add an urgent request"):
                 _adjust_tab(page)
                 _idle(page)
+                button, action = {"move a stop": ("Move stop", "Move"),
+                                  "add an urgent request": ("Add to today's plan",
+                                                            "Add urgent")}.get(
+                    what) or lock_or_unlock()
                 times.setdefault(what, []).append(_timed(
                     page, lambda b=button: page.get_by_role("button", name=b).click(),
                     _flash(page, action), what))

@@ -1102,6 +1102,10 @@ def _reasons(props: Mapping[str, Any]) -> str:
     return _text(raw)
 
 
+#: Up to this many stops a route layer numbers every stop; beyond it (a city's plan)
+#: stops are dots until one crew is highlighted, whose stops are numbered.
+NUMBERED_STOPS_MAX = 400
+
 #: Colour of the other crews' paths and stops while one crew is highlighted.
 _DIMMED_COLOUR = "#9e9e9e"
 
@@ -1122,6 +1126,13 @@ _ROUTES_JS = """
             .bindTooltip(d[2]).addTo(parent);
     });
     data.stops.forEach(function(s) {
+        if (!data.numbered || s[4] === "") {
+            // many stops, or a dimmed one: a light dot (drawn on the map's canvas)
+            L.circleMarker([s[0], s[1]], {radius: 5, color: '#ffffff', weight: 1,
+                fillColor: s[3], fillOpacity: s.length > 5 ? s[5] : 0.95})
+                .bindTooltip(s[2]).addTo(parent);
+            return;
+        }
         L.marker([s[0], s[1]], {icon: L.divIcon({className: 'curbside-stop', iconSize: [22, 22],
             iconAnchor: [11, 11],
             html: '<div style="width:20px;height:20px;border-radius:50%;background:' + s[3] +
@@ -1178,7 +1189,8 @@ def route_layer(
         ``bulky_items``); a code without a label is shown as it is.
     highlight
         One crew to show on its own: its path and numbered stops in its colour, every
-        other crew's drawn as ``others`` says. ``None`` (default) draws all alike.
+        other crew's drawn as ``others`` says. ``None`` (default) draws all alike:
+        numbered up to :data:`NUMBERED_STOPS_MAX` stops, plain dots beyond.
     others
         With ``highlight``: ``"dim"`` draws the other crews' paths and stops thin,
         grey, faint and unnumbered; ``"hide"`` leaves them (and the unplanned
@@ -1280,6 +1292,9 @@ def route_layer(
                 "stops": stops,
                 "unplanned": unplanned,
                 "grey": UNPLANNED_COLOUR,
+                # numbered markers are DOM elements: past a few hundred the page slows,
+                # so a city's plan draws dots until one route is chosen
+                "numbered": highlight is not None or len(stops) <= NUMBERED_STOPS_MAX,
             },
             name="Routes",
         )

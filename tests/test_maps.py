@@ -798,3 +798,27 @@ def test_max_text_chars_must_leave_room_for_text() -> None:
 )
 def test_text_column_of_non_text_columns(values: list[Any], expected: list[str]) -> None:
     assert maps._text_column(pd.Series(values)) == expected
+
+
+def test_a_city_plan_draws_dots_until_one_route_is_chosen() -> None:
+    """Issue 13: 2,000 numbered markers made the plan page slow to open; past
+    NUMBERED_STOPS_MAX stops they are dots, and a highlighted crew is numbered again."""
+    import json as _json
+
+    from geo import maps as _maps
+
+    def doc(n: int) -> dict[str, object]:
+        return {"type": "FeatureCollection", "features": [
+            {"type": "Feature", "geometry": {"type": "Point",
+                                             "coordinates": [-118.3 + i * 1e-4, 34.0]},
+             "properties": {"kind": "stop", "crew": f"c{i % 2}", "seq": i // 2 + 1,
+                            "request_id": str(i)}} for i in range(n)]}
+
+    def numbered(layer: object, n: int) -> bool:
+        script = next(c for c in layer._children.values())  # type: ignore[attr-defined]
+        return bool(_json.loads(script.payload_json)["numbered"])
+
+    few, many = _maps.NUMBERED_STOPS_MAX, _maps.NUMBERED_STOPS_MAX + 1
+    assert numbered(_maps.route_layer(doc(few)), few)
+    assert not numbered(_maps.route_layer(doc(many)), many)
+    assert numbered(_maps.route_layer(doc(many), highlight="c0"), many)
