@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -207,17 +207,20 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _date_arg(text: str, flag: str = "--date") -> date:
+    """Return the date a command-line flag gives, or fail in one sentence."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise CliError(f"{flag} {text!r} is not a date; expected YYYY-MM-DD") from None
+
+
 def cmd_routes_export(args: argparse.Namespace) -> int:
     """Write the routes of a day's assigned plan (or one crew's) as CSV, GPX or GeoJSON."""
-    from datetime import date
-
     from dispatch.services.routesheets import export_day_routes
     from dispatch.store import UnitOfWork
 
-    try:
-        day = date.fromisoformat(args.date)
-    except ValueError:
-        raise CliError(f"--date {args.date!r} is not a date; expected YYYY-MM-DD") from None
+    day = _date_arg(args.date)
     engine = _ready_engine(args)
     pack = _pack(args)
     with UnitOfWork(engine, actor="cli:routes") as uow:
@@ -246,15 +249,11 @@ def cmd_districts_load(args: argparse.Namespace) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     """Plan a day: one route per crew, each inside its crew's districts; save it as a draft."""
     import dataclasses
-    from datetime import date
 
     from dispatch.services.planning import plan_for_day
     from dispatch.store import UnitOfWork
 
-    try:
-        day = date.fromisoformat(args.date)
-    except ValueError:
-        raise CliError(f"--date {args.date!r} is not a date; expected YYYY-MM-DD") from None
+    day = _date_arg(args.date)
     engine = _ready_engine(args)
     pack = _pack(args)
     travel = pack.travel if args.travel == "pack" else pack.travel.with_model(args.travel)

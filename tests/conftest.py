@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection, Engine, text
@@ -94,3 +95,12 @@ def db(engine: Engine) -> Iterator[Connection]:
 
 
 __all__ = ["DATA", "ROOT", "Base"]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One headless Debian Chromium (Playwright) for every browser test of the run."""
+    from tests.e2e_helpers import chromium
+
+    with chromium() as b:
+        yield b

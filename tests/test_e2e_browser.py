@@ -16,7 +16,7 @@ import pytest
 
 from dispatch.cli import main
 from dispatch.store import UnitOfWork, make_engine
-from tests.e2e_helpers import chromium, dashboard, idle, shot, sign_in
+from tests.e2e_helpers import dashboard, idle, shot, sign_in
 
 pytestmark = pytest.mark.browser
 SAMPLE = Path(__file__).parent / "data" / "workflow" / "la_day_cd13_cd14.csv"
@@ -40,11 +40,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
     with dashboard(url, _seed) as base:
         yield base, url
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with chromium() as b:
-        yield b
 
 
 _shot, _idle = shot, idle

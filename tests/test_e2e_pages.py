@@ -29,7 +29,7 @@ from dispatch.citypack import load_city_pack
 from dispatch.cli import main
 from dispatch.services.requests import IntakeForm, create_request
 from dispatch.store import UnitOfWork, make_engine
-from tests.e2e_helpers import chromium, dashboard, idle, shot, sign_in
+from tests.e2e_helpers import dashboard, idle, shot, sign_in
 
 pytestmark = pytest.mark.browser
 SAMPLE = Path(__file__).parent / "data" / "workflow" / "la_day_cd13_cd14.csv"
@@ -97,11 +97,6 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with dashboard(url, _seed) as served:
         yield served
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as b:
-        yield b
 
 
 class Watch:
