@@ -321,6 +321,15 @@ def test_post_geocodes_an_address_with_the_city_geocoder(site: Site) -> None:
     assert unplaced["lat"] is None and unplaced["address"] == "99999 NOWHERE IN PARTICULAR BLVD"
 
 
+def test_post_of_an_address_in_another_city_is_refused_with_the_reason(site: Site) -> None:
+    """Issue 13: a Pasadena address was taken into Los Angeles and placed in Eagle Rock;
+    intake refuses it, and so does the API, which now hands intake the city's geocoder."""
+    reply = post(site, {"api_key": site.key, "service_code": "bulky_items",
+                        "address_string": "100 E Colorado Blvd, Pasadena, CA 91101"})
+    assert reply.status == 400, reply.body
+    assert b"outside the city limit" in reply.body
+
+
 @pytest.mark.parametrize(("fields", "status", "words"), [
     ({"service_code": "bulky_items", "lat": "34.05", "long": "-118.25"}, 403,
      "api_key is missing, unknown or revoked"),

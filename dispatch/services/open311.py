@@ -487,7 +487,7 @@ def submit_request(uow: UnitOfWork, pack: CityPack, fields: Mapping[str, str],
     if form.lon is not None and form.lat is not None:
         notice, near = _notice(nearby_open(uow, form.category, form.lon, form.lat))
     token = secrets.token_urlsafe(18)
-    pk = create_request(uow, pack, form, receipt=token)
+    pk = create_request(uow, pack, form, receipt=token, geocoder=geocoder)
     found = uow.open311.external_ids([pk])
     return Submission(found[pk], token, notice, near)
 
