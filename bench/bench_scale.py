@@ -1007,9 +1007,9 @@ SCALE_NOTE = (
     "end of each run. Each figure is one run (warm: the median of 2 sessions); read a time "
     "as an upper bound, and the growth exponent of a sub-second figure as rough (a trial "
     "10k run a few minutes before the one below gave page times up to 11% apart, reruns "
-    "of under 0.4 s up to 22%). The product code measured by both runs is that of commit "
-    "`e7609d7` (the commits named below add only bench/ changes on top of it). On "
-    "PostgreSQL the server has no PostGIS, so the spatial reads take their plain-SQL path.")
+    "of under 0.4 s up to 22%). The product code under both runs is the same for every "
+    "page: the commits named below differ only in docs, tests and the Open311 POST. On "
+    "PostgreSQL the server has PostGIS (15.18 with postgis 3), so the spatial reads use it.")
 
 
 def _raw_results() -> tuple[Path, Path]:
