@@ -13,7 +13,7 @@ from app_pages.common import pack, require_page, streets_url, unit_of_work
 from dispatch.auth import Role
 from dispatch.errors import DispatchError
 from dispatch.services import workflow as wf
-from dispatch.services.board import Board, WaitingWork, day_board
+from dispatch.services.board import Board, WaitingWork, day_board, plan_for
 from dispatch.services.clock import clock_info
 from geo.map_assets import use_local_assets
 from geo.maps import base_map, district_layer
@@ -80,7 +80,10 @@ def _last_closed_map(board: Board, picked: str | None) -> None:
 
 
 def _add_to_route(board: Board, item: WaitingWork) -> None:
-    plan_id = board.plan_ids[-1]
+    plan_id = plan_for(board, item)
+    if plan_id is None:
+        st.error("Add to a route: no plan is assigned for the day.")
+        return
     try:
         with unit_of_work() as uow:
             change = wf.add_urgent_request(uow, city, plan_id, item.request_pk, confirm=True)

@@ -172,3 +172,23 @@ def test_the_board_page_shows_crews_and_adds_new_work(
     assert not at.exception
     assert any(" added: " in s.value for s in at.success)
     assert any("New work reported today (0)" in s.value for s in at.subheader)
+
+
+def test_waiting_work_goes_to_the_plan_of_its_district() -> None:
+    """With one assigned plan per district group, *Add to a route* picks the plan that
+    covers the request's district (the newest plan was used whatever the district)."""
+    from dispatch.services.board import Board, WaitingWork, plan_for
+
+    board = Board(day=DAY, now=T0, plan_ids=(4, 7), crews=(), new_work=(), unplanned=(),
+                  plan_districts={4: ("13",), 7: ("14",)})
+    item = WaitingWork(1, "CS-1", "Bulky items", "1 MAIN ST", "reported 08:00",
+                       district="13")
+    assert plan_for(board, item) == 4
+    assert plan_for(board, WaitingWork(2, "CS-2", "", "", "", district="14")) == 7
+    # an unplanned stop goes back to its own plan
+    assert plan_for(board, WaitingWork(3, "CS-3", "", "", "", district="14", plan_id=4)) == 4
+    # no plan covers it: the day's newest plan is offered (the re-plan says if it cannot)
+    assert plan_for(board, WaitingWork(4, "CS-4", "", "", "", district="9")) == 7
+    whole = Board(day=DAY, now=T0, plan_ids=(2,), crews=(), new_work=(), unplanned=(),
+                  plan_districts={2: ()})
+    assert plan_for(whole, WaitingWork(5, "CS-5", "", "", "", district="9")) == 2

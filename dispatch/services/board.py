@@ -12,7 +12,7 @@ Two halves, as elsewhere: :func:`crew_progress` is pure shaping of a day's stop 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from dispatch.auth import SUPERVISING, service
@@ -81,6 +81,9 @@ class WaitingWork:
     category: str
     address: str
     why: str
+    district: str | None = None
+    #: The plan it is unplanned on (``None`` for new work).
+    plan_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,23 @@ class Board:
     crews: tuple[CrewProgress, ...]
     new_work: tuple[WaitingWork, ...]
     unplanned: tuple[WaitingWork, ...]
+    #: Each assigned plan's districts (empty: the whole city).
+    plan_districts: dict[int, tuple[str, ...]] = field(default_factory=dict)
+
+
+def plan_for(board: Board, item: WaitingWork) -> int | None:
+    """Return the assigned plan ``item`` should join.
+
+    An unplanned stop goes back to its own plan; new work to the newest plan covering its
+    district (or the whole city), else to the newest plan of the day.
+    """
+    if item.plan_id is not None and item.plan_id in board.plan_ids:
+        return item.plan_id
+    for plan_id in sorted(board.plan_ids, reverse=True):
+        covered = board.plan_districts.get(plan_id, ())
+        if not covered or item.district in covered:
+            return plan_id
+    return board.plan_ids[-1] if board.plan_ids else None
 
 
 def crew_progress(stops: Iterable[BoardStop], now: datetime) -> list[CrewProgress]:
@@ -172,14 +192,16 @@ def day_board(uow: UnitOfWork, pack: CityPack, day: date) -> Board:
     crews = crew_progress(stops, now)
     plan_ids = tuple(sorted({s.plan_id for s in stops}))
     on_route: set[int] = set()
-    unplanned: list[tuple[int, str]] = []
+    unplanned: list[tuple[int, str, str | None, int]] = []
+    covers: dict[int, tuple[str, ...]] = {}
     for plan_id in plan_ids:
         row = uow.plans.get(plan_id)
         if row is None:
             continue
+        covers[plan_id] = tuple(row.districts or ())
         on_route |= {s.request_id for r in row.routes for s in r.stops}
-        unplanned += [(u.request_id, u.reason_detail or u.reason_kind or "")
-                      for u in row.unplanned]
+        unplanned += [(u.request_id, u.reason_detail or u.reason_kind or "", u.district,
+                       plan_id) for u in row.unplanned]
     start = datetime.combine(day, time(0), tzinfo=pack.timezone)
     fresh = uow.requests.query_columns(RequestFilter(
         categories=pack.routable_categories, open_at=now, located=True,
@@ -188,13 +210,15 @@ def day_board(uow: UnitOfWork, pack: CityPack, day: date) -> Board:
     labels = pack.category_labels
     new_work = tuple(
         WaitingWork(r.id, r.external_id, labels.get(r.category, r.category), r.address,
-                    f"reported {r.requested_at.astimezone(pack.timezone):%H:%M}")
+                    f"reported {r.requested_at.astimezone(pack.timezone):%H:%M}",
+                    district=r.district)
         for r in fresh
         if r.id not in on_route and is_routable(r.geocode_precision, r.geocode_confidence)
     )[-NEW_WORK_LIMIT:]
-    names = uow.requests.labels(pk for pk, _ in unplanned)
+    names = uow.requests.labels(pk for pk, *_ in unplanned)
     waiting = tuple(
-        WaitingWork(pk, names[pk][0], labels.get(names[pk][2], names[pk][2]), names[pk][1], why)
-        for pk, why in unplanned if pk in names and pk not in on_route)
+        WaitingWork(pk, names[pk][0], labels.get(names[pk][2], names[pk][2]), names[pk][1],
+                    why, district=district, plan_id=plan_id)
+        for pk, why, district, plan_id in unplanned if pk in names and pk not in on_route)
     return Board(day=day, now=now, plan_ids=plan_ids, crews=tuple(crews),
-                 new_work=new_work, unplanned=waiting)
+                 new_work=new_work, unplanned=waiting, plan_districts=covers)
