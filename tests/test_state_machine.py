@@ -36,7 +36,7 @@ from dispatch.model import CLOSED_STATUSES, RequestStatus
 from dispatch.services import requests as rs
 from dispatch.services import workflow as wf
 from dispatch.services.imports import import_requests
-from dispatch.services.planning import plan_for_day
+from dispatch.services.planning import candidate_requests, plan_for_day
 from dispatch.services.setup import load_roster
 from dispatch.store import UnitOfWork, make_engine, migrate
 
@@ -142,8 +142,19 @@ class ADay(RuleBasedStateMachine):
     @rule(districts=st.sampled_from([["13"], ["14"], ["13", "14"]]))
     def plan_districts(self, districts: list[str]) -> None:
         with self._uow() as uow:
+            wanted = {int(r.external_id) for r in candidate_requests(uow, LA, DAY)
+                      if r.district in districts}
+        with self._uow() as uow:
             self.plans.append(plan_for_day(uow, LA, DAY, districts=districts,
                                            time_limit_s=0.1, max_workers=1).plan_id)
+        # every open routable request of those districts is on a route, or unplanned
+        # with a reason (the invariant below checks the reasons)
+        with self._uow() as uow:
+            row = uow.plans.get(self.plans[-1])
+            assert row is not None
+            placed = {s.request_id for r in row.routes for s in r.stops}
+            placed |= {u.request_id for u in row.unplanned}
+        assert wanted <= placed, sorted(wanted - placed)[:5]
 
     @precondition(lambda self: self.plans)
     @rule(data=st.data())
@@ -304,6 +315,39 @@ class ADay(RuleBasedStateMachine):
                 for r in p.routes:
                     if r.stops and r.status != "superseded":
                         assert crews.setdefault(r.crew_name, p.id) == p.id, r.crew_name
+
+    @invariant()
+    def every_unplanned_stop_says_why_and_is_not_also_planned(self) -> None:
+        with self._uow() as uow:
+            for plan_id in self.plans:
+                row = uow.plans.get(plan_id)
+                assert row is not None
+                on_routes = {s.request_id for r in row.routes for s in r.stops}
+                for u in row.unplanned:
+                    assert u.reason_kind, (plan_id, u.request_id)
+                    assert u.request_id not in on_routes, (plan_id, u.request_id)
+
+    def _state(self) -> tuple[Any, ...]:
+        """What the store says about requests, plans and stops (each row's version)."""
+        with self._uow() as uow:
+            requests = tuple((r.id, r.version, r.status, r.lon, r.lat)
+                             for r in uow.requests.query())
+            plans = []
+            for plan_id in self.plans:
+                row = uow.plans.get(plan_id)
+                assert row is not None
+                plans.append((row.id, row.version, row.status, tuple(
+                    (s.id, s.route_id, s.status, s.locked, s.version)
+                    for r in row.routes for s in r.stops)))
+        return requests, tuple(plans)
+
+    @invariant()
+    def every_change_is_in_the_event_log(self) -> None:
+        state, events = self._state(), self._events()
+        seen = getattr(self, "_seen", None)
+        if seen is not None and seen[0] != state:
+            assert events > seen[1], "requests, plans or stops changed with no new event"
+        self._seen = (state, events)
 
     @invariant()
     def the_source_record_of_closed_requests_stands(self) -> None:
