@@ -441,7 +441,7 @@ def fix_location(
     """
     if not (math.isfinite(lon) and math.isfinite(lat)):
         raise ValidationError(f"position ({lon}, {lat}) is not finite")
-    if not pack.within_city(np.array([lon]), np.array([lat]), 200.0)[0]:
+    if not pack.within_city(np.array([lon]), np.array([lat]), CITY_TOLERANCE_M)[0]:
         raise ValidationError(f"position lon={lon:.5f} lat={lat:.5f} is outside "
                               f"{pack.display_name}")
     stops = uow.plans.active_stops([pk])  # lock order: stops before their request
