@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from dispatch.errors import DispatchError
+from dispatch.errors import ValidationError
 
 #: Environment variable holding the log level.
 LEVEL_ENV = "CURBSIDE_LOG_LEVEL"
@@ -60,12 +60,12 @@ def level_from_env(default: str = "INFO") -> int:
 
     Raises
     ------
-    DispatchError
+    ValidationError
         For a value that is not one of :data:`LEVELS`.
     """
     text = os.environ.get(LEVEL_ENV, "").strip().upper() or default.upper()
     if text not in LEVELS:
-        raise DispatchError(
+        raise ValidationError(
             f"{LEVEL_ENV}={os.environ.get(LEVEL_ENV)!r} is not a log level; expected one of "
             f"{', '.join(LEVELS)}")
     return int(logging.getLevelName(text))

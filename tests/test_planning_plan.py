@@ -258,10 +258,12 @@ def test_focus_rounds_are_deterministic_and_parallel_equals_inline() -> None:
     assert par.to_json() == inline.to_json()
 
 
-def test_cross_district_flag_changes_nothing() -> None:
+def test_the_cross_district_switch_is_gone() -> None:
+    """Territories decide where a crew works; the old switch did nothing and is gone
+    (issue 15: nothing left unused)."""
     s = [replace(x, category="bulky_items") for x in stops(30, seed=6)]
-    a, b = _plan(s), _plan(s, allow_cross_district=True)
-    assert [r.to_dict() for r in a.routes] == [r.to_dict() for r in b.routes]
+    with pytest.raises(TypeError, match="allow_cross_district"):
+        _plan(s, allow_cross_district=True)
 
 
 def test_slack_keeps_a_reserve_and_the_plan_says_what_is_left() -> None:

@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
-from dispatch.errors import DispatchError, ImportFormatError
+from dispatch.errors import DispatchError, ImportFormatError, ValidationError
 
 #: Answers larger than this are refused (a server gone wrong, not a day of requests).
 MAX_ANSWER_BYTES = 64 * 1024 * 1024
@@ -68,7 +68,7 @@ def requests_url(endpoint: str) -> str:
     text = endpoint.strip()
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise DispatchError(f"Open311 endpoint {text[:80]!r} is not an http(s) URL; expected "
+        raise ValidationError(f"Open311 endpoint {text[:80]!r} is not an http(s) URL; expected "
                             "e.g. https://city.example/open311/v2")
     path = parts.path.rstrip("/")
     for tail in ("/requests.json", "/requests.xml", "/requests", "/discovery.json",
@@ -105,7 +105,7 @@ def http_get_json(url: str, params: Mapping[str, str], *, timeout_s: float = 60.
         When the answer is not a JSON list of requests.
     """
     if urlsplit(url).scheme not in ("http", "https"):
-        raise DispatchError(f"{url[:80]!r} is not an http(s) URL")
+        raise ValidationError(f"{url[:80]!r} is not an http(s) URL")
     full = url + ("?" + urlencode(params) if params else "")
     req = urllib.request.Request(full, headers={"Accept": "application/json",
                                                 "User-Agent": user_agent})
@@ -176,9 +176,9 @@ def pull_windows(
         keeps announcing pages.
     """
     if until < since:
-        raise DispatchError(f"--until {until.isoformat()} is before --since {since.isoformat()}")
+        raise ValidationError(f"--until {until.isoformat()} is before --since {since.isoformat()}")
     if window <= timedelta(0):
-        raise DispatchError(f"window {window} must be positive")
+        raise ValidationError(f"window {window} must be positive")
     ask = fetch or http_get_json
     todo: list[tuple[datetime, datetime]] = []
     start = since

@@ -479,7 +479,6 @@ def plan_day(
     time_limit_s: float | None = DEFAULT_TIME_LIMIT_S,
     iterations: int | None = None,
     iteration_scale: float = 1.0,
-    allow_cross_district: bool = False,
     absent: Collection[str] = frozenset(),
     max_workers: int | None = None,
     progress: Progress | None = None,
@@ -511,9 +510,6 @@ def plan_day(
         Solver iterations per run; default :func:`auto_iterations`.
     iteration_scale
         Multiplies the default iteration budget (``10`` for the quality benchmark).
-    allow_cross_district
-        Kept for existing callers and ignored: crews always work across the districts
-        of their territory, never outside it.
     absent
         Names of absent crews.
     max_workers
@@ -568,7 +564,6 @@ def plan_day(
         settings=_settings(
             travel,
             slack,
-            allow_cross_district=allow_cross_district,
             absent=sorted(absent),
             time_limit_s=time_limit_s,
             iterations=iterations,

@@ -406,7 +406,6 @@ def split_day(
     crews: Sequence[Crew],
     clock: DayClock,
     *,
-    allow_cross_district: bool = False,
     absent: frozenset[str] = frozenset(),
     depots: Mapping[str, Depot] | None = None,
     max_group_stops: int | None = None,
@@ -421,9 +420,6 @@ def split_day(
         Roster.
     clock
         The planned day.
-    allow_cross_district
-        Kept for existing callers; ignored. Crews always work across all the districts
-        of their own territory and never outside it.
     absent
         Names of crews absent that day.
     depots
@@ -438,7 +434,6 @@ def split_day(
         Sub-problems sorted by key (with every available crew in exactly one), and
         ``{request_id: reason}`` for stops that cannot be planned at all.
     """
-    del allow_cross_district  # territories decide; see the module docstring
     names = [c.name for c in crews]
     if len(set(names)) != len(names):
         dup = sorted({n for n in names if names.count(n) > 1})

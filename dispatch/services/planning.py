@@ -127,7 +127,6 @@ def plan_for_day(
     crews: Sequence[Crew] | None = None,
     seed: int = 1,
     time_limit_s: float | None = None,
-    allow_cross_district: bool = False,
     max_workers: int | None = None,
     progress: Progress | None = None,
     sweep: bool = False,
@@ -153,8 +152,6 @@ def plan_for_day(
         Roster to use (default: the pack's), e.g. with shift changes.
     seed, time_limit_s
         Solver seed and time budget per district.
-    allow_cross_district
-        Let crews serving several districts cross between them.
     max_workers
         Parallel processes for the districts.
     progress
@@ -211,7 +208,6 @@ def plan_for_day(
         city=pack.name,
         seed=seed,
         time_limit_s=time_limit_s if time_limit_s is not None else DEFAULT_TIME_LIMIT_S,
-        allow_cross_district=allow_cross_district,
         absent=frozenset(absent),
         max_workers=max_workers,
         progress=progress,
@@ -225,7 +221,7 @@ def plan_for_day(
         plan, keys = _keep_planned_sweeps(uow, pack, plan, sweeps, day)
     keys |= {k: request_pk(k) for k in _plan_keys(plan) if k not in keys}
     settings = {**plan.settings, "seed": seed, "time_limit_s": time_limit_s,
-                "absent": sorted(absent), "sweep": sweep, "cross_districts": allow_cross_district,
+                "absent": sorted(absent), "sweep": sweep,
                 "districts": sorted(wanted)}
     row = uow.plans.add(new_plan_row(plan, keys=keys, created_by=uow.actor,
                                      created_at=uow.now(), districts=sorted(wanted),
