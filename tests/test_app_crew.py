@@ -8,13 +8,12 @@ assigned.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import pytest
-from signin import sign_in_at
+from signin import page_test, sign_in_at
 from streamlit.testing.v1 import AppTest
 
 from dispatch.auth import Principal, Role
@@ -78,14 +77,7 @@ def _crew_member(crew: str) -> Principal:
 
 def _page(name: str, seeded: Seeded, monkeypatch: pytest.MonkeyPatch,
           principal: Principal) -> AppTest:
-    monkeypatch.setenv("DATABASE_URL", seeded.url)
-    monkeypatch.setenv("CURBSIDE_CITY", "los_angeles")
-    monkeypatch.chdir(ROOT)
-    # run directly, a page's folder is on sys.path, not the repository root
-    monkeypatch.setattr(sys, "path", [str(ROOT), *sys.path])
-    at = AppTest.from_file(str(ROOT / "app_pages" / name), default_timeout=60)
-    sign_in_at(at, seeded.url, principal)
-    return at
+    return page_test(name, seeded.url, monkeypatch, principal)
 
 
 def _status(seeded: Seeded, request_id: str) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sys
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -23,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 import geojson
 import pytest
-from signin import sign_in_at
+from signin import page_test
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest, app_test
 
@@ -357,15 +356,9 @@ class _KeptStorage(MemoryMediaFileStorage):
 
 def _page(name: str, seeded: Seeded, monkeypatch: pytest.MonkeyPatch,
           principal: Principal) -> AppTest:
-    monkeypatch.setenv("DATABASE_URL", seeded.url)
-    monkeypatch.setenv("CURBSIDE_CITY", "los_angeles")
-    monkeypatch.chdir(ROOT)
-    monkeypatch.setattr(sys, "path", [str(ROOT), *sys.path])
     monkeypatch.setattr(app_test, "MemoryMediaFileStorage", _KeptStorage)
     _KeptStorage.made.clear()
-    at = AppTest.from_file(str(ROOT / "app_pages" / name), default_timeout=60)
-    sign_in_at(at, seeded.url, principal)
-    return at
+    return page_test(name, seeded.url, monkeypatch, principal)
 
 
 def _downloads(at: AppTest) -> dict[str, bytes]:
