@@ -81,8 +81,15 @@ def _choose_first_crew(page: Any) -> None:
 
 
 def _include_closed(page: Any) -> None:
-    """The replayed requests are historic, so most are closed: show all demand."""
+    """The replayed requests are historic, so most are closed: show all demand (the
+    filter is in the sidebar, folded away on a phone)."""
+    folded = page.get_by_test_id("stSidebar").get_attribute("data-collapsed") != "false"
+    if folded:
+        _open_sidebar(page)
     page.get_by_test_id("stCheckbox").get_by_text("Include closed and fixed requests").click()
+    if folded:
+        idle(page)
+        _close_sidebar(page)
 
 
 #: What a user does on a page before its map has something to show.
@@ -137,6 +144,29 @@ def _check_maps(page: Any, title: str) -> int:
     return n
 
 
+def _open_sidebar(page: Any) -> None:
+    """On a phone the sidebar (and the navigation in it) is folded away: unfold it."""
+    if page.get_by_test_id("stSidebar").get_attribute("data-collapsed") == "false":
+        return
+    for test_id in ("stExpandSidebarButton", "stSidebarCollapsedControl"):
+        control = page.get_by_test_id(test_id)
+        if control.count():
+            control.first.click()
+            page.wait_for_timeout(400)
+            return
+
+
+def _close_sidebar(page: Any) -> None:
+    """Fold the phone's sidebar back so that it does not cover the page."""
+    if page.get_by_test_id("stSidebar").get_attribute("data-collapsed") != "false":
+        return
+    button = page.get_by_test_id("stSidebarCollapseButton")
+    if button.count():
+        button.locator("button").first.click() if button.locator("button").count() \
+            else button.first.click()
+        page.wait_for_timeout(400)
+
+
 def _open_every_page(browser: Any, base: str, user: str, pages: list[str],
                      viewport: dict[str, int], label: str) -> None:
     page = sign_in(browser, base, user, viewport)
@@ -145,9 +175,11 @@ def _open_every_page(browser: Any, base: str, user: str, pages: list[str],
     for title in pages:
         watch.errors.clear()
         if len(pages) > 1:  # a role with one page has no navigation
-            if viewport is PHONE and page.get_by_role("link", name=title).count() == 0:
-                page.get_by_test_id("stExpandSidebarButton").click()
+            if viewport is PHONE:
+                _open_sidebar(page)
             page.get_by_role("link", name=title).click()
+            if viewport is PHONE:
+                _close_sidebar(page)
         page.get_by_role("heading", name=HEADINGS.get(title, title)).first.wait_for()
         idle(page)
         prepare = PREPARE.get(title) or (PREPARE_DESK.get(title) if user != "joe" else None)
@@ -257,3 +289,15 @@ def test_choosing_a_route_shows_it_alone_on_the_plan_map(browser: Any, base: str
     page.context.close()
     assert 0 < alone < everyone
     assert not watch.errors, watch.errors
+
+
+@pytest.mark.parametrize(("user", "pages", "label"), [
+    ("sup", SUPERVISOR_PAGES, "supervisor-phone"),
+    ("boss", READER_PAGES, "manager-phone"),
+])
+def test_every_page_works_on_a_phone_too(
+    browser: Any, base: str, user: str, pages: list[str], label: str
+) -> None:
+    """The issue walks every role's day at 390x844 as well: the sidebar folds away, and
+    each page is reached through it."""
+    _open_every_page(browser, base, user, pages, PHONE, label)
