@@ -476,6 +476,75 @@ def test_a_crew_closing_a_stop_during_a_replan_is_kept_and_the_replan_says_so(
         assert uow.plans.stop(stops[0]).status == "done"  # type: ignore[union-attr]
 
 
+def test_two_supervisors_moving_stops_at_once_lose_neither_move_to_a_traceback(
+    file_engine: Engine, la: CityPack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Case 8, parallel stop moves: while one supervisor's move is solving, another
+    moves a different stop. The slow one is refused in one sentence (or applied on top);
+    the quick one's move stands; nobody sees StaleDataError or IntegrityError."""
+    from dispatch.services.setup import load_roster
+
+    with UnitOfWork(file_engine, actor="cli") as uow:
+        load_roster(uow, la)
+    _import(file_engine, la, OPEN)
+    plan = _plan(file_engine, la, ["13", "14"])
+    with UnitOfWork(file_engine) as uow:
+        row = uow.plans.get(plan)
+        assert row is not None
+        routes = {r.crew_name: [s.request_id for s in r.stops] for r in row.routes}
+        skills = {r.crew_name: tuple(r.crew_settings.get("skills") or ()) for r in row.routes}
+    source = max(routes, key=lambda c: len(routes[c]))
+    targets = [c for c in routes if c != source and skills[c] == skills[source]]
+    assert len(routes[source]) >= 2 and targets
+    first, second = routes[source][0], routes[source][1]
+    solving, release = threading.Event(), threading.Event()
+    real_replan = wf.replan
+    calls = {"n": 0}
+
+    def slow_first_replan(*args: object, **kwargs: object) -> object:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            solving.set()
+            release.wait(timeout=30)
+        return real_replan(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(wf, "replan", slow_first_replan)
+    outcome: list[BaseException | str] = []
+
+    def slow_supervisor() -> None:
+        try:
+            with UnitOfWork(file_engine, actor="supervisor:ana") as uow:
+                wf.move_stop(uow, plan, first, targets[0])
+            outcome.append("moved")
+        except BaseException as err:
+            outcome.append(err)
+
+    t = threading.Thread(target=slow_supervisor)
+    t.start()
+    assert solving.wait(timeout=30)
+    errors: list[BaseException] = []
+    for _ in range(2):  # a refusal while the slow write holds the lock: try again
+        try:
+            with UnitOfWork(file_engine, actor="supervisor:bob") as uow:
+                wf.move_stop(uow, plan, second, targets[-1])
+            break
+        except ConcurrentEditError as err:
+            errors.append(err)
+    release.set()
+    t.join(timeout=60)
+    assert len(outcome) == 1
+    assert outcome[0] == "moved" or isinstance(outcome[0], ConcurrentEditError), outcome
+    with UnitOfWork(file_engine) as uow:
+        row = uow.plans.get(plan)
+        assert row is not None
+        crew_of = {s.request_id: r.crew_name for r in row.routes for s in r.stops}
+    assert crew_of[second] == targets[-1]  # bob's move stands
+    if outcome[0] == "moved":
+        assert crew_of[first] == targets[0]  # ana's too, on top of it
+    else:
+        assert crew_of[first] == source and "nothing was changed" in str(outcome[0])
+
+
 def test_two_crew_taps_on_one_stop_are_one_done_and_one_sentence(
     file_engine: Engine, la: CityPack
 ) -> None:
