@@ -66,10 +66,12 @@ def _seed(url: str) -> None:
         crew = next(r.crew_name for r in plan.routes if r.stops)
     assert main(["--db", url, "users", "create", "joe", "--role", "crew", "--crew", crew]) == 0
     # a phoned-in request the reference places only by interpolation: Needs location lists it
-    with UnitOfWork(make_engine(url), actor="test") as uow:
-        create_request(uow, load_city_pack("los_angeles"), IntakeForm(
-            category="bulky_items", address="1046 W 37TH ST", zipcode="90007",
-            lon=None, lat=None, geocode_precision="none", geocode_confidence=0.0))
+    # (two: the click test places one, and Needs location still has one for later tests)
+    for address in ("1046 W 37TH ST", "1058 W 37TH ST"):
+        with UnitOfWork(make_engine(url), actor="test") as uow:
+            create_request(uow, load_city_pack("los_angeles"), IntakeForm(
+                category="bulky_items", address=address, zipcode="90007",
+                lon=None, lat=None, geocode_precision="none", geocode_confidence=0.0))
     (Path(url.removeprefix("sqlite:///")).parent / "crew.txt").write_text(crew)
 
 
