@@ -346,12 +346,12 @@ with tab_adjust:
             _run("Remove crew", wf.remove_crew, plan_id, gone, expected_version=version,
                  confirm=status == "assigned", release_locks=release)
         with unit_of_work() as uow:
-            urgent = urgent_candidates(uow, city, plan_id)
-        newest = list(urgent)[-URGENT_SHOWN:][::-1]
-        pick = st.selectbox("Add an urgent request", newest, format_func=urgent.__getitem__)
-        if len(urgent) > len(newest):
-            st.caption(f"The newest {len(newest):,} of {len(urgent):,} open requests not on "
-                       "the plan; the *Live board* lists today's new work.")
+            urgent = urgent_candidates(uow, city, plan_id, limit=URGENT_SHOWN)
+        pick = st.selectbox("Add an urgent request", list(urgent.newest),
+                            format_func=urgent.newest.__getitem__)
+        if urgent.total > len(urgent.newest):
+            st.caption(f"The newest {len(urgent.newest):,} of {urgent.total:,} open requests "
+                       "not on the plan; the *Live board* lists today's new work.")
         if st.button("Add to today's plan", disabled=not (pick and confirm)):
             _run("Add urgent", wf.add_urgent_request, city, plan_id, pick,
                  expected_version=version, confirm=status == "assigned")

@@ -192,3 +192,38 @@ def test_waiting_work_goes_to_the_plan_of_its_district() -> None:
     whole = Board(day=DAY, now=T0, plan_ids=(2,), crews=(), new_work=(), unplanned=(),
                   plan_districts={2: ()})
     assert plan_for(whole, WaitingWork(5, "CS-5", "", "", "", district="9")) == 2
+
+
+@pytest.mark.db
+def test_urgent_candidates_are_the_newest_open_requests_off_the_plan(
+        db: Connection, la: CityPack) -> None:
+    """The plan page's urgent list: the newest few, counted in SQL, never a plan's stop."""
+    from dispatch.errors import ValidationError
+    from dispatch.model import is_routable
+    from dispatch.services.planning import urgent_candidates
+    from dispatch.store import RequestFilter
+
+    with UnitOfWork(db, actor="supervisor:ana") as uow:
+        import_requests(uow, SAMPLE, la)
+    with UnitOfWork(db, actor=Principal("root", Role.ADMIN)) as uow:
+        set_clock(uow, datetime(2020, 1, 3, 15, 0, tzinfo=UTC))  # 07:00 in LA
+    with UnitOfWork(db, actor="supervisor:ana") as uow:
+        summary = plan_for_day(uow, la, DAY, districts=["13"], time_limit_s=2, max_workers=1)
+    with UnitOfWork(db, actor=ANA) as uow:
+        on_plan = {s.request_id for r in uow.plans.get(summary.plan_id).routes
+                   for s in r.stops}
+        every = [r for r in uow.requests.query(RequestFilter(
+            categories=la.routable_categories, open_at=uow.now(), located=True))
+            if r.id not in on_plan and is_routable(r.geocode_precision, r.geocode_confidence)]
+        every.sort(key=lambda r: (r.requested_at, r.id), reverse=True)
+        got = urgent_candidates(uow, la, summary.plan_id, limit=3)
+        whole = urgent_candidates(uow, la, summary.plan_id, limit=100_000)
+        with pytest.raises(ValidationError, match="limit must be at least 1, got 0"):
+            urgent_candidates(uow, la, summary.plan_id, limit=0)
+    assert on_plan and len(every) > 3
+    assert list(got.newest) == [r.id for r in every[:3]]
+    assert got.total == whole.total == len(every) == len(whole.newest)
+    assert not set(whole.newest) & on_plan
+    first = every[0]
+    assert got.newest[first.id].startswith(f"{first.external_id} · "
+                                           f"{la.category_labels[first.category]} · ")

@@ -236,3 +236,73 @@ def test_replan_keeps_the_plans_reserve_and_travel_model() -> None:
     assert validate_plan(new, _crews(), DEPOTS, banded, [*s, urgent]) == []
     assert validate_plan(new, _crews(), DEPOTS, banded, [*s, urgent], slack=slack) == []
     assert all(r.reserve_s == slack.reserve_s(8 * 3600 + 1800) for r in new.routes)
+
+
+def _four_crews() -> list:  # type: ignore[type-arg]
+    return [crew(f"A-bulky-{i}", ("bulky_items",), "A", ("1",), capacity=24)
+            for i in range(1, 5)]
+
+
+@pytest.fixture(scope="module")
+def four() -> tuple[list[Stop], Plan]:
+    s = _stops(80)
+    plan = plan_day(s, _four_crews(), DEPOTS, day=DAY, tz=TZ, iterations=ITS, max_workers=1,
+                    slack=None)
+    assert sum(1 for r in plan.routes if r.stops) == 4
+    return s, plan
+
+
+@pytest.mark.parametrize("only", [None, set()])
+def test_a_local_edit_re_plans_only_the_routes_it_names(
+        four: tuple[list[Stop], Plan], only: set[str] | None) -> None:
+    """A moved stop's two routes change; with ``only_crews`` the other two stay as they were.
+
+    Without it (``None``) the whole group is re-solved; an empty set still names the
+    moved stop's old and new crews.
+    """
+    s, plan = four
+    moved = _order(plan, "A-bulky-1")[1]
+    new = replan(plan, moves={moved: "A-bulky-2"}, iterations=200, only_crews=only)
+    assert moved in _order(new, "A-bulky-2")
+    assert validate_plan(new, _four_crews(), DEPOTS, TRAVEL, s) == []
+    same = [c for c in ("A-bulky-3", "A-bulky-4") if new.route(c) == plan.route(c)]
+    if only is not None:
+        assert same == ["A-bulky-3", "A-bulky-4"]
+        assert sorted(_order(new, "A-bulky-1") + _order(new, "A-bulky-2")) == sorted(
+            _order(plan, "A-bulky-1") + _order(plan, "A-bulky-2"))
+
+
+def test_an_urgent_stop_goes_to_one_of_the_routes_offered(
+        four: tuple[list[Stop], Plan]) -> None:
+    s, plan = four
+    near = plan.route("A-bulky-4").stops[0].stop
+    urgent = Stop("URGENT-9", "bulky_items", "1", near.lon + 0.0003, near.lat, 300,
+                  urgency=10.0)
+    new = replan(plan, add=[urgent], iterations=200, only_crews={"A-bulky-4", "A-bulky-3"})
+    assert "URGENT-9" in _order(new, "A-bulky-4") + _order(new, "A-bulky-3")
+    assert new.route("A-bulky-1") == plan.route("A-bulky-1")
+    assert new.route("A-bulky-2") == plan.route("A-bulky-2")
+    assert validate_plan(new, _four_crews(), DEPOTS, TRAVEL, [*s, urgent]) == []
+
+
+def test_only_crews_must_be_in_the_plan(four: tuple[list[Stop], Plan]) -> None:
+    _, plan = four
+    with pytest.raises(PlanningError, match=r"crews \['NOPE'\] are not in the plan"):
+        replan(plan, add=[], only_crews={"NOPE"})
+
+
+def test_only_crews_leaves_a_poor_route_of_the_group_alone(
+        four: tuple[list[Stop], Plan]) -> None:
+    """The group re-solve would re-sequence a shuffled route; a local edit does not."""
+    import random
+
+    _, plan = four
+    shuffled = list(plan.route("A-bulky-3").stops)
+    random.Random(5).shuffle(shuffled)
+    poor = replace(plan, routes=[replace(r, stops=shuffled) if r.crew == "A-bulky-3" else r
+                                 for r in plan.routes])
+    moved = _order(plan, "A-bulky-1")[1]
+    whole = replan(poor, moves={moved: "A-bulky-2"}, iterations=200)
+    local = replan(poor, moves={moved: "A-bulky-2"}, iterations=200, only_crews=set())
+    assert whole.route("A-bulky-3").stops != shuffled
+    assert local.route("A-bulky-3").stops == shuffled

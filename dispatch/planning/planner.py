@@ -690,6 +690,7 @@ def replan(
     seed: int | None = None,
     time_limit_s: float | None = 0.5,
     iterations: int | None = None,
+    only_crews: Collection[str] | None = None,
 ) -> Plan:
     """Change a plan and re-optimise only what the change touches.
 
@@ -722,6 +723,12 @@ def replan(
         Solver seed (default: the plan's).
     time_limit_s, iterations
         Solver budget for each touched group.
+    only_crews
+        Re-plan only these crews' routes inside the touched groups (a supervisor's
+        local edit: e.g. the two routes a stop moves between, or the routes nearest an
+        urgent stop); every other route is returned unchanged. The old and new crews
+        of moved stops and removed crews are always included. A touched group with
+        none of these crews is re-planned whole. ``None`` (default): whole groups.
 
     Returns
     -------
@@ -779,6 +786,14 @@ def replan(
                 if p.arrival <= now:
                     lock_map[p.request_id] = Lock(p.request_id, r.crew, i)
 
+    only: set[str] | None = None
+    if only_crews is not None:
+        unknown = sorted(set(only_crews) - known)
+        if unknown:
+            raise PlanningError(f"crews {unknown[:5]} are not in the plan of {plan.date}")
+        only = {*only_crews, *removed, *moves.values(),
+                *(where[rid] for rid in moves if rid in where)}
+
     touched: set[tuple[tuple[str, ...], tuple[str, ...]]] = set()
     for rid, crew in moves.items():
         touched.add(group_of[crew])
@@ -806,8 +821,14 @@ def replan(
     new_routes: list[Route] = []
     unplanned: dict[str, Reason] = {u.request_id: u.reason for u in plan.unplanned}
     unplanned.update(add_unplanned)
+    # the crews re-planned in each touched group: all, or those of `only` in it
+    replanned: dict[tuple[tuple[str, ...], tuple[str, ...]], set[str]] = {}
+    for g in touched:
+        members = {r.crew for r in plan.routes if group_of[r.crew] == g}
+        replanned[g] = members if only is None or not members & only else members & only
     for r in plan.routes:
-        if (r.skills, r.districts) not in touched:
+        g = (r.skills, r.districts)
+        if g not in touched or r.crew not in replanned[g]:
             new_routes.append(r)
         elif r.crew in removed:
             done = [p for p in r.stops if p.request_id in keep_done]
@@ -816,12 +837,13 @@ def replan(
     for g in sorted(touched):
         skills, districts = g
         gcrews = [
-            crews[r.crew] for r in plan.routes if group_of[r.crew] == g and r.crew not in removed
+            crews[r.crew] for r in plan.routes
+            if group_of[r.crew] == g and r.crew in replanned[g] and r.crew not in removed
         ]
         ids = [
             p.request_id
             for r in plan.routes
-            if group_of[r.crew] == g
+            if group_of[r.crew] == g and r.crew in replanned[g]
             for p in r.stops
             if p.request_id not in keep_done
         ]

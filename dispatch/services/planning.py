@@ -21,7 +21,7 @@ import numpy as np
 from dispatch.auth import READING, SUPERVISING, WORKING, service
 from dispatch.citypack import CityPack
 from dispatch.derived import h3_cell, service_day
-from dispatch.errors import PlanningError
+from dispatch.errors import PlanningError, ValidationError
 from dispatch.model import Crew, Depot, RequestStatus, ServiceRequest, is_routable
 from dispatch.planning import Plan, Reason, ReasonKind, Stop, plan_day, select_stops_for_day
 from dispatch.planning.plan import Unplanned
@@ -371,22 +371,49 @@ def default_plan_date(uow: UnitOfWork, pack: CityPack) -> date:
     return uow.now().astimezone(pack.timezone).date()
 
 
+@dataclass(frozen=True)
+class UrgentCandidates:
+    """Open requests a supervisor may add to a plan: the newest, and how many there are."""
+
+    #: ``{request pk: "request id · category · address"}``, newest reported first.
+    newest: dict[int, str]
+    #: How many open, well-located routable requests are not on the plan.
+    total: int
+
+
 @service(*SUPERVISING, action="see urgent candidates")
-def urgent_candidates(uow: UnitOfWork, pack: CityPack, plan_id: int) -> dict[int, str]:
-    """Return open, well-located routable requests not on plan ``plan_id``: ``{pk: label}``."""
-    row = uow.plans.get(plan_id)
-    if row is None:
+def urgent_candidates(uow: UnitOfWork, pack: CityPack, plan_id: int, *,
+                      limit: int = 200) -> UrgentCandidates:
+    """Return the newest open, well-located routable requests not on plan ``plan_id``.
+
+    Parameters
+    ----------
+    uow
+        The unit of work (a supervisor's).
+    pack
+        The city pack (its routable categories and their labels).
+    plan_id
+        The plan the requests would be added to.
+    limit
+        How many of the newest to return; the total is counted in the database.
+
+    Returns
+    -------
+    UrgentCandidates
+        The newest ``limit`` (newest first) and the number of all of them.
+    """
+    if limit < 1:
+        raise ValidationError(f"limit must be at least 1, got {limit}")
+    if uow.plans.head(plan_id) is None:
         raise PlanningError(f"plan {plan_id} does not exist")
-    in_plan = {s.request_id for r in row.routes for s in r.stops}
-    rows = uow.requests.query_columns(RequestFilter(categories=pack.routable_categories,
-                                                    open_at=uow.now(), located=True))
+    flt = RequestFilter(categories=pack.routable_categories, open_at=uow.now(), located=True,
+                        trusted_position=True, not_on_plan=plan_id)
+    rows = uow.requests.query_columns(flt, limit, newest_first=True)
     labels = {c.code: c.label for c in pack.categories.values()}
-    out: dict[int, str] = {}
-    for r in rows:
-        if r.id in in_plan or not is_routable(r.geocode_precision, r.geocode_confidence):
-            continue
-        out[r.id] = f"{r.external_id} · {labels.get(r.category, r.category)} · {r.address}"
-    return out
+    newest = {r.id: f"{r.external_id} · {labels.get(r.category, r.category)} · {r.address}"
+              for r in rows}
+    total = len(newest) if len(newest) < limit else uow.requests.count_matching(flt)
+    return UrgentCandidates(newest=newest, total=total)
 
 
 def plan_map_geojson(plan: Plan, depots: Mapping[str, Depot],

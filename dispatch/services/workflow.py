@@ -43,6 +43,7 @@ from dispatch.ownership import OWNER_SOURCE, OWNER_WORKFLOW
 from dispatch.planning import Lock, Plan, Reason, ReasonKind, replan
 from dispatch.planning.plan import Unplanned
 from dispatch.planning.problem import stop_from_request
+from dispatch.planning.targets import rank_move_targets
 from dispatch.services._versions import check_version, last_change
 from dispatch.services.planning import MORNING
 from dispatch.state import (
@@ -359,6 +360,10 @@ def _reclaim(uow: UnitOfWork, row: Any) -> None:
 
 # ------------------------------------------------------------------------ re-planning
 
+#: An urgent stop is offered to this many routes able to take it, nearest first; the
+#: rest of the plan stays as it is (a supervisor's one change stays one change).
+URGENT_NEAREST_ROUTES = 3
+
 
 def _apply_replan(
     uow: UnitOfWork,
@@ -371,10 +376,12 @@ def _apply_replan(
     locks: Sequence[Lock] | None = None,
     hold_others: bool = False,
     on_write: Callable[[Any], None] | None = None,
+    row: Any = None,
     **replan_args: Any,
 ) -> PlanChange:
-    # 1. read what the re-plan starts from (no lock held while solving)
-    row = _plan_row(uow, plan_id)
+    # 1. read what the re-plan starts from (no lock held while solving); a caller that
+    # read the plan in this unit of work passes its row
+    row = row if row is not None and row.id == plan_id else _plan_row(uow, plan_id)
     _check_version(uow, row, expected_version)
     status = PlanStatus(row.status)
     if status is PlanStatus.SUPERSEDED:
@@ -510,7 +517,7 @@ def move_stop(
         uow, plan_id, "stop_moved",
         {"request": pk, "to_crew": to_crew, "position": position},
         expected_version=expected_version, confirm=confirm, locks=locks,
-        hold_others=True, moves={key: to_crew},
+        hold_others=True, moves={key: to_crew}, only_crews={to_crew}, row=row,
     )
 
 
@@ -549,7 +556,7 @@ def move_stops(
     return _apply_replan(
         uow, plan_id, "stops_moved", {"requests": pks, "to_crew": to_crew},
         expected_version=expected_version, confirm=confirm, locks=locks,
-        hold_others=True, moves=dict.fromkeys(keys, to_crew),
+        hold_others=True, moves=dict.fromkeys(keys, to_crew), only_crews={to_crew}, row=row,
     )
 
 
@@ -608,9 +615,9 @@ def crew_holds(uow: UnitOfWork, plan_id: int, crew: str) -> list[HeldStop]:
     when the crew is removed, once the supervisor agrees) or a crew's record (the stop
     stays on the crew's route whatever happens).
     """
-    row = _plan_row(uow, plan_id)
-    route = next((r for r in row.routes if r.crew_name == crew
-                  and r.status != RouteStatus.SUPERSEDED.value), None)
+    if uow.plans.head(plan_id) is None:
+        raise NotFoundError(f"plan {plan_id} does not exist")
+    route = uow.plans.route_of(plan_id, crew)
     if route is None:
         raise NotFoundError(f"crew {crew} has no route in plan {plan_id}")
     held = [s for s in route.stops if s.locked or StopStatus(s.status).worked]
@@ -722,9 +729,12 @@ def add_urgent_request(
         uow.flush()
         expected_version = None
     gone = removed_crews(row)
+    territories = {c.name: c.districts for c in pack.crews}
+    nearest = rank_move_targets(stop, None, plan_from_rows(row).routes, territories,
+                                exclude=gone)[:URGENT_NEAREST_ROUTES]
     return _apply_replan(uow, plan_id, "urgent_added", {"request": req_row.id},
                          expected_version=expected_version, confirm=confirm, add=[stop],
-                         remove_crews=gone)
+                         remove_crews=gone, only_crews={t.crew for t in nearest}, row=row)
 
 
 # ------------------------------------------------------------------------ assignment

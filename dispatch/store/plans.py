@@ -64,31 +64,33 @@ def _crew_settings(route: Route) -> dict[str, Any]:
     }
 
 
+def _put(row: Any, **values: Any) -> None:
+    """Set the attributes of ``row`` that differ from ``values`` (and only those).
+
+    Setting an equal value still costs the ORM a history entry and a compare at flush;
+    a re-plan that moves one stop leaves nearly every row as it was.
+    """
+    for name, value in values.items():
+        if getattr(row, name) != value:
+            setattr(row, name, value)
+
+
 def _apply_route(row: RouteRow, route: Route) -> None:
-    row.crew_name = route.crew
-    row.district = route.district
-    row.distance_m = route.distance_m
-    row.drive_s = route.drive_s
-    row.service_s = route.service_s
-    row.load = route.load
-    row.capacity = route.capacity
-    row.shift_start, row.shift_end = route.shift_start, route.shift_end
-    row.start_at, row.end_at = route.start, route.end
-    if route.brk is None:
-        row.break_start = row.break_end = None
-        row.break_after = None
-    else:
-        row.break_start, row.break_end = route.brk.start, route.brk.end
-        row.break_after = route.brk.after_stops
-    row.crew_settings = _crew_settings(route)
+    brk = route.brk
+    _put(row, crew_name=route.crew, district=route.district, distance_m=route.distance_m,
+         drive_s=route.drive_s, service_s=route.service_s, load=route.load,
+         capacity=route.capacity, shift_start=route.shift_start, shift_end=route.shift_end,
+         start_at=route.start, end_at=route.end,
+         break_start=None if brk is None else brk.start,
+         break_end=None if brk is None else brk.end,
+         break_after=None if brk is None else brk.after_stops,
+         crew_settings=_crew_settings(route))
 
 
 def _apply_stop(row: StopRow | UnplannedRow, stop: Stop) -> None:
-    row.category = stop.category
-    row.district = stop.district
-    row.lon, row.lat = stop.lon, stop.lat
-    row.service_s, row.size, row.urgency = stop.service_s, stop.size, stop.urgency
-    row.tw_start, row.tw_end = stop.tw_start, stop.tw_end
+    _put(row, category=stop.category, district=stop.district, lon=stop.lon, lat=stop.lat,
+         service_s=stop.service_s, size=stop.size, urgency=stop.urgency,
+         tw_start=stop.tw_start, tw_end=stop.tw_end)
 
 
 def new_plan_row(
@@ -255,10 +257,20 @@ def sync_plan_rows(
     before = set(stops_by_req)
     placed: set[int] = set()
     kept_routes: list[RouteRow] = []
+    tz = ZoneInfo(row.tz)
     for route in plan.routes:
         route_row = routes_by_crew.pop(route.crew, None)
         if route_row is None:
             route_row = RouteRow(status=RouteStatus.PLANNED.value)
+        elif route_from_row(route_row, tz) == route:
+            # a route the re-plan left as it was: only its locks may have changed
+            for kept in route_row.stops:
+                lk = lock_of.get(kept.request_id)
+                _put(kept, locked=lk is not None,
+                     lock_position=None if lk is None else lk.position)
+                placed.add(kept.request_id)
+            kept_routes.append(route_row)
+            continue
         _apply_route(route_row, route)
         new_stops: list[StopRow] = []
         for seq, planned in enumerate(route.stops, start=1):
@@ -266,15 +278,14 @@ def sync_plan_rows(
             stop = stops_by_req.get(pk)
             if stop is None:
                 stop = StopRow(request_id=pk, status=StopStatus.PENDING.value)
-            stop.sequence = seq
-            stop.eta, stop.departure = planned.arrival, planned.departure
-            _apply_stop(stop, planned.stop)
             lk = lock_of.get(pk)
-            stop.locked = lk is not None
-            stop.lock_position = None if lk is None else lk.position
+            _put(stop, sequence=seq, eta=planned.arrival, departure=planned.departure,
+                 locked=lk is not None, lock_position=None if lk is None else lk.position)
+            _apply_stop(stop, planned.stop)
             new_stops.append(stop)
             placed.add(pk)
-        route_row.stops[:] = new_stops
+        if [id(s) for s in route_row.stops] != [id(s) for s in new_stops]:
+            route_row.stops[:] = new_stops
         kept_routes.append(route_row)
     dropped = [s for pk, s in stops_by_req.items() if pk not in placed]
     worked = [s for s in dropped if StopStatus(s.status).worked]
@@ -287,13 +298,15 @@ def sync_plan_rows(
             raise PlanningError(
                 f"the re-plan would drop the route of crew {leftover.crew_name}, which a "
                 "crew already started; nothing was changed")
-    row.routes[:] = kept_routes
+    if [id(r) for r in row.routes] != [id(r) for r in kept_routes]:
+        row.routes[:] = kept_routes
     for route_row in row.routes:
         for s in route_row.stops:
-            s.plan = row
+            if s.plan_id is None or s.plan_id != row.id:
+                s.plan = row
         if route_row.status != RouteStatus.SUPERSEDED.value:
-            route_row.status = route_status_of(
-                StopStatus(s.status) for s in route_row.stops).value
+            _put(route_row, status=route_status_of(
+                StopStatus(s.status) for s in route_row.stops).value)
     sync_unplanned(row, plan.unplanned, keys)
     return sorted(placed - before), sorted(before - placed)
 
@@ -305,7 +318,8 @@ def sync_unplanned(row: PlanRow, unplanned: list[Unplanned], keys: Mapping[str, 
     for u in unplanned:
         pk = keys[u.request_id]
         un = existing.get(pk) or UnplannedRow(request_id=pk)
-        un.reason_kind, un.reason_detail = u.reason.kind.value, u.reason.detail
+        _put(un, reason_kind=u.reason.kind.value, reason_detail=u.reason.detail)
         _apply_stop(un, u.stop)
         rows.append(un)
-    row.unplanned[:] = rows
+    if [id(u) for u in row.unplanned] != [id(u) for u in rows]:
+        row.unplanned[:] = rows

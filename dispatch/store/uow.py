@@ -43,6 +43,7 @@ from dispatch.errors import (
 )
 from dispatch.logs import log_events
 from dispatch.model import CLOSED_STATUSES, MIN_ROUTABLE_CONFIDENCE, ROUTABLE_PRECISIONS
+from dispatch.state import RouteStatus
 from dispatch.store.api import ApiKeyRepository, Open311Repository
 from dispatch.store.models import (
     AssignmentRow,
@@ -130,6 +131,8 @@ class RequestFilter:
     #: Only these categories, each reported in its own ``[from, until)`` window (either
     #: end ``None``: open): e.g. "past its SLA" is a different age per category.
     category_windows: Mapping[str, tuple[datetime | None, datetime | None]] | None = None
+    #: Only requests with no stop on this plan (its primary key).
+    not_on_plan: int | None = None
 
 
 class RequestRepository:
@@ -287,17 +290,28 @@ class RequestRepository:
         return list(self.session.scalars(stmt))
 
     def query_columns(self, flt: RequestFilter | None = None,
-                      limit: int | None = None) -> list[Any]:
+                      limit: int | None = None, *, newest_first: bool = False) -> list[Any]:
         """Return the same requests as :meth:`query` as light read-only rows.
 
         Each row has the request's columns as attributes (no ORM objects, no identity
         map): several times faster for reading thousands of requests into a table.
+        With ``newest_first`` the newest reported come first (with ``limit``: the
+        newest ``limit``).
         """
         columns = [c for c in RequestRow.__table__.columns if c.key not in _HEAVY_COLUMNS]
         stmt = _filtered(select(*columns), flt or RequestFilter(), has_postgis(self.session))
+        if newest_first:
+            stmt = stmt.order_by(None).order_by(RequestRow.requested_at.desc(),
+                                                RequestRow.id.desc())
         if limit is not None:
             stmt = stmt.limit(limit)
         return list(self.session.execute(stmt))
+
+    def count_matching(self, flt: RequestFilter) -> int:
+        """Return how many requests match ``flt`` (counted in the database)."""
+        stmt = _filtered(select(func.count(RequestRow.id)), flt,
+                         has_postgis(self.session)).order_by(None)
+        return int(self.session.scalar(stmt) or 0)
 
     def missing_derived(self, limit: int) -> list[Any]:
         """Return ``(id, requested_at, lon, lat)`` of rows whose derived columns are unset."""
@@ -367,6 +381,9 @@ def _filtered(stmt: Any, flt: RequestFilter, postgis: bool = False) -> Any:
         stmt = stmt.where(trusted if flt.trusted_position else not_(trusted))
     if flt.category_windows is not None:
         stmt = stmt.where(category_windows_clause(flt.category_windows))
+    if flt.not_on_plan is not None:
+        stmt = stmt.where(RequestRow.id.not_in(
+            select(StopRow.request_id).where(StopRow.plan_id == flt.not_on_plan)))
     return stmt.order_by(RequestRow.requested_at, RequestRow.id)
 
 
@@ -600,6 +617,17 @@ class PlanRepository:
         self.session.add(plan)
         self.session.flush()
         return plan
+
+    def head(self, plan_id: int) -> PlanRow | None:
+        """Return one plan row alone (its routes and stops load only when touched)."""
+        return self.session.get(PlanRow, plan_id)
+
+    def route_of(self, plan_id: int, crew: str) -> RouteRow | None:
+        """Return crew ``crew``'s live (not superseded) route of a plan, with its stops."""
+        return self.session.scalar(
+            select(RouteRow).where(RouteRow.plan_id == plan_id, RouteRow.crew_name == crew,
+                                   RouteRow.status != RouteStatus.SUPERSEDED.value)
+            .options(selectinload(RouteRow.stops)))
 
     def get(self, plan_id: int, *, for_update: bool = False) -> PlanRow | None:
         """Return one plan with its routes, stops and unplanned rows.
