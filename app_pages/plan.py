@@ -311,6 +311,49 @@ def move_or_lock(confirm: bool) -> None:
         _run("Lock", wf.set_lock, plan_id, rid, True, expected_version=version)
 
 
+@st.fragment
+def crews_and_urgent(confirm: bool) -> None:
+    """Remove a crew or add urgent work; choosing in here re-runs only this part."""
+    st.subheader("Crews and urgent work")
+    gone = st.selectbox("Remove a crew (breakdown, sickness)",
+                        [r.crew for r in plan.routes if r.stops and
+                         r.crew not in details.removed], key="remove_crew")
+    release = False
+    holds: list[wf.HeldStop] = []
+    if gone:
+        with unit_of_work() as uow:
+            holds = wf.crew_holds(uow, plan_id, gone)
+    releasable = [h for h in holds if h.releasable]
+    if holds:
+        with st.container(border=True):
+            st.markdown(f"**{gone} holds {len(holds)} stop"
+                        f"{'s' if len(holds) != 1 else ''}**")
+            for h in holds:
+                st.markdown(f"- #{h.sequence} {h.address or h.request_id} · "
+                            f"{category_labels.get(h.category, h.category)}: {h.why}")
+        if releasable:
+            release = st.checkbox(
+                f"Release the {len(releasable)} lock{'s' if len(releasable) != 1 else ''}"
+                " above and re-plan those stops", key=f"release_{plan_id}_{gone}")
+    if st.button("Remove crew and re-plan its stops",
+                 disabled=not (gone and confirm and (release or not releasable))):
+        _run("Remove crew", wf.remove_crew, plan_id, gone, expected_version=version,
+             confirm=status == "assigned", release_locks=release)
+    with unit_of_work() as uow:
+        urgent = urgent_candidates(uow, city, plan_id, limit=URGENT_SHOWN)
+    pick = st.selectbox("Add an urgent request", list(urgent.newest),
+                        format_func=urgent.newest.__getitem__)
+    if urgent.total > len(urgent.newest):
+        st.caption(f"The newest {len(urgent.newest):,} of {urgent.total:,} open requests "
+                   "not on the plan; the *Live board* lists today's new work.")
+    if st.button("Add to today's plan", disabled=not (pick and confirm)):
+        _run("Add urgent", wf.add_urgent_request, city, plan_id, pick,
+             expected_version=version, confirm=status == "assigned")
+    if st.button("Re-optimise what is not locked", disabled=not confirm):
+        _run("Re-optimise", wf.reoptimise, plan_id, expected_version=version,
+             confirm=status == "assigned")
+
+
 with tab_adjust:
     if status == "assigned":
         st.warning("This plan is already assigned to the crews. Changes are sent to the crews "
@@ -320,46 +363,12 @@ with tab_adjust:
     with c1:
         move_or_lock(confirm)
     with c2:
-        st.subheader("Crews and urgent work")
-        gone = st.selectbox("Remove a crew (breakdown, sickness)",
-                            [r.crew for r in plan.routes if r.stops and
-                             r.crew not in details.removed], key="remove_crew")
-        release = False
-        holds: list[wf.HeldStop] = []
-        if gone:
-            with unit_of_work() as uow:
-                holds = wf.crew_holds(uow, plan_id, gone)
-        releasable = [h for h in holds if h.releasable]
-        if holds:
-            with st.container(border=True):
-                st.markdown(f"**{gone} holds {len(holds)} stop"
-                            f"{'s' if len(holds) != 1 else ''}**")
-                for h in holds:
-                    st.markdown(f"- #{h.sequence} {h.address or h.request_id} · "
-                                f"{category_labels.get(h.category, h.category)}: {h.why}")
-            if releasable:
-                release = st.checkbox(
-                    f"Release the {len(releasable)} lock{'s' if len(releasable) != 1 else ''}"
-                    " above and re-plan those stops", key=f"release_{plan_id}_{gone}")
-        if st.button("Remove crew and re-plan its stops",
-                     disabled=not (gone and confirm and (release or not releasable))):
-            _run("Remove crew", wf.remove_crew, plan_id, gone, expected_version=version,
-                 confirm=status == "assigned", release_locks=release)
-        with unit_of_work() as uow:
-            urgent = urgent_candidates(uow, city, plan_id, limit=URGENT_SHOWN)
-        pick = st.selectbox("Add an urgent request", list(urgent.newest),
-                            format_func=urgent.newest.__getitem__)
-        if urgent.total > len(urgent.newest):
-            st.caption(f"The newest {len(urgent.newest):,} of {urgent.total:,} open requests "
-                       "not on the plan; the *Live board* lists today's new work.")
-        if st.button("Add to today's plan", disabled=not (pick and confirm)):
-            _run("Add urgent", wf.add_urgent_request, city, plan_id, pick,
-                 expected_version=version, confirm=status == "assigned")
-        if st.button("Re-optimise what is not locked", disabled=not confirm):
-            _run("Re-optimise", wf.reoptimise, plan_id, expected_version=version,
-                 confirm=status == "assigned")
-with tab_adjust:
-    st.divider()
+        crews_and_urgent(confirm)
+
+
+@st.fragment
+def assign_section() -> None:
+    """Preview and confirm the assignment; ticking in here re-runs only this part."""
     if status == "draft":
         st.subheader("Assign")
         st.write("Assigning makes each route its crew's work for the day; the requests on "
@@ -382,3 +391,8 @@ with tab_adjust:
             if st.button("Assign routes to crews", type="primary", disabled=not agreed):
                 _run("Assign", wf.assign_plan, plan_id, expected_version=version,
                      token=outcome.token)
+
+
+with tab_adjust:
+    st.divider()
+    assign_section()

@@ -141,6 +141,19 @@ def test_route_sheet_and_plan_map_geojson(plan_with_idle_crews: Plan) -> None:
     assert rfc7946_problems(plan_map_geojson(plan_with_idle_crews, DEPOTS)) == []
 
 
+def test_the_plan_map_names_each_stop_as_a_supervisor_reads_it(
+        plan_with_idle_crews: Plan) -> None:
+    """One feature per stop, numbered from 1, arriving at the local clock time."""
+    doc = plan_map_geojson(plan_with_idle_crews, DEPOTS)
+    stops = [f["properties"] for f in doc["features"] if f["properties"]["kind"] == "stop"]
+    expected = [(r.crew, i, p.arrival.astimezone(plan_with_idle_crews.zone).strftime("%H:%M"))
+                for r in plan_with_idle_crews.routes for i, p in enumerate(r.stops, start=1)]
+    assert expected
+    assert [(s["crew"], s["sequence"], s["arrival"]) for s in stops] == expected
+    lines = [f for f in doc["features"] if f["properties"]["kind"] == "route"]
+    assert len(lines) == sum(1 for r in plan_with_idle_crews.routes if r.stops)
+
+
 @pytest.mark.db
 def test_request_export(db: Connection, tmp_path: Path) -> None:
     la: CityPack = load_city_pack("los_angeles")

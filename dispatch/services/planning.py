@@ -429,14 +429,28 @@ def plan_map_geojson(plan: Plan, depots: Mapping[str, Depot],
         found = labels.get(int(key)) if key.isdigit() else None
         return (found[0], found[1]) if found else (key, "")
 
-    doc = plan.to_geojson()
-    features = []
-    for feat in doc["features"]:
-        props = dict(feat["properties"])
-        if props.get("kind") == "stop":
-            props["sequence"] = props.get("seq")
-            props["request_id"], props["address"] = label(str(props["request_id"]))
-        features.append({**feat, "properties": props})
+    # only what the map draws (not Plan.to_geojson's every field): a city's plan has
+    # 2,000 stops, and this runs on every page run; arrival as the crew reads it
+    features: list[dict[str, Any]] = []
+    zone = plan.zone
+    for r in plan.routes:
+        if r.stops:
+            coords = ([[x, y] for x, y in r.geometry] if r.geometry else
+                      [[r.depot_lon, r.depot_lat], *([p.stop.lon, p.stop.lat] for p in r.stops),
+                       [r.depot_lon, r.depot_lat]])
+            features.append({"type": "Feature",
+                             "geometry": {"type": "LineString", "coordinates": coords},
+                             "properties": {"kind": "route", "crew": r.crew}})
+        for i, p in enumerate(r.stops, start=1):
+            rid, address = label(p.request_id)
+            features.append({
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [p.stop.lon, p.stop.lat]},
+                "properties": {"kind": "stop", "crew": r.crew, "sequence": i,
+                               "request_id": rid, "address": address,
+                               "category": p.stop.category,
+                               "arrival": p.arrival.astimezone(zone).strftime("%H:%M")},
+            })
     seen: set[str] = set()
     for route in plan.routes:
         if route.depot in seen:

@@ -690,7 +690,7 @@ def remove_crew(
                          {"crew": crew,
                           "locks_released": [request_pk(lk.request_id) for lk in released]},
                          expected_version=expected_version, confirm=confirm, locks=locks,
-                         on_write=record, remove_crews=[crew])
+                         on_write=record, remove_crews=[crew], row=row)
 
 
 @service(*SUPERVISING, action="change plans")
@@ -825,7 +825,8 @@ def assign_plan(
     for route in row.routes:
         if route.crew_name in drop:
             continue
-        route.stops[:] = [s for s in route.stops if s.request_id not in remove]
+        if any(s.request_id in remove for s in route.stops):
+            route.stops[:] = [s for s in route.stops if s.request_id not in remove]
         keep_routes.append(route)
     busy_unplanned = [
         Unplanned(dataclasses.replace(stop_of_row(s), request_id=stop_key(s.request_id)),
@@ -833,7 +834,8 @@ def assign_plan(
                          f"crew {s.route.crew_name} keeps its started route; re-optimise "
                          "to place this stop"))
         for r in row.routes if r.crew_name in drop for s in r.stops if s.request_id in busy]
-    row.routes[:] = keep_routes
+    if len(keep_routes) != len(row.routes):
+        row.routes[:] = keep_routes
     uow.flush()
     # 2. superseded plans: their started routes move into this plan
     carried_ids = {r.route_id for r in outcome.carried}
@@ -861,8 +863,11 @@ def assign_plan(
                                                     {x.id for x in row.routes})})
     for route in row.routes:
         for seq, s in enumerate(route.stops, start=1):
-            s.sequence = seq
-        route.status = route_status_of(StopStatus(s.status) for s in route.stops).value
+            if s.sequence != seq:
+                s.sequence = seq
+        status = route_status_of(StopStatus(s.status) for s in route.stops).value
+        if route.status != status:
+            route.status = status
     existing = plan_from_rows(row).unplanned
     known = {u.request_id for u in existing}
     merged = existing + [u for u in busy_unplanned if u.request_id not in known]
