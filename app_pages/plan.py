@@ -21,7 +21,9 @@ from dispatch.services.planning import (
     route_progress,
     urgent_candidates,
 )
+from geo.errors import GeoError
 from geo.map_assets import use_local_assets
+from geo.map_select import lasso_control, points_in_shape, tooltip_field
 from geo.maps import base_map, crew_colours, district_layer, route_layer
 
 #: Open requests offered as urgent work, newest first, at most.
@@ -123,6 +125,9 @@ plan: Plan = details.plan
 
 category_labels = city.category_labels
 territories = {c.name: c.districts for c in city.crews}
+stops_of = {int(p.request_id): p.stop for r in plan.routes for p in r.stops}
+crew_of = {int(p.request_id): r.crew for r in plan.routes for p in r.stops}
+pk_by_request_id = {found[0]: pk for pk, found in labels.items() if pk in stops_of}
 
 
 def _label(key: str) -> str:
@@ -198,11 +203,21 @@ def routes_and_map() -> None:
             lons, lats = [x for x, _ in points], [y for _, y in points]
             # Leaflet wants [[south, west], [north, east]]: (lon, lat) -> (lat, lon)
             fmap.fit_bounds([[min(lats), min(lons)], [max(lats), max(lons)]])
-        st_folium(use_local_assets(fmap), height=560, use_container_width=True,
-                  returned_objects=[], key=f"plan_map_{plan_id}_{version}_{chosen}_{others}")
+        lasso_control(fmap, title="Draw around stops to choose them for a move")
+        shown_pks = [pk for pk in stops_of
+                     if route is None or others == "dim" or crew_of[pk] == route.crew]
+        _map_choice(st_folium(
+            use_local_assets(fmap), height=560, use_container_width=True,
+            returned_objects=["last_object_clicked_tooltip", "last_object_clicked_count",
+                              "last_active_drawing"],
+            key=f"plan_map_{plan_id}_{version}_{chosen}_{others}"), shown_pks)
+        st.caption("Click a stop to choose it (again to let it go), or press **Lasso** and "
+                   "draw around stops; chosen stops can move to another crew together.")
+    on_map = _on_map()
     if route is None:
         used = sum(1 for r in plan.routes if r.stops)
         st.caption(f"{used} routes with stops; {len(plan.routes) - used} crews idle.")
+        _move_chosen(on_map)
         return
     st.markdown(f"**{route.crew}** · {len(route.stops)} stops · load {route.load}/"
                 f"{route.capacity} · drive {_hours(route.drive_s)} · service "
@@ -223,27 +238,82 @@ def routes_and_map() -> None:
     } for i, p in enumerate(route.stops)]), hide_index=True, width="stretch",
         on_select="rerun", selection_mode="multi-row", key=f"route_stops_{route.crew}")
     chosen_rows = picked.selection.rows if picked is not None else []
-    if not chosen_rows:
-        st.caption("Tick stops in the table to move them to another crew together.")
+    ticked = [int(route.stops[i].request_id) for i in chosen_rows if i < len(route.stops)]
+    if not ticked and not on_map:
+        st.caption("Tick stops in the table, or choose them on the map, to move them to "
+                   "another crew together.")
         return
-    moving = [route.stops[i] for i in chosen_rows if i < len(route.stops)]
-    # crews that may take every chosen stop, nearest first for the first of them
-    ranked = [rank_move_targets(p.stop, route.crew, plan.routes, territories,
-                                exclude=details.removed) for p in moving]
-    common = set.intersection(*({t.crew for t in r} for r in ranked))
-    offer = [t.crew for t in ranked[0] if t.crew in common]
-    if not offer:
-        st.info("No other crew serves every chosen stop's category and "
-                f"{city.district_label.lower()}; choose fewer stops.")
+    _move_chosen(list(dict.fromkeys([*on_map, *ticked])))
+
+
+def _choice_key() -> str:
+    """Return the session key of the stops chosen on this version of the plan's map."""
+    return f"map_choice_{plan_id}_{version}"
+
+
+def _on_map() -> list[int]:
+    """Return the stops chosen on the map (request primary keys), in the order chosen."""
+    return list(st.session_state.get(_choice_key(), []))
+
+
+def _map_choice(out: dict[str, object] | None, shown: list[int]) -> None:
+    """Apply the map's last click (toggle one stop) or lasso (add every shown stop in it)."""
+    out = out or {}
+    key = _choice_key()
+    picked: list[int] = list(st.session_state.get(key, []))
+    clicks = out.get("last_object_clicked_count")
+    if clicks and clicks != st.session_state.get(f"{key}_clicks"):
+        st.session_state[f"{key}_clicks"] = clicks
+        tip = out.get("last_object_clicked_tooltip")
+        pk = pk_by_request_id.get(tooltip_field(tip if isinstance(tip, str) else None,
+                                                "request id") or "")
+        if pk is not None:
+            picked = [p for p in picked if p != pk] if pk in picked else [*picked, pk]
+    drawing = out.get("last_active_drawing")
+    if isinstance(drawing, dict) and drawing != st.session_state.get(f"{key}_drawn"):
+        st.session_state[f"{key}_drawn"] = drawing
+        try:
+            inside = points_in_shape({pk: (stops_of[pk].lon, stops_of[pk].lat)
+                                      for pk in shown}, drawing)
+        except GeoError as err:
+            st.error(f"Lasso: {err}")
+            inside = []
+        picked = list(dict.fromkeys([*picked, *inside]))
+    st.session_state[key] = picked
+
+
+def _move_chosen(pks: list[int]) -> None:
+    """Offer to move the chosen stops (request primary keys) to one crew, nearest first."""
+    if not pks:
         return
-    to_crew = st.selectbox(f"Move the {len(moving)} chosen stop(s) to", offer,
-                           key="move_many_target")
-    sure = status != "assigned" or st.checkbox(
-        "I confirm re-planning an assigned plan", key="move_many_confirm")
-    if st.button(f"Move {len(moving)} stop(s)", disabled=not (to_crew and sure),
-                 key="move_many"):
-        _run("Move", wf.move_stops, plan_id, [int(p.request_id) for p in moving], to_crew,
-             expected_version=version, confirm=status == "assigned")
+    with st.container(border=True):
+        st.markdown(f"**{len(pks)} stop{'s' if len(pks) != 1 else ''} chosen**")
+        st.dataframe(pd.DataFrame([{
+            "address": (labels.get(pk) or ("", "", ""))[1] or "no address",
+            "category": category_labels.get(stops_of[pk].category, stops_of[pk].category),
+            "crew": crew_of[pk],
+            "request": (labels.get(pk) or (str(pk), "", ""))[0],
+        } for pk in pks]), hide_index=True, width="stretch", key="chosen_stops")
+        if _on_map() and st.button("Clear the stops chosen on the map", key="map_clear"):
+            st.session_state[_choice_key()] = []
+            st.rerun(scope="fragment")
+        # crews that may take every chosen stop, nearest first for the first of them
+        ranked = [rank_move_targets(stops_of[pk], crew_of[pk], plan.routes, territories,
+                                    exclude=details.removed) for pk in pks]
+        common = set.intersection(*({t.crew for t in r} for r in ranked))
+        offer = [t.crew for t in ranked[0] if t.crew in common]
+        if not offer:
+            st.info("No other crew serves every chosen stop's category and "
+                    f"{city.district_label.lower()}; choose fewer stops.")
+            return
+        to_crew = st.selectbox(f"Move the {len(pks)} chosen stop(s) to", offer,
+                               key="move_many_target")
+        sure = status != "assigned" or st.checkbox(
+            "I confirm re-planning an assigned plan", key="move_many_confirm")
+        if st.button(f"Move {len(pks)} stop(s)", disabled=not (to_crew and sure),
+                     key="move_many"):
+            _run("Move", wf.move_stops, plan_id, pks, to_crew,
+                 expected_version=version, confirm=status == "assigned")
 
 
 routes_and_map()
@@ -265,8 +335,6 @@ if status == "superseded":
     with tab_adjust:
         st.info("This plan was superseded by a newer assigned plan; open the newest one.")
     st.stop()
-stops_of = {int(p.request_id): p.stop for r in plan.routes for p in r.stops}
-crew_of = {int(p.request_id): r.crew for r in plan.routes for p in r.stops}
 
 
 @st.fragment

@@ -12,7 +12,8 @@ draft). The dashboard runs as ``streamlit run`` on localhost; Debian's Chromium,
 by Playwright, signs in as the demo supervisor at 1400x1000 and times, from the click to
 the end of Streamlit's run (the status widget gone, the page's confirmation shown):
 
-* opening the page (until its map has drawn);
+* opening the page (until its map has drawn), by its address (a new browser page load,
+  Streamlit's own start included) and from another page by the sidebar link;
 * choosing one route in the route list (the map shows it alone);
 * moving a stop, locking or unlocking one, adding an urgent request, removing a crew,
   re-optimising, and at the end assigning the plan.
@@ -107,8 +108,16 @@ def measure(base: str, repeat: int) -> dict[str, list[float]]:
             _map_drawn(page)
 
         for _ in range(repeat):
-            times.setdefault("open the page (map drawn)", []).append(
+            times.setdefault("open the page by its address (map drawn)", []).append(
                 _timed(page, lambda: page.goto(f"{base}/plan"), opened, "open"))
+        for _ in range(repeat):
+            # the way a supervisor goes there: from another page, by the sidebar link
+            page.goto(f"{base}/board")
+            page.get_by_role("heading", name="Live board").wait_for()
+            _idle(page)
+            link = page.locator('[data-testid="stSidebarNav"] a', has_text="Plan and assign")
+            times.setdefault("open the page from the sidebar (map drawn)", []).append(
+                _timed(page, link.click, opened, "open from sidebar"))
         rows = page.locator('[data-testid="stDataFrame"]').first
         for i in range(repeat):
             times.setdefault("choose one route in the list", []).append(_timed(

@@ -1272,10 +1272,13 @@ def route_layer(
                 value = category_of(props) if key == "category" else _text(props.get(key))
                 if value:
                     bits.append(f"{key.replace('_', ' ')}: {value}")
+            # one field per line, so a clicked stop's tooltip text reads back line by
+            # line (geo.map_select.tooltip_field)
+            tip = "<br>\n".join(bits)
             if faded:
-                stops.append([*ll, "<br>".join(bits), _DIMMED_COLOUR, "", 0.45])
+                stops.append([*ll, tip, _DIMMED_COLOUR, "", 0.45])
             else:
-                stops.append([*ll, "<br>".join(bits), colour or UNPLANNED_COLOUR, seq])
+                stops.append([*ll, tip, colour or UNPLANNED_COLOUR, seq])
     counts = {
         "lines": len(lines),
         "depots": len(depots),

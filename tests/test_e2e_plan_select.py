@@ -1,0 +1,113 @@
+"""Choosing stops on the plan map in Chromium (issue 13): a click on a stop, a lasso
+around several, then one move of all of them to another crew.
+
+AppTest cannot click inside a map (it runs no JavaScript), so this is the test of the
+map half; the pure half is in ``tests/test_map_select.py``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dispatch.cli import main
+from dispatch.store import UnitOfWork, make_engine
+from tests.e2e_helpers import dashboard, idle, shot, sign_in
+from tests.test_e2e_pages import DESK, Watch
+
+pytestmark = pytest.mark.browser
+SAMPLE = Path(__file__).parent / "data" / "workflow" / "la_day_cd13_cd14.csv"
+
+
+def _seed(url: str) -> None:
+    tmp = Path(url.removeprefix("sqlite:///")).parent
+    assert main(["--db", url, "init"]) == 0
+    assert main(["--db", url, "import", str(SAMPLE), "--rejects", str(tmp / "r.csv")]) == 0
+    assert main(["--db", url, "clock", "set", "2020-01-03T07:00"]) == 0
+    assert main(["--db", url, "users", "create", "sup", "--role", "supervisor"]) == 0
+    # a draft for districts 13 and 14: several crews of one kind serve both
+    assert main(["--db", url, "plan", "--date", "2020-01-03", "--district", "13",
+                 "--district", "14", "--time-limit", "2"]) == 0
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    url = f"sqlite:///{tmp_path_factory.mktemp('e2e-select') / 'select.db'}"
+    with dashboard(url, _seed) as base:
+        yield base, url
+
+
+def _crews_of(url: str) -> dict[int, str]:
+    """``{request pk: crew}`` of every stop of the day's plan, as stored."""
+    with UnitOfWork(make_engine(url)) as uow:
+        plan = uow.plans.for_date("los_angeles", date(2020, 1, 3))[0]
+        return {s.request_id: r.crew_name for r in plan.routes for s in r.stops}
+
+
+def test_stops_chosen_by_click_and_lasso_move_together(
+        browser: Any, served: tuple[str, str]) -> None:
+    base, url = served
+    before = _crews_of(url)
+    page = sign_in(browser, base, "sup", DESK)
+    watch = Watch(page, base)
+    page.get_by_role("link", name="Plan and assign").click()
+    page.get_by_role("heading", name="Plan and assign").wait_for()
+    idle(page)
+    # one route alone on the map: its stops are numbered markers
+    page.locator('[data-testid="stDataFrame"]').first.click(position={"x": 18, "y": 52})
+    idle(page)
+    page.get_by_text(re.compile(r"^\S+ · \d+ stops · load ")).wait_for()
+    frame = page.locator('iframe[title*="folium"]').first
+    frame.scroll_into_view_if_needed()
+    inner = frame.content_frame
+    stops = inner.locator(".curbside-stop")
+    stops.first.wait_for()
+    page.wait_for_timeout(500)
+    drawn = stops.count()
+    assert drawn >= 3
+
+    # a click on a stop chooses it
+    stops.nth(0).click()
+    page.get_by_text("1 stop chosen", exact=True).wait_for()
+    idle(page)
+    # ... and a lasso around the middle of the map adds the stops inside it
+    inner.locator(".curbside-lasso a").click()
+    box = frame.bounding_box()
+    assert box is not None
+    x0, y0 = box["x"] + 30, box["y"] + 30
+    x1, y1 = box["x"] + box["width"] - 30, box["y"] + box["height"] - 60
+    middle = (y0 + y1) / 2
+    # from the left edge's middle (the map's buttons sit top left, its credits along the
+    # bottom), once round
+    page.mouse.move(x0, middle)
+    page.mouse.down()
+    for x, y in [(x0, y1), (x1, y1), (x1, y0), (x0, y0), (x0, middle - 5)]:
+        page.mouse.move(x, y, steps=8)
+    page.mouse.up()
+    chosen = page.get_by_text(re.compile(r"^\d+ stops chosen$"))
+    chosen.wait_for()
+    idle(page)
+    count = int(chosen.inner_text().split()[0])
+    # the lasso held the whole map: every stop of the route is chosen, the clicked one once
+    assert count == drawn
+    shot(page, "plan-stops-chosen-on-the-map")
+
+    page.get_by_role("button", name=f"Move {count} stop(s)").click()
+    flash = page.get_by_text(re.compile(r"^Move: routes of "))
+    flash.wait_for()
+    changed = flash.inner_text()
+    idle(page)
+    shot(page, "plan-stops-moved")
+    page.context.close()
+    after = _crews_of(url)
+    moved = [pk for pk in before if before[pk] != after.get(pk)]
+    assert len(moved) == count
+    targets = {after[pk] for pk in moved}
+    assert len(targets) == 1  # one crew took them all, and the page said so
+    assert targets.pop() in changed
+    assert not watch.errors, watch.errors
