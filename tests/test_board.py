@@ -227,3 +227,36 @@ def test_urgent_candidates_are_the_newest_open_requests_off_the_plan(
     first = every[0]
     assert got.newest[first.id].startswith(f"{first.external_id} · "
                                            f"{la.category_labels[first.category]} · ")
+
+
+@pytest.mark.db
+def test_the_preview_reads_the_same_facts_as_the_assignment(
+        db: Connection, la: CityPack) -> None:
+    """The assignment preview's light read gives the facts (and token) the ORM read does:
+    every live route in order, idle crews' empty routes too, the stops' statuses."""
+    from dispatch.services.workflow import _facts, _light_facts
+
+    with UnitOfWork(db, actor="supervisor:ana") as uow:
+        import_requests(uow, SAMPLE, la)
+    with UnitOfWork(db, actor=Principal("root", Role.ADMIN)) as uow:
+        set_clock(uow, datetime(2020, 1, 3, 15, 0, tzinfo=UTC))
+    with UnitOfWork(db, actor="supervisor:ana") as uow:
+        first = plan_for_day(uow, la, DAY, districts=["13"], time_limit_s=1, max_workers=1)
+    with UnitOfWork(db, actor="supervisor:ana") as uow:
+        wf.assign_plan(uow, first.plan_id)
+    crew = next(r.crew for r in first.plan.routes if r.stops)
+    with UnitOfWork(db, actor=f"crew:{crew}") as uow:
+        view = wf.crew_route(uow, la.name, DAY, crew)
+        assert view is not None and view.next_stop is not None
+        wf.record_arrival(uow, view.next_stop.stop_id, crew)
+    with UnitOfWork(db, actor="supervisor:ana") as uow:
+        second = plan_for_day(uow, la, DAY, districts=["13"], time_limit_s=1, max_workers=1)
+    with UnitOfWork(db, actor=ANA) as uow:
+        rows = [uow.plans.get(first.plan_id), uow.plans.get(second.plan_id)]
+        light = _light_facts(uow, rows)
+        assert light == [_facts(r) for r in rows]
+        assert any(not r.stops for r in light[0].routes)
+        assert any(s.status.value == "arrived" for r in light[0].routes for s in r.stops)
+        outcome, _ = wf.preview_assignment(uow, second.plan_id)
+    with UnitOfWork(db, actor=ANA) as uow:
+        wf.assign_plan(uow, second.plan_id, token=outcome.token)

@@ -747,6 +747,24 @@ def _assignment_for(uow: UnitOfWork, row: Any) -> tuple[Assignment, list[Any]]:
     return outcome, assigned
 
 
+def _light_facts(uow: UnitOfWork, plans: Sequence[Any]) -> list[PlanFact]:
+    """Return :func:`_facts` of ``plans`` from one column query.
+
+    The same facts, so the same token, without loading every stop row as an object
+    (``plans`` are rows whose children need not be loaded).
+    """
+    by_route: dict[int, list[Any]] = {}
+    for r in uow.plans.stop_fact_rows([p.id for p in plans]):
+        by_route.setdefault(r.route_id, []).append(r)
+    routes: dict[int, list[RouteFact]] = {}
+    for route_id, rows in by_route.items():
+        stops = tuple(StopFact(r.stop_id, r.request_id, StopStatus(r.status), r.version)
+                      for r in rows if r.stop_id is not None)
+        routes.setdefault(rows[0].plan_id, []).append(RouteFact(route_id, rows[0].crew, stops))
+    return [PlanFact(p.id, p.version, frozenset(p.districts or ()), tuple(routes.get(p.id, [])))
+            for p in plans]
+
+
 @service(*SUPERVISING, action="assign plans")
 def preview_assignment(uow: UnitOfWork, plan_id: int) -> tuple[Assignment, list[str]]:
     """Return what assigning the draft would change, and the sentences saying so.
@@ -754,10 +772,15 @@ def preview_assignment(uow: UnitOfWork, plan_id: int) -> tuple[Assignment, list[
     Nothing is written. Pass the returned :attr:`~dispatch.assignment.Assignment.token`
     to :func:`assign_plan` to confirm exactly this.
     """
-    row = _plan_row(uow, plan_id)
+    row = uow.plans.head(plan_id)
+    if row is None:
+        raise NotFoundError(f"plan {plan_id} does not exist")
     if row.status != PlanStatus.DRAFT.value:
         raise InvalidTransitionError(f"plan {plan_id} is {row.status}; only a draft is assigned")
-    outcome, _ = _assignment_for(uow, row)
+    assigned = [p for p in uow.plans.for_date(row.city, row.service_date)
+                if p.status == PlanStatus.ASSIGNED.value]
+    draft, *others = _light_facts(uow, [row, *assigned])
+    outcome = plan_assignment(draft, others)
     pks = {pk for pks in outcome.routes.values() for pk in pks}
     pks |= set(outcome.released) | set(outcome.crew_busy)
     names = uow.requests.external_ids(pks)

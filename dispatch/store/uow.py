@@ -622,6 +622,24 @@ class PlanRepository:
         """Return one plan row alone (its routes and stops load only when touched)."""
         return self.session.get(PlanRow, plan_id)
 
+    def stop_fact_rows(self, plan_ids: Sequence[int]) -> list[Any]:
+        """Return one light row per stop of the plans' live routes, for the assignment.
+
+        Columns: ``plan_id, route_id, crew, stop_id, request_id, status, version``, in
+        plan, route and stop order (a route with no stop gives one row whose stop
+        columns are ``None``). A few thousand tuples, no ORM objects.
+        """
+        if not plan_ids:
+            return []
+        return list(self.session.execute(
+            select(RouteRow.plan_id, RouteRow.id.label("route_id"),
+                   RouteRow.crew_name.label("crew"), StopRow.id.label("stop_id"),
+                   StopRow.request_id, StopRow.status, StopRow.version)
+            .outerjoin(StopRow, StopRow.route_id == RouteRow.id)
+            .where(RouteRow.plan_id.in_(list(plan_ids)),
+                   RouteRow.status != RouteStatus.SUPERSEDED.value)
+            .order_by(RouteRow.plan_id, RouteRow.id, StopRow.sequence)))
+
     def route_of(self, plan_id: int, crew: str) -> RouteRow | None:
         """Return crew ``crew``'s live (not superseded) route of a plan, with its stops."""
         return self.session.scalar(
