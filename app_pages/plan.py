@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from datetime import date
 
 import pandas as pd
@@ -53,8 +54,11 @@ def _run(action: str, fn, *args, **kwargs) -> None:  # type: ignore[no-untyped-d
     st.rerun()
 
 
+# always one slot for the confirmation, so the elements below keep their places (the
+# map frame stays the same one across an edit)
+flash_slot = st.empty()
 if "flash" in st.session_state:
-    st.success(st.session_state.pop("flash"))
+    flash_slot.success(st.session_state.pop("flash"))
 
 with unit_of_work() as uow:
     suggested = default_plan_date(uow, city)
@@ -173,8 +177,11 @@ def routes_and_map() -> None:
         "can't complete": r.cant_complete,
         "remaining": r.remaining,
     } for r in progress])
+    # the selection is a row number: keyed by the crews listed, a list that changed (a
+    # crew got or lost its last stop) starts unselected instead of showing another crew
+    listed = zlib.crc32("|".join(r.crew for r in progress).encode())
     event = st.dataframe(frame, hide_index=True, width="stretch", on_select="rerun",
-                         selection_mode="single-row", key="route_list")
+                         selection_mode="single-row", key=f"route_list_{plan_id}_{listed}")
     rows = event.selection.rows if event is not None else []
     chosen = progress[rows[0]].crew if rows and rows[0] < len(progress) else None
     route = next((r for r in plan.routes if r.crew == chosen), None)
@@ -192,25 +199,33 @@ def routes_and_map() -> None:
             if districts:
                 shown = shown[shown["district"].isin(districts)]
             district_layer(shown).add_to(fmap)
-        route_layer(plan_map_geojson(plan, city.depots, labels), colours,
-                    category_labels=category_labels, highlight=chosen,
-                    others=others).add_to(fmap)
+        # the routes go in as a layer of their own: after an edit only that layer is
+        # swapped inside the map already drawn (the map itself is not sent again)
+        routes_drawn = route_layer(plan_map_geojson(plan, city.depots, labels), colours,
+                                   category_labels=category_labels, highlight=chosen,
+                                   others=others)
+        map_key = f"plan_map_{plan_id}_{chosen}_{others}"
         fitted = [route] if route is not None else plan.routes
         points = [(p.stop.lon, p.stop.lat) for r in fitted for p in r.stops
                   if p.stop.lon is not None and p.stop.lat is not None]
         points += [(r.depot_lon, r.depot_lat) for r in fitted if r.stops]
-        if points:
+        if points and f"{map_key}_view" not in st.session_state:
             lons, lats = [x for x, _ in points], [y for _, y in points]
             # Leaflet wants [[south, west], [north, east]]: (lon, lat) -> (lat, lon)
-            fmap.fit_bounds([[min(lats), min(lons)], [max(lats), max(lons)]])
+            st.session_state[f"{map_key}_view"] = [[min(lats), min(lons)],
+                                                   [max(lats), max(lons)]]
+        if f"{map_key}_view" in st.session_state:
+            # the view chosen when this map first opened: an edit does not move it (and
+            # the map stays the same one, its routes layer swapped)
+            fmap.fit_bounds(st.session_state[f"{map_key}_view"])
         lasso_control(fmap, title="Draw around stops to choose them for a move")
         shown_pks = [pk for pk in stops_of
                      if route is None or others == "dim" or crew_of[pk] == route.crew]
         _map_choice(st_folium(
-            use_local_assets(fmap), height=560, use_container_width=True,
+            use_local_assets(fmap), feature_group_to_add=routes_drawn, height=560,
+            use_container_width=True,
             returned_objects=["last_object_clicked_tooltip", "last_object_clicked_count",
-                              "last_active_drawing"],
-            key=f"plan_map_{plan_id}_{version}_{chosen}_{others}"), shown_pks)
+                              "last_active_drawing"], key=map_key), shown_pks, map_key)
         st.caption("Click a stop to choose it (again to let it go), or press **Lasso** and "
                    "draw around stops; chosen stops can move to another crew together.")
     on_map = _on_map()
@@ -256,22 +271,26 @@ def _on_map() -> list[int]:
     return list(st.session_state.get(_choice_key(), []))
 
 
-def _map_choice(out: dict[str, object] | None, shown: list[int]) -> None:
-    """Apply the map's last click (toggle one stop) or lasso (add every shown stop in it)."""
+def _map_choice(out: dict[str, object] | None, shown: list[int], map_key: str) -> None:
+    """Apply the map's last click (toggle one stop) or lasso (add every shown stop in it).
+
+    The map (``map_key``) outlives edits of the plan, and so do its last click and
+    lasso: each is applied once, when it is new.
+    """
     out = out or {}
     key = _choice_key()
     picked: list[int] = list(st.session_state.get(key, []))
     clicks = out.get("last_object_clicked_count")
-    if clicks and clicks != st.session_state.get(f"{key}_clicks"):
-        st.session_state[f"{key}_clicks"] = clicks
+    if clicks and clicks != st.session_state.get(f"{map_key}_clicks"):
+        st.session_state[f"{map_key}_clicks"] = clicks
         tip = out.get("last_object_clicked_tooltip")
         pk = pk_by_request_id.get(tooltip_field(tip if isinstance(tip, str) else None,
                                                 "request id") or "")
         if pk is not None:
             picked = [p for p in picked if p != pk] if pk in picked else [*picked, pk]
     drawing = out.get("last_active_drawing")
-    if isinstance(drawing, dict) and drawing != st.session_state.get(f"{key}_drawn"):
-        st.session_state[f"{key}_drawn"] = drawing
+    if isinstance(drawing, dict) and drawing != st.session_state.get(f"{map_key}_drawn"):
+        st.session_state[f"{map_key}_drawn"] = drawing
         try:
             inside = points_in_shape({pk: (stops_of[pk].lon, stops_of[pk].lat)
                                       for pk in shown}, drawing)

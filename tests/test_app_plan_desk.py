@@ -96,6 +96,12 @@ def _walk(node: Any) -> Iterator[Any]:
         yield from _walk(child)
 
 
+def _route_list(at: AppTest) -> str:
+    """The key of the route list (it names the crews listed, so it changes with them)."""
+    (key,) = [d.key for d in at.dataframe if str(d.key or "").startswith("route_list_")]
+    return str(key)
+
+
 def _map_payload(at: AppTest) -> str:
     """The folium map's HTML, unescaped enough to search for names."""
     maps_ = [el for el in _walk(at._tree) if getattr(el, "type", "") == "component_instance"]
@@ -266,7 +272,7 @@ def test_route_list_has_a_row_per_crew_and_shows_one_route(
     facts = _plan_row(planned_url)
     at = _page(planned_url, monkeypatch).run()
     assert not at.exception
-    table = at.dataframe(key="route_list").value
+    table = at.dataframe(key=_route_list(at)).value
     # one row per crew with stops: at city scale some 50 idle crews would bury them
     assert len(table) == sum(1 for r in facts["plan"].routes if r.stops)
     for column in ("crew", "stops", "load", "drive", "service", "done", "can't complete",
@@ -280,7 +286,7 @@ def test_route_list_has_a_row_per_crew_and_shows_one_route(
     assert table["remaining"].iloc[row] == len(one.stops)
     assert "<b>" + other.crew + "</b>" in _map_payload(at)  # every route at first
 
-    at.session_state["route_list"] = {"selection": {"rows": [row], "columns": []}}
+    at.session_state[_route_list(at)] = {"selection": {"rows": [row], "columns": []}}
     at.run()
     assert not at.exception
     (stops,) = [d.value for d in at.dataframe if "address" in d.value.columns]
@@ -481,12 +487,12 @@ def test_several_stops_ticked_in_a_route_move_together(
     """Issue 13: select stops in a table and move them to a crew, not one at a time."""
     facts = _plan_row(fresh_url)
     at = _page(fresh_url, monkeypatch).run()
-    table = at.dataframe(key="route_list").value
+    table = at.dataframe(key=_route_list(at)).value
     source = next(r for r in facts["plan"].routes if len(r.stops) >= 3
                   and any(set(r.crew_districts) & set(o.crew_districts) and
                           set(r.skills) & set(o.skills) and o.crew != r.crew
                           for o in facts["plan"].routes))
-    at.session_state["route_list"] = {
+    at.session_state[_route_list(at)] = {
         "selection": {"rows": [table["crew"].tolist().index(source.crew)], "columns": []}}
     at.run()
     key = f"route_stops_{source.crew}"

@@ -49,6 +49,41 @@ def _crews_of(url: str) -> dict[int, str]:
         return {s.request_id: r.crew_name for r in plan.routes for s in r.stops}
 
 
+def test_an_edit_swaps_the_routes_inside_the_map_already_drawn(
+        browser: Any, served: tuple[str, str]) -> None:
+    """Issue 13: every edit redrew the whole map. Now the map frame stays open across an
+    edit of the plan (only its routes layer is replaced when what it draws changed)."""
+    base, _ = served
+    page = sign_in(browser, base, "sup", DESK)
+    watch = Watch(page, base)
+    page.get_by_role("link", name="Plan and assign").click()
+    page.get_by_role("heading", name="Plan and assign").wait_for()
+    idle(page)
+    page.locator('[data-testid="stDataFrame"]').first.click(position={"x": 18, "y": 52})
+    idle(page)
+    page.get_by_text(re.compile(r"^\S+ · \d+ stops · load ")).wait_for()
+    frame = page.locator('iframe[title*="folium"]').first
+    frame.scroll_into_view_if_needed()
+    inner = frame.content_frame
+    stops = inner.locator(".curbside-stop")
+    stops.first.wait_for()
+    page.wait_for_timeout(500)
+    drawn = stops.count()
+    inner.locator("body").evaluate("() => { window.curbsideSameFrame = true; }")
+    # an edit that keeps every crew's stops: lock one (a new plan version)
+    page.get_by_role("tab", name="Adjust and assign").click()
+    idle(page)
+    page.get_by_role("button", name="Lock stop to its crew").click()
+    page.get_by_text(re.compile(r"^Lock: ")).wait_for()
+    idle(page)
+    page.wait_for_timeout(500)
+    inner = page.locator('iframe[title*="folium"]').first.content_frame
+    assert inner.locator("body").evaluate("() => window.curbsideSameFrame === true")
+    assert inner.locator(".curbside-stop").count() == drawn
+    page.context.close()
+    assert not watch.errors, watch.errors
+
+
 def test_stops_chosen_by_click_and_lasso_move_together(
         browser: Any, served: tuple[str, str]) -> None:
     base, url = served
@@ -102,6 +137,9 @@ def test_stops_chosen_by_click_and_lasso_move_together(
     flash.wait_for()
     changed = flash.inner_text()
     idle(page)
+    # the crew lost its every stop and left the route list: no other crew's route is
+    # shown in its place (the list's selection was a row number)
+    assert page.get_by_text(re.compile(r"^\S+ · \d+ stops · load ")).count() == 0
     shot(page, "plan-stops-moved")
     page.context.close()
     after = _crews_of(url)
