@@ -19,7 +19,7 @@ from dispatch.services import workflow as wf
 from dispatch.services.board import BoardStop, crew_progress, day_board
 from dispatch.services.clock import set_clock
 from dispatch.services.imports import import_requests
-from dispatch.services.planning import plan_for_day
+from dispatch.services.planning import PlanSummary, plan_for_day
 from dispatch.services.requests import IntakeForm, create_request
 from dispatch.store import UnitOfWork, make_engine
 
@@ -84,14 +84,19 @@ def la() -> CityPack:
     return load_city_pack("los_angeles")
 
 
-@pytest.mark.db
-def test_the_board_follows_a_crew_and_lists_new_work(db: Connection, la: CityPack) -> None:
+def _morning_plan(db: Connection, la: CityPack) -> PlanSummary:
+    """Import the district 13/14 sample, set the clock to 07:00 and plan district 13."""
     with UnitOfWork(db, actor="supervisor:ana") as uow:
         import_requests(uow, SAMPLE, la)
     with UnitOfWork(db, actor=Principal("root", Role.ADMIN)) as uow:
         set_clock(uow, datetime(2020, 1, 3, 15, 0, tzinfo=UTC))  # 07:00 in LA
     with UnitOfWork(db, actor="supervisor:ana") as uow:
-        summary = plan_for_day(uow, la, DAY, districts=["13"], time_limit_s=2, max_workers=1)
+        return plan_for_day(uow, la, DAY, districts=["13"], time_limit_s=2, max_workers=1)
+
+
+@pytest.mark.db
+def test_the_board_follows_a_crew_and_lists_new_work(db: Connection, la: CityPack) -> None:
+    summary = _morning_plan(db, la)
     with UnitOfWork(db, actor="supervisor:ana") as uow:
         wf.assign_plan(uow, summary.plan_id)
     with UnitOfWork(db, actor=ANA) as uow:
@@ -203,12 +208,7 @@ def test_urgent_candidates_are_the_newest_open_requests_off_the_plan(
     from dispatch.services.planning import urgent_candidates
     from dispatch.store import RequestFilter
 
-    with UnitOfWork(db, actor="supervisor:ana") as uow:
-        import_requests(uow, SAMPLE, la)
-    with UnitOfWork(db, actor=Principal("root", Role.ADMIN)) as uow:
-        set_clock(uow, datetime(2020, 1, 3, 15, 0, tzinfo=UTC))  # 07:00 in LA
-    with UnitOfWork(db, actor="supervisor:ana") as uow:
-        summary = plan_for_day(uow, la, DAY, districts=["13"], time_limit_s=2, max_workers=1)
+    summary = _morning_plan(db, la)
     with UnitOfWork(db, actor=ANA) as uow:
         on_plan = {s.request_id for r in uow.plans.get(summary.plan_id).routes
                    for s in r.stops}
@@ -236,12 +236,7 @@ def test_the_preview_reads_the_same_facts_as_the_assignment(
     every live route in order, idle crews' empty routes too, the stops' statuses."""
     from dispatch.services.workflow import _facts, _light_facts
 
-    with UnitOfWork(db, actor="supervisor:ana") as uow:
-        import_requests(uow, SAMPLE, la)
-    with UnitOfWork(db, actor=Principal("root", Role.ADMIN)) as uow:
-        set_clock(uow, datetime(2020, 1, 3, 15, 0, tzinfo=UTC))
-    with UnitOfWork(db, actor="supervisor:ana") as uow:
-        first = plan_for_day(uow, la, DAY, districts=["13"], time_limit_s=1, max_workers=1)
+    first = _morning_plan(db, la)
     with UnitOfWork(db, actor="supervisor:ana") as uow:
         wf.assign_plan(uow, first.plan_id)
     crew = next(r.crew for r in first.plan.routes if r.stops)

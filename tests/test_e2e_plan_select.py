@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,19 +17,16 @@ import pytest
 from dispatch.cli import main
 from dispatch.store import UnitOfWork, make_engine
 from tests.e2e_helpers import dashboard, idle, shot, sign_in
+from tests.test_e2e_browser import _seed as seed_sample_day
 from tests.test_e2e_pages import DESK, Watch
 
 pytestmark = pytest.mark.browser
-SAMPLE = Path(__file__).parent / "data" / "workflow" / "la_day_cd13_cd14.csv"
 
 
 def _seed(url: str) -> None:
-    tmp = Path(url.removeprefix("sqlite:///")).parent
-    assert main(["--db", url, "init"]) == 0
-    assert main(["--db", url, "import", str(SAMPLE), "--rejects", str(tmp / "r.csv")]) == 0
-    assert main(["--db", url, "clock", "set", "2020-01-03T07:00"]) == 0
-    assert main(["--db", url, "users", "create", "sup", "--role", "supervisor"]) == 0
-    # a draft for districts 13 and 14: several crews of one kind serve both
+    """The two-district sample day and its replayed morning (as the browser walk seeds
+    it), with a draft for districts 13 and 14."""
+    seed_sample_day(url)
     assert main(["--db", url, "plan", "--date", "2020-01-03", "--district", "13",
                  "--district", "14", "--time-limit", "2"]) == 0
 
@@ -49,25 +45,35 @@ def _crews_of(url: str) -> dict[int, str]:
         return {s.request_id: r.crew_name for r in plan.routes for s in r.stops}
 
 
-def test_an_edit_swaps_the_routes_inside_the_map_already_drawn(
-        browser: Any, served: tuple[str, str]) -> None:
-    """Issue 13: every edit redrew the whole map. Now the map frame stays open across an
-    edit of the plan (only its routes layer is replaced when what it draws changed)."""
-    base, _ = served
+def _first_route(browser: Any, base: str) -> tuple[Any, Watch, Any, Any]:
+    """Sign in, open the plan and show the first route of the list alone on the map.
+
+    Returns the page, its error watch, the map frame and its numbered stop markers.
+    """
     page = sign_in(browser, base, "sup", DESK)
     watch = Watch(page, base)
     page.get_by_role("link", name="Plan and assign").click()
     page.get_by_role("heading", name="Plan and assign").wait_for()
     idle(page)
+    # one route alone on the map: its stops are numbered markers
     page.locator('[data-testid="stDataFrame"]').first.click(position={"x": 18, "y": 52})
     idle(page)
     page.get_by_text(re.compile(r"^\S+ · \d+ stops · load ")).wait_for()
     frame = page.locator('iframe[title*="folium"]').first
     frame.scroll_into_view_if_needed()
-    inner = frame.content_frame
-    stops = inner.locator(".curbside-stop")
+    stops = frame.content_frame.locator(".curbside-stop")
     stops.first.wait_for()
     page.wait_for_timeout(500)
+    return page, watch, frame, stops
+
+
+def test_an_edit_swaps_the_routes_inside_the_map_already_drawn(
+        browser: Any, served: tuple[str, str]) -> None:
+    """Issue 13: every edit redrew the whole map. Now the map frame stays open across an
+    edit of the plan (only its routes layer is replaced when what it draws changed)."""
+    base, _ = served
+    page, watch, frame, stops = _first_route(browser, base)
+    inner = frame.content_frame
     drawn = stops.count()
     inner.locator("body").evaluate("() => { window.curbsideSameFrame = true; }")
     # an edit that keeps every crew's stops: lock one (a new plan version)
@@ -88,21 +94,8 @@ def test_stops_chosen_by_click_and_lasso_move_together(
         browser: Any, served: tuple[str, str]) -> None:
     base, url = served
     before = _crews_of(url)
-    page = sign_in(browser, base, "sup", DESK)
-    watch = Watch(page, base)
-    page.get_by_role("link", name="Plan and assign").click()
-    page.get_by_role("heading", name="Plan and assign").wait_for()
-    idle(page)
-    # one route alone on the map: its stops are numbered markers
-    page.locator('[data-testid="stDataFrame"]').first.click(position={"x": 18, "y": 52})
-    idle(page)
-    page.get_by_text(re.compile(r"^\S+ · \d+ stops · load ")).wait_for()
-    frame = page.locator('iframe[title*="folium"]').first
-    frame.scroll_into_view_if_needed()
+    page, watch, frame, stops = _first_route(browser, base)
     inner = frame.content_frame
-    stops = inner.locator(".curbside-stop")
-    stops.first.wait_for()
-    page.wait_for_timeout(500)
     drawn = stops.count()
     assert drawn >= 3
 
