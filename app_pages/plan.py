@@ -203,7 +203,9 @@ def routes_and_map() -> None:
         # swapped inside the map already drawn (the map itself is not sent again)
         routes_drawn = route_layer(plan_map_geojson(plan, city.depots, labels), colours,
                                    category_labels=category_labels, highlight=chosen,
-                                   others=others)
+                                   others=others,
+                                   chosen=[(labels.get(pk) or (str(pk), "", ""))[0]
+                                           for pk in _on_map()])
         map_key = f"plan_map_{plan_id}_{chosen}_{others}"
         fitted = [route] if route is not None else plan.routes
         points = [(p.stop.lon, p.stop.lat) for r in fitted for p in r.stops
@@ -298,7 +300,10 @@ def _map_choice(out: dict[str, object] | None, shown: list[int], map_key: str) -
             st.error(f"Lasso: {err}")
             inside = []
         picked = list(dict.fromkeys([*picked, *inside]))
-    st.session_state[key] = picked
+    if picked != st.session_state.get(key, []):
+        st.session_state[key] = picked
+        # draw the choice on the map (only its routes layer is swapped)
+        st.rerun(scope="fragment")
 
 
 def _move_chosen(pks: list[int]) -> None:

@@ -49,7 +49,7 @@ import json
 import math
 import re
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import folium
@@ -1125,20 +1125,29 @@ _ROUTES_JS = """
             zIndexOffset: 1000})
             .bindTooltip(d[2]).addTo(parent);
     });
-    data.stops.forEach(function(s) {
+    var chosen = {};
+    data.chosen.forEach(function(i) { chosen[i] = true; });
+    data.stops.forEach(function(s, i) {
+        var mark = chosen[i] === true;
         if (!data.numbered || s[4] === "") {
             // many stops, or a dimmed one: a light dot (drawn on the map's canvas)
-            L.circleMarker([s[0], s[1]], {radius: 5, color: '#ffffff', weight: 1,
+            L.circleMarker([s[0], s[1]], {radius: mark ? 7 : 5,
+                color: mark ? '#111111' : '#ffffff', weight: mark ? 3 : 1,
                 fillColor: s[3], fillOpacity: s.length > 5 ? s[5] : 0.95})
                 .bindTooltip(s[2]).addTo(parent);
             return;
         }
-        L.marker([s[0], s[1]], {icon: L.divIcon({className: 'curbside-stop', iconSize: [22, 22],
-            iconAnchor: [11, 11],
-            html: '<div style="width:20px;height:20px;border-radius:50%;background:' + s[3] +
-                  ';border:1px solid #fff;color:#fff;font:bold 11px/20px sans-serif;' +
-                  'text-align:center">' + s[4] + '</div>'}),
-            zIndexOffset: s.length > 5 ? 0 : 500, opacity: s.length > 5 ? s[5] : 1})
+        L.marker([s[0], s[1]], {icon: L.divIcon({
+            className: mark ? 'curbside-stop curbside-chosen' : 'curbside-stop',
+            iconSize: [22, 22], iconAnchor: [11, 11],
+            // 22 px across either way: a chosen stop trades face for a dark ring
+            html: '<div style="width:' + (mark ? 16 : 20) + 'px;height:' + (mark ? 16 : 20) +
+                  'px;border-radius:50%;background:' + s[3] + ';border:' +
+                  (mark ? '3px solid #111' : '1px solid #fff') + ';color:#fff;font:bold ' +
+                  (mark ? 10 : 11) + 'px/' + (mark ? 16 : 20) +
+                  'px sans-serif;text-align:center">' + s[4] + '</div>'}),
+            zIndexOffset: mark ? 1000 : (s.length > 5 ? 0 : 500),
+            opacity: s.length > 5 ? s[5] : 1})
             .bindTooltip(s[2]).addTo(parent);
     });
     data.unplanned.forEach(function(u) {
@@ -1160,6 +1169,7 @@ def route_layer(
     category_labels: Mapping[str, str] | None = None,
     highlight: str | None = None,
     others: str = "dim",
+    chosen: Collection[str] = (),
 ) -> RouteLayer:
     """Draw crew routes from the planner's route GeoJSON.
 
@@ -1195,6 +1205,9 @@ def route_layer(
         With ``highlight``: ``"dim"`` draws the other crews' paths and stops thin,
         grey, faint and unnumbered; ``"hide"`` leaves them (and the unplanned
         crosses) out.
+    chosen
+        Request ids (the stops' ``request_id``) of stops a supervisor chose: drawn
+        with a dark ring, above the others.
 
     Returns
     -------
@@ -1227,6 +1240,8 @@ def route_layer(
     depots: list[list[Any]] = []
     stops: list[list[Any]] = []
     unplanned: list[list[Any]] = []
+    chosen_ids = {str(c) for c in chosen}
+    marked: list[int] = []  # indices into ``stops`` of the chosen ones
     for f in features:
         props: Mapping[str, Any] = f.get("properties") or {}
         geometry = f.get("geometry")
@@ -1275,6 +1290,8 @@ def route_layer(
             # one field per line, so a clicked stop's tooltip text reads back line by
             # line (geo.map_select.tooltip_field)
             tip = "<br>\n".join(bits)
+            if str(props.get("request_id")) in chosen_ids:
+                marked.append(len(stops))
             if faded:
                 stops.append([*ll, tip, _DIMMED_COLOUR, "", 0.45])
             else:
@@ -1298,6 +1315,7 @@ def route_layer(
                 # numbered markers are DOM elements: past a few hundred the page slows,
                 # so a city's plan draws dots until one route is chosen
                 "numbered": highlight is not None or len(stops) <= NUMBERED_STOPS_MAX,
+                "chosen": marked,
             },
             name="Routes",
         )

@@ -99,10 +99,12 @@ def test_stops_chosen_by_click_and_lasso_move_together(
     drawn = stops.count()
     assert drawn >= 3
 
-    # a click on a stop chooses it
+    # a click on a stop chooses it, and the map rings it
     stops.nth(0).click()
     page.get_by_text("1 stop chosen", exact=True).wait_for()
     idle(page)
+    inner.locator(".curbside-chosen").first.wait_for(state="attached")
+    assert inner.locator(".curbside-chosen").count() == 1
     # ... and a lasso around the middle of the map adds the stops inside it
     inner.locator(".curbside-lasso a").click()
     box = frame.bounding_box()
@@ -121,6 +123,8 @@ def test_stops_chosen_by_click_and_lasso_move_together(
     chosen.wait_for()
     idle(page)
     count = int(chosen.inner_text().split()[0])
+    page.wait_for_timeout(500)
+    assert inner.locator(".curbside-chosen").count() == count
     # the lasso held the whole map: every stop of the route is chosen, the clicked one once
     assert count == drawn
     shot(page, "plan-stops-chosen-on-the-map")

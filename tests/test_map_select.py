@@ -101,3 +101,25 @@ def test_a_route_stop_tooltip_reads_back_its_request_id() -> None:
     assert tooltip_field(text, "request id") == "1-1524085081"
     assert tooltip_field(text, "address") == "100 MAIN ST <A&B>"
     assert tooltip_field(text, "category") == "Bulky items"
+
+
+def test_the_route_layer_rings_the_chosen_stops() -> None:
+    import json
+    import re
+
+    from geo.maps import route_layer
+
+    def stop(rid: str, seq: int) -> dict[str, Any]:
+        return {"type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [-118.25 + seq / 1000, 34.05]},
+                "properties": {"kind": "stop", "crew": "A", "sequence": seq,
+                               "request_id": rid}}
+
+    doc = {"type": "FeatureCollection",
+           "features": [stop("R1", 1), stop("R2", 2), stop("R3", 3)]}
+    m = folium.Map(location=[34.05, -118.25], zoom_start=12)
+    route_layer(doc, chosen=["R3", "R1", "not-on-the-map"]).add_to(m)
+    html = m.get_root().render()
+    chosen = json.loads(re.search(r'"chosen":(\[[^\]]*\])', html).group(1))  # type: ignore[union-attr]
+    assert chosen == [0, 2]
+    assert "curbside-chosen" in html
