@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -46,6 +45,35 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
     url = f"sqlite:///{tmp_path_factory.mktemp('e2e-drag') / 'drag.db'}"
     with dashboard(url, _seed) as base:
         yield base, url
+
+
+def _centre(frame: Any) -> None:
+    """Scroll the map frame to the middle of the window (the whole map in view)."""
+    frame.evaluate("e => e.scrollIntoView({block: 'center'})")
+    frame.page.wait_for_timeout(300)
+
+
+def _settled_box(frame: Any) -> dict[str, float]:
+    """The map's box on the screen, once the frame has stopped growing and moving."""
+    _centre(frame)
+    inner = frame.content_frame.locator(".leaflet-container")
+    box = inner.bounding_box()
+    for _ in range(40):
+        frame.page.wait_for_timeout(250)
+        now = inner.bounding_box()
+        if now == box and now is not None and now["height"] >= 400:
+            return dict(now)
+        box = now
+    raise AssertionError(f"the map frame never settled (last box {box})")
+
+
+def _screen_point(frame: Any, lat_lon: tuple[float, float]) -> tuple[float, float]:
+    """Where ``(lat, lon)`` is on the screen, asked of the map itself (``window.map``)."""
+    box = _settled_box(frame)
+    point = frame.content_frame.locator(".leaflet-container").evaluate(
+        "(e, ll) => { const p = window.map.latLngToContainerPoint(ll); return [p.x, p.y]; }",
+        list(lat_lon))
+    return box["x"] + float(point[0]), box["y"] + float(point[1])
 
 
 def _clicked_line(page: Any) -> tuple[float, float]:
@@ -89,17 +117,15 @@ def test_dragging_the_needs_location_pin_moves_it_and_places_the_request_there(
     page.get_by_role("heading", name="Needs location").wait_for()
     idle(page)
     frame = page.locator('iframe[title*="folium"]').first
-    frame.scroll_into_view_if_needed()
+    _centre(frame)
     inner = frame.content_frame
     container = inner.locator(".leaflet-container")
     container.wait_for()
     inner.locator(".leaflet-curbsideStreets-pane path").first.wait_for(
         state="attached", timeout=30_000)
-    box = container.bounding_box()
-    assert box is not None
+    box = _settled_box(frame)
     # 1. a click beside the candidate (which sits in the middle) places the pin
-    x, y = box["x"] + box["width"] / 2 + 40, box["y"] + box["height"] / 2 + 40
-    page.mouse.click(x, y)
+    page.mouse.click(box["x"] + box["width"] / 2 + 40, box["y"] + box["height"] / 2 + 40)
     page.get_by_text(CLICKED).wait_for()
     idle(page)
     page.wait_for_timeout(1000)  # the map is drawn again, with the pin
@@ -107,11 +133,8 @@ def test_dragging_the_needs_location_pin_moves_it_and_places_the_request_there(
     shot(page, "drag-pin-clicked")
 
     # 2. the pin is dragged about 110 px right and down: press on the pin itself (just
-    #    above the spot it stands for), move in steps, release
-    frame.scroll_into_view_if_needed()
-    box = inner.locator(".leaflet-container").bounding_box()
-    assert box is not None
-    x, y = box["x"] + box["width"] / 2 + 40, box["y"] + box["height"] / 2 + 40
+    #    above the spot it stands for, found through the map), move in steps, release
+    x, y = _screen_point(frame, first)
     page.mouse.move(x, y - 6)
     page.mouse.down()
     page.mouse.move(x + DRAG_PX[0] / 2, y - 6 + DRAG_PX[1] / 2, steps=8)
