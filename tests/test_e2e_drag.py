@@ -116,6 +116,8 @@ def test_dragging_the_needs_location_pin_moves_it_and_places_the_request_there(
     page.get_by_role("link", name="Needs location").click()
     page.get_by_role("heading", name="Needs location").wait_for()
     idle(page)
+    # the page says both ways of placing the pin
+    page.get_by_text("Click the map to place your pin, or drag the pin to move it.").wait_for()
     frame = page.locator('iframe[title*="folium"]').first
     _centre(frame)
     inner = frame.content_frame
@@ -157,4 +159,51 @@ def test_dragging_the_needs_location_pin_moves_it_and_places_the_request_there(
     assert lon is not None and lat is not None
     # the page shows 5 decimals: (lat, lon) on the page against (lon, lat) stored
     assert abs(lat - second[0]) < 1e-5 and abs(lon - second[1]) < 1e-5, (lon, lat, second)
+    assert not errors, errors
+
+
+PIN_LINE = re.compile(r"^Pin \((address|map click)\): lon (-?\d+\.\d+), lat (-?\d+\.\d+)")
+
+
+def _pin_line(page: Any) -> tuple[str, float, float]:
+    """Intake's ``Pin (<how>): lon <lon>, lat <lat>`` line, as ``(how, lon, lat)``."""
+    found = PIN_LINE.match(page.get_by_text(PIN_LINE).first.inner_text())
+    assert found is not None
+    return found.group(1), float(found.group(2)), float(found.group(3))
+
+
+def test_dragging_the_intake_pin_moves_it_like_a_click(
+    browser: Any, served: tuple[str, str]
+) -> None:
+    """Intake draws the same pin: a drop there is a map click at the new spot."""
+    base, _ = served
+    page = sign_in(browser, base, "sup", DESK)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.get_by_role("link", name="Intake").click()
+    page.get_by_role("heading", name="Intake").wait_for()
+    idle(page)
+    page.get_by_label("Address").fill("532 N VIRGIL AVE")
+    page.get_by_label("ZIP").fill("90004")
+    page.get_by_role("button", name="Locate").click()
+    page.get_by_text(re.compile(r"^Pin \(address\)")).wait_for()
+    idle(page)
+    page.wait_for_timeout(1000)
+    how, lon, lat = _pin_line(page)
+    frame = page.locator('iframe[title*="folium"]').first
+    frame.content_frame.locator(".leaflet-container").wait_for()
+    x, y = _screen_point(frame, (lat, lon))
+    page.mouse.move(x, y - 6)
+    page.mouse.down()
+    page.mouse.move(x + DRAG_PX[0] / 2, y - 6 + DRAG_PX[1] / 2, steps=8)
+    page.mouse.move(x + DRAG_PX[0], y - 6 + DRAG_PX[1], steps=8)
+    page.mouse.up()
+    page.get_by_text(re.compile(r"^Pin \(map click\)")).wait_for(timeout=20_000)
+    idle(page)
+    shot(page, "drag-intake-pin")
+    how2, lon2, lat2 = _pin_line(page)
+    page.context.close()
+    assert (how, how2) == ("address", "map click")
+    # dragged right and down: east and south of where Locate put it
+    assert lon2 > lon and lat2 < lat, ((lon, lat), (lon2, lat2))
     assert not errors, errors
