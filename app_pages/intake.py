@@ -46,7 +46,7 @@ from dispatch.services.requests import (
 )
 from geo.geocoding import Geocoder, GeocodeResult
 from geo.map_assets import use_local_assets
-from geo.maps import base_map, district_layer
+from geo.maps import base_map, district_layer, draggable_pin
 
 st.set_page_config(page_title="Intake · Curbside", layout="wide")
 principal = require_page(*SUPERVISING)
@@ -229,8 +229,8 @@ def _intake_map(pin: dict[str, Any] | None, nearby: list[NearbyRequest]) -> foli
         where = [pin["lat"], pin["lon"]]
         folium.Circle(where, radius=DUPLICATE_RADIUS_M, color="#888888", weight=1,
                       fill=False).add_to(fmap)
-        folium.CircleMarker(where, radius=9, color="#ffffff", weight=2, fill=True,
-                            fill_color="#d62728", fill_opacity=1.0).add_to(fmap)
+        # the pin can be dragged: a drop comes back as a click at the new spot
+        draggable_pin(fmap, pin["lon"], pin["lat"])
     with unit_of_work() as uow:
         rows = {r.id: r for r in uow.requests.by_ids([n.pk for n in nearby])}
     for n in nearby:

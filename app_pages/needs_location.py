@@ -15,7 +15,7 @@ from dispatch.services.geocoding import needs_location, needs_location_count
 from dispatch.services.requests import fix_location
 from geo.geocoding import Candidate, Precision, describe_method
 from geo.map_assets import use_local_assets
-from geo.maps import base_map, district_layer
+from geo.maps import base_map, district_layer, draggable_pin
 
 principal = require_page(Role.ADMIN, Role.SUPERVISOR)
 city = pack()
@@ -131,14 +131,15 @@ if candidates:
 pin_key = f"pin_{row.id}"
 pin = st.session_state.get(pin_key)
 if pin is not None:
-    # the pin the supervisor placed with the last click: (lon, lat) -> folium's (lat, lon)
-    folium.CircleMarker([pin[1], pin[0]], radius=9, color="#c0392b", weight=3,
-                        fill=True, fill_opacity=0.4, tooltip="Your pin").add_to(fmap)
+    # the pin the supervisor placed with the last click or drop, kept as (lon, lat)
+    draggable_pin(fmap, pin[0], pin[1])
+st.caption("Click the map to place your pin, or drag the pin to move it.")
 clicked = st_folium(use_local_assets(fmap), height=460, use_container_width=True,
                     returned_objects=["last_clicked"], key=f"fix_map_{row.id}")
 point = (clicked or {}).get("last_clicked")
 if point:
-    # st_folium reports the click as {"lat": ..., "lng": ...}: (lat, lon) -> (lon, lat)
+    # st_folium reports the click (or the pin's drop, fired as a click) as
+    # {"lat": ..., "lng": ...}: (lat, lon) -> (lon, lat)
     click = (float(point["lng"]), float(point["lat"]))
     if click != st.session_state.get(f"click_{row.id}"):
         # a new click: the pin goes there, and the map is drawn again with it

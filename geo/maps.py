@@ -76,6 +76,7 @@ __all__ = [
     "category_colours",
     "crew_colours",
     "district_layer",
+    "draggable_pin",
     "legend",
     "map_payload_bytes",
     "requests_layer",
@@ -1436,3 +1437,101 @@ def map_payload_bytes(m: folium.Map) -> int:
     ``st_folium`` or ``save`` of it is the same size as measured.
     """
     return len(copy.deepcopy(m).get_root().render().encode("utf-8"))
+
+
+# --------------------------------------------------------------------------- pin
+
+
+#: CSS class of the pin's icon (besides Leaflet's own ``leaflet-marker-icon``).
+PIN_CLASS = "curbside-pin"
+
+
+class _DraggablePin(MacroElement):
+    """Leaflet's default marker, draggable; a drop is fired as a click on the map.
+
+    streamlit-folium listens to the map's ``click`` event only (``last_clicked``), so
+    the pin's ``dragend`` fires that same event with the dropped position: a page
+    handles a drop exactly like a click there.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function(map, data) {
+            var pin = L.marker([data.lat, data.lon], {
+                draggable: true, autoPan: true, keyboard: true,
+                title: data.title, alt: data.title,
+                icon: new L.Icon.Default({className: data.className})
+            }).addTo(map);
+            pin.on('dragend', function (e) {
+                var at = e.target.getLatLng();
+                map.fire('click', {latlng: at,
+                                   layerPoint: map.latLngToLayerPoint(at),
+                                   containerPoint: map.latLngToContainerPoint(at)});
+            });
+        })({{ this._parent.get_name() }}, /*{{ this.raw_open }}*/{{ this.payload_json
+        }}/*{{ this.raw_close }}*/);
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, payload: Mapping[str, Any]) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self._name = "CurbsidePin"
+        self.payload_json = _js_json(dict(payload))
+        self.raw_open, self.raw_close = _JINJA_RAW
+
+
+def draggable_pin(
+    m: folium.Map,
+    lon: float,
+    lat: float,
+    *,
+    title: str = "Your pin: drag it to move it",
+) -> MacroElement:
+    """Put a pin on ``m`` that the user can drag; a drop is reported as a click.
+
+    The pin is Leaflet's default marker (its images are vendored, see
+    :mod:`geo.map_assets`) with the extra CSS class :data:`PIN_CLASS`. When the user
+    drops it, the map fires its own ``click`` event at the new position, so
+    ``st_folium(..., returned_objects=["last_clicked"])`` returns the drop as
+    ``last_clicked`` and a page that handles clicks handles drags too, with no code
+    of its own.
+
+    Parameters
+    ----------
+    m
+        The map to put the pin on (the pin must be a direct child of the map: the
+        click is fired on it).
+    lon, lat
+        Position of the pin in degrees (EPSG:4326).
+    title
+        Text the browser shows on hover, and the marker's ``alt`` text. Plain text:
+        it is set as a DOM attribute, never parsed as HTML.
+
+    Returns
+    -------
+    branca.element.MacroElement
+        The pin's element, already added to ``m``.
+
+    Raises
+    ------
+    GeoError
+        If ``lon`` or ``lat`` is not a finite number within -180..180 and -90..90.
+    """
+    lon_f, lat_f = float(lon), float(lat)
+    if not (math.isfinite(lon_f) and math.isfinite(lat_f)
+            and -180.0 <= lon_f <= 180.0 and -90.0 <= lat_f <= 90.0):
+        raise GeoError(
+            f"pin position ({lon!r}, {lat!r}) is not usable; expected finite (lon, lat) "
+            "in degrees, lon within -180..180 and lat within -90..90"
+        )
+    pin = _DraggablePin({
+        # (lon, lat) -> (lat, lon) for Leaflet happens in the script: [data.lat, data.lon]
+        "lon": round(lon_f, _COORD_DECIMALS + 2),
+        "lat": round(lat_f, _COORD_DECIMALS + 2),
+        "title": str(title),
+        "className": PIN_CLASS,
+    })
+    m.add_child(pin)
+    return pin
