@@ -10,6 +10,7 @@ number of the grid is never interpolated between a point of each.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pandas as pd
@@ -17,6 +18,7 @@ import pytest
 
 from geo.geocoding import Precision
 from geo.geocoding.offline import OfflineGeocoder
+from geo.geocoding.tuning import DEFAULT_TUNING
 from geo.reference import POINT_COLUMNS, build_reference
 
 LON0, LAT0 = -118.30, 34.05
@@ -80,3 +82,10 @@ def test_a_run_holds_one_numbering(two_numberings: OfflineGeocoder) -> None:
     for run in two_numberings.index.by_name["LONG"]:
         nums = run.nl
         assert not (min(nums) < 1000 and max(nums) > 5000), (nums[:3], nums[-3:])
+
+
+def test_the_rule_can_be_switched_off_for_comparison() -> None:
+    off = dataclasses.replace(DEFAULT_TUNING, one_numbering_runs=False)
+    gc = OfflineGeocoder(build_reference(pd.DataFrame(_rows(), columns=POINT_COLUMNS)),
+                         tuning=off)
+    assert any(min(r.nl) < 1000 < 5000 < max(r.nl) for r in gc.index.by_name["LONG"])

@@ -347,12 +347,12 @@ class ReferenceIndex:
         """Label points connected (< ``run_gap_m``) to a point of the same street.
 
         Each street is searched on its own: a dense address layer has thousands of
-        points within ``run_gap_m`` of each other, nearly all on other streets. Two
-        points connect only if their numbers can be one numbering: no more than a block
-        (100 numbers) plus one number per ``m_per_number_min`` metres apart. A street
-        numbered again from its own origin past the end of the city grid (a
-        neighbourhood's numbering, a numbering across a city line) is another run, so
-        no grid number is interpolated towards it.
+        points within ``run_gap_m`` of each other, nearly all on other streets. With
+        ``one_numbering_runs``, two points connect only if their numbers can be one
+        numbering: no more than a block (100 numbers) plus one per ``m_per_number_min``
+        metres apart. A street numbered again from its own origin past the end of the
+        city grid (a neighbourhood's numbering, a numbering across a city line) is then
+        another run, so no grid number is interpolated towards it.
         """
         per_m = 1.0 / self.tuning.m_per_number_min
         n = len(self.px)
@@ -366,7 +366,7 @@ class ReferenceIndex:
                 offset += 1
                 continue
             pairs = cKDTree(xy[idx]).query_pairs(self.tuning.run_gap_m, output_type="ndarray")
-            if len(pairs):
+            if len(pairs) and self.tuning.one_numbering_runs:
                 a, b = idx[pairs[:, 0]], idx[pairs[:, 1]]
                 gap_m = np.hypot(self.px[a] - self.px[b], self.py[a] - self.py[b])
                 pairs = pairs[np.abs(self.pnum[a] - self.pnum[b]) <= _BLOCK_NUMBERS + per_m * gap_m]

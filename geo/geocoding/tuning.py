@@ -62,9 +62,12 @@ class GeocoderTuning:
     m_per_number_max : float
         Most metres one house number may stand for (gradient fits above are refused).
     m_per_number_min : float
-        Fewest metres one house number may stand for: points of a street with more
-        numbers between them than a block plus one per this many metres follow two
-        numberings and are not one run; run gradient fits below it are refused.
+        Fewest metres one house number may stand for (run gradient fits below are
+        refused; see ``one_numbering_runs``).
+    one_numbering_runs : bool
+        A run holds one numbering: two points of a street with more numbers between
+        them than a block plus one per ``m_per_number_min`` metres are not joined
+        into one run (False: every point within ``run_gap_m`` joins, as before).
     long_walks : bool
         Allow long walks along the house-number grid (method ``grid-long``, confidence
         0.3), kept only where they end among reference points of the query ZIP.
@@ -144,6 +147,7 @@ class GeocoderTuning:
     run_gap_m: float = 1500.0
     m_per_number_max: float = 6.0
     m_per_number_min: float = 0.2
+    one_numbering_runs: bool = True
     long_walks: bool = True
     align_walks: bool = True
     align_radius_m: float = 900.0
