@@ -20,6 +20,8 @@ from geo.geocoding.tuning import DEFAULT_TUNING, GeocoderTuning, ZipTest
         ({"run_gap_m": -1.0}, "run_gap_m"),
         ({"zip_reject_m": float("nan")}, "zip_reject_m"),
         ({"m_per_number_max": 0.0}, "m_per_number_max"),
+        ({"m_per_number_min": 0.0}, "m_per_number_min"),
+        ({"m_per_number_min": 7.0}, "m_per_number_min"),
         ({"ordinal_spacing_m": (450.0, 40.0)}, "ordinal_spacing_m"),
         ({"predir_penalty": 1.5}, "predir_penalty"),
         ({"beyond_max_numbers": -3}, "beyond_max_numbers"),

@@ -48,6 +48,8 @@ __all__ = [
 #: (lon0, lat0) metres per degree of longitude at the equator and of latitude.
 _M_PER_DEG_LON_EQUATOR = 111_320.0
 _M_PER_DEG_LAT = 110_574.0
+#: House numbers of one block: points this close in number are one numbering at any distance.
+_BLOCK_NUMBERS = 100
 
 
 class Projection:
@@ -345,8 +347,14 @@ class ReferenceIndex:
         """Label points connected (< ``run_gap_m``) to a point of the same street.
 
         Each street is searched on its own: a dense address layer has thousands of
-        points within ``run_gap_m`` of each other, nearly all on other streets.
+        points within ``run_gap_m`` of each other, nearly all on other streets. With
+        ``one_numbering_runs``, two points connect only if their numbers can be one
+        numbering: no more than a block (100 numbers) plus one per ``m_per_number_min``
+        metres apart. A street numbered again from its own origin past the end of the
+        city grid (a neighbourhood's numbering, a numbering across a city line) is then
+        another run, so no grid number is interpolated towards it.
         """
+        per_m = 1.0 / self.tuning.m_per_number_min
         n = len(self.px)
         labels = np.zeros(n, dtype=np.int64)
         offset = 0
@@ -358,6 +366,10 @@ class ReferenceIndex:
                 offset += 1
                 continue
             pairs = cKDTree(xy[idx]).query_pairs(self.tuning.run_gap_m, output_type="ndarray")
+            if len(pairs) and self.tuning.one_numbering_runs:
+                a, b = idx[pairs[:, 0]], idx[pairs[:, 1]]
+                gap_m = np.hypot(self.px[a] - self.px[b], self.py[a] - self.py[b])
+                pairs = pairs[np.abs(self.pnum[a] - self.pnum[b]) <= _BLOCK_NUMBERS + per_m * gap_m]
             graph = coo_matrix(
                 (np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1]) if len(pairs) else ([], [])),
                 shape=(len(idx), len(idx)),
@@ -499,7 +511,11 @@ def _key4(key: Any) -> tuple[str, str, str, str]:
 
 
 def fit_gradient(
-    numbers: np.ndarray, xs: np.ndarray, ys: np.ndarray, m_per_number_max: float
+    numbers: np.ndarray,
+    xs: np.ndarray,
+    ys: np.ndarray,
+    m_per_number_max: float,
+    m_per_number_min: float = 0.2,
 ) -> tuple[float, float] | None:
     """Least-squares metres per house number along a run, or None if unreliable.
 
@@ -511,12 +527,15 @@ def fit_gradient(
         Projected positions, metres.
     m_per_number_max : float
         Steeper gradients are refused.
+    m_per_number_min : float
+        Flatter gradients are refused.
 
     Returns
     -------
     tuple of float or None
         ``(dx, dy)`` metres per number; None for fewer than 2 points, a span under 60
-        numbers, or a gradient outside 0.2 to ``m_per_number_max`` m per number.
+        numbers, or a gradient outside ``m_per_number_min`` to ``m_per_number_max`` m
+        per number.
     """
     if len(numbers) < 2 or int(numbers.max() - numbers.min()) < 60:
         return None
@@ -524,7 +543,7 @@ def fit_gradient(
     denom = float(n @ n)
     gx = float(n @ (xs - xs.mean())) / denom
     gy = float(n @ (ys - ys.mean())) / denom
-    if not 0.2 <= math.hypot(gx, gy) <= m_per_number_max:
+    if not m_per_number_min <= math.hypot(gx, gy) <= m_per_number_max:
         return None
     return gx, gy
 

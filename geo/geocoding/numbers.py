@@ -257,7 +257,7 @@ class NumberPlacer:
         if len(near) >= 2:
             g = fit_gradient(
                 along_positions(nums[near], self.index.block_pos), run.xs[near], run.ys[near],
-                self.tuning.m_per_number_max,
+                self.tuning.m_per_number_max, self.tuning.m_per_number_min,
             )  # fmt: skip
         self._end_cache[key] = g
         return g

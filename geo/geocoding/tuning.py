@@ -61,6 +61,13 @@ class GeocoderTuning:
         Points of one street farther apart than this start a new run (stretch).
     m_per_number_max : float
         Most metres one house number may stand for (gradient fits above are refused).
+    m_per_number_min : float
+        Fewest metres one house number may stand for (run gradient fits below are
+        refused; see ``one_numbering_runs``).
+    one_numbering_runs : bool
+        A run holds one numbering: two points of a street with more numbers between
+        them than a block plus one per ``m_per_number_min`` metres are not joined
+        into one run (False: every point within ``run_gap_m`` joins, as before).
     long_walks : bool
         Allow long walks along the house-number grid (method ``grid-long``, confidence
         0.3), kept only where they end among reference points of the query ZIP.
@@ -139,6 +146,8 @@ class GeocoderTuning:
 
     run_gap_m: float = 1500.0
     m_per_number_max: float = 6.0
+    m_per_number_min: float = 0.2
+    one_numbering_runs: bool = True
     long_walks: bool = True
     align_walks: bool = True
     align_radius_m: float = 900.0
@@ -185,6 +194,11 @@ class GeocoderTuning:
             raise GeocodeError(
                 "GeocoderTuning: m_per_number_max, run_gap_m and number_field_cell_m must be "
                 f"> 0; got {self.m_per_number_max}, {self.run_gap_m}, {self.number_field_cell_m}"
+            )
+        if not 0 < self.m_per_number_min < self.m_per_number_max:
+            raise GeocodeError(
+                f"GeocoderTuning.m_per_number_min = {self.m_per_number_min!r}: expected metres "
+                f"> 0 and below m_per_number_max ({self.m_per_number_max})"
             )
         low, high = self.ordinal_spacing_m
         if not 0 <= low < high:
