@@ -363,10 +363,11 @@ _STREETS_JS = """
         fetch(data.url).then(function (r) { return r.ok ? r.json() : null; })
         .then(function (doc) {
             if (!doc) { return; }
-            L.geoJSON(doc, {
-                pane: 'curbsideStreets', interactive: true,
+            var streets = L.geoJSON(doc, {
+                pane: 'curbsideStreets', interactive: false,
                 attribution: doc.attribution || '',
-                renderer: L.svg({pane: 'curbsideStreets'}),
+                // one canvas, not 20,000 SVG paths: the map opens fast at city scale
+                renderer: L.canvas({pane: 'curbsideStreets'}),
                 style: function (f) {
                     var k = f.properties.kind || '';
                     var major = /^(motorway|trunk|primary)/.test(k);
@@ -374,12 +375,38 @@ _STREETS_JS = """
                             weight: major ? 4 : (k === 'address' ? 2 : 3),
                             opacity: 0.9};
                 },
-                onEachFeature: function (f, layer) {
-                    if (f.properties.name) {
-                        layer.bindTooltip(f.properties.name, {sticky: true});
-                    }
-                }
-            }).addTo(parent);
+            });
+            streets.addTo(parent);
+            // The street under the mouse is named in one tooltip, found from the map's
+            // own mouse moves: the streets lie under the districts and routes, which
+            // keep their own hover (and 20,000 tooltips made up front would hold the
+            // map's first paint). Within 6 px of a street, once per frame.
+            var tip = L.tooltip({sticky: true}), last = null, queued = false, near = 6;
+            function nameAt(e) {
+                var p = e.layerPoint, best = null, bestD = near;
+                streets.eachLayer(function (l) {
+                    var b = l._pxBounds, name = l.feature.properties.name;
+                    if (!name || !b || p.x < b.min.x - near || p.x > b.max.x + near ||
+                        p.y < b.min.y - near || p.y > b.max.y + near) { return; }
+                    var q = l.closestLayerPoint(p);
+                    if (q && q.distance < bestD) { bestD = q.distance; best = name; }
+                });
+                return best;
+            }
+            parent.on('mousemove', function (e) {
+                last = e;
+                if (queued) { return; }
+                queued = true;
+                L.Util.requestAnimFrame(function () {
+                    queued = false;
+                    var name = nameAt(last);
+                    if (!name) { parent.closeTooltip(tip); return; }
+                    tip.setContent(name).setLatLng(last.latlng);
+                    if (!parent.hasLayer(tip)) { parent.openTooltip(tip); }
+                });
+            });
+            parent.on('mouseout', function () { parent.closeTooltip(tip); });
+            window.curbsideStreets = streets;
         }).catch(function () {});
     }
     var tiles = 0;

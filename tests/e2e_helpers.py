@@ -104,3 +104,45 @@ def idle(page: Any) -> None:
     """Wait until Streamlit has finished the current run."""
     page.wait_for_timeout(500)
     page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden")
+
+
+def streets_drawn(inner: Any, timeout_ms: int = 30_000) -> int:
+    """Wait for a map's offline street layer and return how many streets it holds.
+
+    The layer draws on one canvas in the ``curbsideStreets`` pane (no element per
+    street); the map script keeps it as ``window.curbsideStreets``.
+    """
+    inner.locator(".leaflet-curbsideStreets-pane canvas").first.wait_for(
+        state="attached", timeout=timeout_ms)
+    inner.locator("body").evaluate(
+        "() => new Promise(r => { const t = () => window.curbsideStreets ? r() : "
+        "setTimeout(t, 50); t(); })")
+    return int(inner.locator("body").evaluate(
+        "() => window.curbsideStreets.getLayers().length"))
+
+
+def hover_a_street(page: Any, frame: Any) -> str:
+    """Move the mouse onto a named street the map shows; return that street's name."""
+    inner = frame.content_frame
+    found = inner.locator("body").evaluate("""() => {
+        const map = window.map, size = map.getSize();
+        for (const layer of window.curbsideStreets.getLayers()) {
+            const name = layer.feature.properties.name;
+            if (!name) { continue; }
+            const parts = layer.getLatLngs();
+            const line = Array.isArray(parts[0]) ? parts[0] : parts;
+            if (line.length < 2) { continue; }
+            const a = map.latLngToContainerPoint(line[0]);
+            const b = map.latLngToContainerPoint(line[1]);
+            const p = {x: (a.x + b.x) / 2, y: (a.y + b.y) / 2};
+            if (p.x > 60 && p.y > 120 && p.x < size.x - 60 && p.y < size.y - 60) {
+                return {name: name, x: p.x, y: p.y};
+            }
+        }
+        return null;
+    }""")
+    assert found is not None, "no named street in view"
+    box = frame.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + found["x"], box["y"] + found["y"])
+    return str(found["name"])

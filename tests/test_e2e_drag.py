@@ -20,7 +20,7 @@ from dispatch.citypack import load_city_pack
 from dispatch.cli import main
 from dispatch.services.requests import IntakeForm, create_request
 from dispatch.store import UnitOfWork, make_engine
-from tests.e2e_helpers import dashboard, idle, shot, sign_in
+from tests.e2e_helpers import dashboard, idle, shot, sign_in, streets_drawn
 
 pytestmark = pytest.mark.browser
 DESK = {"width": 1400, "height": 1000}
@@ -123,8 +123,7 @@ def test_dragging_the_needs_location_pin_moves_it_and_places_the_request_there(
     inner = frame.content_frame
     container = inner.locator(".leaflet-container")
     container.wait_for()
-    inner.locator(".leaflet-curbsideStreets-pane path").first.wait_for(
-        state="attached", timeout=30_000)
+    streets_drawn(inner)
     box = _settled_box(frame)
     # 1. a click beside the candidate (which sits in the middle) places the pin
     page.mouse.click(box["x"] + box["width"] / 2 + 40, box["y"] + box["height"] / 2 + 40)

@@ -29,7 +29,7 @@ from dispatch.citypack import load_city_pack
 from dispatch.cli import main
 from dispatch.services.requests import IntakeForm, create_request
 from dispatch.store import UnitOfWork, make_engine
-from tests.e2e_helpers import dashboard, idle, shot, sign_in
+from tests.e2e_helpers import dashboard, hover_a_street, idle, shot, sign_in, streets_drawn
 
 pytestmark = pytest.mark.browser
 SAMPLE = Path(__file__).parent / "data" / "workflow" / "la_day_cd13_cd14.csv"
@@ -247,9 +247,10 @@ def test_a_click_on_the_needs_location_map_places_the_request(
     inner = frame.content_frame
     inner.locator(".leaflet-container").wait_for()
     # no tiles load here (no network): the city's own streets are drawn instead, named
-    streets = inner.locator(".leaflet-curbsideStreets-pane path")
-    streets.first.wait_for(state="attached", timeout=30_000)
-    assert streets.count() > 100
+    # on hover
+    assert streets_drawn(inner) > 100
+    name = hover_a_street(page, frame)
+    inner.locator(".leaflet-tooltip", has_text=name).first.wait_for()
     box = inner.locator(".leaflet-container").bounding_box()
     assert box is not None
     # the candidate sits in the middle of the map it was fitted to: click just beside it
