@@ -8,6 +8,7 @@ embedded database seeded through the ``dispatch`` CLI. The browser is Debian's
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -146,3 +147,26 @@ def hover_a_street(page: Any, frame: Any) -> str:
     assert box is not None
     page.mouse.move(box["x"] + found["x"], box["y"] + found["y"])
     return str(found["name"])
+
+
+def open_page(browser: Any, base: str, username: str, link: str,
+              viewport: dict[str, int], heading: str | None = None) -> Any:
+    """Sign in as ``username``, open the page the navigation calls ``link``, wait for it.
+
+    Returns the page, its run finished; ``heading`` is the page's title where it
+    differs from the link.
+    """
+    page = sign_in(browser, base, username, viewport)
+    page.get_by_role("link", name=link).click()
+    page.get_by_role("heading", name=heading or link).wait_for()
+    idle(page)
+    return page
+
+
+def locate_on_intake(page: Any, address: str, zipcode: str) -> None:
+    """Type an address and ZIP on Intake and press *Locate*, until its pin is shown."""
+    page.get_by_label("Address").fill(address)
+    page.get_by_label("ZIP").fill(zipcode)
+    page.get_by_role("button", name="Locate").click()
+    page.get_by_text(re.compile(r"^Pin \(address\)")).wait_for()
+    idle(page)

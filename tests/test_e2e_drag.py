@@ -20,7 +20,14 @@ from dispatch.citypack import load_city_pack
 from dispatch.cli import main
 from dispatch.services.requests import IntakeForm, create_request
 from dispatch.store import UnitOfWork, make_engine
-from tests.e2e_helpers import dashboard, idle, shot, sign_in, streets_drawn
+from tests.e2e_helpers import (
+    dashboard,
+    idle,
+    locate_on_intake,
+    open_page,
+    shot,
+    streets_drawn,
+)
 
 pytestmark = pytest.mark.browser
 DESK = {"width": 1400, "height": 1000}
@@ -110,12 +117,9 @@ def test_dragging_the_needs_location_pin_moves_it_and_places_the_request_there(
     browser: Any, served: tuple[str, str]
 ) -> None:
     base, url = served
-    page = sign_in(browser, base, "sup", DESK)
+    page = open_page(browser, base, "sup", "Needs location", DESK)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.get_by_role("link", name="Needs location").click()
-    page.get_by_role("heading", name="Needs location").wait_for()
-    idle(page)
     # the page says both ways of placing the pin
     page.get_by_text("Click the map to place your pin, or drag the pin to move it.").wait_for()
     frame = page.locator('iframe[title*="folium"]').first
@@ -176,17 +180,10 @@ def test_dragging_the_intake_pin_moves_it_like_a_click(
 ) -> None:
     """Intake draws the same pin: a drop there is a map click at the new spot."""
     base, _ = served
-    page = sign_in(browser, base, "sup", DESK)
+    page = open_page(browser, base, "sup", "Intake", DESK)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.get_by_role("link", name="Intake").click()
-    page.get_by_role("heading", name="Intake").wait_for()
-    idle(page)
-    page.get_by_label("Address").fill("532 N VIRGIL AVE")
-    page.get_by_label("ZIP").fill("90004")
-    page.get_by_role("button", name="Locate").click()
-    page.get_by_text(re.compile(r"^Pin \(address\)")).wait_for()
-    idle(page)
+    locate_on_intake(page, "532 N VIRGIL AVE", "90004")
     page.wait_for_timeout(1000)
     how, lon, lat = _pin_line(page)
     frame = page.locator('iframe[title*="folium"]').first

@@ -7,7 +7,6 @@ first run has come back; a browser can. Screenshots go to ``test-artifacts/e2e/`
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ import pytest
 
 from dispatch.cli import main
 from dispatch.store import UnitOfWork, make_engine
-from tests.e2e_helpers import dashboard, idle, shot, sign_in
+from tests.e2e_helpers import dashboard, idle, locate_on_intake, open_page, shot
 
 pytestmark = pytest.mark.browser
 SAMPLE = Path(__file__).parent / "data" / "workflow" / "la_day_cd13_cd14.csv"
@@ -48,15 +47,8 @@ def test_a_double_click_on_save_makes_one_request_and_says_so_in_view(
     browser: Any, served: tuple[str, str]
 ) -> None:
     base, url = served
-    page = sign_in(browser, base, "sup", DESK)
-    page.get_by_role("link", name="Intake").click()
-    page.get_by_role("heading", name="Intake").wait_for()
-    idle(page)
-    page.get_by_label("Address").fill("532 N VIRGIL AVE")
-    page.get_by_label("ZIP").fill("90004")
-    page.get_by_role("button", name="Locate").click()
-    page.get_by_text(re.compile(r"Pin \(address\)")).wait_for()
-    idle(page)
+    page = open_page(browser, base, "sup", "Intake", DESK)
+    locate_on_intake(page, "532 N VIRGIL AVE", "90004")
     page.get_by_label("Caller name").fill("Ana Caller")
     idle(page)
     before = _intakes(url)
