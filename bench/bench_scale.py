@@ -1008,7 +1008,7 @@ SCALE_NOTE = (
     "as an upper bound, and the growth exponent of a sub-second figure as rough (a trial "
     "10k run a few minutes before the one below gave page times up to 11% apart, reruns "
     "of under 0.4 s up to 22%). The product code under both runs is the same for every "
-    "page: the commits named below differ only in docs, tests and the Open311 POST. On "
+    "page: the commits named below differ only in docs and tests. On "
     "PostgreSQL the server has PostGIS (15.18 with postgis 3), so the spatial reads use it.")
 
 
