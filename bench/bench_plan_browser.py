@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import statistics
 import sys
@@ -41,7 +40,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.docs import write_section  # noqa: E402
+from bench.docs import commit as git_commit  # noqa: E402
+from bench.docs import provenance, write_section  # noqa: E402
 from dispatch.cli import main  # noqa: E402
 from dispatch.store import UnitOfWork, make_engine  # noqa: E402
 from tests.e2e_helpers import chromium, dashboard  # noqa: E402
@@ -162,11 +162,8 @@ def section(times: dict[str, list[float]], stops: int, routes: int, started: str
         "Debian's Chromium (Playwright) against `streamlit run` on localhost, from the "
         "click to the end of Streamlit's run (status widget gone, the page's "
         "confirmation shown).", "",
-        f"Command: `.venv/bin/python bench/bench_plan_browser.py --repeat {repeat}` (run "
-        f"from the repository root; measured {started}, one run; code of commit "
-        f"`{commit}`; machine: {platform.machine()}, Python {platform.python_version()}, "
-        f"SQLite; load average at start {', '.join(f'{x:.2f}' for x in load)}, on 2 cores "
-        "shared with other work, so every time is an upper bound).", "",
+        provenance(f".venv/bin/python bench/bench_plan_browser.py --repeat {repeat}", started, load,
+                   commit), "",
         f"Data: the Los Angeles demo (`dispatch init --demo`), the city planned for "
         f"2020-01-03 as a draft: {stops:,} stops on {routes} routes.", "",
         "| action | runs | median | worst | target | met? |",
@@ -197,10 +194,8 @@ def main_(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args(argv)
-    import subprocess
 
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
-                            capture_output=True).stdout.strip() or "unknown"
+    commit = git_commit()
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'plan.db'}"
         with dashboard(url, _seed) as base:

@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,7 +30,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.docs import write_section  # noqa: E402
+from bench.docs import commit as git_commit  # noqa: E402
+from bench.docs import provenance, write_section  # noqa: E402
 from dispatch.auth import Principal, Role  # noqa: E402
 from dispatch.citypack import load_city_pack  # noqa: E402
 from dispatch.cli import main  # noqa: E402
@@ -133,11 +132,8 @@ def section(times: dict[str, list[float]], stops: int, started: str,
         "The plan page's services on the whole city's plan, timed in one process (the "
         "server's share of *Plan page in a browser*): each edit on a fresh copy of the "
         "store, as the supervisor.", "",
-        f"Command: `.venv/bin/python bench/bench_plan_services.py --repeat {repeat}` (run "
-        f"from the repository root; measured {started}, one run; code of commit "
-        f"`{commit}`; machine: {platform.machine()}, Python {platform.python_version()}, "
-        f"SQLite; load average at start {', '.join(f'{x:.2f}' for x in load)}, on 2 cores "
-        "shared with other work, so every time is an upper bound).", "",
+        provenance(f".venv/bin/python bench/bench_plan_services.py --repeat {repeat}",
+                   started, load, commit), "",
         f"Data: the Los Angeles demo, the city planned for 2020-01-03 as a draft: "
         f"{stops:,} stops.", "",
         "| call | runs | median | worst |",
@@ -159,8 +155,7 @@ def main_(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args(argv)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
-                            capture_output=True).stdout.strip() or "unknown"
+    commit = git_commit()
     with tempfile.TemporaryDirectory() as tmp:
         seeded = Path(tmp) / "seeded.db"
         url = f"sqlite:///{seeded}"

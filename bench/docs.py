@@ -22,3 +22,23 @@ def write_section(title: str, section: str, doc: Path = DOC) -> None:
         new = old.rstrip("\n") + "\n\n" + section
     doc.parent.mkdir(parents=True, exist_ok=True)
     doc.write_text(new.rstrip("\n") + "\n", encoding="utf-8")
+
+
+def commit(tree: Path = ROOT) -> str:
+    """Return the short id of the commit ``tree`` is at (``unknown`` when git cannot say)."""
+    import subprocess
+
+    got = subprocess.run(["git", "-C", str(tree), "rev-parse", "--short", "HEAD"],
+                         capture_output=True, text=True, check=False)
+    return got.stdout.strip() or "unknown"
+
+
+def provenance(command: str, started: str, load: tuple[float, ...], code: str) -> str:
+    """Return the sentence that says how, when, on what code and machine a run measured."""
+    import platform
+
+    return (f"Command: `{command}` (run from the repository root; measured {started}, one "
+            f"run; code of commit `{code}`; machine: {platform.machine()}, Python "
+            f"{platform.python_version()}, SQLite; load average at start "
+            f"{', '.join(f'{x:.2f}' for x in load)}, on 2 cores shared with other work, so "
+            "every time is an upper bound).")

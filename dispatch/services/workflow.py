@@ -741,10 +741,11 @@ def add_urgent_request(
 
 
 def _assignment_for(uow: UnitOfWork, row: Any) -> tuple[Assignment, list[Any]]:
+    """Return what assigning ``row`` changes, and the day's assigned plans it weighs."""
     day_plans = uow.plans.for_date(row.city, row.service_date)
     assigned = [p for p in day_plans if p.status == PlanStatus.ASSIGNED.value]
-    outcome = plan_assignment(_facts(row), [_facts(p) for p in assigned])
-    return outcome, assigned
+    draft, *others = _light_facts(uow, [row, *assigned])
+    return plan_assignment(draft, others), assigned
 
 
 def _light_facts(uow: UnitOfWork, plans: Sequence[Any]) -> list[PlanFact]:
@@ -777,10 +778,7 @@ def preview_assignment(uow: UnitOfWork, plan_id: int) -> tuple[Assignment, list[
         raise NotFoundError(f"plan {plan_id} does not exist")
     if row.status != PlanStatus.DRAFT.value:
         raise InvalidTransitionError(f"plan {plan_id} is {row.status}; only a draft is assigned")
-    assigned = [p for p in uow.plans.for_date(row.city, row.service_date)
-                if p.status == PlanStatus.ASSIGNED.value]
-    draft, *others = _light_facts(uow, [row, *assigned])
-    outcome = plan_assignment(draft, others)
+    outcome, _ = _assignment_for(uow, row)
     pks = {pk for pks in outcome.routes.values() for pk in pks}
     pks |= set(outcome.released) | set(outcome.crew_busy)
     names = uow.requests.external_ids(pks)

@@ -257,20 +257,10 @@ def sync_plan_rows(
     before = set(stops_by_req)
     placed: set[int] = set()
     kept_routes: list[RouteRow] = []
-    tz = ZoneInfo(row.tz)
     for route in plan.routes:
         route_row = routes_by_crew.pop(route.crew, None)
         if route_row is None:
             route_row = RouteRow(status=RouteStatus.PLANNED.value)
-        elif route_from_row(route_row, tz) == route:
-            # a route the re-plan left as it was: only its locks may have changed
-            for kept in route_row.stops:
-                lk = lock_of.get(kept.request_id)
-                _put(kept, locked=lk is not None,
-                     lock_position=None if lk is None else lk.position)
-                placed.add(kept.request_id)
-            kept_routes.append(route_row)
-            continue
         _apply_route(route_row, route)
         new_stops: list[StopRow] = []
         for seq, planned in enumerate(route.stops, start=1):
