@@ -1007,8 +1007,9 @@ SCALE_NOTE = (
     "end of each run. Each figure is one run (warm: the median of 2 sessions); read a time "
     "as an upper bound, and the growth exponent of a sub-second figure as rough (a trial "
     "10k run a few minutes before the one below gave page times up to 11% apart, reruns "
-    "of under 0.4 s up to 22%). The product code under both runs is the same for every "
-    "page: the commits named below differ only in docs and tests. On "
+    "of under 0.4 s up to 22%). The two runs are at different commits: in between, only "
+    "the plan page's assignment preview and assignment changed their reads (87cc7f5), so "
+    "on PostgreSQL the *Plan and assign* row and `dispatch assign` predate that change. On "
     "PostgreSQL the server has PostGIS (15.18 with postgis 3), so the spatial reads use it.")
 
 
