@@ -178,12 +178,18 @@ def routes_and_map() -> None:
         "remaining": r.remaining,
     } for r in progress])
     # the selection is a row number: keyed by the crews listed, a list that changed (a
-    # crew got or lost its last stop) starts unselected instead of showing another crew
+    # crew got or lost its last stop) is a new table, which starts on the row of the
+    # crew chosen before (remembered by name), so no other crew is shown in its place
     listed = zlib.crc32("|".join(r.crew for r in progress).encode())
+    remembered = st.session_state.get(f"route_crew_{plan_id}")
+    row_of = {r.crew: i for i, r in enumerate(progress)}
     event = st.dataframe(frame, hide_index=True, width="stretch", on_select="rerun",
-                         selection_mode="single-row", key=f"route_list_{plan_id}_{listed}")
+                         selection_mode="single-row", key=f"route_list_{plan_id}_{listed}",
+                         selection_default={"selection": {"rows": [row_of[remembered]]}}
+                         if remembered in row_of else None)
     rows = event.selection.rows if event is not None else []
     chosen = progress[rows[0]].crew if rows and rows[0] < len(progress) else None
+    st.session_state[f"route_crew_{plan_id}"] = chosen
     route = next((r for r in plan.routes if r.crew == chosen), None)
     with map_slot:
         others = "dim"

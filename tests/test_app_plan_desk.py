@@ -303,6 +303,44 @@ def test_route_list_has_a_row_per_crew_and_shows_one_route(
     assert maps._DIMMED_COLOUR in payload
 
 
+def test_the_chosen_route_stays_chosen_when_the_list_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The list's selection is a row number; a list that changed used to drop it.
+
+    Another supervisor's move (or a re-optimise) can take a crew off the list, which
+    shifts the rows below it: the supervisor's chosen route stays chosen, by crew.
+    """
+    url = _seed(tmp_path)
+    facts = _plan_row(url)
+    used = [r for r in facts["plan"].routes if r.stops]
+    # a crew that will lose every stop to another (maybe idle) crew of its own group,
+    # listed before the chosen one (so the chosen one's row number changes)
+    at = _page(url, monkeypatch).run()
+    assert not at.exception
+    listed = at.dataframe(key=_route_list(at)).value["crew"].tolist()
+    other, target = next((a, b) for a in sorted(used, key=lambda r: listed.index(r.crew))
+                         for b in facts["plan"].routes
+                         if a is not b and (a.skills, a.districts) == (b.skills, b.districts))
+    one = next(r for r in used if r.crew not in {other.crew, target.crew}
+               and listed.index(r.crew) > listed.index(other.crew))
+    at.session_state[_route_list(at)] = {
+        "selection": {"rows": [listed.index(one.crew)], "columns": []}}
+    at.run()
+    before = _route_list(at)
+    with UnitOfWork(make_engine(url), actor=SUPERVISOR) as uow:
+        plan_id = uow.plans.for_date("los_angeles", DAY)[0].id
+        wf.move_stops(uow, plan_id, [int(p.request_id) for p in other.stops], target.crew)
+    at.run()
+    assert not at.exception
+    assert _route_list(at) != before  # the list changed under the supervisor
+    assert other.crew not in at.dataframe(key=_route_list(at)).value["crew"].tolist()
+    (stops,) = [d.value for d in at.dataframe if "address" in d.value.columns]
+    assert stops["address"].tolist() == [facts["labels"][int(p.request_id)][1]
+                                         for p in one.stops]
+    assert any(m.value.startswith(f"**{one.crew}** · ") for m in at.markdown)
+
+
 @pytest.mark.parametrize(("others", "other_stops", "other_lines"),
                          [("dim", 1, 1), ("hide", 0, 0)])
 def test_route_layer_highlights_one_crew(others: str, other_stops: int,
