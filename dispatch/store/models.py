@@ -61,6 +61,7 @@ class RequestRow(Base):
         Index("ix_requests_closed_at_requested_at", "closed_at", "requested_at"),
         Index("ix_requests_service_day_category", "service_day", "category"),
         Index("ix_requests_external_id", "external_id"),
+        Index("ix_requests_duplicate_of_id", "duplicate_of_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -274,6 +275,9 @@ class StopRow(Base):
     __table_args__ = (
         UniqueConstraint("plan_id", "request_id", name="uq_stops_plan_id_request_id"),
         Index("ix_stops_request_id", "request_id"),
+        # a route's stops, in order: without it every read of a plan's stops scanned
+        # the stops of every plan ever kept, once per route
+        Index("ix_stops_route_id_sequence", "route_id", "sequence"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -317,6 +321,7 @@ class UnplannedRow(Base):
     __tablename__ = "unplanned"
     __table_args__ = (
         UniqueConstraint("plan_id", "request_id", name="uq_unplanned_plan_id_request_id"),
+        Index("ix_unplanned_request_id", "request_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -346,6 +351,7 @@ class AssignmentRow(Base):
     """
 
     __tablename__ = "assignments"
+    __table_args__ = (Index("ix_assignments_plan_id", "plan_id"),)
 
     city: Mapped[str] = mapped_column(String(64), primary_key=True)
     service_date: Mapped[date] = mapped_column(Date, primary_key=True)
