@@ -466,6 +466,9 @@ def dashboard_command(args: argparse.Namespace) -> list[str]:
         "--server.address", args.host, "--server.port", str(args.port),
         "--server.headless", "true", "--server.enableStaticServing", "true",
         "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal",
+        # a served product does not watch its sources (watching cost every new browser
+        # session about half a second before its first run)
+        "--server.fileWatcherType", "none", "--server.runOnSave", "false",
         # Streamlit's own "Download as CSV" of tables cannot neutralise formulas
         "--client.disableDataExport", "true",
     ]

@@ -150,6 +150,12 @@ def test_dashboard_command_serves_static_files_and_no_table_downloads() -> None:
     assert opts["--client.disableDataExport"] == "true"
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
     assert config["client"]["disableDataExport"] is True
+    # no watching of the sources: a served product does not reload itself, and watching
+    # cost every new browser session about half a second before its first run
+    assert opts["--server.fileWatcherType"] == "none"
+    assert opts["--server.runOnSave"] == "false"
+    assert config["server"]["fileWatcherType"] == "none"
+    assert config["server"]["runOnSave"] is False
 
 
 # --------------------------------------------------------------------------- logging
