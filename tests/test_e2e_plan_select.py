@@ -146,3 +146,39 @@ def test_stops_chosen_by_click_and_lasso_move_together(
     assert len(targets) == 1  # one crew took them all, and the page said so
     assert targets.pop() in changed
     assert not watch.errors, watch.errors
+
+
+def test_the_chosen_route_stays_chosen_when_another_crew_leaves_the_list(
+        browser: Any, served: tuple[str, str]) -> None:
+    """The route list's selection is a row number: a re-plan that took a crew off the
+    list (a removal, a re-optimise) used to drop the supervisor's chosen route and
+    redraw every route. It stays chosen, by crew."""
+    base, _ = served
+    page, watch, _frame, _stops = _first_route(browser, base)
+    header = page.get_by_text(re.compile(r"^\S+ · \d+ stops · load "))
+    chosen = header.inner_text().split(" · ")[0]
+    page.get_by_role("tab", name="Adjust and assign").click()
+    idle(page)
+    page.get_by_label("Remove a crew (breakdown, sickness)").click()
+    names = [t.strip() for t in page.get_by_role("option").all_inner_texts()]
+    other = next(n for n in names if n != chosen)
+    page.get_by_role("option", name=other, exact=True).click()
+    idle(page)
+    release = page.get_by_text(re.compile(r"^Release the \d+ lock"))
+    if release.count():
+        release.click()
+        idle(page)
+    page.get_by_role("button", name="Remove crew and re-plan its stops").click()
+    page.get_by_text(re.compile(r"^Remove crew: ")).wait_for()
+    idle(page)
+    page.wait_for_timeout(300)
+    assert header.count() == 1
+    assert header.inner_text().split(" · ")[0] == chosen
+    page.get_by_role("tab", name="Adjust and assign").click()
+    idle(page)
+    page.get_by_label("Remove a crew (breakdown, sickness)").click()
+    assert other not in [t.strip() for t in page.get_by_role("option").all_inner_texts()]
+    page.keyboard.press("Escape")
+    shot(page, "plan-route-kept-after-a-removal")
+    page.context.close()
+    assert not watch.errors, watch.errors
