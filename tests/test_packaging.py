@@ -156,6 +156,9 @@ def test_dashboard_command_serves_static_files_and_no_table_downloads() -> None:
     assert opts["--server.runOnSave"] == "false"
     assert config["server"]["fileWatcherType"] == "none"
     assert config["server"]["runOnSave"] is False
+    # nor a full garbage collection after every run (about 0.1 s, waited for by edits)
+    assert opts["--runner.postScriptGC"] == "false"
+    assert config["runner"]["postScriptGC"] is False
 
 
 # --------------------------------------------------------------------------- logging
