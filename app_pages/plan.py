@@ -447,7 +447,10 @@ def crews_and_urgent(confirm: bool) -> None:
     if st.button("Add to today's plan", disabled=not (pick and confirm)):
         _run("Add urgent", wf.add_urgent_request, city, plan_id, pick,
              expected_version=version, confirm=status == "assigned")
-    if st.button("Re-optimise what is not locked", disabled=not confirm):
+    if st.button("Re-optimise what is not locked", disabled=not confirm,
+                 help="Re-solves the groups of crews (same work, same districts) that hold a "
+                      "lock, which is where stops were moved or locked; with no lock, every "
+                      "group. Locked stops and what crews already worked stay put."):
         _run("Re-optimise", wf.reoptimise, plan_id, expected_version=version,
              confirm=status == "assigned")
 

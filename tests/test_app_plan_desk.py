@@ -549,3 +549,35 @@ def test_several_stops_ticked_in_a_route_move_together(
     assert moved <= {int(p.request_id) for p in on_target.stops}
     kept = next(r for r in after["plan"].routes if r.crew == source.crew)
     assert int(source.stops[1].request_id) in {int(p.request_id) for p in kept.stops}
+
+
+def test_re_optimising_an_unchanged_plan_re_solves_every_group(tmp_path: Path) -> None:
+    """With no lock, *Re-optimise* re-solved only the group of the plan's first stop."""
+    import random
+
+    url = _seed(tmp_path)
+    engine = make_engine(url)
+    with UnitOfWork(engine, actor="test") as uow:
+        row = uow.plans.for_date("los_angeles", DAY)[0]
+        plan_id = row.id
+        groups = {(tuple(r.crew_settings["skills"]), tuple(r.crew_settings["districts"]))
+                  for r in row.routes if len(r.stops) >= 4}
+        assert len(groups) >= 2
+        shuffled: dict[str, list[int]] = {}
+        for r in row.routes:
+            if len(r.stops) < 4:
+                continue
+            order = list(r.stops)
+            random.Random(3).shuffle(order)
+            for k, s in enumerate(order):
+                s.sequence = 1000 + k  # a poor order, as stored
+            shuffled[r.crew_name] = [s.request_id for s in order]
+        uow.commit()
+    with UnitOfWork(engine, actor="supervisor:ana") as uow:
+        wf.reoptimise(uow, plan_id)
+    with UnitOfWork(engine) as uow:
+        row = uow.plans.get(plan_id)
+        assert row is not None
+        after = {r.crew_name: [s.request_id for s in r.stops] for r in row.routes}
+    engine.dispose()
+    assert all(after.get(crew) != order for crew, order in shuffled.items()), (shuffled, after)

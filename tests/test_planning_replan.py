@@ -306,3 +306,65 @@ def test_only_crews_leaves_a_poor_route_of_the_group_alone(
     local = replan(poor, moves={moved: "A-bulky-2"}, iterations=200, only_crews=set())
     assert whole.route("A-bulky-3").stops != shuffled
     assert local.route("A-bulky-3").stops == shuffled
+
+
+def _two_groups() -> tuple[list[Stop], list, Plan]:  # type: ignore[type-arg]
+    """Two groups (districts 1 and 3), two crews each, planned."""
+    s = [replace(x, category="bulky_items", service_s=600)
+         for x in stops(60, seed=21, districts=("1", "3"))]
+    crews = [crew(f"{d}-bulky-{i}", ("bulky_items",), d, (n,), capacity=40)
+             for d, n in (("A", "1"), ("B", "3")) for i in (1, 2)]
+    crews = [replace(c, capacity=18) for c in crews]
+    plan = plan_day(s, crews, DEPOTS, day=DAY, tz=TZ, iterations=ITS, max_workers=1,
+                    slack=None)
+    assert all(plan.route(c.name).stops for c in crews)
+    return s, crews, plan
+
+
+def _shuffled(plan: Plan, *names: str) -> Plan:
+    """``plan`` with the named routes' stops in a poor (shuffled) order."""
+    import random
+
+    def poor(r: object) -> object:
+        stops_ = list(r.stops)  # type: ignore[attr-defined]
+        random.Random(7).shuffle(stops_)
+        return replace(r, stops=stops_)  # type: ignore[type-var]
+
+    return replace(plan, routes=[poor(r) if r.crew in names else r for r in plan.routes])
+
+
+def test_whole_re_plans_every_group() -> None:
+    """Re-optimising a plan nobody changed used to re-solve one group (the first stop's)."""
+    _, _, plan = _two_groups()
+    poor = _shuffled(plan, "A-bulky-1", "B-bulky-1")
+    new = replan(poor, whole=True, iterations=200, time_limit_s=None, max_workers=1)
+    for name in ("A-bulky-1", "B-bulky-1"):
+        assert new.route(name).stops != poor.route(name).stops  # re-sequenced
+
+
+def test_an_excluded_crew_gets_no_work_and_its_group_is_left_alone() -> None:
+    """A crew taken out earlier stays out without its group being re-solved for that
+    (``remove_crews`` re-solves it, as a removal must)."""
+    _, _, plan = _two_groups()
+    rid = plan.route("A-bulky-1").stops[0].request_id
+    poor = _shuffled(plan, "B-bulky-1")
+    kept = replan(poor, moves={rid: "A-bulky-1"}, exclude_crews=["B-bulky-2"], iterations=200,
+                  time_limit_s=None)
+    for name in ("B-bulky-1", "B-bulky-2"):
+        assert kept.route(name).to_dict() == poor.route(name).to_dict()  # left alone
+    resolved = replan(poor, moves={rid: "A-bulky-1"}, remove_crews=["B-bulky-2"],
+                      iterations=200, time_limit_s=None)
+    assert resolved.route("B-bulky-1").stops != poor.route("B-bulky-1").stops
+    # when its group is re-solved anyway, the excluded crew gets nothing
+    everything = replan(poor, whole=True, exclude_crews=["B-bulky-2"], iterations=200,
+                        time_limit_s=None)
+    assert all(not r.stops for r in everything.routes if r.crew == "B-bulky-2")
+    assert everything.route("B-bulky-1").stops
+
+
+def test_groups_solved_in_worker_processes_give_the_same_plan() -> None:
+    _, _, plan = _two_groups()
+    poor = _shuffled(plan, "A-bulky-1", "B-bulky-1")
+    one = replan(poor, whole=True, iterations=200, time_limit_s=None, max_workers=1)
+    two = replan(poor, whole=True, iterations=200, time_limit_s=None, max_workers=2)
+    assert one.to_json() == two.to_json()

@@ -691,16 +691,19 @@ def replan(
     time_limit_s: float | None = 0.5,
     iterations: int | None = None,
     only_crews: Collection[str] | None = None,
+    exclude_crews: Collection[str] = (),
+    whole: bool = False,
+    max_workers: int | None = None,
 ) -> Plan:
     """Change a plan and re-optimise only what the change touches.
 
     The *groups* touched are those (crew type, districts) whose routes receive or lose
     a stop: the routes of a moved stop's old and new crew, of a removed crew's group,
-    and of the group able to take each added stop. Every other route is returned
-    unchanged. Inside a touched group the stops keep their crew when locked (and their
-    index when the lock has a ``position``); everything else may be re-ordered or moved
-    between that group's routes, or dropped if it no longer fits. Stops already left
-    behind at ``now`` are locked in place.
+    and of the group able to take each added stop (every group with ``whole``). Every
+    other route is returned unchanged. Inside a touched group the stops keep their crew
+    when locked (and their index when the lock has a ``position``); everything else may
+    be re-ordered or moved between that group's routes, or dropped if it no longer
+    fits. Stops already left behind at ``now`` are locked in place.
 
     Parameters
     ----------
@@ -729,6 +732,15 @@ def replan(
         urgent stop); every other route is returned unchanged. The old and new crews
         of moved stops and removed crews are always included. A touched group with
         none of these crews is re-planned whole. ``None`` (default): whole groups.
+    exclude_crews
+        Crews taken out earlier (``remove_crews`` of an earlier re-plan): they get no
+        new work, and keep the stops served before ``now``, but their groups are not
+        re-planned for that alone.
+    whole
+        Re-plan every group (re-optimising a plan nobody changed).
+    max_workers
+        Processes solving the touched groups at once when there are several (default:
+        the CPU count; 1: in this process). The result does not depend on it.
 
     Returns
     -------
@@ -742,8 +754,9 @@ def replan(
     seed = plan.seed if seed is None else seed
     moves = dict(moves or {})
     removed = set(remove_crews)
+    out = removed | set(exclude_crews)  # crews that take no new work
     known = {r.crew for r in plan.routes}
-    for name in [*removed, *moves.values()]:
+    for name in [*out, *moves.values()]:
         if name not in known:
             raise PlanningError(
                 f"crew {name!r} is not in the plan of {plan.date}, which has routes for "
@@ -801,10 +814,12 @@ def replan(
             touched.add(group_of[where[rid]])
     for name in removed:
         touched.add(group_of[name])
+    if whole:
+        touched.update(group_of.values())
     add_ids = {s.request_id for s in add}
     add_unplanned: dict[str, Reason] = {}
     for s in add:
-        g = _group_for(s, plan.routes, removed)
+        g = _group_for(s, plan.routes, out)
         if s.lon is None or s.lat is None:
             add_unplanned[s.request_id] = Reason(ReasonKind.NO_LOCATION)
         elif g is None:
@@ -815,7 +830,7 @@ def replan(
             touched.add(g)
     # Stops of removed crews already served before `now` stay with them.
     keep_done = {
-        rid for rid, lk in lock_map.items() if lk.crew in removed and lk.position is not None
+        rid for rid, lk in lock_map.items() if lk.crew in out and lk.position is not None
     }
 
     new_routes: list[Route] = []
@@ -830,15 +845,16 @@ def replan(
         g = (r.skills, r.districts)
         if g not in touched or r.crew not in replanned[g]:
             new_routes.append(r)
-        elif r.crew in removed:
+        elif r.crew in out:
             done = [p for p in r.stops if p.request_id in keep_done]
             if done:
                 new_routes.append(_truncate(r, done, travel, clock))
+    jobs: list[tuple[list[str], BuiltProblem | None, SolveTask | None]] = []
     for g in sorted(touched):
         skills, districts = g
         gcrews = [
             crews[r.crew] for r in plan.routes
-            if group_of[r.crew] == g and r.crew in replanned[g] and r.crew not in removed
+            if group_of[r.crew] == g and r.crew in replanned[g] and r.crew not in out
         ]
         ids = [
             p.request_id
@@ -854,7 +870,7 @@ def replan(
             for s in add
             if s.request_id in add_ids
             and s.request_id not in add_unplanned
-            and _group_for(s, plan.routes, removed) == g
+            and _group_for(s, plan.routes, out) == g
         ]
         # Previously dropped stops of this group get another chance.
         ids += [
@@ -865,14 +881,8 @@ def replan(
             and u.reason.kind.retry_on_replan
         ]
         ids = list(dict.fromkeys(ids))
-        for rid in ids:
-            unplanned.pop(rid, None)
         if not gcrews:
-            for rid in ids:
-                unplanned[rid] = Reason(
-                    ReasonKind.NO_CREW_LEFT,
-                    f"for {'+'.join(skills)} in district {','.join(districts)}",
-                )
+            jobs.append((ids, None, None))
             continue
         sub = SubProblem(skills, districts, gcrews, [all_stops[i] for i in ids])
         glocks = [
@@ -882,14 +892,45 @@ def replan(
         ]
         built = build_problem(sub, depots, clock, travel, glocks, slack=slack)
         index = {s.request_id: j for j, s in enumerate(sub.stops)}
-        initial = _initial(built, plan, index, moves, removed)
+        initial = _initial(built, plan, index, moves, out)
         its = iterations if iterations is not None else auto_iterations(len(sub.stops), 0.5)
-        task = SolveTask(sub.key, built.data, seed, its, time_limit_s, initial)
-        solved = assign_crews(built, run_task(task).routes)
-        positions = {i: lk.position for i, lk in built.locks.items() if lk.position is not None}
-        new_routes += _routes_of(built, solved, clock, unplanned, positions, travel)
+        jobs.append((ids, built, SolveTask(sub.key, built.recipe, seed, its, time_limit_s,
+                                           initial)))
+    results = _solve_all([task for _, _, task in jobs if task is not None], max_workers)
+    for (ids, job_built, task), g in zip(jobs, sorted(touched), strict=True):
+        for rid in ids:
+            unplanned.pop(rid, None)
+        if job_built is None or task is None:
+            skills, districts = g
+            for rid in ids:
+                unplanned[rid] = Reason(
+                    ReasonKind.NO_CREW_LEFT,
+                    f"for {'+'.join(skills)} in district {','.join(districts)}",
+                )
+            continue
+        solved = assign_crews(job_built, results[task.key].routes)
+        positions = {i: lk.position for i, lk in job_built.locks.items()
+                     if lk.position is not None}
+        new_routes += _routes_of(job_built, solved, clock, unplanned, positions, travel)
     routes, un = _finish(new_routes, unplanned, all_stops)
     return Plan(plan.date, plan.city, plan.tz, seed, routes, un, dict(plan.settings))
+
+
+def _solve_all(tasks: Sequence[SolveTask], max_workers: int | None) -> dict[str, TaskResult]:
+    """Return each task's result by key: in worker processes when several have stops.
+
+    Each task keeps its own seed, so the results are the same either way.
+    """
+    busy = [t for t in tasks if t.data.num_clients > 0]
+    workers = (os.cpu_count() or 1) if max_workers is None else max(1, max_workers)
+    if workers <= 1 or len(busy) <= 1:
+        return {t.key: run_task(t) for t in tasks}
+    # the largest first, so that the longest does not start last
+    order = sorted(busy, key=lambda t: (-t.data.num_clients, t.key))
+    with solver_pool(min(workers, len(order))) as pool:
+        futures = {t.key: pool.submit(run_task, t) for t in order}
+        out = {key: f.result() for key, f in futures.items()}
+    return {t.key: out[t.key] if t.key in out else run_task(t) for t in tasks}
 
 
 def _group_for(

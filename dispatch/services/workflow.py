@@ -592,19 +592,22 @@ def set_lock(
 def reoptimise(
     uow: UnitOfWork, plan_id: int, *, expected_version: int | None = None, confirm: bool = False
 ) -> PlanChange:
-    """Re-optimise every route of the plan except what is locked or already worked."""
+    """Re-optimise the plan around the supervisor's locks, keeping what crews worked.
+
+    The groups of crews (same skills and territory) that hold a lock are re-solved:
+    that is where the supervisor changed the plan (a move locks the stop to its new
+    crew). With no lock at all, every group is. Locked and worked stops stay with their
+    crews; crews taken out of the plan get no new work, and their groups are not
+    re-solved for that alone. The groups are solved in parallel processes.
+    """
     row = _plan_row(uow, plan_id)
+    if not any(not StopStatus(s.status).worked for r in row.routes for s in r.stops):
+        return PlanChange()
     moves = {lk.request_id: lk.crew for lk in locks_of(row)}
-    if not moves:
-        # touch every group: re-solve by "moving" one stop to where it already is
-        first = next(((r.crew_name, s) for r in row.routes for s in r.stops
-                      if not StopStatus(s.status).worked), None)
-        if first is None:
-            return PlanChange()
-        moves = {stop_key(first[1].request_id): first[0]}
     gone = removed_crews(row)
     return _apply_replan(uow, plan_id, "reoptimised", {}, expected_version=expected_version,
-                         confirm=confirm, moves=moves, remove_crews=gone)
+                         confirm=confirm, moves=moves, exclude_crews=gone, whole=not moves,
+                         row=row)
 
 
 @service(*READING, action="read whole plans")
@@ -734,7 +737,7 @@ def add_urgent_request(
                                 exclude=gone)[:URGENT_NEAREST_ROUTES]
     return _apply_replan(uow, plan_id, "urgent_added", {"request": req_row.id},
                          expected_version=expected_version, confirm=confirm, add=[stop],
-                         remove_crews=gone, only_crews={t.crew for t in nearest}, row=row)
+                         exclude_crews=gone, only_crews={t.crew for t in nearest}, row=row)
 
 
 # ------------------------------------------------------------------------ assignment
