@@ -41,21 +41,19 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.demo import DEMO_PASSWORD, seed_city_plan  # noqa: E402
 from bench.docs import commit as git_commit  # noqa: E402
 from bench.docs import provenance, write_section  # noqa: E402
-from dispatch.cli import main  # noqa: E402
 from dispatch.store import UnitOfWork, make_engine  # noqa: E402
 from tests.e2e_helpers import chromium, dashboard  # noqa: E402
 
 TITLE = "Plan page in a browser"
 RESULTS = ROOT / "bench" / "results" / "plan_browser.json"
-DEMO_PASSWORD = "curbside-demo"
 TIMEOUT_MS = 300_000
 
 
 def _seed(url: str) -> None:
-    assert main(["--db", url, "init", "--demo"]) == 0
-    assert main(["--db", url, "plan", "--date", "2020-01-03"]) == 0
+    seed_city_plan(url, date(2020, 1, 3))
 
 
 def _idle(page: Any) -> None:

@@ -33,11 +33,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.demo import seed_city_plan  # noqa: E402
 from bench.docs import commit as git_commit  # noqa: E402
-from bench.docs import provenance, write_section  # noqa: E402
+from bench.docs import provenance, publish  # noqa: E402
 from dispatch.auth import Principal, Role  # noqa: E402
 from dispatch.citypack import load_city_pack  # noqa: E402
-from dispatch.cli import main  # noqa: E402
 from dispatch.services import workflow as wf  # noqa: E402
 from dispatch.services.board import day_board  # noqa: E402
 from dispatch.store import UnitOfWork, make_engine  # noqa: E402
@@ -161,9 +161,7 @@ def main_(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         seeded = Path(tmp) / "seeded.db"
         url = f"sqlite:///{seeded}"
-        os.environ.setdefault("CURBSIDE_PASSWORD", "curbside-demo")
-        assert main(["--db", url, "init", "--demo"]) == 0
-        assert main(["--db", url, "plan", "--date", DAY.isoformat()]) == 0
+        seed_city_plan(url, DAY)
         stores = []
         for label, days, drop in [("no past plans", 0, False),
                                   (f"{args.days} past days", args.days, False),
@@ -177,10 +175,7 @@ def main_(argv: list[str] | None = None) -> int:
             print(label, file=sys.stderr)
             results.append((label, rows, measure(db, Path(tmp) / "work.db", args.repeat)))
     text = section(results, started, load, args.days, args.repeat, commit)
-    print(text)
-    if not args.no_write:
-        write_section(TITLE, text)
-    return 0
+    return publish(TITLE, text, write=not args.no_write)
 
 
 if __name__ == "__main__":

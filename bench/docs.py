@@ -42,3 +42,11 @@ def provenance(command: str, started: str, load: tuple[float, ...], code: str) -
             f"{platform.python_version()}, SQLite; load average at start "
             f"{', '.join(f'{x:.2f}' for x in load)}, on 2 cores shared with other work, so "
             "every time is an upper bound).")
+
+
+def publish(title: str, section: str, *, write: bool) -> int:
+    """Print a benchmark's ``section``; write it into docs/benchmarks.md if ``write``."""
+    print(section)
+    if write:
+        write_section(title, section)
+    return 0
