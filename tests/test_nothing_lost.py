@@ -680,3 +680,45 @@ def test_two_inits_and_two_imports_at_once_both_succeed(fresh_postgres: str) -> 
     lines = sorted(out.strip().splitlines()[-1] for _, out in results)
     assert lines == ["imported 0, updated 0, unchanged 30, rejected 0",
                      "imported 30, updated 0, unchanged 0, rejected 0"]
+
+
+@pytest.mark.parametrize("many", [False, True])
+def test_a_move_the_crew_has_no_room_for_changes_nothing_and_says_so(
+    db: Connection, la: CityPack, many: bool
+) -> None:
+    """Case 9, a move into a full route: the stops the crew could not take went to the
+    unplanned list, without their lock, and the page said only that the routes changed
+    (seen moving 17 stops to a crew with room for 7, and 29 off an assigned route)."""
+    _import(db, la, OPEN)
+    plan = _plan(db, la, ["13", "14"])
+    with UnitOfWork(db) as uow:
+        row = uow.plans.get(plan)
+        assert row is not None
+        source = max(row.routes, key=lambda r: len(r.stops))
+        moved = [s.request_id for s in source.stops][: 3 if many else 1]
+        skills = source.crew_settings.get("skills")
+        full = next(r for r in row.routes if r.crew_name != source.crew_name
+                    and r.crew_settings.get("skills") == skills)
+        from datetime import timedelta
+
+        full.shift_end = full.start_at + timedelta(minutes=5)  # no time left for a stop
+        before = {s.request_id: (r.crew_name, s.sequence) for r in row.routes for s in r.stops}
+        unplanned = {u.request_id for u in row.unplanned}
+        uow.commit()
+        target, source_crew = full.crew_name, source.crew_name
+    with UnitOfWork(db, actor="supervisor:ana") as uow, \
+            pytest.raises(InvalidTransitionError) as err:
+        if many:
+            wf.move_stops(uow, plan, moved, target)
+        else:
+            wf.move_stop(uow, plan, moved[0], target)
+    message = str(err.value)
+    assert target in message and "nothing was changed" in message
+    assert f"{len(moved)}" in message
+    with UnitOfWork(db) as uow:
+        row = uow.plans.get(plan)
+        assert row is not None
+        after = {s.request_id: (r.crew_name, s.sequence) for r in row.routes for s in r.stops}
+        assert after == before
+        assert {u.request_id for u in row.unplanned} == unplanned
+        assert all(after[pk][0] == source_crew for pk in moved)

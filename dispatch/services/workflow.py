@@ -377,6 +377,7 @@ def _apply_replan(
     hold_others: bool = False,
     on_write: Callable[[Any], None] | None = None,
     row: Any = None,
+    refuse_drops: bool = False,
     **replan_args: Any,
 ) -> PlanChange:
     # 1. read what the re-plan starts from (no lock held while solving); a caller that
@@ -411,6 +412,8 @@ def _apply_replan(
 
     # 2. solve
     new_plan = replan(current, locks=solver_locks, **replan_args)
+    if refuse_drops:
+        _refuse_drops(current, new_plan, moves)
     for rid, crew in moves.items():
         all_locks = [lk for lk in all_locks if lk.request_id != rid]
         if rid not in worked_keys:
@@ -445,6 +448,33 @@ def _apply_replan(
     _touch(row)
     uow.commit()
     return change
+
+
+def _refuse_drops(current: Plan, new_plan: Plan, moves: Mapping[str, str]) -> None:
+    """Refuse a move that would take planned stops off the plan (a crew without room).
+
+    Raises
+    ------
+    InvalidTransitionError
+        Naming the crew, how many of the moved stops it has no room for (and how many
+        of its own stops it would drop), and why.
+    """
+    planned = {p.request_id for r in current.routes for p in r.stops}
+    dropped = [u for u in new_plan.unplanned if u.request_id in planned]
+    if not dropped:
+        return
+    crew = ", ".join(sorted(set(moves.values())))
+    moved = [u for u in dropped if u.request_id in moves]
+    others = len(dropped) - len(moved)
+    why = "; ".join(sorted({u.reason.kind.label for u in dropped}))
+    what = (f"has no room for {len(moved)} of the {len(moves)} stop"
+            f"{'s' if len(moves) != 1 else ''} moved" if moved else
+            f"can take the {len(moves)} stop{'s' if len(moves) != 1 else ''} moved")
+    also = ((", and would drop " if moved else " only by dropping ") + f"{others} stop"
+            f"{'s' if others != 1 else ''} already planned" if others else "")
+    raise InvalidTransitionError(
+        f"crew {crew} {what}{also} ({why}); nothing was changed: move fewer stops, or "
+        "to another crew")
 
 
 def _touch(row: Any) -> None:
@@ -518,6 +548,7 @@ def move_stop(
         {"request": pk, "to_crew": to_crew, "position": position},
         expected_version=expected_version, confirm=confirm, locks=locks,
         hold_others=True, moves={key: to_crew}, only_crews={to_crew}, row=row,
+        refuse_drops=True,
     )
 
 
@@ -557,6 +588,7 @@ def move_stops(
         uow, plan_id, "stops_moved", {"requests": pks, "to_crew": to_crew},
         expected_version=expected_version, confirm=confirm, locks=locks,
         hold_others=True, moves=dict.fromkeys(keys, to_crew), only_crews={to_crew}, row=row,
+        refuse_drops=True,
     )
 
 
