@@ -35,6 +35,7 @@ from bench.docs import commit as git_commit  # noqa: E402
 from bench.docs import provenance, publish  # noqa: E402
 from dispatch.auth import Principal, Role  # noqa: E402
 from dispatch.citypack import load_city_pack  # noqa: E402
+from dispatch.errors import DispatchError  # noqa: E402
 from dispatch.services import workflow as wf  # noqa: E402
 from dispatch.services.planning import urgent_candidates  # noqa: E402
 from dispatch.store import UnitOfWork, make_engine  # noqa: E402
@@ -75,11 +76,27 @@ def measure(seeded: Path, work: Path, repeat: int) -> tuple[dict[str, list[float
     from dispatch.planning.targets import rank_move_targets
 
     territories = {c.name: c.districts for c in city.crews}
-    moved = next(r for r in routes if rank_move_targets(
-        r.stops[0].stop, r.crew, details.plan.routes, territories, exclude=details.removed))
-    target = rank_move_targets(moved.stops[0].stop, moved.crew, details.plan.routes,
-                               territories, exclude=details.removed)[0].crew
     engine.dispose()
+
+    def accepted(route: Any, crew: str) -> bool:
+        """Whether moving the route's first stop to ``crew`` is taken (it has room)."""
+        scratch = store()
+        try:
+            with uow(scratch) as u:
+                wf.move_stop(u, plan_id, int(route.stops[0].request_id), crew)
+            return True
+        except DispatchError:
+            return False
+        finally:
+            scratch.dispose()
+
+    # the first route's stop and the nearest crew offered that has room for it (a move
+    # to a crew without room is refused, and changes nothing)
+    moved, target = next(
+        (r, t.crew) for r in routes
+        for t in rank_move_targets(r.stops[0].stop, r.crew, details.plan.routes,
+                                   territories, exclude=details.removed)
+        if accepted(r, t.crew))
 
     reads: list[tuple[str, Callable[[UnitOfWork], Any]]] = [
         ("read the plan (plan_details)", lambda u: wf.plan_details(u, plan_id)),
