@@ -14,6 +14,7 @@ import streamlit as st
 from app_pages.analytics_ui import chart, download_csv, span
 from app_pages.common import pack, require_page, unit_of_work
 from dispatch.auth import Role
+from dispatch.model import Channel
 from dispatch.services.reports import REPORT_FILES, monthly_report
 from dispatch.store import default_url
 
@@ -68,6 +69,10 @@ def _csv(name: str) -> pd.DataFrame:
 
 by_category = _csv("by_category.csv")
 by_channel = _csv("by_channel.csv")
+# people read "Crew report", not driver_self_report (the CSV download keeps the codes)
+shown_channels = by_channel.assign(channel=[
+    Channel(c).label if c in {ch.value for ch in Channel} else c
+    for c in by_channel["channel"]])
 top_types = _csv("top_types.csv")
 
 left, right = st.columns(2)
@@ -83,8 +88,9 @@ with left:
           f"by_category_{month}.csv", "rep_cat")
 with right:
     st.subheader("How residents reported")
-    pie = alt.Chart(by_channel).mark_arc(innerRadius=50).encode(
-        theta="opened:Q", color=alt.Color("channel:N", sort=by_channel["channel"].tolist()),
+    pie = alt.Chart(shown_channels).mark_arc(innerRadius=50).encode(
+        theta="opened:Q", color=alt.Color("channel:N",
+                                          sort=shown_channels["channel"].tolist()),
         tooltip=["channel", "opened", alt.Tooltip("share:Q", format=".0%")])
     chart(pie.properties(height=260), by_channel, f"by_channel_{month}.csv", "rep_chan")
     st.subheader("Most frequent request types")

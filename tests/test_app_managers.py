@@ -114,3 +114,23 @@ def test_hotspot_page_shows_the_planners_sweep_stops(
     assert at.date_input(key="hot_sweep_day").value == day
     shown = [df.value for df in at.dataframe if "urgency" in df.value.columns]
     assert shown and shown[0]["request_id"].tolist() == expected
+
+
+def test_monthly_report_names_channels_by_their_labels(
+        seeded_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The "How residents reported" chart showed ``driver_self_report``, ``phone``..."""
+    from dispatch.model import Channel
+
+    at = _page("monthly_report.py", seeded_url, monkeypatch)
+    at.selectbox(key="report_month").set_value("2020-02").run()
+    assert not at.exception
+    import pyarrow as pa
+
+    values: set[str] = set()
+    for el in [*at.get("arrow_vega_lite_chart"), *at.get("vega_lite_chart")]:
+        for dataset in el.proto.datasets:
+            table = pa.ipc.open_stream(dataset.data.data).read_all()
+            if "channel" in table.column_names:
+                values |= {str(v) for v in table.column("channel").to_pylist()}
+    assert "Phone" in values  # the fixture month has phone requests
+    assert not values & {c.value for c in Channel}, values
