@@ -17,7 +17,7 @@ import folium
 import streamlit as st
 from streamlit_folium import st_folium
 
-from app_pages.common import pack, require_page, streets_url, unit_of_work
+from app_pages.common import PAGE_ICON, pack, require_page, streets_url, unit_of_work
 from dispatch.auth import Role
 from dispatch.errors import DispatchError
 from dispatch.services import workflow as wf
@@ -46,7 +46,7 @@ ICONS = {
 }
 HIGHLIGHT = "#d62728"
 
-st.set_page_config(page_title="My route today", page_icon=":material/local_shipping:",
+st.set_page_config(page_title="My route today", page_icon=PAGE_ICON,
                    layout="centered")
 principal = require_page(Role.ADMIN, Role.SUPERVISOR, Role.CREW)
 city = pack()
@@ -179,11 +179,12 @@ else:
                 "Why not?",
                 list(wf.CANT_COMPLETE_REASONS),
                 format_func=lambda code: wf.CANT_COMPLETE_REASONS[code],
-                key=f"reason_{sid}",
+                key=f"reason_{sid}", index=None, placeholder="Choose why",
             )
             note = st.text_area("Note (optional)", max_chars=2000, key=f"note_{sid}")
+            # no reason is chosen for the crew: confirming waits for its choice
             if st.button("Confirm: can't complete", key=f"cant_ok_{sid}", type="primary",
-                         width="stretch"):
+                         width="stretch", disabled=reason is None):
                 st.session_state.pop(cant_key, None)
                 st.session_state.pop("crew_focus", None)
                 act(f"Stop {current.sequence} recorded as not completed.", wf.cannot_complete,

@@ -167,7 +167,12 @@ def test_crew_records_a_stop_it_cannot_complete(
     _button(at, "Can't complete").click().run()
     assert not at.exception
     reason = next(s for s in at.selectbox if s.label == "Why not?")
+    # no reason is chosen for the crew: a note typed without choosing one recorded the
+    # first reason of the list ("Item not out"); confirming waits for a choice
+    assert reason.value is None
+    assert _button(at, "Confirm: can't complete").disabled
     reason.set_value("blocked").run()
+    assert not _button(at, "Confirm: can't complete").disabled
     next(t for t in at.text_area if t.label == "Note (optional)").input("gate locked").run()
     assert _stop_status(seeded, crew, first) == wf.STOP_PENDING  # nothing before confirming
     _button(at, "Confirm: can't complete").click().run()
