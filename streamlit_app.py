@@ -8,13 +8,20 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_pages.common import current_principal, pack, sign_out, unit_of_work, write_cookie
+from app_pages.common import (
+    PAGE_ICON,
+    current_principal,
+    pack,
+    sign_out,
+    unit_of_work,
+    write_cookie,
+)
 from dispatch import logs
 from dispatch.auth import Role
 
 logs.configure(default="INFO")
 
-st.set_page_config(page_title="Curbside", page_icon=":material/local_shipping:",
+st.set_page_config(page_title="Curbside", page_icon=PAGE_ICON,
                    layout="wide")
 
 city = pack()

@@ -196,6 +196,9 @@ def get_geocoder(name: str) -> Any:
 
 #: Where Streamlit serves ``static/`` (``server.enableStaticServing``).
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
+#: The tab's icon, shipped: a ``:material/...:`` icon is fetched from Google's font
+#: servers, which an offline service center cannot reach (a console error on every page).
+PAGE_ICON = str(STATIC_DIR / "curbside-icon.png")
 
 
 def streets_url(city: CityPack) -> str | None:

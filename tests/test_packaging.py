@@ -11,6 +11,7 @@ import io
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -216,3 +217,14 @@ def test_committed_events_are_logged_once_and_rolled_back_ones_never(
         monkeypatch.setenv(logs.LEVEL_ENV, "WARNING")
         logs.configure(stream=sys.stderr)
     assert [(x["action"], x["id"], x["actor"]) for x in lines] == [("kept", "1", "test:logs")]
+
+
+def test_the_tab_icon_is_shipped_not_fetched() -> None:
+    """A ``:material/...:`` page icon is fetched from fonts.gstatic.com: offline, every
+    page logged a console error for it."""
+    from app_pages.common import PAGE_ICON
+
+    assert Path(PAGE_ICON).is_file() and Path(PAGE_ICON).parent.name == "static"
+    for path in [ROOT / "streamlit_app.py", *sorted((ROOT / "app_pages").glob("*.py"))]:
+        source = path.read_text(encoding="utf-8")
+        assert not re.search(r"page_icon\s*=\s*['\"]:material/", source), path
