@@ -203,10 +203,13 @@ def section(times: dict[str, list[float]], stops: int, routes: int, started: str
     lines += ["", "Opening the page by its address is a new browser page load: it includes "
               "Streamlit's own start (its scripts, the session, the entry page) before the "
               "plan page runs; from the sidebar is how a supervisor usually gets there. "
-              "Removing a crew and re-optimising re-solve the whole group of crews of the "
-              "same skills and territory (0.5 s of solver per group), where a move and an "
-              "urgent stop re-plan only the routes they touch (docs/planning.md, *The "
-              "supervisor's desk*)."]
+              "Removing a crew re-solves the whole group of crews of the same skills and "
+              "territory (0.5 s of solver per group); re-optimising re-solves the groups "
+              "holding a lock, and every group when none does (here, once the removals "
+              "had released the moved stops' locks), two groups at a time in worker "
+              "processes; a move and an urgent stop re-plan only the routes they touch "
+              "(docs/planning.md, *The supervisor's desk*). A move is to the nearest crew "
+              "offered that has room: one to a crew without room is refused."]
     lines += ["", "For comparison, issue 13 measured at commit 3559f86 (the page then "
               "redrew all 2,016 markers on every click): open 5.0 s, move a stop 6.0 s, "
               "lock 6.5 s, add urgent work 7.6 s, remove a crew 9.1 s, re-optimise "

@@ -160,9 +160,11 @@ def section(times: dict[str, list[float]], stops: int, started: str,
         lines.append(f"| {what} | {len(ts)} | {statistics.median(ts):.3f} s | "
                      f"{max(ts):.3f} s |")
     lines += ["", "A move re-plans only the routes its stops leave and join, an urgent stop "
-              "the three routes nearest it; removing a crew and re-optimising re-solve the "
-              "whole group of crews of the same skills and territory, with 0.5 s of solver "
-              "per group (docs/planning.md, *The supervisor's desk*)."]
+              "the three routes nearest it; removing a crew re-solves the whole group of "
+              "crews of the same skills and territory, with 0.5 s of solver per group; "
+              "re-optimising this plan, which holds no lock, re-solves every group (five), "
+              "two at a time in worker processes (docs/planning.md, *The supervisor's "
+              "desk*)."]
     return "\n".join(lines) + "\n"
 
 
