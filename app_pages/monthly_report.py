@@ -70,9 +70,9 @@ def _csv(name: str) -> pd.DataFrame:
 by_category = _csv("by_category.csv")
 by_channel = _csv("by_channel.csv")
 # people read "Crew report", not driver_self_report (the CSV download keeps the codes)
-shown_channels = by_channel.assign(channel=[
-    Channel(c).label if c in {ch.value for ch in Channel} else c
-    for c in by_channel["channel"]])
+channel_labels = {c.value: c.label for c in Channel}
+shown_channels = by_channel.assign(
+    channel=by_channel["channel"].map(lambda c: channel_labels.get(c, c)))
 top_types = _csv("top_types.csv")
 
 left, right = st.columns(2)
