@@ -42,6 +42,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.bench_plan_history import add_history  # noqa: E402
 from bench.demo import DEMO_PASSWORD, seed_city_plan  # noqa: E402
 from bench.docs import commit as git_commit  # noqa: E402
 from bench.docs import provenance, write_section  # noqa: E402
@@ -180,18 +181,23 @@ def measure(base: str, repeat: int) -> dict[str, list[float]]:
 
 
 def section(times: dict[str, list[float]], stops: int, routes: int, started: str,
-            load: tuple[float, ...], repeat: int, commit: str) -> str:
-    """Return the Markdown section for ``times``."""
+            load: tuple[float, ...], repeat: int, commit: str, history_days: int = 0) -> str:
+    """Return the Markdown section for ``times`` (``history_days`` of past plans kept)."""
+    kept = stops_kept(stops, history_days)
+    past = (f" With {history_days} past days of plans kept (copies of this one, assigned "
+            f"and done, as `bench/bench_plan_history.py` writes them: {kept:,} stop "
+            "rows)." if history_days else "")
     lines = [
-        f"## {TITLE}", "",
+        f"## {title(history_days)}", "",
         "Issue 13's browser benchmark: the plan page with the whole city planned, timed in "
         "Debian's Chromium (Playwright) against `streamlit run` on localhost, from the "
         "click to the end of Streamlit's run (status widget gone, the page's "
         "confirmation shown).", "",
-        provenance(f".venv/bin/python bench/bench_plan_browser.py --repeat {repeat}", started, load,
-                   commit), "",
+        provenance(f".venv/bin/python bench/bench_plan_browser.py --repeat {repeat}"
+                   + (f" --history-days {history_days}" if history_days else ""), started,
+                   load, commit), "",
         f"Data: the Los Angeles demo (`dispatch init --demo`), the city planned for "
-        f"2020-01-03 as a draft: {stops:,} stops on {routes} routes.", "",
+        f"2020-01-03 as a draft: {stops:,} stops on {routes} routes.{past}", "",
         "| action | runs | median | worst | target | met? |",
         "|---|---|---|---|---|---|",
     ]
@@ -217,17 +223,36 @@ def section(times: dict[str, list[float]], stops: int, routes: int, started: str
     return "\n".join(lines) + "\n"
 
 
+def title(history_days: int) -> str:
+    """Return the section's title: one section without history, one with it."""
+    return TITLE + (" with a year of plans" if history_days else "")
+
+
+def stops_kept(stops: int, history_days: int) -> int:
+    """Return the stop rows stored: today's plan and its ``history_days`` copies."""
+    return stops * (1 + history_days)
+
+
 def main_(argv: list[str] | None = None) -> int:
     """Run the benchmark; write the section and the raw results unless ``--no-write``."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--history-days", type=int, default=0,
+                    help="keep this many past days of plans in the store (250: a year)")
     args = ap.parse_args(argv)
 
     commit = git_commit()
     with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{Path(tmp) / 'plan.db'}"
-        with dashboard(url, _seed) as base:
+        db = Path(tmp) / "plan.db"
+        url = f"sqlite:///{db}"
+
+        def seed(url: str) -> None:
+            _seed(url)
+            if args.history_days:
+                add_history(db, args.history_days)
+
+        with dashboard(url, seed) as base:
             with UnitOfWork(make_engine(url)) as uow:
                 plan = uow.plans.for_date("los_angeles", date(2020, 1, 3))[0]
                 stops = sum(len(r.stops) for r in plan.routes)
@@ -235,12 +260,14 @@ def main_(argv: list[str] | None = None) -> int:
             started = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
             load = os.getloadavg()
             times = measure(base, args.repeat)
-    text = section(times, stops, routes, started, load, args.repeat, commit)
+    text = section(times, stops, routes, started, load, args.repeat, commit, args.history_days)
     print(text)
     if not args.no_write:
-        write_section(TITLE, text)
+        write_section(title(args.history_days), text)
+        results = (RESULTS.with_name("plan_browser_history.json") if args.history_days
+                   else RESULTS)
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps({"commit": commit, "started": started, "load": load,
+        results.write_text(json.dumps({"commit": commit, "started": started, "load": load,
                                        "stops": stops, "routes": routes, "times_s": times},
                                       indent=2) + "\n")
     return 0
