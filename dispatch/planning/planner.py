@@ -13,6 +13,7 @@ same inputs give the same plan, in parallel or in-process.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import os
@@ -725,7 +726,9 @@ def replan(
     seed
         Solver seed (default: the plan's).
     time_limit_s, iterations
-        Solver budget for each touched group.
+        Solver budget: iterations for each touched group; seconds of the whole re-plan,
+        which touched groups share when there are more than processes
+        (:func:`share_budget`).
     only_crews
         Re-plan only these crews' routes inside the touched groups (a supervisor's
         local edit: e.g. the two routes a stop moves between, or the routes nearest an
@@ -740,7 +743,8 @@ def replan(
         Re-plan every group (re-optimising a plan nobody changed).
     max_workers
         Processes solving the touched groups at once when there are several (default:
-        the CPU count; 1: in this process). The result does not depend on it.
+        the CPU count; 1: in this process). With an iteration budget (no
+        ``time_limit_s``) the result does not depend on it.
 
     Returns
     -------
@@ -908,7 +912,10 @@ def replan(
                     f"for {'+'.join(skills)} in district {','.join(districts)}",
                 )
             continue
-        solved = assign_crews(job_built, results[task.key].routes)
+        index = {s.request_id: j for j, s in enumerate(job_built.sub.stops)}
+        had = {r.crew: [index[p.request_id] for p in r.stops if p.request_id in index]
+               for r in plan.routes}
+        solved = assign_crews(job_built, results[task.key].routes, had)
         positions = {i: lk.position for i, lk in job_built.locks.items()
                      if lk.position is not None}
         new_routes += _routes_of(job_built, solved, clock, unplanned, positions, travel)
@@ -916,13 +923,77 @@ def replan(
     return Plan(plan.date, plan.city, plan.tz, seed, routes, un, dict(plan.settings))
 
 
+def share_budget(sizes: Sequence[int], workers: int, time_limit_s: float) -> list[float]:
+    """Return each group's solver time when ``workers`` processes share ``time_limit_s``.
+
+    The re-plan as a whole waits about ``time_limit_s``: the ``workers * time_limit_s``
+    process-seconds are shared in proportion to each group's stops, no group getting
+    more than ``time_limit_s`` (what is left over goes to the others). With no more
+    groups than workers, each gets all of it.
+
+    Parameters
+    ----------
+    sizes
+        Stops of each group solved (groups with none get 0).
+    workers
+        Processes solving at once (at least 1).
+    time_limit_s
+        The wall-clock budget of the whole re-plan, in seconds (positive).
+
+    Returns
+    -------
+    list of float
+        Seconds for each group, in the order of ``sizes``.
+
+    Examples
+    --------
+    >>> share_budget([300, 100, 100], 2, 0.5)
+    [0.5, 0.25, 0.25]
+    """
+    if workers < 1 or time_limit_s <= 0:
+        raise PlanningError(f"share_budget needs workers >= 1 and time_limit_s > 0; got "
+                            f"{workers} and {time_limit_s}")
+    busy = [i for i, n in enumerate(sizes) if n > 0]
+    share = [0.0] * len(sizes)
+    if len(busy) <= workers:
+        for i in busy:
+            share[i] = time_limit_s
+        return share
+    left = workers * time_limit_s
+    open_ = set(busy)
+    while open_:
+        total = sum(sizes[i] for i in open_)
+        capped = {i for i in open_ if left * sizes[i] / total >= time_limit_s}
+        if not capped:
+            for i in open_:
+                share[i] = left * sizes[i] / total
+            break
+        for i in capped:
+            share[i] = time_limit_s
+        left -= time_limit_s * len(capped)
+        open_ -= capped
+    return share
+
+
 def _solve_all(tasks: Sequence[SolveTask], max_workers: int | None) -> dict[str, TaskResult]:
     """Return each task's result by key: in worker processes when several have stops.
 
-    Each task keeps its own seed, so the results are the same either way.
+    Each task keeps its own seed, so the results are the same either way. A task's
+    ``time_limit_s`` is the budget of the whole call: when there are more tasks with
+    stops than processes, they share it (:func:`share_budget`), so that re-optimising
+    five groups on two cores waits about as long as one group does.
     """
     busy = [t for t in tasks if t.data.num_clients > 0]
     workers = (os.cpu_count() or 1) if max_workers is None else max(1, max_workers)
+    limits = {t.time_limit_s for t in busy}
+    if len(limits) == 1 and None not in limits and len(busy) > workers:
+        limit = limits.pop()
+        assert limit is not None
+        seconds = share_budget([t.data.num_clients for t in busy], workers, limit)
+        shared = {t.key: dataclasses.replace(t, time_limit_s=max(0.001, s))
+                  for t, s in zip(busy, seconds, strict=True)}
+        tasks = [shared.get(t.key, t) for t in tasks]
+        busy = [shared[t.key] for t in busy]
     if workers <= 1 or len(busy) <= 1:
         return {t.key: run_task(t) for t in tasks}
     # the largest first, so that the longest does not start last

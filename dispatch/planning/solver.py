@@ -21,7 +21,7 @@ as long as the cap is not hit first.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +31,7 @@ import numpy.typing as npt
 import pyvrp
 from pyvrp.search import NeighbourhoodParams
 from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria, StoppingCriterion
+from scipy.optimize import linear_sum_assignment
 
 from dispatch.errors import PlanningError
 from dispatch.model import Crew, Depot
@@ -571,14 +572,54 @@ def run_task(task: SolveTask) -> TaskResult:
     return TaskResult(task.key, routes, float(res.runtime), int(res.num_iterations))
 
 
-def assign_crews(built: BuiltProblem, routes: list[tuple[int, list[int]]]) -> dict[str, list[int]]:
-    """Map solver routes to crew names (in order within each vehicle type)."""
+def assign_crews(
+    built: BuiltProblem,
+    routes: list[tuple[int, list[int]]],
+    previous: Mapping[str, Collection[int]] | None = None,
+) -> dict[str, list[int]]:
+    """Map solver routes to crew names.
+
+    The crews of one vehicle type are the same to the solver (same depot, shift,
+    capacity and reachable stops), so any of them can drive any of its routes. Without
+    ``previous`` the type's k-th route goes to its k-th crew. With it, the routes go to
+    the crews so that as many stops as possible stay with the crew that had them (an
+    optimal assignment, ties in crew order): re-optimising then keeps each crew's route
+    its own instead of handing whole routes to another crew of the same kind.
+
+    Parameters
+    ----------
+    built
+        The problem the routes solve.
+    routes
+        ``(vehicle type, stop indices)`` per route, as the solver returned them.
+    previous
+        ``{crew: stop indices it had}`` before this solve (indices into ``built.sub.stops``).
+
+    Returns
+    -------
+    dict of str to list of int
+        Every crew of ``built``, with its stop indices (empty for a crew with no route).
+    """
     out: dict[str, list[int]] = {c.name: [] for members in built.vehicle_crews for c in members}
-    used: dict[int, int] = {}
+    by_type: dict[int, list[list[int]]] = defaultdict(list)
     for vt, visits in routes:
-        k = used.get(vt, 0)
-        used[vt] = k + 1
-        out[built.vehicle_crews[vt][k].name] = list(visits)
+        by_type[vt].append(list(visits))
+    for vt, found in by_type.items():
+        members = built.vehicle_crews[vt]
+        if len(found) > len(members):
+            raise PlanningError(f"the solver used {len(found)} routes of vehicle type {vt}, "
+                                f"which has {len(members)} crews")
+        order = list(range(len(found)))
+        if previous and len(members) > 1:
+            had = [set(previous.get(c.name, ())) for c in members]
+            # kept stops first; among equals the crew in order (k-th route, k-th crew)
+            cost = np.array([[-len(had[j].intersection(visits)) * (len(members) + 1)
+                              + (j != k) for j in range(len(members))]
+                             for k, visits in enumerate(found)], dtype=np.int64)
+            rows, cols = linear_sum_assignment(cost)
+            order = [int(c) for _, c in sorted(zip(rows, cols, strict=True))]
+        for k, visits in enumerate(found):
+            out[members[order[k]].name] = visits
     return out
 
 
