@@ -210,3 +210,31 @@ def streets_url(city: CityPack) -> str | None:
     if (STATIC_DIR / "streets" / f"{city.name}.json").is_file():
         return f"/app/static/streets/{city.name}.json"
     return None
+
+
+def _first_click_count_zero() -> None:
+    """Make streamlit-folium's first answer match what the browser sends (no extra run).
+
+    The map's browser side compares what it would send with the default it was given
+    and sends only a change. It counts object clicks from 0, while the Python default
+    says ``None``: every newly drawn map (opening a page, choosing a route) sent that
+    one change as soon as it was ready, and Streamlit ran the page, or the map's
+    fragment, once more for nothing: about a third of a second of "Running" on the
+    plan page. With the default at 0 the two agree, so nothing is sent until a click.
+    """
+    import streamlit_folium
+
+    component = streamlit_folium._component_func
+    if getattr(component, "curbside_fixed", False):
+        return
+
+    def fixed(*args: Any, default: Any = None, **kwargs: Any) -> Any:
+        if isinstance(default, dict) and default.get("last_object_clicked_count", 0) is None:
+            default = {**default, "last_object_clicked_count": 0}
+        return component(*args, default=default, **kwargs)
+
+    fixed.curbside_fixed = True  # type: ignore[attr-defined]
+    streamlit_folium._component_func = fixed
+
+
+_first_click_count_zero()

@@ -47,7 +47,7 @@ from bench.demo import DEMO_PASSWORD, seed_city_plan  # noqa: E402
 from bench.docs import commit as git_commit  # noqa: E402
 from bench.docs import provenance, write_section  # noqa: E402
 from dispatch.store import UnitOfWork, make_engine  # noqa: E402
-from tests.e2e_helpers import chromium, dashboard  # noqa: E402
+from tests.e2e_helpers import RUN_WATCH, chromium, dashboard, runs, settled  # noqa: E402
 
 TITLE = "Plan page in a browser"
 RESULTS = ROOT / "bench" / "results" / "plan_browser.json"
@@ -59,18 +59,33 @@ def _seed(url: str) -> None:
 
 
 def _idle(page: Any) -> None:
-    page.wait_for_timeout(150)
-    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden")
+    settled(page)
 
 
 def _timed(page: Any, act: Callable[[], None], done: Callable[[], None],
            what: str = "") -> float:
-    t0 = time.perf_counter()
+    """Return the seconds from the click to the end of the last run it caused.
+
+    ``done`` waits for what the action shows (its confirmation, the map); the end is
+    when Streamlit's last run ended, as the page recorded it (not when the wait for
+    quiet noticed it), and at least one run must have started since the click.
+    """
+    before = runs(page)
+    t0 = time.time()
     act()
     done()
-    _idle(page)
-    took = time.perf_counter() - t0
-    print(f"  {what}: {took:.2f} s", file=sys.stderr, flush=True)
+    # a run since the click: one more in the same page load, or any in a new one
+    load, started = before
+    page.wait_for_function(
+        "([load, n]) => { const r = window.__curbsideRuns; return r && (r.page !== load "
+        "? r.started > 0 : r.started > n); }", arg=[load, started], polling=20)
+    end = settled(page)
+    if end <= t0:
+        raise RuntimeError(f"{what}: Streamlit's last run ended before the click")
+    took = end - t0
+    now = runs(page)
+    count = now[1] - (started if now[0] == load else 0)
+    print(f"  {what}: {took:.2f} s ({count} runs)", file=sys.stderr, flush=True)
     return took
 
 
@@ -93,6 +108,7 @@ def measure(base: str, repeat: int) -> dict[str, list[float]]:
     times: dict[str, list[float]] = {}
     with chromium() as browser:
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        context.add_init_script(RUN_WATCH)
         page = context.new_page()
         page.set_default_timeout(TIMEOUT_MS)
         page.goto(base)

@@ -107,6 +107,52 @@ def idle(page: Any) -> None:
     page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden")
 
 
+#: Records, in every page, when Streamlit starts and ends a run: the app root's
+#: ``data-test-script-state`` attribute (what Streamlit's own browser tests wait on).
+RUN_WATCH = """
+(() => {
+  const runs = window.__curbsideRuns = {started: 0, idleAt: 0, state: null,
+                                        page: Math.random()};
+  const note = (app) => {
+    const state = app.getAttribute('data-test-script-state');
+    if (state === runs.state) return;
+    if (state === 'running') runs.started += 1;
+    if (state === 'notRunning') runs.idleAt = Date.now();
+    runs.state = state;
+  };
+  const find = () => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    if (!app) { requestAnimationFrame(find); return; }
+    note(app);
+    new MutationObserver(() => note(app)).observe(
+      app, {attributes: true, attributeFilter: ['data-test-script-state']});
+  };
+  find();
+})();
+"""
+#: An action is over when Streamlit has started no run for this long after its last one
+#: (a map that reports back after drawing starts one more); the wait is not timed.
+QUIET_MS = 500
+
+
+def runs(page: Any) -> tuple[float, int]:
+    """Return which page load this is, and how many runs Streamlit started in it."""
+    got = page.evaluate("window.__curbsideRuns ? [window.__curbsideRuns.page, "
+                        "window.__curbsideRuns.started] : [0, 0]")
+    return float(got[0]), int(got[1])
+
+
+def settled(page: Any, quiet_ms: int = QUIET_MS) -> float:
+    """Wait until Streamlit has run nothing for ``quiet_ms``; return its last run's end.
+
+    The end is in epoch seconds, as the page recorded it.
+    """
+    page.wait_for_function(
+        "(q) => { const r = window.__curbsideRuns; return r && r.state === 'notRunning' "
+        "&& Date.now() - r.idleAt >= q; }", arg=quiet_ms, polling=20)
+    return float(page.evaluate("window.__curbsideRuns.idleAt")) / 1000
+
+
 def streets_drawn(inner: Any, timeout_ms: int = 30_000) -> int:
     """Wait for a map's offline street layer and return how many streets it holds.
 

@@ -16,7 +16,7 @@ import pytest
 
 from dispatch.cli import main
 from dispatch.store import UnitOfWork, make_engine
-from tests.e2e_helpers import dashboard, idle, shot, sign_in
+from tests.e2e_helpers import RUN_WATCH, dashboard, idle, runs, settled, shot, sign_in
 from tests.test_e2e_browser import _seed as seed_sample_day
 from tests.test_e2e_pages import DESK, Watch
 
@@ -65,6 +65,37 @@ def _first_route(browser: Any, base: str) -> tuple[Any, Watch, Any, Any]:
     stops.first.wait_for()
     page.wait_for_timeout(500)
     return page, watch, frame, stops
+
+
+def test_a_newly_drawn_map_costs_no_second_run(
+        browser: Any, served: tuple[str, str]) -> None:
+    """Each new map (opening the page, choosing a route) used to send streamlit-folium's
+    first answer as soon as it was drawn (its click count: 0 in the browser, ``None``
+    in Python), and Streamlit ran the map's part of the page once more for nothing."""
+    base, _ = served
+    page = sign_in(browser, base, "sup", DESK)
+    watch = Watch(page, base)
+    page.context.add_init_script(RUN_WATCH)
+    page.reload()  # the start page again, now watched
+    page.get_by_text("Signed in as sup").wait_for()
+    settled(page, 1500)
+    load, before = runs(page)
+    page.get_by_role("link", name="Plan and assign").click()
+    page.get_by_role("heading", name="Plan and assign").wait_for()
+    page.locator('iframe[title*="folium"]').first.content_frame.locator(
+        ".leaflet-marker-icon, path.leaflet-interactive").first.wait_for(state="attached")
+    settled(page, 1500)
+    assert runs(page)[0] == load
+    opened = runs(page)[1]
+    assert opened == before + 1, f"opening the page took {opened - before} runs"
+    page.locator('[data-testid="stDataFrame"]').first.click(position={"x": 18, "y": 52})
+    page.get_by_text(re.compile(r"^\S+ · \d+ stops · load ")).wait_for()
+    page.locator('iframe[title*="folium"]').first.content_frame.locator(
+        ".curbside-stop").first.wait_for()
+    settled(page, 1500)
+    assert runs(page) == (load, opened + 1), "choosing a route took more than one run"
+    page.context.close()
+    assert not watch.errors, watch.errors
 
 
 def test_an_edit_swaps_the_routes_inside_the_map_already_drawn(
