@@ -44,7 +44,7 @@ from dispatch.services.requests import (
     create_request,
     nearby_open,
 )
-from geo.geocoding import Geocoder, GeocodeResult
+from geo.geocoding import Geocoder, GeocodeResult, precision_label
 from geo.map_assets import use_local_assets
 from geo.maps import base_map, district_layer, draggable_pin
 
@@ -257,7 +257,7 @@ def _show_match(match: GeocodeResult | None) -> None:
         st.warning(f"Address not found ({_md(repr(match.query))}): check the spelling or the ZIP, "
                    "or click the map to place the pin.")
         return
-    text = (f"Found **{_md(match.matched_address)}** — precision `{match.precision}`, "
+    text = (f"Found **{_md(match.matched_address)}** — {match.precision.label}, "
             f"confidence {match.confidence:.0%}"
             + (f", from {_md(match.source)}" if match.source else ""))
     if is_routable(match.precision, match.confidence) and not match.candidates:
@@ -270,8 +270,8 @@ def _show_match(match: GeocodeResult | None) -> None:
             f"{len(match.candidates)} places fit this address — which one?",
             options=list(range(len(match.candidates))), index=None, key="intake_candidate",
             format_func=lambda i: (f"{_md(match.candidates[i].matched_address)} "
-                                   f"({match.candidates[i].precision}, "
-                                   f"{match.candidates[i].confidence:.0%}"
+                                   f"({precision_label(match.candidates[i].precision)}, "
+                                   f"confidence {match.candidates[i].confidence:.0%}"
                                    + (f", {_md(match.candidates[i].source)}"
                                       if match.candidates[i].source else "") + ")"),
             on_change=_choose_candidate,

@@ -40,6 +40,7 @@ from dispatch.services.triage import (
     triage_counts,
     triage_frame,
 )
+from geo.geocoding import precision_label
 from geo.map_assets import use_local_assets
 from geo.maps import requests_map
 
@@ -159,7 +160,7 @@ table = pd.DataFrame({
     "SLA due": frame["sla_due"].map(_local),
     "overdue": frame["sla_left_h"] < 0,
     "priority": frame["priority_label"],
-    "precision": frame["precision"],
+    "precision": frame["precision"].map(precision_label),
 })
 left, right = st.columns([3, 2])
 with left:

@@ -173,12 +173,12 @@ def test_locate_shows_precision_honestly(
     at.text_input(key="intake_address").input("MAIN ST")
     at.button(key="intake_locate").click().run()
     assert not at.exception
-    assert any("precision `street`" in w.value and "not a house-level" in w.value
+    assert any("street only, house not known" in w.value and "not a house-level" in w.value
                for w in at.warning)
     at.text_input(key="intake_address").input("16815 W VANOWEN ST")
     at.text_input(key="intake_zip").input("91406")
     at.button(key="intake_locate").click().run()
-    assert any("16815 W VANOWEN ST, 91406" in s.value and "precision `point`" in s.value
+    assert any("16815 W VANOWEN ST, 91406" in s.value and "— house number," in s.value
                for s in at.success)
     pin = at.session_state["intake_pin"]
     assert (pin["lon"], pin["lat"], pin["precision"]) == (-118.4994716, 34.19402846, "point")
@@ -560,13 +560,14 @@ def test_needs_location_offers_a_candidate_and_records_the_fix(
     first = queue.index[queue["address"] == "1046 W 37TH ST"][0]
     assert first == 0  # the only open request without a location
     lines = [m.value for m in at.markdown if m.value.startswith("**1.**")]
-    assert lines and "1046 W 37TH ST, 90007 — interpolated" in lines[0]
+    assert lines and ("1046 W 37TH ST, 90007 — house number, estimated between known numbers"
+                      in lines[0])
     # each candidate names the reference layer it rests on (the neighbours' points here)
     assert "source: MyLA311 requests of 1-3 January 2020" in lines[0]
     assert any("numbered streets either side" in c.value for c in at.caption)
     at.button(key=f"use_{pk}_0").click().run()
     assert not at.exception
-    assert any("located (candidate (interpolated))" in s.value for s in at.success)
+    assert any("located (candidate: house number, estimated" in s.value for s in at.success)
     with UnitOfWork(make_engine(seeded_url)) as uow:
         row = uow.requests.get(pk)
         assert row is not None and row.lon is not None and row.district is not None
@@ -591,6 +592,6 @@ def test_needs_location_offers_no_use_for_a_zip_centre(
     at.run()
     assert not at.exception
     lines = [m.value for m in at.markdown if m.value.startswith("**1.**")]
-    assert lines and "— zip" in lines[0]
+    assert lines and "— ZIP code only, street not known" in lines[0]
     assert not [b for b in at.button if b.key and b.key.startswith(f"use_{pk}_")]
     assert any("Too vague to route" in c.value for c in at.caption)
