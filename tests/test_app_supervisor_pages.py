@@ -359,6 +359,40 @@ def test_a_pasadena_address_is_refused_with_the_reason(
     assert _pks(seeded_url) == before
 
 
+def _carrying(at: AppTest, message: str) -> list[str]:
+    """The text of every element on the page that carries ``message``."""
+    kinds = ("markdown", "caption", "info", "warning", "success", "error", "toast", "text")
+    return [str(el.value) for kind in kinds for el in getattr(at, kind, [])
+            if message in str(el.value).replace("\\", "")]
+
+
+@pytest.mark.parametrize(
+    ("address", "zipcode"),
+    [("100 E Colorado Blvd, Pasadena, CA 91101", ""), ("100 E Colorado Blvd", "91101")],
+)
+def test_the_outside_the_city_refusal_is_shown_once(
+    seeded_url: str, monkeypatch: pytest.MonkeyPatch, address: str, zipcode: str
+) -> None:
+    """Issue 13: after Locate and Save, a Pasadena address was refused twice on the page."""
+    message = "not a ZIP of City of Los Angeles"
+    at = _page("intake.py", seeded_url, monkeypatch).run()
+    at.text_input(key="intake_address").input(address)
+    at.text_input(key="intake_zip").input(zipcode)
+    at.button(key="intake_locate").click().run()
+    assert len(_carrying(at, message)) == 1
+    before = _pks(seeded_url)
+    at.button(key="intake_save").click().run()
+    assert not at.exception and _pks(seeded_url) == before
+    assert len(_carrying(at, message)) == 1, _carrying(at, message)
+    at.run()  # and stays once
+    assert len(_carrying(at, message)) == 1, _carrying(at, message)
+    # an address of the city next: the old refusal is gone
+    at.text_input(key="intake_address").input("16815 W VANOWEN ST")
+    at.text_input(key="intake_zip").input("91406")
+    at.button(key="intake_locate").click().run()
+    assert not at.exception and not _carrying(at, message) and not at.error
+
+
 def test_a_second_upload_of_the_same_file_says_nothing_is_new(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
