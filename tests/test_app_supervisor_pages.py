@@ -629,3 +629,33 @@ def test_needs_location_offers_no_use_for_a_zip_centre(
     assert lines and "— ZIP code only, street not known" in lines[0]
     assert not [b for b in at.button if b.key and b.key.startswith(f"use_{pk}_")]
     assert any("Too vague to route" in c.value for c in at.caption)
+
+
+# ----------------------------------------------------------------- requests map
+
+
+def _map_html(at: AppTest) -> str:
+    """The folium HTML the page hands the map component (unescaped once)."""
+    found = [str(el.proto) for el in _walk(at._tree)
+             if getattr(el, "type", "") == "component_instance"]
+    assert len(found) == 1
+    return found[0].replace("\\\\", "\\").replace('\\"', '"')
+
+
+def _walk(node):  # type: ignore[no-untyped-def]
+    children = getattr(node, "children", None)
+    for child in (children.values() if isinstance(children, dict) else []):
+        yield child
+        yield from _walk(child)
+
+
+def test_the_requests_map_has_the_offline_streets_and_one_layer_control(
+    seeded_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13: the Requests map drew no offline streets and showed two layer controls."""
+    at = _page("requests_map.py", seeded_url, monkeypatch).run()
+    assert not at.exception
+    assert int(at.metric[1].value.replace(",", "")) > 0  # the requests themselves, drawn
+    page = _map_html(at)
+    assert "/app/static/streets/los_angeles.json" in page and "tileerror" in page
+    assert page.count("L.control.layers(") == 1
