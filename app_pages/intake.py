@@ -44,7 +44,7 @@ from dispatch.services.requests import (
     create_request,
     nearby_open,
 )
-from geo.geocoding import Geocoder, GeocodeResult
+from geo.geocoding import Geocoder, GeocodeResult, precision_label
 from geo.map_assets import use_local_assets
 from geo.maps import base_map, district_layer, draggable_pin
 
@@ -87,6 +87,7 @@ def _locate() -> None:
     address, zipcode = ss.get("intake_address", ""), ss.get("intake_zip", "")
     match = geocode_address(_geocoder(city.name), address, zipcode)
     ss["intake_match"] = match
+    ss["intake_error"] = None  # a Save refused before stood for the last address
     ss["intake_nearest"] = None
     ss["intake_candidate"] = None
     ss["intake_outside"] = located_outside_city(city, _geocoder(city.name), address, zipcode,
@@ -110,7 +111,8 @@ def _choose_candidate() -> None:
 
 
 def _clear_pin() -> None:
-    for key in ("intake_pin", "intake_match", "intake_nearest", "intake_outside"):
+    for key in ("intake_pin", "intake_match", "intake_nearest", "intake_outside",
+                "intake_error"):
         ss.pop(key, None)
 
 
@@ -202,6 +204,7 @@ def _clicked(lon: float, lat: float) -> None:
     """
     found = address_at_click(city, _geocoder(city.name), lon, lat)
     ss.pop("intake_match", None)  # the pin no longer stands for the typed address
+    ss["intake_error"] = None  # nor does a Save refused before
     ss["intake_nearest"] = found
     ss["intake_outside"] = found.outside
     if found.outside is not None:
@@ -245,7 +248,9 @@ def _intake_map(pin: dict[str, Any] | None, nearby: list[NearbyRequest]) -> foli
 def _show_match(match: GeocodeResult | None) -> None:
     """Say honestly what the geocoder found (and refuse a place outside the city)."""
     if ss.get("intake_outside"):
-        st.error(f"Not taken: {_md(ss['intake_outside'])}.")
+        # once on the page: after a refused Save the same reason stands under the button
+        if ss.get("intake_error") != ss["intake_outside"]:
+            st.error(f"Not taken: {_md(ss['intake_outside'])}.")
         return
     if "intake_match" not in ss:
         return
@@ -257,7 +262,7 @@ def _show_match(match: GeocodeResult | None) -> None:
         st.warning(f"Address not found ({_md(repr(match.query))}): check the spelling or the ZIP, "
                    "or click the map to place the pin.")
         return
-    text = (f"Found **{_md(match.matched_address)}** — precision `{match.precision}`, "
+    text = (f"Found **{_md(match.matched_address)}** — {match.precision.label}, "
             f"confidence {match.confidence:.0%}"
             + (f", from {_md(match.source)}" if match.source else ""))
     if is_routable(match.precision, match.confidence) and not match.candidates:
@@ -270,8 +275,8 @@ def _show_match(match: GeocodeResult | None) -> None:
             f"{len(match.candidates)} places fit this address — which one?",
             options=list(range(len(match.candidates))), index=None, key="intake_candidate",
             format_func=lambda i: (f"{_md(match.candidates[i].matched_address)} "
-                                   f"({match.candidates[i].precision}, "
-                                   f"{match.candidates[i].confidence:.0%}"
+                                   f"({precision_label(match.candidates[i].precision)}, "
+                                   f"confidence {match.candidates[i].confidence:.0%}"
                                    + (f", {_md(match.candidates[i].source)}"
                                       if match.candidates[i].source else "") + ")"),
             on_change=_choose_candidate,

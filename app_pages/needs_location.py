@@ -13,7 +13,7 @@ from dispatch.errors import DispatchError
 from dispatch.model import ROUTABLE_PRECISIONS
 from dispatch.services.geocoding import needs_location, needs_location_count
 from dispatch.services.requests import fix_location
-from geo.geocoding import Candidate, Precision, describe_method
+from geo.geocoding import Candidate, Precision, describe_method, precision_label
 from geo.map_assets import use_local_assets
 from geo.maps import base_map, district_layer, draggable_pin
 
@@ -36,11 +36,17 @@ if not rows:
     st.success("Every open request has a trustworthy location.")
     st.stop()
 
+
+def _percent(confidence: float | None) -> str:
+    """Return a stored confidence (0 to 1) as people read it: ``85%`` (``—`` if none)."""
+    return "—" if confidence is None else f"{confidence:.0%}"
+
+
 table = pd.DataFrame([{
     "pk": r.id, "request": r.external_id,
     "category": city.category_labels.get(r.category, r.category), "address": r.address,
-    "zip": r.zipcode, "precision": r.geocode_precision or "none",
-    "confidence": r.geocode_confidence, "district": r.district,
+    "zip": r.zipcode, "precision": precision_label(r.geocode_precision),
+    "confidence": _percent(r.geocode_confidence), "district": r.district,
 } for r in rows])
 st.metric("Waiting for a location", f"{waiting:,}")
 if waiting > len(table):
@@ -58,7 +64,8 @@ MANUAL_PRECISIONS = frozenset({Precision.POINT, Precision.INTERPOLATED})
 
 
 def _save(lon: float, lat: float, how: str, matched: str | None,
-          precision: str = "manual", confidence: float = 1.0) -> None:
+          precision: str = "manual", confidence: float = 1.0, shown: str | None = None) -> None:
+    """Record the fix (``how`` is stored as it is); the message says ``shown`` (or ``how``)."""
     try:
         with unit_of_work() as uow:
             district = fix_location(uow, city, row.id, lon, lat, how=how, matched_address=matched,
@@ -66,7 +73,7 @@ def _save(lon: float, lat: float, how: str, matched: str | None,
     except DispatchError as err:
         st.error(str(err))
         return
-    st.session_state["flash"] = (f"{row.external_id} located ({how})"
+    st.session_state["flash"] = (f"{row.external_id} located ({shown or how})"
                                  + (f", district {district}" if district else ""))
     st.rerun()
 
@@ -98,8 +105,8 @@ def _source_text(source: str) -> str:
 
 for i, cand in enumerate(candidates):
     cols = st.columns([4, 1])
-    cols[0].write(f"**{i + 1}.** {cand.matched_address} — {cand.precision}, confidence "
-                  f"{cand.confidence:.2f}, source: {_source_text(cand.source)}")
+    cols[0].write(f"**{i + 1}.** {cand.matched_address} — {precision_label(cand.precision)}, "
+                  f"confidence {_percent(cand.confidence)}, source: {_source_text(cand.source)}")
     if Precision(cand.precision) not in ROUTABLE_PRECISIONS:
         # a street or ZIP centre would leave the request here anyway: offer no *Use*
         cols[1].caption("Too vague to route: click the map")
@@ -107,11 +114,15 @@ for i, cand in enumerate(candidates):
     if cols[1].button("Use", key=f"use_{row.id}_{i}"):
         # a house-level candidate becomes the supervisor's fix; an intersection keeps its
         # own precision and confidence
+        # the event keeps the code (``candidate (interpolated)``); the message the label
+        shown = f"candidate: {precision_label(cand.precision)}"
         if Precision(cand.precision) in MANUAL_PRECISIONS:
-            _save(cand.lon, cand.lat, f"candidate ({cand.precision})", cand.matched_address)
+            _save(cand.lon, cand.lat, f"candidate ({cand.precision})", cand.matched_address,
+                  shown=shown)
         else:
             _save(cand.lon, cand.lat, f"candidate ({cand.precision})", cand.matched_address,
-                  precision=str(cand.precision), confidence=float(cand.confidence))
+                  precision=str(cand.precision), confidence=float(cand.confidence),
+                  shown=shown)
 
 bounds = list(city.boundary.bounds)
 fmap = base_map(bounds, streets_url=streets_url(city))
@@ -119,8 +130,9 @@ if city.has_districts and city.districts is not None:
     district_layer(city.districts).add_to(fmap)
 for i, cand in enumerate(candidates):
     # folium wants (lat, lon): (lon, lat) -> (lat, lon)
-    folium.Marker([cand.lat, cand.lon], tooltip=f"{i + 1}. {cand.precision}",
-                  popup=folium.Popup(folium.Html(f"{i + 1}. {cand.precision}", script=False)),
+    tip = f"{i + 1}. {precision_label(cand.precision)}"
+    folium.Marker([cand.lat, cand.lon], tooltip=tip,
+                  popup=folium.Popup(folium.Html(tip, script=False)),
                   icon=folium.DivIcon(html=f'<div style="font:bold 14px sans-serif;'
                                            f'color:#c0392b">{i + 1}</div>')).add_to(fmap)
 if candidates:

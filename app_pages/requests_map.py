@@ -104,7 +104,9 @@ if data.points is not None and not data.points.empty:
         .dt.strftime("%Y-%m-%d %H:%M"),
         category=data.points["category"].map(lambda c: categories.get(c, c)),
     )
-    fmap = requests_map(shown, city.districts, label_colours, POPUP_FIELDS)
+    # requests_map brings its own layer control
+    fmap = requests_map(shown, city.districts, label_colours, POPUP_FIELDS,
+                        streets_url=streets_url(city))
     how = "Points are clustered; zoom in to see single requests."
 else:
     fmap = base_map([float(b) for b in city.districts.total_bounds]
@@ -115,6 +117,7 @@ else:
     if data.cells is not None and not data.cells.empty:
         spots_pane().add_to(fmap)
         count_layer(data.cells).add_to(fmap)
+    folium.LayerControl(collapsed=True).add_to(fmap)
     how = (f"{data.located:,} requests are more than {MAX_MARKERS:,}: hexagons show how many "
            "there are in each place. Zoom in: below that number in view, the requests "
            "themselves appear.")
@@ -122,7 +125,6 @@ if view.get("bbox"):
     west, south, east, north = view["bbox"]
     # Leaflet wants [[south, west], [north, east]]: (lon, lat) -> (lat, lon)
     fmap.fit_bounds([[south, west], [north, east]])
-folium.LayerControl(collapsed=True).add_to(fmap)
 if not city.has_districts:
     st.caption(city.districts_note)
 # Follow the map's view only where it matters: hexagons (too many to draw), or a

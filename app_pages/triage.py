@@ -18,7 +18,7 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
-from app_pages.common import pack, require_page, unit_of_work
+from app_pages.common import pack, require_page, streets_url, unit_of_work
 from dispatch.auth import SUPERVISING
 from dispatch.errors import DispatchError
 from dispatch.services.intake import click_lonlat, nearest_request
@@ -40,6 +40,7 @@ from dispatch.services.triage import (
     triage_counts,
     triage_frame,
 )
+from geo.geocoding import precision_label
 from geo.map_assets import use_local_assets
 from geo.maps import requests_map
 
@@ -159,7 +160,7 @@ table = pd.DataFrame({
     "SLA due": frame["sla_due"].map(_local),
     "overdue": frame["sla_left_h"] < 0,
     "priority": frame["priority_label"],
-    "precision": frame["precision"],
+    "precision": frame["precision"].map(precision_label),
 })
 left, right = st.columns([3, 2])
 with left:
@@ -190,7 +191,8 @@ with right:
         category=located["category_label"], **{
             "age (h)": located["age_h"], "SLA due": located["sla_due"].map(_local),
             "priority": located["priority_label"]})
-    fmap = requests_map(for_map, city.districts, colours, POPUP_FIELDS)
+    fmap = requests_map(for_map, city.districts, colours, POPUP_FIELDS,
+                        streets_url=streets_url(city))
     if len(located):
         # Show the filtered requests, not the whole city: refit the map's own FitBounds
         # (a second fit_bounds element is ignored by st_folium).

@@ -10,7 +10,9 @@ Every map also loads ``static/vendor/curbside/leaflet-setup.js`` after Leaflet. 
 popups still build their content with jQuery's ``$(html)[0]``: the file defines a ``$``
 of a few lines that does just that, so popups work without shipping jQuery. It also
 tells Leaflet where its marker images are, which it fails to guess inside the
-streamlit-folium frame.
+streamlit-folium frame, and keeps the attribution short (no "Leaflet" prefix) and
+focusable. ``static/vendor/curbside/map.css`` cuts the attribution to one line on a map
+narrower than 500 px (a phone), opened in full by a hover or a tap.
 """
 
 from __future__ import annotations
@@ -34,8 +36,12 @@ LOCAL_ASSETS: Mapping[str, str] = {
 }
 
 
-#: Loaded after Leaflet in every map: the ``$`` folium's popups use, Leaflet's image path.
+#: Loaded after Leaflet in every map: the ``$`` folium's popups use, Leaflet's image path,
+#: a short attribution (no prefix) that a tap can open.
 LEAFLET_SETUP = "curbside/leaflet-setup.js"
+
+#: Loaded with every map: the attribution on one line on a narrow map (a phone).
+MAP_CSS = "curbside/map.css"
 
 
 def _walk(element: Element) -> Iterator[Element]:
@@ -69,4 +75,5 @@ def use_local_assets(m: folium.Map, base_url: str = DEFAULT_BASE_URL) -> folium.
                      if name in LOCAL_ASSETS]
             setattr(element, attr, local)
     m.default_js = [*m.default_js, ("curbside_setup", f"{base}/{LEAFLET_SETUP}")]
+    m.default_css = [*m.default_css, ("curbside_css", f"{base}/{MAP_CSS}")]
     return m

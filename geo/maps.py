@@ -1367,6 +1367,7 @@ def requests_map(
     district_id_field: str = "district",
     district_name_field: str = "name",
     max_text_chars: int | None = 120,
+    streets_url: str | None = None,
 ) -> folium.Map:
     """Build the complete request map: base, districts, categories, routes, legend.
 
@@ -1391,11 +1392,13 @@ def requests_map(
         See :func:`district_layer`.
     max_text_chars
         See :func:`requests_layer`.
+    streets_url
+        See :func:`base_map`: the city's offline street lines.
 
     Returns
     -------
     folium.Map
-        The map with a layer control and a category legend.
+        The map with its one layer control (add no other) and a category legend.
 
     Raises
     ------
@@ -1424,7 +1427,8 @@ def requests_map(
             "requests_map has nothing to fit the view to: no districts and no request "
             "with valid lon/lat"
         )
-    m = base_map(bounds, tiles=tiles, offline_background=offline_background)
+    m = base_map(bounds, tiles=tiles, offline_background=offline_background,
+                 streets_url=streets_url)
     if districts is not None and len(districts):
         district_layer(districts, district_id_field, district_name_field).add_to(m)
     groups = requests_layer(requests, colours, popup_fields, max_text_chars=max_text_chars)

@@ -173,12 +173,12 @@ def test_locate_shows_precision_honestly(
     at.text_input(key="intake_address").input("MAIN ST")
     at.button(key="intake_locate").click().run()
     assert not at.exception
-    assert any("precision `street`" in w.value and "not a house-level" in w.value
+    assert any("street only, house not known" in w.value and "not a house-level" in w.value
                for w in at.warning)
     at.text_input(key="intake_address").input("16815 W VANOWEN ST")
     at.text_input(key="intake_zip").input("91406")
     at.button(key="intake_locate").click().run()
-    assert any("16815 W VANOWEN ST, 91406" in s.value and "precision `point`" in s.value
+    assert any("16815 W VANOWEN ST, 91406" in s.value and "— house number," in s.value
                for s in at.success)
     pin = at.session_state["intake_pin"]
     assert (pin["lon"], pin["lat"], pin["precision"]) == (-118.4994716, 34.19402846, "point")
@@ -357,6 +357,40 @@ def test_a_pasadena_address_is_refused_with_the_reason(
     assert not at.exception
     assert any("not a ZIP of City of Los Angeles" in e.value for e in at.error)
     assert _pks(seeded_url) == before
+
+
+def _carrying(at: AppTest, message: str) -> list[str]:
+    """The text of every element on the page that carries ``message``."""
+    kinds = ("markdown", "caption", "info", "warning", "success", "error", "toast", "text")
+    return [str(el.value) for kind in kinds for el in getattr(at, kind, [])
+            if message in str(el.value).replace("\\", "")]
+
+
+@pytest.mark.parametrize(
+    ("address", "zipcode"),
+    [("100 E Colorado Blvd, Pasadena, CA 91101", ""), ("100 E Colorado Blvd", "91101")],
+)
+def test_the_outside_the_city_refusal_is_shown_once(
+    seeded_url: str, monkeypatch: pytest.MonkeyPatch, address: str, zipcode: str
+) -> None:
+    """Issue 13: after Locate and Save, a Pasadena address was refused twice on the page."""
+    message = "not a ZIP of City of Los Angeles"
+    at = _page("intake.py", seeded_url, monkeypatch).run()
+    at.text_input(key="intake_address").input(address)
+    at.text_input(key="intake_zip").input(zipcode)
+    at.button(key="intake_locate").click().run()
+    assert len(_carrying(at, message)) == 1
+    before = _pks(seeded_url)
+    at.button(key="intake_save").click().run()
+    assert not at.exception and _pks(seeded_url) == before
+    assert len(_carrying(at, message)) == 1, _carrying(at, message)
+    at.run()  # and stays once
+    assert len(_carrying(at, message)) == 1, _carrying(at, message)
+    # an address of the city next: the old refusal is gone
+    at.text_input(key="intake_address").input("16815 W VANOWEN ST")
+    at.text_input(key="intake_zip").input("91406")
+    at.button(key="intake_locate").click().run()
+    assert not at.exception and not _carrying(at, message) and not at.error
 
 
 def test_a_second_upload_of_the_same_file_says_nothing_is_new(
@@ -560,13 +594,14 @@ def test_needs_location_offers_a_candidate_and_records_the_fix(
     first = queue.index[queue["address"] == "1046 W 37TH ST"][0]
     assert first == 0  # the only open request without a location
     lines = [m.value for m in at.markdown if m.value.startswith("**1.**")]
-    assert lines and "1046 W 37TH ST, 90007 — interpolated" in lines[0]
+    assert lines and ("1046 W 37TH ST, 90007 — house number, estimated between known numbers"
+                      in lines[0])
     # each candidate names the reference layer it rests on (the neighbours' points here)
     assert "source: MyLA311 requests of 1-3 January 2020" in lines[0]
     assert any("numbered streets either side" in c.value for c in at.caption)
     at.button(key=f"use_{pk}_0").click().run()
     assert not at.exception
-    assert any("located (candidate (interpolated))" in s.value for s in at.success)
+    assert any("located (candidate: house number, estimated" in s.value for s in at.success)
     with UnitOfWork(make_engine(seeded_url)) as uow:
         row = uow.requests.get(pk)
         assert row is not None and row.lon is not None and row.district is not None
@@ -591,6 +626,36 @@ def test_needs_location_offers_no_use_for_a_zip_centre(
     at.run()
     assert not at.exception
     lines = [m.value for m in at.markdown if m.value.startswith("**1.**")]
-    assert lines and "— zip" in lines[0]
+    assert lines and "— ZIP code only, street not known" in lines[0]
     assert not [b for b in at.button if b.key and b.key.startswith(f"use_{pk}_")]
     assert any("Too vague to route" in c.value for c in at.caption)
+
+
+# ----------------------------------------------------------------- requests map
+
+
+def _map_html(at: AppTest) -> str:
+    """The folium HTML the page hands the map component (unescaped once)."""
+    found = [str(el.proto) for el in _walk(at._tree)
+             if getattr(el, "type", "") == "component_instance"]
+    assert len(found) == 1
+    return found[0].replace("\\\\", "\\").replace('\\"', '"')
+
+
+def _walk(node):  # type: ignore[no-untyped-def]
+    children = getattr(node, "children", None)
+    for child in (children.values() if isinstance(children, dict) else []):
+        yield child
+        yield from _walk(child)
+
+
+def test_the_requests_map_has_the_offline_streets_and_one_layer_control(
+    seeded_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13: the Requests map drew no offline streets and showed two layer controls."""
+    at = _page("requests_map.py", seeded_url, monkeypatch).run()
+    assert not at.exception
+    assert int(at.metric[1].value.replace(",", "")) > 0  # the requests themselves, drawn
+    page = _map_html(at)
+    assert "/app/static/streets/los_angeles.json" in page and "tileerror" in page
+    assert page.count("L.control.layers(") == 1

@@ -170,6 +170,19 @@ def test_layer_control_lists_every_category(districts: gpd.GeoDataFrame) -> None
     assert {"graffiti", "bulky_items", "dead_animal", "Districts"} <= set(names)
 
 
+@pytest.mark.parametrize("streets_url", [None, "/app/static/streets/x.json"])
+def test_the_requests_map_has_one_layer_control_and_the_offline_streets(
+    districts: gpd.GeoDataFrame, streets_url: str | None
+) -> None:
+    """Issue 13: the Requests map drew no offline streets and showed two layer controls."""
+    page = render(maps.requests_map(small_requests(), districts, COLOURS, ["address"],
+                                    streets_url=streets_url))
+    assert page.count("L.control.layers(") == 1
+    assert ("tileerror" in page) is (streets_url is not None)
+    if streets_url is not None:
+        assert streets_url in page
+
+
 @needs_node
 def test_points_get_their_category_colour_and_leaflet_lat_lon_order(tmp_path: Path) -> None:
     frame = synthetic_requests(300, seed=3)

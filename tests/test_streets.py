@@ -112,14 +112,17 @@ def test_a_map_loads_the_streets_only_when_asked() -> None:
 
 
 def test_every_page_map_can_fall_back_to_the_streets() -> None:
-    """Each ``base_map`` a page draws names the city's street lines (issue 13)."""
+    """Each ``base_map`` or ``requests_map`` a page draws names the city's street lines
+    (issue 13: the Requests map and Triage drew none)."""
     import ast
 
     calls = []
     for path in sorted((ROOT / "app_pages").glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-                    and node.func.id == "base_map"):
-                calls.append((path.name, {k.arg for k in node.keywords}))
-    assert len(calls) >= 8
-    assert [name for name, kw in calls if "streets_url" not in kw] == []
+                    and node.func.id in ("base_map", "requests_map")):
+                calls.append((path.name, node.func.id, {k.arg for k in node.keywords}))
+    assert len(calls) >= 10
+    assert {(name, f) for name, f, _ in calls} >= {("requests_map.py", "requests_map"),
+                                                   ("triage.py", "requests_map")}
+    assert [(name, f) for name, f, kw in calls if "streets_url" not in kw] == []

@@ -29,6 +29,7 @@ from dispatch.planning.planner import DEFAULT_TIME_LIMIT_S
 from dispatch.state import StopStatus
 from dispatch.store import RequestFilter, UnitOfWork
 from dispatch.store.plans import new_plan_row, plan_from_rows, request_pk, stop_key
+from geo.geocoding import precision_label
 
 #: Local time at which a day's plan is made (the supervisor's 7 a.m.).
 MORNING = time(7, 0)
@@ -252,8 +253,8 @@ def _explain_untrusted(plan: Plan, untrusted: Mapping[str, tuple[str | None, flo
             precision, confidence = untrusted[u.request_id]
             u = Unplanned(u.stop, Reason(
                 ReasonKind.NEEDS_LOCATION,
-                f"precision {precision}, confidence {confidence or 0:.2f}; confirm it in "
-                "Needs location"))
+                f"position: {precision_label(precision)}, confidence {confidence or 0:.0%}; "
+                "confirm it in Needs location"))
         out.append(u)
     return dataclasses.replace(plan, unplanned=out)
 

@@ -2,8 +2,8 @@
 
 Modules, by concern:
 
-* :mod:`~geo.geocoding.result`: :class:`Precision`, :class:`Method` (with the plain-words
-  explanation of each), :class:`GeocodeResult` and its :class:`Candidate` s;
+* :mod:`~geo.geocoding.result`: :class:`Precision` (with the label of each), :class:`Method`
+  (with the plain-words explanation of each), :class:`GeocodeResult` and its :class:`Candidate` s;
 * :mod:`~geo.geocoding.protocol`: the :class:`Geocoder` protocol;
 * :mod:`~geo.geocoding.tuning`: :class:`GeocoderTuning`, every tunable number;
 * :mod:`~geo.geocoding.index`: the query-independent index of an address reference;
@@ -25,17 +25,20 @@ from geo.geocoding.protocol import Geocoder
 from geo.geocoding.result import (
     GEOCODER_PRECISIONS,
     HOUSE_LEVEL,
+    PRECISION_LABELS,
     Candidate,
     GeocodeResult,
     Method,
     Precision,
     as_precision,
     describe_method,
+    precision_label,
 )
 
 __all__ = [
     "GEOCODER_PRECISIONS",
     "HOUSE_LEVEL",
+    "PRECISION_LABELS",
     "Candidate",
     "GeocodeResult",
     "Geocoder",
@@ -43,4 +46,5 @@ __all__ = [
     "Precision",
     "as_precision",
     "describe_method",
+    "precision_label",
 ]

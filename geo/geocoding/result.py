@@ -15,6 +15,7 @@ from geo.errors import GeocodeError
 __all__ = [
     "GEOCODER_PRECISIONS",
     "HOUSE_LEVEL",
+    "PRECISION_LABELS",
     "Candidate",
     "GeocodeResult",
     "Method",
@@ -22,6 +23,7 @@ __all__ = [
     "as_precision",
     "describe_method",
     "not_located",
+    "precision_label",
 ]
 
 
@@ -31,7 +33,7 @@ class Precision(StrEnum):
     ``point`` to ``none`` are the geocoder's answers. Two more values describe positions
     that did not come from the geocoder: ``source`` (the coordinates came with the record
     from the city's own system) and ``manual`` (a person placed the pin). The database
-    stores the value (a string).
+    stores the value (a string); people read :attr:`label`.
     """
 
     POINT = "point"
@@ -43,6 +45,44 @@ class Precision(StrEnum):
     NONE = "none"
     SOURCE = "source"
     MANUAL = "manual"
+
+    @property
+    def label(self) -> str:
+        """Return the plain words a page shows for this precision (never the code)."""
+        return PRECISION_LABELS[self]
+
+
+#: What each precision is called on the pages: the one table of them (issue 13).
+PRECISION_LABELS: dict[Precision, str] = {
+    Precision.POINT: "house number",
+    Precision.INTERPOLATED: "house number, estimated between known numbers",
+    Precision.INTERSECTION: "at an intersection",
+    Precision.BLOCK: "on the block, house not known",
+    Precision.STREET: "street only, house not known",
+    Precision.ZIP: "ZIP code only, street not known",
+    Precision.NONE: "not located",
+    Precision.SOURCE: "from the city's own system",
+    Precision.MANUAL: "placed by hand",
+}
+
+
+def precision_label(value: Precision | str | None) -> str:
+    """Return the plain words for a precision as stored (see :data:`PRECISION_LABELS`).
+
+    Parameters
+    ----------
+    value : Precision, str or None
+        The stored precision; ``None`` (nothing recorded) reads as *not located*.
+
+    Returns
+    -------
+    str
+        The label; a string that is no precision is shown as it is (it is not hidden).
+    """
+    try:
+        return as_precision(value).label
+    except GeocodeError:
+        return str(value)
 
 
 def as_precision(value: Precision | str | None) -> Precision:

@@ -5,6 +5,9 @@
  *    in a list.
  * 2. Leaflet guesses where its marker images are from leaflet.css, which a map embedded
  *    by streamlit-folium loads too late: name the folder next to this file.
+ * 3. The attribution is kept short: no "Leaflet" prefix (the data's attributions stay),
+ *    and it can take the focus, so a tap on a phone shows it in full (map.css cuts it to
+ *    one line on a narrow map).
  */
 (function () {
   if (typeof window.$ === "undefined") {
@@ -17,5 +20,16 @@
   var me = document.currentScript && document.currentScript.src;
   if (me && window.L && L.Icon && L.Icon.Default) {
     L.Icon.Default.imagePath = me.replace(/curbside\/leaflet-setup\.js.*$/, "leaflet/images/");
+  }
+  if (window.L && L.Control && L.Control.Attribution && L.Map) {
+    L.Control.Attribution.prototype.options.prefix = false;
+    // runs after Leaflet's own hook has added the attribution control to the map
+    L.Map.addInitHook(function () {
+      var control = this.attributionControl;
+      if (!control) { return; }
+      var box = control.getContainer();
+      box.tabIndex = 0;
+      box.setAttribute("aria-label", "Map data sources and licences");
+    });
   }
 })();
