@@ -18,7 +18,7 @@ from dispatch.cli import main
 from dispatch.store import UnitOfWork, make_engine
 from tests.e2e_helpers import RUN_WATCH, dashboard, idle, runs, settled, shot, sign_in
 from tests.test_e2e_browser import _seed as seed_sample_day
-from tests.test_e2e_pages import DESK, Watch
+from tests.test_e2e_pages import DESK, PHONE, Watch
 
 pytestmark = pytest.mark.browser
 
@@ -96,6 +96,41 @@ def test_a_newly_drawn_map_costs_no_second_run(
     assert runs(page) == (load, opened + 1), "choosing a route took more than one run"
     page.context.close()
     assert not watch.errors, watch.errors
+
+
+def test_on_a_phone_a_route_chosen_below_the_map_is_zoomed_to_and_takes_clicks(
+        browser: Any, served: tuple[str, str]) -> None:
+    """On a 390 px phone the route list sits below the map: choosing a route drew the
+    new map out of sight, its animated fit never ran, and it stayed at the whole city's
+    zoom with the depot's marker over the stops, so a tap on a stop chose nothing."""
+    base, _ = served
+    page = sign_in(browser, base, "sup", PHONE)
+    watch = Watch(page, base)
+    page.goto(f"{base}/plan")
+    page.get_by_role("heading", name="Plan and assign").wait_for()
+    idle(page)
+    inner = page.locator('iframe[title*="folium"]').first.content_frame
+    inner.locator(".leaflet-marker-icon").first.wait_for(state="attached")
+    plan_zoom = inner.locator("body").evaluate("() => window.map.getZoom()")
+    rows = page.locator('[data-testid="stDataFrame"]').first
+    rows.scroll_into_view_if_needed()
+    rows.click(position={"x": 18, "y": 52})
+    page.get_by_text(re.compile(r"^\S+ · \d+ stops · load ")).wait_for()
+    idle(page)
+    frame = page.locator('iframe[title*="folium"]').first
+    frame.scroll_into_view_if_needed()
+    stops = frame.content_frame.locator(".curbside-stop")
+    stops.first.wait_for()
+    zoom = frame.content_frame.locator("body").evaluate("() => window.map.getZoom()")
+    assert zoom > plan_zoom, (plan_zoom, zoom)  # closer than the whole plan
+    stops.first.click(timeout=10_000)
+    page.get_by_text("1 stop chosen", exact=True).wait_for()
+    shot(page, "plan-route-phone")
+    page.context.close()
+    # opened by its address, Streamlit's start first probes /plan/_stcore/health and
+    # /plan/_stcore/host-config (its guess that the app lives under /plan): those two
+    # 404s are Streamlit's start, not the page's
+    assert not [e for e in watch.errors if "/plan/_stcore/" not in e], watch.errors
 
 
 def test_an_edit_swaps_the_routes_inside_the_map_already_drawn(

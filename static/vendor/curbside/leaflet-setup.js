@@ -8,6 +8,11 @@
  * 3. The attribution is kept short: no "Leaflet" prefix (the data's attributions stay),
  *    and it can take the focus, so a tap on a phone shows it in full (map.css cuts it to
  *    one line on a narrow map).
+ * 4. folium's script fits each map to its bounds without animation. An animated fit
+ *    waits for the browser's next frames, which never come to a frame off the screen:
+ *    on a phone, choosing a route in the list below the map drew the new map out of
+ *    sight, its zoom stayed at the whole city, and the route's depot marker covered
+ *    its stops.
  */
 (function () {
   if (typeof window.$ === "undefined") {
@@ -30,6 +35,14 @@
       var box = control.getContainer();
       box.tabIndex = 0;
       box.setAttribute("aria-label", "Map data sources and licences");
+    });
+  }
+  if (window.L && L.Map) {
+    L.Map.addInitHook(function () {
+      var map = this, fitBounds = map.fitBounds;
+      map.fitBounds = function (bounds, options) {
+        return fitBounds.call(map, bounds, L.extend({animate: false}, options));
+      };
     });
   }
 })();
