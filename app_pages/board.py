@@ -90,7 +90,7 @@ def _add_to_route(board: Board, item: WaitingWork) -> None:
     except DispatchError as err:
         st.error(f"Add to a route: {err}")
         return
-    crews = ", ".join(change.crews()) or "no crew (it stays unplanned)"
+    crews = change.named() or "no crew (it stays unplanned)"
     st.session_state["board_flash"] = f"{item.request_id} added: {crews}"
     st.rerun()
 

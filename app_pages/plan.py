@@ -13,7 +13,7 @@ from app_pages.common import pack, require_page, streets_url, unit_of_work
 from dispatch.auth import Role
 from dispatch.errors import DispatchError
 from dispatch.planning import Plan
-from dispatch.planning.targets import rank_move_targets
+from dispatch.planning.targets import MoveTarget, rank_move_targets
 from dispatch.services import workflow as wf
 from dispatch.services.planning import (
     default_plan_date,
@@ -48,7 +48,8 @@ def _run(action: str, fn, *args, **kwargs) -> None:  # type: ignore[no-untyped-d
         st.error(f"{action}: {err}")
         return
     if isinstance(result, wf.PlanChange) and result.crews():
-        st.session_state["flash"] = f"{action}: routes of {', '.join(result.crews())} changed"
+        # a re-optimise changes dozens of routes: name a few, count the rest
+        st.session_state["flash"] = f"{action}: routes of {result.named()} changed"
     else:
         st.session_state["flash"] = f"{action}: done"
     st.rerun()
@@ -312,6 +313,16 @@ def _map_choice(out: dict[str, object] | None, shown: list[int], map_key: str) -
         st.rerun(scope="fragment")
 
 
+def _target_label(t: MoveTarget) -> str:
+    """Return how a move target is offered: crew, distance, and the room it has left."""
+    room = (f"{t.spare_s // 60} min free" if t.has_room
+            else "full: no time left" if t.spare_s <= 0 else "full: no capacity left")
+    if t.distance_m is None:
+        return f"{t.crew} · {room}"
+    where = "its nearest stop" if t.measured_from == "stop" else "its depot (no stops)"
+    return f"{t.crew} · {t.distance_m / 1000:.1f} km to {where} · {room}"
+
+
 def _move_chosen(pks: list[int]) -> None:
     """Offer to move the chosen stops (request primary keys) to one crew, nearest first."""
     if not pks:
@@ -332,12 +343,14 @@ def _move_chosen(pks: list[int]) -> None:
                                     exclude=details.removed) for pk in pks]
         common = set.intersection(*({t.crew for t in r} for r in ranked))
         offer = [t.crew for t in ranked[0] if t.crew in common]
+        first = {t.crew: t for t in ranked[0]}
         if not offer:
             st.info("No other crew serves every chosen stop's category and "
                     f"{city.district_label.lower()}; choose fewer stops.")
             return
         to_crew = st.selectbox(f"Move the {len(pks)} chosen stop(s) to", offer,
-                               key="move_many_target")
+                               key="move_many_target",
+                               format_func=lambda c: _target_label(first[c]))
         sure = status != "assigned" or st.checkbox(
             "I confirm re-planning an assigned plan", key="move_many_confirm")
         if st.button(f"Move {len(pks)} stop(s)", disabled=not (to_crew and sure),
@@ -383,11 +396,7 @@ def move_or_lock(confirm: bool) -> None:
     by_crew = {t.crew: t for t in ranked}
 
     def target_label(crew: str) -> str:
-        t = by_crew[crew]
-        if t.distance_m is None:
-            return crew
-        where = "its nearest stop" if t.measured_from == "stop" else "its depot (no stops)"
-        return f"{crew} · {t.distance_m / 1000:.1f} km to {where}"
+        return _target_label(by_crew[crew])
 
     district = stops_of[rid].district
     if not ranked:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -233,6 +234,27 @@ def test_move_target_distance_is_to_the_nearest_stop_or_the_depot() -> None:
     assert (twin.distance_m or 0) > 1000
 
 
+@pytest.mark.parametrize(("end_h", "reserve_s", "max_h", "stops", "spare_s", "spare_load"), [
+    (6, 0, None, 3, 2 * 3600, 37),          # back two hours before the shift ends
+    (8, 0, None, 3, 0, 37),                 # back at the shift's end: no time left
+    (6, 1800, None, 3, 5400, 37),           # the reserve it keeps is not spare
+    (6, 0, 5, 3, 0, 37),                    # a 5-hour day ends before the shift does
+    (2, 0, None, 40, 6 * 3600, 0),          # every item of capacity used
+])
+def test_move_targets_say_how_much_room_each_crew_has(
+    end_h: int, reserve_s: int, max_h: int | None, stops: int, spare_s: int,
+    spare_load: int,
+) -> None:
+    """A move to a crew without room is refused: the targets offered now say which crews
+    have time and capacity left, so a supervisor need not find out by trying."""
+    route = replace(_route("c", [_stop(f"s{i}", -118.29, 34.07) for i in range(stops)]),
+                    end=T0 + dt.timedelta(hours=end_h), reserve_s=reserve_s,
+                    max_duration_s=None if max_h is None else max_h * 3600)
+    (target,) = rank_move_targets(HERE, None, [route])
+    assert (target.spare_s, target.spare_load) == (spare_s, spare_load)
+    assert target.has_room == (spare_s > 0 and spare_load > 0)
+
+
 def test_page_offers_only_crews_serving_the_stop_district_nearest_first(
     planned_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -261,6 +283,7 @@ def test_page_offers_only_crews_serving_the_stop_district_nearest_first(
         same_skill = [r for r in plan.routes if stop.category in r.skills and r.crew != crew]
         assert len(offered) < len(same_skill)
         assert "km to its" in offered[0]
+        assert all(o.endswith(" min free") or " · full: " in o for o in offered)
 
 
 # --------------------------------------------------------------- 4. route list
@@ -581,3 +604,16 @@ def test_re_optimising_an_unchanged_plan_re_solves_every_group(tmp_path: Path) -
         after = {r.crew_name: [s.request_id for s in r.stops] for r in row.routes}
     engine.dispose()
     assert all(after.get(crew) != order for crew, order in shuffled.items()), (shuffled, after)
+
+
+@pytest.mark.parametrize(("crews", "line"), [
+    ([], ""),
+    (["A"], "A"),
+    (["A", "B", "C", "D"], "A, B, C, D"),
+    (["A", "B", "C", "D", "E"], "5 crews: A, B, C and 2 more"),
+    ([f"C{i:02d}" for i in range(34)], "34 crews: C00, C01, C02 and 31 more"),
+])
+def test_a_confirmation_names_a_few_crews_and_counts_the_rest(crews: list[str],
+                                                               line: str) -> None:
+    """A re-optimise's confirmation used to list every crew whose route changed (34)."""
+    assert wf.PlanChange(added={c: ["1"] for c in crews}).named() == line

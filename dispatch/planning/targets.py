@@ -35,11 +35,36 @@ class MoveTarget:
     measured_from
         ``"stop"`` when measured to one of the route's stops, ``"depot"`` when the route
         has no located stop and its depot was used.
+    spare_s
+        Crew time left after the route as planned: from its planned return to the end of
+        its shift (less the reserve it keeps, and within its longest working day), in
+        seconds; 0 when there is none.
+    spare_load
+        Capacity left (items), 0 when full.
     """
 
     crew: str
     distance_m: float | None
     measured_from: str
+    spare_s: int = 0
+    spare_load: int = 0
+
+    @property
+    def has_room(self) -> bool:
+        """Whether the crew has any time and capacity left for another stop."""
+        return self.spare_s > 0 and self.spare_load > 0
+
+
+def spare_of(route: Route) -> tuple[int, int]:
+    """Return the crew time (seconds) and capacity (items) a route leaves unused.
+
+    The time runs from the route's planned return to its shift's end less the reserve
+    it keeps (or to its start plus its longest working day, when that comes first).
+    """
+    latest = route.shift_end.timestamp() - route.reserve_s
+    if route.max_duration_s is not None:
+        latest = min(latest, route.start.timestamp() + route.max_duration_s)
+    return max(0, int(latest - route.end.timestamp())), max(0, route.capacity - route.load)
 
 
 def _haversine_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
@@ -107,16 +132,17 @@ def rank_move_targets(
             continue
         if not serves(route, stop, territories.get(route.crew)):
             continue
+        spare = spare_of(route)
         if stop.lon is None or stop.lat is None:
-            out.append(MoveTarget(route.crew, None, "stop"))
+            out.append(MoveTarget(route.crew, None, "stop", *spare))
             continue
         near = [_haversine_m(stop.lon, stop.lat, p.stop.lon, p.stop.lat) for p in route.stops
                 if p.stop.lon is not None and p.stop.lat is not None
                 and p.request_id != stop.request_id]
         if near:
-            out.append(MoveTarget(route.crew, min(near), "stop"))
+            out.append(MoveTarget(route.crew, min(near), "stop", *spare))
         else:
             out.append(MoveTarget(route.crew, _haversine_m(stop.lon, stop.lat, route.depot_lon,
-                                                           route.depot_lat), "depot"))
+                                                           route.depot_lat), "depot", *spare))
     out.sort(key=lambda t: (t.distance_m is None, t.distance_m or 0.0, t.crew))
     return out

@@ -164,6 +164,21 @@ class PlanChange:
         """Return the crews whose route changed."""
         return sorted(set(self.added) | set(self.removed))
 
+    def named(self, most: int = 4) -> str:
+        """Return the crews whose route changed in one short line, naming at most ``most``.
+
+        Examples
+        --------
+        >>> PlanChange(added={"A": ["1"], "B": ["2"]}).named()
+        'A, B'
+        >>> PlanChange(added={c: ["1"] for c in "ABCDEF"}).named()
+        '6 crews: A, B, C and 3 more'
+        """
+        crews = self.crews()
+        if len(crews) <= most:
+            return ", ".join(crews)
+        return f"{len(crews)} crews: {', '.join(crews[:most - 1])} and {len(crews) - most + 1} more"
+
 
 @dataclass(frozen=True)
 class PlanDetails:
