@@ -207,8 +207,11 @@ def section(times: dict[str, list[float]], stops: int, routes: int, started: str
         f"## {title(history_days)}", "",
         "Issue 13's browser benchmark: the plan page with the whole city planned, timed in "
         "Debian's Chromium (Playwright) against `streamlit run` on localhost, from the "
-        "click to the end of Streamlit's run (status widget gone, the page's "
-        "confirmation shown).", "",
+        "click to the end of the last run of Streamlit it caused, as the page recorded "
+        "it (the app root's `data-test-script-state`; the action's own result shown, "
+        "and no run started for 0.5 s after, which is not timed). Until stop 23 the end "
+        "was the status widget seen gone after a fixed 0.15 s pause, which was counted "
+        "in every figure, and a run that started after that pause was missed.", "",
         provenance(f".venv/bin/python bench/bench_plan_browser.py --repeat {repeat}"
                    + (f" --history-days {history_days}" if history_days else ""), started,
                    load, commit), "",
@@ -226,10 +229,11 @@ def section(times: dict[str, list[float]], stops: int, routes: int, started: str
               "Streamlit's own start (its scripts, the session, the entry page) before the "
               "plan page runs; from the sidebar is how a supervisor usually gets there. "
               "Removing a crew re-solves the whole group of crews of the same skills and "
-              "territory (0.5 s of solver per group); re-optimising re-solves the groups "
-              "holding a lock, and every group when none does (here, once the removals "
-              "had released the moved stops' locks), two groups at a time in worker "
-              "processes; a move and an urgent stop re-plan only the routes they touch "
+              "territory (0.5 s of solver); re-optimising re-solves the groups holding a "
+              "lock, and every group when none does (here, once the removals had released "
+              "the moved stops' locks), two at a time in worker processes that share one "
+              "0.5 s budget in proportion to their stops; a move and an urgent stop "
+              "re-plan only the routes they touch "
               "(docs/planning.md, *The supervisor's desk*). A move is to the nearest crew "
               "offered that has room: one to a crew without room is refused."]
     lines += ["", "For comparison, issue 13 measured at commit 3559f86 (the page then "

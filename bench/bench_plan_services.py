@@ -161,10 +161,10 @@ def section(times: dict[str, list[float]], stops: int, started: str,
                      f"{max(ts):.3f} s |")
     lines += ["", "A move re-plans only the routes its stops leave and join, an urgent stop "
               "the three routes nearest it; removing a crew re-solves the whole group of "
-              "crews of the same skills and territory, with 0.5 s of solver per group; "
+              "crews of the same skills and territory, with 0.5 s of solver; "
               "re-optimising this plan, which holds no lock, re-solves every group (five), "
-              "two at a time in worker processes (docs/planning.md, *The supervisor's "
-              "desk*)."]
+              "two at a time in worker processes that share one 0.5 s budget in "
+              "proportion to their stops (docs/planning.md, *The supervisor's desk*)."]
     return "\n".join(lines) + "\n"
 
 

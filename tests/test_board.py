@@ -255,3 +255,27 @@ def test_the_preview_reads_the_same_facts_as_the_assignment(
         outcome, _ = wf.preview_assignment(uow, second.plan_id)
     with UnitOfWork(db, actor=ANA) as uow:
         wf.assign_plan(uow, second.plan_id, token=outcome.token)
+
+
+@pytest.mark.db
+def test_a_day_planned_after_its_shifts_began_starts_the_crews_now(db: Connection,
+                                                                   la: CityPack) -> None:
+    """Planned at 07:00, routes used to start at the 06:00 shift start, so the board
+    showed every crew an hour behind before anyone had done anything."""
+    summary = _morning_plan(db, la)
+    # the store's clock started at 07:00 runs on: the crews start at the next 5 minutes
+    late = summary.late_start
+    assert late is not None
+    assert datetime(2020, 1, 3, 7, 0, tzinfo=la.timezone) <= late <= datetime(
+        2020, 1, 3, 7, 5, tzinfo=la.timezone)
+    assert f"planned after the shifts began: crews start at {late:%H:%M}" in summary.lines()
+    used = [r for r in summary.plan.routes if r.stops]
+    assert used and all(r.start >= late for r in used)
+    assert all(p.arrival >= late for r in used for p in r.stops)
+    with UnitOfWork(db, actor="supervisor:ana") as uow:
+        wf.assign_plan(uow, summary.plan_id)
+    with UnitOfWork(db, actor=ANA) as uow:
+        board = day_board(uow, la, DAY)
+    # nobody is behind a plan made a moment ago (``None``: nothing due yet)
+    assert all(c.behind_s is None or c.behind_s <= 0 for c in board.crews), [
+        (c.crew, c.behind_s) for c in board.crews]

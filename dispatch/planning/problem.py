@@ -13,6 +13,7 @@ Times inside a sub-problem are integer seconds since local midnight of the plann
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 from collections import Counter, defaultdict
@@ -345,6 +346,58 @@ class DayClock:
 
 # ---------------------------------------------------------------------------------------
 # Splitting the day into sub-problems
+
+
+def crews_from(crews: Sequence[Crew], day: date, now: datetime, tz: ZoneInfo,
+               *, step_min: int = 5) -> tuple[list[Crew], datetime | None]:
+    """Return the crews as they can still work ``day`` when it is planned at ``now``.
+
+    A day planned after its shifts began cannot send crews out in the past: a crew whose
+    shift has started starts at ``now``, rounded up to ``step_min`` minutes, and a crew
+    whose shift is over by then is left out. Any other day (a later one, or a past one
+    replayed) keeps the shifts as they are.
+
+    Parameters
+    ----------
+    crews
+        The roster for the day.
+    day, tz
+        The local service date and its time zone.
+    now
+        The planning instant (aware).
+    step_min
+        Rounding of the late start, in minutes (positive).
+
+    Returns
+    -------
+    tuple
+        The crews, and the late start (aware, local) when one applied, else ``None``.
+    """
+    if now.tzinfo is None:
+        raise PlanningError(f"crews_from needs an aware planning instant; got {now!r}")
+    if step_min <= 0:
+        raise PlanningError(f"crews_from needs a positive step_min; got {step_min}")
+    local = now.astimezone(tz)
+    if local.date() != day:
+        return list(crews), None
+    minutes = local.hour * 60 + local.minute + (1 if local.second or local.microsecond else 0)
+    minutes = -(-minutes // step_min) * step_min
+    if minutes >= 24 * 60:
+        return [], None
+    start = time(minutes // 60, minutes % 60)
+    if all(c.shift_start >= start for c in crews):
+        return list(crews), None
+    out = [c if c.shift_start >= start else _late(c, start) for c in crews
+           if c.shift_end > start]
+    return out, datetime.combine(day, start, tzinfo=tz)
+
+
+def _late(crew: Crew, start: time) -> Crew:
+    """Return ``crew`` starting at ``start``; a lunch window already over is dropped."""
+    if crew.lunch_end <= start:
+        return dataclasses.replace(crew, shift_start=start, lunch_s=0)
+    return dataclasses.replace(crew, shift_start=start,
+                               lunch_start=max(crew.lunch_start, start))
 
 
 def skill_key(crew: Crew) -> tuple[str, ...]:

@@ -26,6 +26,7 @@ from dispatch.model import Crew, Depot, RequestStatus, ServiceRequest, is_routab
 from dispatch.planning import Plan, Reason, ReasonKind, Stop, plan_day, select_stops_for_day
 from dispatch.planning.plan import Unplanned
 from dispatch.planning.planner import DEFAULT_TIME_LIMIT_S
+from dispatch.planning.problem import crews_from
 from dispatch.state import StopStatus
 from dispatch.store import RequestFilter, UnitOfWork
 from dispatch.store.plans import new_plan_row, plan_from_rows, request_pk, stop_key
@@ -43,6 +44,8 @@ class PlanSummary:
 
     plan_id: int
     plan: Plan
+    #: When the crews start, for a day planned after its shifts began (else ``None``).
+    late_start: datetime | None = None
 
     def lines(self) -> list[str]:
         """Return the summary the CLI prints."""
@@ -56,6 +59,9 @@ class PlanSummary:
             f"service {totals['service_s'] / 3600:.1f} h, "
             f"distance {totals['distance_m'] / 1000:.0f} km",
         ]
+        if self.late_start is not None:
+            out.insert(1, f"planned after the shifts began: crews start at "
+                          f"{self.late_start:%H:%M}")
         for reason, count in reasons.most_common():
             out.append(f"  unplanned: {count} {reason}")
         return out
@@ -164,6 +170,8 @@ def plan_for_day(
     """
     roster = list(crews if crews is not None else pack.crews)
     known = {c.name for c in roster}
+    # planned today after the shifts began: the crews start now, not in the past
+    roster, late_start = crews_from(roster, day, uow.now(), pack.timezone)
     unknown = sorted(set(absent) - known)
     if unknown:
         raise PlanningError(f"absent crews {unknown} are not in the roster of {pack.name}")
@@ -231,7 +239,7 @@ def plan_for_day(
         "date": day.isoformat(), "districts": sorted(wanted), "seed": seed, **plan.totals(),
     })
     uow.commit()
-    return PlanSummary(row.id, _rekey(plan, keys))
+    return PlanSummary(row.id, _rekey(plan, keys), late_start)
 
 
 def _plan_keys(plan: Plan) -> list[str]:
