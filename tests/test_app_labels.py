@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from signin import sign_in_at
+from signin import page_test, sign_in_at
 from streamlit.testing.v1 import AppTest
 
 from dispatch.auth import Principal, Role
@@ -170,12 +170,7 @@ def test_every_precision_has_a_label() -> None:
 
 
 def _page(name: str, url: str, monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    monkeypatch.setenv("DATABASE_URL", url)
-    monkeypatch.setenv("CURBSIDE_CITY", "los_angeles")
-    monkeypatch.chdir(ROOT)
-    at = AppTest.from_file(str(ROOT / "app_pages" / name), default_timeout=60)
-    sign_in_at(at, url, Principal("labels-precision", Role.SUPERVISOR))
-    return at
+    return page_test(name, url, monkeypatch, Principal("labels-precision", Role.SUPERVISOR))
 
 
 def _raw_precisions(at: AppTest) -> list[tuple[str, str]]:
