@@ -1007,11 +1007,7 @@ SCALE_NOTE = (
     "end of each run. Each figure is one run (warm: the median of 2 sessions); read a time "
     "as an upper bound, and the growth exponent of a sub-second figure as rough (a trial "
     "10k run a few minutes before the one below gave page times up to 11% apart, reruns "
-    "of under 0.4 s up to 22%). The two runs are at different commits. In between, the "
-    "pages changed only in what they show, not in what they read: the monthly report's "
-    "channel chart names channels by label (a few rows renamed), the crew's *can't "
-    "complete* form has no reason chosen in advance, and every page's tab icon is a "
-    "shipped file; and a move to a crew without room is refused (no page here moves). On "
+    "of under 0.4 s up to 22%). Both runs are of the same code, one after the other. On "
     "PostgreSQL the server has PostGIS (15.18 with postgis 3), so the spatial reads use it.")
 
 
