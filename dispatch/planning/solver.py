@@ -31,7 +31,6 @@ import numpy.typing as npt
 import pyvrp
 from pyvrp.search import NeighbourhoodParams
 from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria, StoppingCriterion
-from scipy.optimize import linear_sum_assignment
 
 from dispatch.errors import PlanningError
 from dispatch.model import Crew, Depot
@@ -611,6 +610,9 @@ def assign_crews(
                                 f"which has {len(members)} crews")
         order = list(range(len(found)))
         if previous and len(members) > 1:
+            # imported here: scipy's import grows every process that plans nothing
+            from scipy.optimize import linear_sum_assignment
+
             had = [set(previous.get(c.name, ())) for c in members]
             # kept stops first; among equals the crew in order (k-th route, k-th crew)
             cost = np.array([[-len(had[j].intersection(visits)) * (len(members) + 1)
