@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import folium
 import pandas as pd
 import streamlit as st
@@ -114,15 +116,12 @@ for i, cand in enumerate(candidates):
     if cols[1].button("Use", key=f"use_{row.id}_{i}"):
         # a house-level candidate becomes the supervisor's fix; an intersection keeps its
         # own precision and confidence
+        kept: dict[str, Any] = ({} if Precision(cand.precision) in MANUAL_PRECISIONS else
+                                {"precision": str(cand.precision),
+                                 "confidence": float(cand.confidence)})
         # the event keeps the code (``candidate (interpolated)``); the message the label
-        shown = f"candidate: {precision_label(cand.precision)}"
-        if Precision(cand.precision) in MANUAL_PRECISIONS:
-            _save(cand.lon, cand.lat, f"candidate ({cand.precision})", cand.matched_address,
-                  shown=shown)
-        else:
-            _save(cand.lon, cand.lat, f"candidate ({cand.precision})", cand.matched_address,
-                  precision=str(cand.precision), confidence=float(cand.confidence),
-                  shown=shown)
+        _save(cand.lon, cand.lat, f"candidate ({cand.precision})", cand.matched_address,
+              shown=f"candidate: {precision_label(cand.precision)}", **kept)
 
 bounds = list(city.boundary.bounds)
 fmap = base_map(bounds, streets_url=streets_url(city))

@@ -853,7 +853,9 @@ def replan(
             done = [p for p in r.stops if p.request_id in keep_done]
             if done:
                 new_routes.append(_truncate(r, done, travel, clock))
-    jobs: list[tuple[list[str], BuiltProblem | None, SolveTask | None]] = []
+    # per touched group: its stop keys, and (when it has crews) its problem, the index of
+    # each stop in it and its solver task
+    jobs: list[tuple[list[str], BuiltProblem | None, dict[str, int], SolveTask | None]] = []
     for g in sorted(touched):
         skills, districts = g
         gcrews = [
@@ -886,7 +888,7 @@ def replan(
         ]
         ids = list(dict.fromkeys(ids))
         if not gcrews:
-            jobs.append((ids, None, None))
+            jobs.append((ids, None, {}, None))
             continue
         sub = SubProblem(skills, districts, gcrews, [all_stops[i] for i in ids])
         glocks = [
@@ -898,10 +900,10 @@ def replan(
         index = {s.request_id: j for j, s in enumerate(sub.stops)}
         initial = _initial(built, plan, index, moves, out)
         its = iterations if iterations is not None else auto_iterations(len(sub.stops), 0.5)
-        jobs.append((ids, built, SolveTask(sub.key, built.recipe, seed, its, time_limit_s,
-                                           initial)))
-    results = _solve_all([task for _, _, task in jobs if task is not None], max_workers)
-    for (ids, job_built, task), g in zip(jobs, sorted(touched), strict=True):
+        jobs.append((ids, built, index, SolveTask(sub.key, built.recipe, seed, its,
+                                                  time_limit_s, initial)))
+    results = _solve_all([task for *_, task in jobs if task is not None], max_workers)
+    for (ids, job_built, index, task), g in zip(jobs, sorted(touched), strict=True):
         for rid in ids:
             unplanned.pop(rid, None)
         if job_built is None or task is None:
@@ -912,7 +914,6 @@ def replan(
                     f"for {'+'.join(skills)} in district {','.join(districts)}",
                 )
             continue
-        index = {s.request_id: j for j, s in enumerate(job_built.sub.stops)}
         had = {r.crew: [index[p.request_id] for p in r.stops if p.request_id in index]
                for r in plan.routes}
         solved = assign_crews(job_built, results[task.key].routes, had)
