@@ -1007,12 +1007,15 @@ SCALE_NOTE = (
     "end of each run. Each figure is one run (warm: the median of 2 sessions); read a time "
     "as an upper bound, and the growth exponent of a sub-second figure as rough (a trial "
     "10k run a few minutes before the one below gave page times up to 11% apart, reruns "
-    "of under 0.4 s up to 22%). Both runs are of the same code, one after the other. On "
-    "PostgreSQL the 1M tier was run four times on 2026-12-07 between 14:14 and 14:33 UTC "
-    "(the first two before scipy became a lazy import, which slowed every process's "
-    "candidate read by about 0.04 s): the daily import took 4.8, 4.8, 5.2 and 4.7 s and "
-    "the candidate read's first call 1.15, 1.08, 0.76 and 0.90 s, so both targets sit "
-    "inside the run-to-run noise; the last run is shown. On PostgreSQL the server has "
+    "of under 0.4 s up to 22%). Both runs are of the same code, one after the other. "
+    "The planner's candidate read at 1M sits at its 1 s target within the noise: on "
+    "2026-12-07 the SQLite 1M tier ran three times (14:04, 14:29, 15:00 UTC) and its first "
+    "call took 0.81, 1.02 and 1.06 s, the PostgreSQL 1M tier five times (14:14 to 15:02) "
+    "and took 1.15, 1.08, 0.76, 0.90 and 1.13 s (the first two before scipy became a lazy "
+    "import, which slowed every process's read by about 0.04 s); run alone right after "
+    "the last runs, the same child process took 0.75 to 0.85 s, six times. The "
+    "PostgreSQL daily import took 4.8, 4.8, 5.2, 4.7 and 4.9 s in those runs against its "
+    "5 s target. The last runs are shown. On PostgreSQL the server has "
     "PostGIS (15.18 with postgis 3), so the spatial reads use it.")
 
 
