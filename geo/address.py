@@ -463,8 +463,9 @@ def _has_street_word(head: str) -> bool:
             break
         head = new
     tokens = head.replace(",", " ").split()
+    # a street word starts with a letter: "#" or "-" alone is no street
     return any(
-        (not t[0].isdigit() and t not in DIRECTIONALS and t not in _NOT_STREET_WORDS)
+        (t[0].isalpha() and t not in DIRECTIONALS and t not in _NOT_STREET_WORDS)
         or _ORDINAL_TOKEN_RE.fullmatch(t)
         for t in tokens
     )

@@ -257,6 +257,7 @@ address_like = st.builds(
 @settings(max_examples=100, deadline=None)
 @given(address_like)
 @example("0  CA  los angeles ca 90012")  # found by hypothesis: the state ate the street
+@example("0   # los angeles ca 90012")  # found by hypothesis: "#" counted as a street word
 def test_parser_on_address_like_text(text: str) -> None:
     p = parse_address(text)
     assert p.kind in KINDS
