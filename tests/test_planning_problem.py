@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, date, datetime, time
+from time import perf_counter
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -14,7 +15,7 @@ from dispatch.errors import PlanningError
 from dispatch.model import Category, ServiceRequest
 from dispatch.planning import Stop, auto_iterations, stop_from_request, urgency_of
 from dispatch.planning.problem import PRIZE_OVERDUE, DayClock, serves, split_day
-from dispatch.planning.solver import solve_data, stopping, vrp_data
+from dispatch.planning.solver import Deadline, solve_data, stopping, vrp_data
 
 
 @pytest.mark.parametrize(
@@ -127,6 +128,54 @@ def test_auto_iterations_clamped() -> None:
 def test_stopping_needs_a_limit() -> None:
     with pytest.raises(PlanningError):
         stopping(None, None)
+
+
+class _Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize(
+    ("setup_s", "stops_after_s"),
+    [
+        (0.0, 0.5),  # no set-up: the whole budget is search
+        (0.1, 0.4),  # the neighbourhood took 0.1 s of the 0.5 s
+        (0.4, 0.25),  # set-up ate most of it: the search still gets half
+        (2.0, 0.25),
+    ],
+)
+def test_a_deadline_counts_the_set_up_and_leaves_the_search_half(
+    setup_s: float, stops_after_s: float
+) -> None:
+    clock = _Clock()
+    deadline = Deadline(clock.now, 0.5, clock=clock)
+    clock.now += setup_s
+    assert not deadline(0)  # the search's first iteration
+    clock.now += stops_after_s - 0.01
+    assert not deadline(0)
+    clock.now += 0.02
+    assert deadline(0)
+
+
+@pytest.mark.parametrize(("limit_s", "share"), [(0.0, 0.5), (-1.0, 0.5), (1.0, 1.5)])
+def test_a_deadline_refuses_a_budget_it_cannot_keep(limit_s: float, share: float) -> None:
+    with pytest.raises(PlanningError, match="Deadline needs"):
+        Deadline(0.0, limit_s, share)
+
+
+def test_a_solve_timed_from_an_earlier_start_still_searches() -> None:
+    xy = np.array([[0, 0], [0, 10], [10, 0], [0, -10], [-10, 0]], dtype=float)
+    d = np.rint(np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))).astype(np.int64)
+    data = vrp_data(xy, [0, 1, 1, 1, 1], 2, d)
+    res = solve_data(data, seed=1, time_limit_s=0.05, started=perf_counter() - 10)
+    assert res.is_feasible() and res.num_iterations > 0
+    with pytest.raises(PlanningError, match="one process"):
+        solve_data(data, seed=1, time_limit_s=0.05, started=0.0, workers=2)
 
 
 def test_vrp_data_tiny_cvrp() -> None:

@@ -901,7 +901,7 @@ def replan(
         initial = _initial(built, plan, index, moves, out)
         its = iterations if iterations is not None else auto_iterations(len(sub.stops), 0.5)
         jobs.append((ids, built, index, SolveTask(sub.key, built.recipe, seed, its,
-                                                  time_limit_s, initial)))
+                                                  time_limit_s, initial, wall=True)))
     results = _solve_all([task for *_, task in jobs if task is not None], max_workers)
     for (ids, job_built, index, task), g in zip(jobs, sorted(touched), strict=True):
         for rid in ids:
