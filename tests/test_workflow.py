@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection
@@ -277,3 +279,38 @@ def test_sweep_stops_ride_along_when_there_is_room(
     # the day's due requests are all still there
     due = [p for r in summary.plan.routes for p in r.stops if int(p.request_id) not in stored]
     assert len(due) + len(summary.plan.unplanned) == 29
+
+
+def _touch_stop(row: Any) -> None:
+    stop = next(s for r in row.routes for s in r.stops)
+    stop.status = "done"
+
+
+def _touch_route(row: Any) -> None:
+    row.routes[0].capacity += 1
+
+
+def _drop_stop(row: Any) -> None:
+    next(r for r in row.routes if r.stops).stops.pop()
+
+
+def _touch_plan(row: Any) -> None:
+    row.payload = {**(row.payload or {}), "edits": 99}
+
+
+@pytest.mark.parametrize("write", [_touch_stop, _touch_route, _drop_stop, _touch_plan])
+def test_a_plan_read_earlier_is_current_exactly_while_none_of_its_rows_moved(
+    db: Connection, planned: PlanSummary, write: Callable[[Any], None]
+) -> None:
+    """What a re-plan's write relies on to keep the rows it read before solving."""
+    with UnitOfWork(db) as reader:
+        row = reader.plans.get(planned.plan_id)
+        assert row is not None
+        seen = reader.plans.loaded_versions(row)
+        assert reader.plans.row_versions(planned.plan_id) == seen
+        with UnitOfWork(db) as writer:
+            other = writer.plans.get(planned.plan_id)
+            write(other)
+            writer.commit()
+        assert reader.plans.row_versions(planned.plan_id) != seen
+        assert reader.plans.loaded_versions(row) == seen  # what was read stays as read

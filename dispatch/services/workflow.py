@@ -434,14 +434,18 @@ def _apply_replan(
         if rid not in worked_keys:
             all_locks.append(Lock(rid, crew, None))
 
-    # 3. write, if nothing changed meanwhile
-    uow.begin_write()
-    row = _plan_row(uow, plan_id, for_update=True)
-    changed = _changed_since(uow, row, seen)
-    if changed:
-        raise ConcurrentEditError(
-            f"{changed} while you were re-planning; nothing was changed - look again and "
-            "retry")
+    # 3. write, if nothing changed meanwhile: the rows read in step 1 are written as
+    # they are when no version moved; otherwise read again, and refused if what the
+    # re-plan started from changed
+    uow.begin_write(keep_loaded=True)
+    if uow.plans.row_versions(plan_id, for_update=True) != uow.plans.loaded_versions(row):
+        uow.expire_loaded()
+        row = _plan_row(uow, plan_id, for_update=True)
+        changed = _changed_since(uow, row, seen)
+        if changed:
+            raise ConcurrentEditError(
+                f"{changed} while you were re-planning; nothing was changed - look again "
+                "and retry")
     keys = {k: request_pk(k) for r in new_plan.routes for k in (p.request_id for p in r.stops)}
     keys |= {u.request_id: request_pk(u.request_id) for u in new_plan.unplanned}
     keys |= {k: request_pk(k) for k in added_keys}

@@ -58,6 +58,7 @@ from dispatch.store.models import (
     SettingRow,
     StopRow,
     SubmissionRow,
+    UnplannedRow,
     UserRow,
 )
 from dispatch.store.spatial import Spatial, bbox_clause, has_postgis
@@ -617,6 +618,21 @@ def _upsert(session: Session, row: Any, model: Any, values: dict[str, Any]) -> b
     return changed
 
 
+@dataclass(frozen=True)
+class PlanVersions:
+    """A plan's row versions: equal before and after means nobody wrote to it between.
+
+    The plan's version; ``(id, version)`` of each route and ``(id, status, version)``
+    of each stop, in id order; the ids of its unplanned rows (which change only with
+    the plan's version). ``version`` is ``None`` for a plan that no longer exists.
+    """
+
+    version: int | None
+    routes: tuple[tuple[int, int], ...]
+    stops: tuple[tuple[int, str, int], ...]
+    unplanned: tuple[int, ...]
+
+
 class PlanRepository:
     """Plans, their routes, stops and unplanned rows, and the assignment claims."""
 
@@ -675,6 +691,38 @@ class PlanRepository:
                                           .order_by(StopRow.id).with_for_update()))
             return row
         return self.session.scalar(stmt)
+
+    def row_versions(self, plan_id: int, *, for_update: bool = False) -> PlanVersions:
+        """Return what says whether anybody wrote to a plan: its rows' versions as stored.
+
+        Light column reads, no ORM objects. With ``for_update`` the plan and its stop
+        rows stay locked until the transaction ends (PostgreSQL), as :meth:`get` locks
+        them. Compare with :meth:`loaded_versions` of the plan read earlier.
+        """
+        plan = select(PlanRow.version).where(PlanRow.id == plan_id)
+        stops = (select(StopRow.id, StopRow.status, StopRow.version)
+                 .where(StopRow.plan_id == plan_id).order_by(StopRow.id))
+        if for_update:
+            plan, stops = plan.with_for_update(), stops.with_for_update()
+        version = self.session.scalar(plan)
+        return PlanVersions(
+            version,
+            tuple((i, v) for i, v in self.session.execute(
+                select(RouteRow.id, RouteRow.version).where(RouteRow.plan_id == plan_id)
+                .order_by(RouteRow.id))),
+            tuple((i, st, v) for i, st, v in self.session.execute(stops)),
+            tuple(self.session.scalars(select(UnplannedRow.id)
+                                       .where(UnplannedRow.plan_id == plan_id)
+                                       .order_by(UnplannedRow.id))))
+
+    @staticmethod
+    def loaded_versions(row: PlanRow) -> PlanVersions:
+        """Return :meth:`row_versions` as the plan ``row`` was loaded (with its routes)."""
+        return PlanVersions(
+            row.version,
+            tuple(sorted((r.id, r.version) for r in row.routes)),
+            tuple(sorted((s.id, s.status, s.version) for r in row.routes for s in r.stops)),
+            tuple(sorted(u.id for u in row.unplanned)))
 
     def for_date(self, city: str, service_date: date, *, for_update: bool = False,
                  ) -> list[PlanRow]:
@@ -1036,7 +1084,7 @@ class UnitOfWork:
         """Return the database's dialect name (``sqlite``, ``postgresql``)."""
         return self.bind.dialect.name
 
-    def begin_write(self) -> None:
+    def begin_write(self, *, keep_loaded: bool = False) -> None:
         """Start the transaction that will write, taking the write lock up front.
 
         SQLite allows one writer: a transaction that reads and then writes fails at once
@@ -1045,6 +1093,11 @@ class UnitOfWork:
         read transaction and begins ``BEGIN IMMEDIATE``, waiting (busy timeout) for the
         writer before it; on PostgreSQL rows are locked where they are read
         (``for_update``) and this only starts the transaction.
+
+        Rows read before stay as they were read with ``keep_loaded`` (a caller that
+        checks their versions itself, e.g. :meth:`PlanRepository.row_versions`, and
+        calls :meth:`expire_loaded` when they moved); otherwise they are read again
+        when next touched.
         """
         session = self.session
         if isinstance(self.bind, Connection):
@@ -1052,7 +1105,9 @@ class UnitOfWork:
         if session.in_transaction():
             if session.new or session.dirty or session.deleted:
                 raise RuntimeError("begin_write() called after changes were made")
-            session.rollback()
+            # nothing to write: committing ends the read as a rollback would, without
+            # marking every loaded row to be read again
+            session.commit() if keep_loaded else session.rollback()
         try:
             session.connection(execution_options={"curbside_write": True})
         except Exception as err:
@@ -1060,6 +1115,10 @@ class UnitOfWork:
             if friendly is not None:
                 raise friendly from err
             raise
+
+    def expire_loaded(self) -> None:
+        """Make every row read so far be read again when next touched."""
+        self.session.expire_all()
 
     def now(self) -> datetime:
         """Return business time: the store's clock (real time unless a demo set it).
