@@ -12,6 +12,7 @@ from app_pages.common import (
     PAGE_ICON,
     current_principal,
     pack,
+    settle_heap,
     sign_out,
     unit_of_work,
     write_cookie,
@@ -78,4 +79,7 @@ else:
         if principal.role in roles:
             sections.setdefault(section, []).append(st.Page(path, title=title, icon=icon))
     nav = st.navigation(sections)
-nav.run()
+try:
+    nav.run()
+finally:
+    settle_heap(nav.url_path)

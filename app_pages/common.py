@@ -6,6 +6,7 @@ reconnect to the database on every click.
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,27 @@ from dispatch.auth import Principal, Role
 from dispatch.citypack import CityPack, default_city_pack, load_city_pack
 from dispatch.services.users import end_session, resume_session
 from dispatch.store import Engine, UnitOfWork, default_url, is_initialised, make_engine, utcnow
+
+#: Pages whose first run in this process is over (see :func:`settle_heap`).
+_SETTLED: set[str] = set()
+
+
+def settle_heap(page: str) -> None:
+    """Keep what this process loaded for ``page`` out of the garbage collector's way.
+
+    A dashboard process holds a few hundred thousand long-lived objects (the modules,
+    the city pack, the cached engine), and each of Python's full collections walks them
+    all: about 0.13 s each in the plan page's process, and an edit of a 2,000-stop plan
+    allocates enough to start one or two. After a page's first run in the process, what
+    is alive is frozen once (``gc.freeze``), so later full collections walk only what
+    came after (about 0.03 s). Each page settles once: what a run leaves alive later
+    stays, at most once per page.
+    """
+    if page in _SETTLED:
+        return
+    _SETTLED.add(page)
+    gc.collect()
+    gc.freeze()
 
 
 def city_name() -> str:

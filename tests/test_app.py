@@ -120,3 +120,24 @@ def test_pasadena_runs_without_districts_and_says_so(
     at.switch_page("app_pages/plan.py").run()
     assert not at.exception
     assert at.title[0].value == "Plan and assign"
+
+
+def test_each_page_settles_the_heap_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a page's first run leaves alive is frozen once, out of the full collections."""
+    import gc
+
+    from app_pages import common
+
+    monkeypatch.setattr(common, "_SETTLED", set())
+    frozen = gc.get_freeze_count()
+    try:
+        common.settle_heap("plan")
+        after_plan = gc.get_freeze_count()
+        assert after_plan > frozen
+        kept = [[i] for i in range(1000)]  # noqa: F841 (alive across the next calls)
+        common.settle_heap("plan")
+        assert gc.get_freeze_count() == after_plan  # settled already
+        common.settle_heap("board")
+        assert gc.get_freeze_count() >= after_plan + 1000
+    finally:
+        gc.unfreeze()
