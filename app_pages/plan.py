@@ -456,12 +456,19 @@ def crews_and_urgent(confirm: bool) -> None:
     if st.button("Add to today's plan", disabled=not (pick and confirm)):
         _run("Add urgent", wf.add_urgent_request, city, plan_id, pick,
              expected_version=version, confirm=status == "assigned")
+
+
+@st.fragment
+def reoptimise_section(confirm: bool) -> None:
+    """Re-optimise the plan; a part of its own, so its click reads nothing before."""
     if st.button("Re-optimise what is not locked", disabled=not confirm,
                  help="Re-solves the groups of crews (same work, same districts) that hold a "
                       "lock, which is where stops were moved or locked; with no lock, every "
                       "group. Locked stops and what crews already worked stay put."):
         _run("Re-optimise", wf.reoptimise, plan_id, expected_version=version,
              confirm=status == "assigned")
+    st.caption(f"{len(locked)} stop{'s' if len(locked) != 1 else ''} locked to their crews "
+               "stay put, and so does what crews already worked.")
 
 
 with tab_adjust:
@@ -474,6 +481,7 @@ with tab_adjust:
         move_or_lock(confirm)
     with c2:
         crews_and_urgent(confirm)
+    reoptimise_section(confirm)
 
 
 @st.fragment
