@@ -29,8 +29,8 @@ def settle_heap(page: str) -> None:
     all: about 0.13 s each in the plan page's process, and an edit of a 2,000-stop plan
     allocates enough to start one or two. After a page's first run in the process, what
     is alive is frozen once (``gc.freeze``), so later full collections walk only what
-    came after (about 0.03 s). Each page settles once: what a run leaves alive later
-    stays, at most once per page.
+    came after (a few hundredths of a second). Each page settles once, so what one run
+    leaves alive at that moment stays for the process's life: once per page at most.
     """
     if page in _SETTLED:
         return
