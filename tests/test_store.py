@@ -125,3 +125,16 @@ def test_an_unreachable_database_is_one_sentence() -> None:
     with pytest.raises(StoreUnavailableError, match="cannot be reached"):
         is_initialised(engine)
     assert main(["--db", "postgresql://nobody@127.0.0.1:1/nowhere", "users", "list"]) == 2
+
+
+def test_a_column_read_names_what_it_reads(db: Connection) -> None:
+    with UnitOfWork(db) as uow:
+        uow.requests.insert_many([_request(external_id="r1", address="1 MAIN ST"),
+                                  _request(external_id="r2", address="2 MAIN ST")])
+        default = uow.requests.query_columns()
+        named = uow.requests.query_columns(columns=("external_id", "address"))
+        assert [tuple(r) for r in named] == [("r1", "1 MAIN ST"), ("r2", "2 MAIN ST")]
+        assert {"caller_phone", "extra"}.isdisjoint(default[0]._fields)
+        assert {"overrides", "requested_at"} <= set(default[0]._fields)
+        with pytest.raises(ValueError, match=r"no request column \['adress'\]"):
+            uow.requests.query_columns(columns=("adress",))

@@ -80,6 +80,13 @@ def _planning_instant(uow: UnitOfWork, pack: CityPack, day: date) -> datetime:
     return morning
 
 
+#: What the planner reads of each candidate request (see :func:`_candidates`).
+_CANDIDATE_COLUMNS = ("id", "source", "service_code", "category", "requested_at", "status",
+                      "address", "zipcode", "lon", "lat", "geocode_precision",
+                      "geocode_confidence", "district", "closed_at", "service_date",
+                      "priority", "size")
+
+
 def _candidates(uow: UnitOfWork, pack: CityPack, day: date,
                 districts: Collection[str] | None = None) -> list[ServiceRequest]:
     """Read the day's candidates in one filtered SQL query (status, category, district).
@@ -91,7 +98,7 @@ def _candidates(uow: UnitOfWork, pack: CityPack, day: date,
     at = _planning_instant(uow, pack, day)
     rows = uow.requests.query_columns(RequestFilter(
         categories=pack.routable_categories, open_at=at,
-        districts=sorted(districts) if districts else None))
+        districts=sorted(districts) if districts else None), columns=_CANDIDATE_COLUMNS)
     out = []
     for row in rows:
         if row.requested_at >= morning and row.service_date != day:
@@ -417,7 +424,8 @@ def urgent_candidates(uow: UnitOfWork, pack: CityPack, plan_id: int, *,
         raise PlanningError(f"plan {plan_id} does not exist")
     flt = RequestFilter(categories=pack.routable_categories, open_at=uow.now(), located=True,
                         trusted_position=True, not_on_plan=plan_id)
-    rows = uow.requests.query_columns(flt, limit, newest_first=True)
+    rows = uow.requests.query_columns(flt, limit, newest_first=True,
+                                      columns=("id", "external_id", "category", "address"))
     labels = {c.code: c.label for c in pack.categories.values()}
     newest = {r.id: f"{r.external_id} · {labels.get(r.category, r.category)} · {r.address}"
               for r in rows}
