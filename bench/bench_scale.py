@@ -1015,10 +1015,10 @@ SCALE_NOTE = (
     "earlier that day, reading every column, the first calls took 0.81 to 1.06 s on SQLite "
     "and 0.76 to 1.15 s on PostgreSQL. Run alone in one process, old and new code a minute "
     "apart on the SQLite 1M store, a call took 0.72 to 0.76 s before (the very first, on "
-    "a cold cache, 0.99 s) and 0.53 to 0.55 s after. The PostgreSQL daily import, whose code did not change, took 5.1 and 5.2 s in "
-    "the two runs, against its "
-    "5 s target. The last runs are shown. On PostgreSQL the server has "
-    "PostGIS (15.18 with postgis 3), so the spatial reads use it.")
+    "a cold cache, 0.99 s) and 0.53 to 0.55 s after. The PostgreSQL daily import, whose "
+    "code did not change, took 5.1 and 5.2 s in the two runs, against its 5 s target. "
+    "The last runs are shown. On PostgreSQL the server has PostGIS (15.18 with postgis 3), "
+    "so the spatial reads use it.")
 
 
 def _raw_results() -> tuple[Path, Path]:
