@@ -461,14 +461,19 @@ def crews_and_urgent(confirm: bool) -> None:
 @st.fragment
 def reoptimise_section(confirm: bool) -> None:
     """Re-optimise the plan; a part of its own, so its click reads nothing before."""
+    st.subheader("Re-optimise")
     if st.button("Re-optimise what is not locked", disabled=not confirm,
                  help="Re-solves the groups of crews (same work, same districts) that hold a "
                       "lock, which is where stops were moved or locked; with no lock, every "
                       "group. Locked stops and what crews already worked stay put."):
         _run("Re-optimise", wf.reoptimise, plan_id, expected_version=version,
              confirm=status == "assigned")
-    st.caption(f"{len(locked)} stop{'s' if len(locked) != 1 else ''} locked to their crews "
-               "stay put, and so does what crews already worked.")
+    st.caption("No stop is locked: every group of crews is re-solved. What crews already "
+               "worked stays put." if not locked else
+               (f"{len(locked)} locked stops stay with their crews" if len(locked) != 1
+                else "1 locked stop stays with its crew")
+               + "; the groups of crews holding a lock are re-solved. What crews already "
+               "worked stays put.")
 
 
 with tab_adjust:

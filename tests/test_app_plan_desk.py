@@ -497,6 +497,25 @@ def test_removal_with_a_lock_is_refused_in_one_sentence_without_release(
     engine.dispose()
 
 
+@pytest.mark.parametrize("locks", [0, 1, 2])
+def test_re_optimise_says_what_stays_put(
+    fresh_url: str, monkeypatch: pytest.MonkeyPatch, locks: int
+) -> None:
+    facts = _plan_row(fresh_url)
+    pks = [pk for route in facts["routes"].values() for pk in route][:locks]
+    engine = make_engine(fresh_url)
+    for pk in pks:
+        with UnitOfWork(engine, actor="supervisor:ana") as uow:
+            wf.set_lock(uow, facts["id"], pk, True)
+    engine.dispose()
+    at = _page(fresh_url, monkeypatch).run()
+    assert not at.exception
+    said = " ".join(c.value for c in at.caption)
+    assert {0: "No stop is locked: every group of crews is re-solved",
+            1: "1 locked stop stays with its crew; the groups of crews holding a lock",
+            2: "2 locked stops stay with their crews; the groups"}[locks] in said
+
+
 # -------------------------------------------------------------- 6. fewer redraws
 
 
