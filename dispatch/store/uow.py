@@ -301,7 +301,7 @@ class RequestRepository:
         newest ``limit``). ``columns`` names the columns read (default: all but the
         caller's contact details and the source's extra fields); a reader of thousands
         of rows that names only what it uses skips decoding the rest (a JSON list and
-        seven timestamps a row).
+        up to seven timestamps a row).
         """
         table = RequestRow.__table__.columns
         if columns is not None:
