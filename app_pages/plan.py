@@ -468,12 +468,13 @@ def reoptimise_section(confirm: bool) -> None:
                       "group. Locked stops and what crews already worked stay put."):
         _run("Re-optimise", wf.reoptimise, plan_id, expected_version=version,
              confirm=status == "assigned")
-    st.caption("No stop is locked: every group of crews is re-solved. What crews already "
-               "worked stays put." if not locked else
-               (f"{len(locked)} locked stops stay with their crews" if len(locked) != 1
+    if not locked:
+        held = "No stop is locked: every group of crews is re-solved."
+    else:
+        held = (f"{len(locked)} locked stops stay with their crews" if len(locked) != 1
                 else "1 locked stop stays with its crew")
-               + "; the groups of crews holding a lock are re-solved. What crews already "
-               "worked stays put.")
+        held += "; the groups of crews holding a lock are re-solved."
+    st.caption(f"{held} What crews already worked stays put.")
 
 
 with tab_adjust:

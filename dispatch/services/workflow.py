@@ -58,7 +58,7 @@ from dispatch.state import (
     check_transition,
     route_status_of,
 )
-from dispatch.store import UnitOfWork
+from dispatch.store import PlanVersions, UnitOfWork
 from dispatch.store.plans import (
     locks_of,
     plan_from_rows,
@@ -253,19 +253,13 @@ def _facts(row: Any) -> PlanFact:
     return PlanFact(row.id, row.version, frozenset(row.districts or ()), _route_facts(row))
 
 
-def _snapshot(row: Any) -> dict[str, Any]:
-    """Return what a re-plan read: the plan's version, each stop's status and version."""
-    return {"version": row.version,
-            "stops": {s.id: (s.status, s.version) for r in row.routes for s in r.stops}}
-
-
-def _changed_since(uow: UnitOfWork, row: Any, seen: Mapping[str, Any]) -> str | None:
+def _changed_since(uow: UnitOfWork, row: Any, seen: PlanVersions) -> str | None:
     """Return who changed the plan or one of its stops since ``seen`` was taken."""
-    if row.version != seen["version"]:
+    if row.version != seen.version:
         who, when = last_change(uow, "plan", row.id)
         return f"plan {row.id} was changed by {who} at {when}"
     now = {s.id: (s, s.status, s.version) for r in row.routes for s in r.stops}
-    for stop_id, (status, version) in seen["stops"].items():
+    for stop_id, status, version in seen.stops:
         current = now.get(stop_id)
         if current is None:
             return f"stop {stop_id} was taken off the plan by someone else"
@@ -277,7 +271,7 @@ def _changed_since(uow: UnitOfWork, row: Any, seen: Mapping[str, Any]) -> str | 
             label = uow.requests.external_ids([stop.request_id]).get(stop.request_id, "")
             return (f"{who} recorded stop {stop.sequence} ({label}) as {new_status} at "
                     f"{when}")
-    if set(now) - set(seen["stops"]):
+    if set(now) - {stop_id for stop_id, _, _ in seen.stops}:
         return "stops were added to the plan by someone else"
     return None
 
@@ -421,7 +415,7 @@ def _apply_replan(
         pinned = {lk.request_id for lk in solver_locks} | set(moves)
         solver_locks += [Lock(p.request_id, r.crew, None) for r in current.routes
                          for p in r.stops if p.request_id not in pinned]
-    seen = _snapshot(row)
+    seen = uow.plans.loaded_versions(row)  # what the re-plan starts from
     before = _crew_lists(row)
     added_keys = [s.request_id for s in replan_args.get("add") or ()]
 
@@ -438,7 +432,7 @@ def _apply_replan(
     # they are when no version moved; otherwise read again, and refused if what the
     # re-plan started from changed
     uow.begin_write(keep_loaded=True)
-    if uow.plans.row_versions(plan_id, for_update=True) != uow.plans.loaded_versions(row):
+    if uow.plans.row_versions(plan_id, for_update=True) != seen:
         uow.expire_loaded()
         row = _plan_row(uow, plan_id, for_update=True)
         changed = _changed_since(uow, row, seen)

@@ -6,10 +6,11 @@ This is the only package that imports sqlalchemy.
 from sqlalchemy import Engine
 
 from dispatch.store.db import default_url, is_initialised, make_engine, migrate
-from dispatch.store.uow import RequestFilter, UnitOfWork, utcnow
+from dispatch.store.uow import PlanVersions, RequestFilter, UnitOfWork, utcnow
 
 __all__ = [
     "Engine",
+    "PlanVersions",
     "RequestFilter",
     "UnitOfWork",
     "default_url",
