@@ -140,6 +140,15 @@ def measure(base: str, repeat: int) -> dict[str, list[float]]:
             times.setdefault("choose one route in the list", []).append(_timed(
                 page, lambda i=i: rows.click(
                     position={"x": 18, "y": 52 + 35 * i}), lambda: _map_drawn(page), "route"))
+        for _ in range(repeat):
+            # before any edit no stop is locked: re-optimising re-solves every group, as a
+            # supervisor's first re-optimise of the morning's plan does
+            _adjust_tab(page)
+            _idle(page)
+            times.setdefault("re-optimise the untouched plan (every group)", []).append(
+                _timed(page, page.get_by_role("button", name="Re-optimise what is not locked")
+                       .click, _flash(page, "Re-optimise"), "re-optimise every group"))
+
         def lock_or_unlock() -> tuple[str, str]:
             # a moved stop is locked to its new crew: the picker offers whichever applies
             if page.get_by_role("button", name="Unlock stop").count():
@@ -181,7 +190,8 @@ def measure(base: str, repeat: int) -> dict[str, list[float]]:
         # would find the one before still shown); each removal takes the crew the
         # picker offers first, a different one each time
         steps = [("remove a crew", "Remove crew and re-plan its stops", "Remove crew"),
-                 ("re-optimise", "Re-optimise what is not locked", "Re-optimise")]
+                 ("re-optimise after the edits", "Re-optimise what is not locked",
+                  "Re-optimise")]
         for what, button, action in steps * repeat + [
                 ("assign the plan", "Assign routes to crews", "Assign")]:
             _adjust_tab(page)
@@ -230,9 +240,10 @@ def section(times: dict[str, list[float]], stops: int, routes: int, started: str
               "plan page runs; from the sidebar is how a supervisor usually gets there. "
               "Removing a crew re-solves the whole group of crews of the same skills and "
               "territory (0.5 s of solver); re-optimising re-solves the groups holding a "
-              "lock, and every group when none does (here, once the removals had released "
-              "the moved stops' locks), two at a time in worker processes that share one "
-              "0.5 s budget in proportion to their stops; a move and an urgent stop "
+              "lock (after the edits: the moved stops are locked to their new crews), and "
+              "every group when none does (the untouched plan), two at a time in worker "
+              "processes that share one 0.5 s budget in proportion to their stops; a move "
+              "and an urgent stop "
               "re-plan only the routes they touch "
               "(docs/planning.md, *The supervisor's desk*). A move is to the nearest crew "
               "offered that has room: one to a crew without room is refused."]
