@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection
+from sqlalchemy import Connection, event
 
 from dispatch.citypack import CityPack, load_city_pack
 from dispatch.errors import (
@@ -23,6 +24,7 @@ from dispatch.services import workflow as wf
 from dispatch.services.imports import import_requests
 from dispatch.services.planning import PlanSummary, plan_for_day
 from dispatch.store import UnitOfWork
+from dispatch.store.plans import plan_from_rows, request_pk, sync_plan_rows
 
 pytestmark = pytest.mark.db
 DAY = date(2020, 1, 3)
@@ -314,3 +316,69 @@ def test_a_plan_read_earlier_is_current_exactly_while_none_of_its_rows_moved(
             writer.commit()
         assert reader.plans.row_versions(planned.plan_id) != seen
         assert reader.plans.loaded_versions(row) == seen  # what was read stays as read
+
+
+def _stop_places(db: Connection, plan_id: int) -> dict[int, tuple[Any, ...]]:
+    """Return ``{stop id: (route id, sequence, version)}`` as stored."""
+    with UnitOfWork(db) as uow:
+        row = uow.plans.get(plan_id)
+        assert row is not None
+        return {s.id: (s.route_id, s.sequence, s.version) for r in row.routes for s in r.stops}
+
+
+def test_a_replan_writes_the_stops_it_moved_in_one_statement(
+    db: Connection, planned: PlanSummary
+) -> None:
+    """A re-plan re-sequences its routes' stops: one executemany, each row's version moved."""
+    crew, stops = _route_with_stops(planned, "graffiti_removal")
+    other = next(r.crew for r in planned.plan.routes
+                 if r.skills == ("graffiti_removal",) and r.crew != crew)
+    before = _stop_places(db, planned.plan_id)
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(db, "before_cursor_execute", seen)
+    try:
+        with UnitOfWork(db, actor="supervisor:ana") as uow:
+            wf.move_stop(uow, planned.plan_id, stops[0], other)
+    finally:
+        event.remove(db, "before_cursor_execute", seen)
+    after = _stop_places(db, planned.plan_id)
+    assert set(after) == set(before)
+    moved = {sid for sid in after if after[sid][:2] != before[sid][:2]}
+    assert moved, "the move changed no stop's place"
+    for sid in after:
+        assert after[sid][2] == before[sid][2] + (sid in moved), sid
+    stop_updates = [s for s in statements if s.lstrip().upper().startswith("UPDATE STOPS")]
+    assert len(stop_updates) == 1, stop_updates
+    with UnitOfWork(db) as uow:
+        details = wf.plan_details(uow, planned.plan_id)
+    assert stops[0] in [int(p.request_id) for r in details.plan.routes if r.crew == other
+                        for p in r.stops]
+
+
+def test_a_replan_write_refuses_a_stop_another_writer_changed(
+    db: Connection, planned: PlanSummary
+) -> None:
+    """The rows a re-plan re-sequences are written only at the version it read."""
+    with UnitOfWork(db) as mine:
+        row = mine.plans.get(planned.plan_id)
+        assert row is not None
+        route = next(r for r in row.routes if len(r.stops) >= 2)
+        first = route.stops[0].id
+        plan = plan_from_rows(row)
+        with UnitOfWork(db) as theirs:
+            other = theirs.plans.get(planned.plan_id)
+            assert other is not None
+            next(s for r in other.routes for s in r.stops if s.id == first).note = "theirs"
+            theirs.commit()
+        turned = [dataclasses.replace(r, stops=r.stops[::-1]) if r.crew == route.crew_name
+                  else r for r in plan.routes]
+        new_plan = dataclasses.replace(plan, routes=turned)
+        keys = {p.request_id: request_pk(p.request_id) for r in turned for p in r.stops}
+        keys |= {u.request_id: request_pk(u.request_id) for u in plan.unplanned}
+        with pytest.raises(ConcurrentEditError, match="same moment"):
+            sync_plan_rows(row, new_plan, keys=keys, locks=[])
+            mine.flush()

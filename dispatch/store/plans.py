@@ -18,7 +18,11 @@ from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from dispatch.errors import PlanningError
+from sqlalchemy import bindparam, inspect, update
+from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from dispatch.errors import ConcurrentEditError, PlanningError
 from dispatch.planning import Break, Lock, Plan, PlannedStop, Reason, ReasonKind, Route, Stop
 from dispatch.planning.plan import Unplanned
 from dispatch.state import RouteStatus, StopStatus, route_status_of
@@ -222,6 +226,109 @@ def worked_locks(row: PlanRow) -> list[Lock]:
     return out
 
 
+#: A stop's place in the plan: what a re-plan changes on most of its stop rows.
+_PLACE = ("route_id", "sequence", "eta", "departure", "locked", "lock_position")
+
+
+class _Placements:
+    """Where a re-plan puts a stored plan's stop rows, written in one statement.
+
+    A re-optimise re-sequences and re-times about a thousand stops. Through the ORM,
+    that is an ``UPDATE`` per row with its version check, and a flush that compares
+    every column of every stop of each re-ordered route (about 0.3 s for a thousand
+    rows). Here the stored rows whose place changed are written by one executemany,
+    each ``WHERE`` its loaded version, and the loaded objects and their routes' stop
+    lists are told the new state as committed, so the ORM's flush finds nothing more to
+    write for them. A route's new stops are added to the session with their keys, and
+    its dropped stops deleted.
+
+    A route not yet stored, with its stops, goes through the ORM as before.
+    """
+
+    def __init__(self, session: Session | None, plan_row: PlanRow) -> None:
+        self.session = session
+        self.plan_row = plan_row
+        self.rows: list[tuple[StopRow, dict[str, Any]]] = []
+        self.routes: list[tuple[RouteRow, list[StopRow]]] = []
+
+    def direct(self, route_row: RouteRow) -> bool:
+        """Return whether ``route_row``'s stops are written here (it is stored)."""
+        return self.session is not None and inspect(route_row).persistent
+
+    def put(self, stop: StopRow, route_row: RouteRow, *, direct: bool, stored: bool,
+            **values: Any) -> None:
+        """Place ``stop`` on ``route_row`` with ``values`` (written by :meth:`write`).
+
+        ``direct`` is :meth:`direct` of the route; ``stored``: the stop was loaded.
+        """
+        if not direct:
+            _put(stop, **values)
+            return
+        if not stored:
+            _put(stop, **values, route_id=route_row.id, plan_id=self.plan_row.id)
+            return
+        values["route_id"] = route_row.id
+        if any(getattr(stop, name) != values[name] for name in _PLACE):
+            self.rows.append((stop, values))
+
+    def keep(self, route_row: RouteRow, stops: list[StopRow]) -> None:
+        """Make ``stops`` (placed by :meth:`put`) the stops of ``route_row``, in order."""
+        if [id(s) for s in route_row.stops] == [id(s) for s in stops]:
+            return
+        if self.direct(route_row):
+            self.routes.append((route_row, stops))
+        else:
+            route_row.stops[:] = stops
+
+    def write(self, dropped: list[StopRow]) -> None:
+        """Write every changed place; delete ``dropped`` (stops no longer planned).
+
+        Raises
+        ------
+        ConcurrentEditError
+            When fewer rows than placed matched their loaded version.
+        """
+        if self.session is None:
+            return
+        session = self.session
+        if self.rows:
+            table = StopRow.__table__
+            stmt = (update(table)
+                    .where(table.c.id == bindparam("b_id"),
+                           table.c.version == bindparam("b_version"))
+                    .values({**{name: bindparam(f"b_{name}") for name in _PLACE},
+                             "version": bindparam("b_new_version")}))
+            params = [{"b_id": stop.id, "b_version": stop.version,
+                       "b_new_version": stop.version + 1,
+                       **{f"b_{name}": values[name] for name in _PLACE}}
+                      for stop, values in self.rows]
+            # no autoflush: nothing else of the re-plan is sent before this
+            with session.no_autoflush:
+                result = session.execute(stmt, params)
+            if (session.get_bind().dialect.supports_sane_multi_rowcount
+                    and result.rowcount != len(params)):
+                raise ConcurrentEditError(
+                    f"someone else changed {len(params) - result.rowcount} of the "
+                    f"{len(params)} stops being re-planned at the same moment; nothing "
+                    "was saved - reload and try again")
+            for stop, values in self.rows:
+                for name in _PLACE:
+                    set_committed_value(stop, name, values[name])
+                set_committed_value(stop, "version", stop.version + 1)
+        direct = {id(r) for r, _ in self.routes}
+        for route_row, stops in self.routes:
+            for stop in stops:
+                if not inspect(stop).persistent:
+                    session.add(stop)
+                set_committed_value(stop, "route", route_row)
+            set_committed_value(route_row, "stops", stops)
+        for stop in dropped:
+            if id(stop.route) in direct:
+                session.delete(stop)
+        self.rows.clear()
+        self.routes.clear()
+
+
 def sync_plan_rows(
     row: PlanRow,
     plan: Plan,
@@ -257,25 +364,30 @@ def sync_plan_rows(
     before = set(stops_by_req)
     placed: set[int] = set()
     kept_routes: list[RouteRow] = []
+    session = object_session(row)
+    placements = _Placements(session, row)
     for route in plan.routes:
         route_row = routes_by_crew.pop(route.crew, None)
         if route_row is None:
             route_row = RouteRow(status=RouteStatus.PLANNED.value)
         _apply_route(route_row, route)
+        direct = placements.direct(route_row)
         new_stops: list[StopRow] = []
         for seq, planned in enumerate(route.stops, start=1):
             pk = keys[planned.request_id]
             stop = stops_by_req.get(pk)
+            stored = stop is not None and direct and inspect(stop).persistent
             if stop is None:
                 stop = StopRow(request_id=pk, status=StopStatus.PENDING.value)
             lk = lock_of.get(pk)
-            _put(stop, sequence=seq, eta=planned.arrival, departure=planned.departure,
-                 locked=lk is not None, lock_position=None if lk is None else lk.position)
+            placements.put(stop, route_row, direct=direct, stored=stored,
+                           sequence=seq, eta=planned.arrival,
+                           departure=planned.departure, locked=lk is not None,
+                           lock_position=None if lk is None else lk.position)
             _apply_stop(stop, planned.stop)
             new_stops.append(stop)
             placed.add(pk)
-        if [id(s) for s in route_row.stops] != [id(s) for s in new_stops]:
-            route_row.stops[:] = new_stops
+        placements.keep(route_row, new_stops)
         kept_routes.append(route_row)
     dropped = [s for pk, s in stops_by_req.items() if pk not in placed]
     worked = [s for s in dropped if StopStatus(s.status).worked]
@@ -288,6 +400,10 @@ def sync_plan_rows(
             raise PlanningError(
                 f"the re-plan would drop the route of crew {leftover.crew_name}, which a "
                 "crew already started; nothing was changed")
+    for leftover in routes_by_crew.values():
+        # deleted with its route: only the stops not placed elsewhere
+        placements.keep(leftover, [s for s in leftover.stops if s.request_id not in placed])
+    placements.write(dropped)
     if [id(r) for r in row.routes] != [id(r) for r in kept_routes]:
         row.routes[:] = kept_routes
     for route_row in row.routes:
