@@ -15,7 +15,14 @@ from dispatch.errors import PlanningError
 from dispatch.planning import HaversineTravel, plan_day, replan
 from dispatch.planning.planner import share_budget
 from dispatch.planning.problem import DayClock, SubProblem
-from dispatch.planning.solver import assign_crews, build_problem
+from dispatch.planning.solver import (
+    SolveTask,
+    TaskResult,
+    assign_crews,
+    build_problem,
+    run_task,
+    task_limit_s,
+)
 
 
 @pytest.mark.parametrize(("sizes", "workers", "expected"), [
@@ -115,6 +122,48 @@ def test_re_optimising_keeps_each_crew_on_its_own_route() -> None:
             mine = {p.request_id for p in r.stops}
             kept = mine & {p.request_id for p in new.route(r.crew).stops}
             assert len(kept) >= len(mine) / 2, r.crew
+
+
+@pytest.mark.parametrize(("limit", "end_by", "now", "expected"), [
+    (0.4, None, 5.0, 0.4),     # no bound on the call: the task's own limit
+    (None, 10.0, 5.0, None),   # no time limit (an iteration budget): none
+    (0.4, 10.0, 5.0, 0.4),     # started early: all of it
+    (0.4, 10.0, 9.7, 0.3),     # queued: what is left of the call's budget
+    (0.4, 10.0, 9.9, 0.2),     # later still: half its own limit at least
+    (0.4, 10.0, 12.0, 0.2),    # even after the call's budget ended
+])
+def test_a_task_gets_what_is_left_of_the_re_plans_budget(
+    limit: float | None, end_by: float | None, now: float, expected: float | None
+) -> None:
+    got = task_limit_s(limit, end_by, now)
+    assert got == (None if expected is None else pytest.approx(expected))
+
+
+def test_a_re_plans_budget_counts_from_the_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every task of a re-plan ends by the call's start plus its time limit: building
+    the problems and waiting for a worker come out of the same budget."""
+    import time
+
+    from dispatch.planning import planner
+
+    crews = [crew(f"A-bulky-{i}", ("bulky_items",), "A", ("1",), capacity=12)
+             for i in (1, 2)]
+    s = [replace(x, category="bulky_items", service_s=600)
+         for x in stops(20, seed=3, districts=("1",))]
+    plan = plan_day(s, crews, DEPOTS, day=DAY, tz=TZ, iterations=ITS, max_workers=1,
+                    slack=None)
+    seen: list[SolveTask] = []
+
+    def record(task: SolveTask) -> TaskResult:
+        seen.append(task)
+        return run_task(task)
+
+    monkeypatch.setattr(planner, "run_task", record)
+    before = time.time()
+    replan(plan, whole=True, time_limit_s=0.3, max_workers=1)
+    after = time.time()
+    assert seen and all(t.end_by is not None for t in seen)
+    assert all(before + 0.3 <= t.end_by <= after + 0.3 for t in seen if t.end_by)
 
 
 def test_planning_services_do_not_import_scipy() -> None:

@@ -17,6 +17,7 @@ import dataclasses
 import functools
 import itertools
 import os
+import time
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -751,6 +752,8 @@ def replan(
     Plan
         A new plan.
     """
+    # the budget is the whole re-plan's: it ends this long after the call
+    end_by = None if time_limit_s is None else time.time() + time_limit_s
     travel = travel or travel_from_spec(plan.settings.get("travel_spec")) or HaversineTravel()
     slack = Slack.from_dict(plan.settings.get("slack"))
     tz = plan.zone
@@ -853,9 +856,10 @@ def replan(
             done = [p for p in r.stops if p.request_id in keep_done]
             if done:
                 new_routes.append(_truncate(r, done, travel, clock))
-    # per touched group: its stop keys, and (when it has crews) its problem, the index of
-    # each stop in it and its solver task
-    jobs: list[tuple[list[str], BuiltProblem | None, dict[str, int], SolveTask | None]] = []
+    # per touched group: its stop keys, and its sub-problem when it has crews; each is
+    # built just before its solver task is handed to a worker (building the next one
+    # overlaps solving the first)
+    groups: list[tuple[list[str], SubProblem | None]] = []
     for g in sorted(touched):
         skills, districts = g
         gcrews = [
@@ -887,26 +891,27 @@ def replan(
             and u.reason.kind.retry_on_replan
         ]
         ids = list(dict.fromkeys(ids))
-        if not gcrews:
-            jobs.append((ids, None, {}, None))
-            continue
-        sub = SubProblem(skills, districts, gcrews, [all_stops[i] for i in ids])
-        glocks = [
-            lock_map[i]
-            for i in ids
-            if i in lock_map and lock_map[i].crew in {c.name for c in gcrews}
-        ]
+        groups.append((ids, SubProblem(skills, districts, gcrews, [all_stops[i] for i in ids])
+                       if gcrews else None))
+    built_of: dict[str, tuple[BuiltProblem, dict[str, int]]] = {}
+
+    def prepare(sub: SubProblem) -> SolveTask:
+        names = {c.name for c in sub.crews}
+        glocks = [lock_map[s.request_id] for s in sub.stops
+                  if s.request_id in lock_map and lock_map[s.request_id].crew in names]
         built = build_problem(sub, depots, clock, travel, glocks, slack=slack)
         index = {s.request_id: j for j, s in enumerate(sub.stops)}
-        initial = _initial(built, plan, index, moves, out)
+        built_of[sub.key] = (built, index)
         its = iterations if iterations is not None else auto_iterations(len(sub.stops), 0.5)
-        jobs.append((ids, built, index, SolveTask(sub.key, built.recipe, seed, its,
-                                                  time_limit_s, initial, wall=True)))
-    results = _solve_all([task for *_, task in jobs if task is not None], max_workers)
-    for (ids, job_built, index, task), g in zip(jobs, sorted(touched), strict=True):
+        return SolveTask(sub.key, built.recipe, seed, its, time_limit_s,
+                         _initial(built, plan, index, moves, out), wall=True, end_by=end_by)
+
+    results = _solve_all([(sub.key, len(sub.stops), functools.partial(prepare, sub))
+                          for _, sub in groups if sub is not None], max_workers, time_limit_s)
+    for (ids, sub), g in zip(groups, sorted(touched), strict=True):
         for rid in ids:
             unplanned.pop(rid, None)
-        if job_built is None or task is None:
+        if sub is None:
             skills, districts = g
             for rid in ids:
                 unplanned[rid] = Reason(
@@ -914,9 +919,10 @@ def replan(
                     f"for {'+'.join(skills)} in district {','.join(districts)}",
                 )
             continue
+        job_built, index = built_of[sub.key]
         had = {r.crew: [index[p.request_id] for p in r.stops if p.request_id in index]
                for r in plan.routes}
-        solved = assign_crews(job_built, results[task.key].routes, had)
+        solved = assign_crews(job_built, results[sub.key].routes, had)
         positions = {i: lk.position for i, lk in job_built.locks.items()
                      if lk.position is not None}
         new_routes += _routes_of(job_built, solved, clock, unplanned, positions, travel)
@@ -976,33 +982,44 @@ def share_budget(sizes: Sequence[int], workers: int, time_limit_s: float) -> lis
     return share
 
 
-def _solve_all(tasks: Sequence[SolveTask], max_workers: int | None) -> dict[str, TaskResult]:
+def _solve_all(jobs: Sequence[tuple[str, int, Callable[[], SolveTask]]],
+               max_workers: int | None, time_limit_s: float | None) -> dict[str, TaskResult]:
     """Return each task's result by key: in worker processes when several have stops.
 
-    Each task keeps its own seed, so the results are the same either way. A task's
-    ``time_limit_s`` is the budget of the whole call: when there are more tasks with
-    stops than processes, they share it (:func:`share_budget`), so that re-optimising
-    five groups on two cores waits about as long as one group does.
+    ``jobs`` are ``(key, stops, make)``: ``make()`` builds the task, which happens just
+    before it is handed to a worker, the largest first, so that the next problem is
+    built while the first is solved. Each task keeps its own seed, so the results are
+    the same either way. ``time_limit_s`` (every task's) is the budget of the whole
+    call: when there are more tasks with stops than processes, they share it
+    (:func:`share_budget`), so that re-optimising five groups on two cores waits about
+    as long as one group does.
     """
-    busy = [t for t in tasks if t.data.num_clients > 0]
+    busy = [(key, n) for key, n, _ in jobs if n > 0]
     workers = (os.cpu_count() or 1) if max_workers is None else max(1, max_workers)
-    limits = {t.time_limit_s for t in busy}
-    if len(limits) == 1 and None not in limits and len(busy) > workers:
-        limit = limits.pop()
-        assert limit is not None
-        seconds = share_budget([t.data.num_clients for t in busy], workers, limit)
-        shared = {t.key: dataclasses.replace(t, time_limit_s=max(0.001, s))
-                  for t, s in zip(busy, seconds, strict=True)}
-        tasks = [shared.get(t.key, t) for t in tasks]
-        busy = [shared[t.key] for t in busy]
+    seconds: dict[str, float] = {}
+    if time_limit_s is not None and len(busy) > workers:
+        share = share_budget([n for _, n in busy], workers, time_limit_s)
+        seconds = {key: max(0.001, t) for (key, _), t in zip(busy, share, strict=True)}
+
+    def made(key: str, make: Callable[[], SolveTask]) -> SolveTask:
+        task = make()
+        return dataclasses.replace(task, time_limit_s=seconds[key]) if key in seconds else task
+
     if workers <= 1 or len(busy) <= 1:
-        return {t.key: run_task(t) for t in tasks}
+        return {key: run_task(made(key, make)) for key, _, make in jobs}
     # the largest first, so that the longest does not start last
-    order = sorted(busy, key=lambda t: (-t.data.num_clients, t.key))
-    with solver_pool(min(workers, len(order))) as pool:
-        futures = {t.key: pool.submit(run_task, t) for t in order}
-        out = {key: f.result() for key, f in futures.items()}
-    return {t.key: out[t.key] if t.key in out else run_task(t) for t in tasks}
+    order = sorted(jobs, key=lambda j: (-j[1], j[0]))
+    out: dict[str, TaskResult] = {}
+    with solver_pool(min(workers, len(busy))) as pool:
+        futures = {}
+        for key, n, make in order:
+            task = made(key, make)
+            if n > 0:
+                futures[key] = pool.submit(run_task, task)
+            else:
+                out[key] = run_task(task)
+        out |= {key: f.result() for key, f in futures.items()}
+    return out
 
 
 def _group_for(

@@ -20,6 +20,7 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 from dispatch.errors import PlanningError
@@ -326,9 +327,9 @@ class DayClock:
     day: date
     tz: ZoneInfo
 
-    @property
+    @cached_property
     def midnight_utc(self) -> datetime:
-        """Return local midnight of the day, in UTC."""
+        """Return local midnight of the day, in UTC (worked out once per clock)."""
         return datetime.combine(self.day, time(0), tzinfo=self.tz).astimezone(UTC)
 
     def seconds(self, when: datetime) -> int:

@@ -25,6 +25,7 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -600,6 +601,15 @@ class SolveTask:
     #: solver's neighbourhood included), as a supervisor waiting for a re-plan sees it;
     #: otherwise from the search's first iteration.
     wall: bool = False
+    #: When the whole call that made this task must be answered (a :func:`time.time`
+    #: instant, comparable across processes): a task that starts late, queued behind
+    #: another or after the problems were built, gets what is left of its
+    #: ``time_limit_s`` by then, but at least :data:`MIN_SEARCH_SHARE` of it.
+    end_by: float | None = None
+
+
+#: Share of its own time limit a task queued behind others searches at least.
+MIN_SEARCH_SHARE = 0.5
 
 
 @dataclass
@@ -612,17 +622,46 @@ class TaskResult:
     iterations: int = 0
 
 
+def task_limit_s(limit_s: float | None, end_by: float | None, now: float) -> float | None:
+    """Return the seconds a task starting at ``now`` may take (see ``SolveTask.end_by``).
+
+    Parameters
+    ----------
+    limit_s
+        The task's own time limit (``None``: none, the result too).
+    end_by
+        When the call that made the task must be answered (``None``: no such bound).
+    now
+        The task's start, on the same clock as ``end_by``.
+
+    Returns
+    -------
+    float or None
+        ``limit_s``, or what is left of it at ``end_by`` when less, but at least
+        :data:`MIN_SEARCH_SHARE` of it.
+
+    Examples
+    --------
+    >>> task_limit_s(0.4, end_by=10.0, now=9.9)
+    0.2
+    """
+    if limit_s is None or end_by is None:
+        return limit_s
+    return max(limit_s * MIN_SEARCH_SHARE, min(limit_s, end_by - now))
+
+
 def run_task(task: SolveTask) -> TaskResult:
     """Solve one task (in a worker process or in-process)."""
     if task.data.num_clients == 0:
         return TaskResult(task.key, [])
     started = time.perf_counter() if task.wall else None
+    limit_s = task_limit_s(task.time_limit_s, task.end_by, time.time())
     data = task.data.build() if isinstance(task.data, ProblemRecipe) else task.data
     res = solve_data(
         data,
         seed=task.seed,
         iterations=task.iterations,
-        time_limit_s=task.time_limit_s,
+        time_limit_s=limit_s,
         initial=task.initial,
         started=started,
     )
@@ -694,52 +733,79 @@ class Timeline:
     brk: tuple[int, int, int] | None  # (start, end, after_stops)
 
 
-def _simulate(
-    crew: Crew,
-    seq: Sequence[int],
-    locs: Sequence[int],
-    stops: Sequence[Stop],
-    dur: npt.NDArray[np.int64],
-    clock: DayClock,
-    depot_loc: int,
-    brk_after: int | None,
-    reserve_s: int = 0,
-) -> tuple[Timeline, int]:
-    """Simulate a route; return its timeline and total violation in seconds."""
-    s0 = clock.local_seconds(crew.shift_start)
-    s1 = clock.local_seconds(crew.shift_end) - reserve_s
-    l0, l1 = clock.local_seconds(crew.lunch_start), clock.local_seconds(crew.lunch_end)
-    t, here = s0, depot_loc
-    arr: list[int] = []
-    dep: list[int] = []
-    brk = None
-    bad = 0
-    for k, (j, loc) in enumerate(zip(seq, locs, strict=True)):
-        if brk_after == k:
-            b0 = max(t, l0)
-            bad += max(0, b0 - l1)
-            brk = (b0, b0 + crew.lunch_s, k)
-            t = b0 + crew.lunch_s
-        t += int(dur[here, loc])
-        s = stops[j]
-        if s.tw_start is not None:
-            t = max(t, clock.seconds(s.tw_start))
-        if s.tw_end is not None:
-            bad += max(0, t - clock.seconds(s.tw_end))
-        arr.append(t)
-        t += s.service_s
-        dep.append(t)
-        here = loc
-    if brk_after == len(seq):
-        b0 = max(t, l0)
-        bad += max(0, b0 - l1)
-        brk = (b0, b0 + crew.lunch_s, len(seq))
-        t = b0 + crew.lunch_s
-    t += int(dur[here, depot_loc])
-    bad += max(0, t - s1)
-    if crew.max_duration_s is not None:
-        bad += max(0, t - s0 - (crew.max_duration_s - reserve_s))
-    return Timeline(s0, arr, dep, t, brk), bad
+def _seconds_or_none(clock: DayClock, when: datetime | None) -> int | None:
+    return None if when is None else clock.seconds(when)
+
+
+class _Visits:
+    """One route's visits as plain numbers, simulated with the break after any stop.
+
+    Every visit's travel, window and service are worked out once; a simulation with the
+    break after ``k`` stops starts from the plain timeline's first ``k`` visits, which
+    the break does not move.
+    """
+
+    def __init__(self, crew: Crew, seq: Sequence[int], stops: Sequence[Stop],
+                 dur: npt.NDArray[np.int64], clock: DayClock, depot_loc: int,
+                 n_depots: int, reserve_s: int) -> None:
+        locs = [n_depots + j for j in seq]
+        self.crew = crew
+        self.n = len(seq)
+        self.s0 = clock.local_seconds(crew.shift_start)
+        self.s1 = clock.local_seconds(crew.shift_end) - reserve_s
+        self.l0 = clock.local_seconds(crew.lunch_start)
+        self.l1 = clock.local_seconds(crew.lunch_end)
+        self.reserve_s = reserve_s
+        self.legs = [int(dur[a, b]) for a, b in zip([depot_loc, *locs], locs, strict=False)]
+        self.back = int(dur[locs[-1] if locs else depot_loc, depot_loc])
+        self.opens = [_seconds_or_none(clock, stops[j].tw_start) for j in seq]
+        self.closes = [_seconds_or_none(clock, stops[j].tw_end) for j in seq]
+        self.service = [stops[j].service_s for j in seq]
+        # the plain timeline (no break), with the window lateness before each visit
+        self.late_before: list[int] = [0]
+        self.plain, self.plain_bad = self.simulate(None)
+
+    def simulate(self, brk_after: int | None) -> tuple[Timeline, int]:
+        """Return the timeline with the break after ``brk_after`` stops, and its violation."""
+        if brk_after is None:
+            k0, t, bad, arr, dep = 0, self.s0, 0, [], []
+        else:
+            k0 = brk_after
+            t = self.s0 if k0 == 0 else self.plain.departures[k0 - 1]
+            bad = self.late_before[k0]
+            arr, dep = self.plain.arrivals[:k0], self.plain.departures[:k0]
+        late: list[int] | None = [0] if brk_after is None else None
+        brk = None
+        lunch_s = self.crew.lunch_s
+        for k in range(k0, self.n):
+            if brk_after == k:
+                b0 = max(t, self.l0)
+                bad += max(0, b0 - self.l1)
+                brk = (b0, b0 + lunch_s, k)
+                t = b0 + lunch_s
+            t += self.legs[k]
+            opens, closes = self.opens[k], self.closes[k]
+            if opens is not None:
+                t = max(t, opens)
+            if closes is not None:
+                bad += max(0, t - closes)
+            if late is not None:
+                late.append(bad)
+            arr.append(t)
+            t += self.service[k]
+            dep.append(t)
+        if late is not None:
+            self.late_before = late
+        if brk_after == self.n:
+            b0 = max(t, self.l0)
+            bad += max(0, b0 - self.l1)
+            brk = (b0, b0 + lunch_s, self.n)
+            t = b0 + lunch_s
+        t += self.back
+        bad += max(0, t - self.s1)
+        if self.crew.max_duration_s is not None:
+            bad += max(0, t - self.s0 - (self.crew.max_duration_s - self.reserve_s))
+        return Timeline(self.s0, arr, dep, t, brk), bad
 
 
 def schedule_route(
@@ -784,20 +850,20 @@ def schedule_route(
     tuple
         The timeline and its total violation in seconds (0 when feasible).
     """
-    locs = [n_depots + j for j in seq]
-    plain, bad = _simulate(crew, seq, locs, stops, dur, clock, depot_loc, None, reserve_s)
-    if not seq or crew.lunch_s <= 0 or plain.end <= clock.local_seconds(crew.lunch_start):
+    visits = _Visits(crew, seq, stops, dur, clock, depot_loc, n_depots, reserve_s)
+    plain, bad = visits.plain, visits.plain_bad
+    if not seq or crew.lunch_s <= 0 or plain.end <= visits.l0:
         return plain, bad
     best: tuple[int, int, int] | None = None
     best_tl: Timeline | None = None
     for k in range(len(seq) + 1):
-        tl, bad_k = _simulate(crew, seq, locs, stops, dur, clock, depot_loc, k, reserve_s)
+        tl, bad_k = visits.simulate(k)
         assert tl.brk is not None
         rank = (bad_k, tl.end, tl.brk[0])
         if best is None or rank < best:
             best, best_tl = rank, tl
         leave = plain.start if k == 0 else plain.departures[k - 1]
-        if leave > clock.local_seconds(crew.lunch_end):
+        if leave > visits.l1:
             break
     assert best is not None and best_tl is not None
     return best_tl, best[0]
