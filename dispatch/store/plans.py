@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, time
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, inspect, update
+from sqlalchemy import CursorResult, Table, bindparam, inspect, update
 from sqlalchemy.orm import Session, object_session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -292,7 +292,7 @@ class _Placements:
             return
         session = self.session
         if self.rows:
-            table = StopRow.__table__
+            table = cast(Table, StopRow.__table__)
             stmt = (update(table)
                     .where(table.c.id == bindparam("b_id"),
                            table.c.version == bindparam("b_version"))
@@ -304,7 +304,7 @@ class _Placements:
                       for stop, values in self.rows]
             # no autoflush: nothing else of the re-plan is sent before this
             with session.no_autoflush:
-                result = session.execute(stmt, params)
+                result = cast(CursorResult[Any], session.execute(stmt, params))
             if (session.get_bind().dialect.supports_sane_multi_rowcount
                     and result.rowcount != len(params)):
                 raise ConcurrentEditError(
