@@ -146,19 +146,30 @@ class Assignment:
         return bool(self.superseded or self.released or self.moved or self.losing
                     or self.carried)
 
+    def named(self) -> set[int]:
+        """Return the request pks :meth:`lines` names (the first few of each list).
+
+        Look up only these for ``names``: a city plan's preview names a handful of its
+        two thousand requests.
+        """
+        return {pk for pks in (self.crew_busy, sorted(self.moved), self.released)
+                for pk in pks[:NAMED_IN_LIST]}
+
     def lines(self, names: Mapping[int, str] | None = None) -> list[str]:
         """Return the preview a supervisor reads before confirming, one fact per line.
 
         Parameters
         ----------
         names
-            ``{request pk: label}`` (the city's request id) for the lists.
+            ``{request pk: label}`` (the city's request id) for the lists; those of
+            :meth:`named` are enough.
         """
         names = names or {}
 
         def few(pks: Sequence[int]) -> str:
-            shown = ", ".join(names.get(pk, f"#{pk}") for pk in list(pks)[:5])
-            return shown + (f" and {len(pks) - 5} more" if len(pks) > 5 else "")
+            shown = ", ".join(names.get(pk, f"#{pk}") for pk in list(pks)[:NAMED_IN_LIST])
+            more = len(pks) - NAMED_IN_LIST
+            return shown + (f" and {more} more" if more > 0 else "")
 
         out = []
         if self.superseded:
@@ -189,6 +200,10 @@ class Assignment:
                        f"{'s' if len(self.released) != 1 else ''} go back to the open queue "
                        f"(on no route any more): {few(self.released)}.")
         return out
+
+
+#: Requests a list of the preview names; the rest are counted ("and 12 more").
+NAMED_IN_LIST = 5
 
 
 def plan_assignment(draft: PlanFact, assigned: Sequence[PlanFact]) -> Assignment:

@@ -315,3 +315,17 @@ def test_assignment_loses_no_worked_stop_and_doubles_nothing(
     # every request is placed, released, or waits as "crew busy"
     for pk in before | drafted:
         assert pk in placed or pk in out.released or pk in out.crew_busy
+
+
+@settings(max_examples=200, deadline=None)
+@given(day_plans())
+def test_the_preview_needs_the_labels_of_the_requests_it_names_only(
+    plans: tuple[PlanFact, list[PlanFact]],
+) -> None:
+    """The page looks up the labels of ``named()`` alone (a handful, not a city plan's
+    two thousand): the preview reads the same as with every label."""
+    draft, assigned = plans
+    out = plan_assignment(draft, assigned)
+    every = {pk: f"LA-{pk}" for pk in range(1, 13)}
+    assert out.lines({pk: every[pk] for pk in out.named()}) == out.lines(every)
+    assert len(out.named()) <= 15

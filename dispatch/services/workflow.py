@@ -827,10 +827,7 @@ def preview_assignment(uow: UnitOfWork, plan_id: int) -> tuple[Assignment, list[
     if row.status != PlanStatus.DRAFT.value:
         raise InvalidTransitionError(f"plan {plan_id} is {row.status}; only a draft is assigned")
     outcome, _ = _assignment_for(uow, row)
-    pks = {pk for pks in outcome.routes.values() for pk in pks}
-    pks |= set(outcome.released) | set(outcome.crew_busy)
-    names = uow.requests.external_ids(pks)
-    return outcome, outcome.lines(names)
+    return outcome, outcome.lines(uow.requests.external_ids(outcome.named()))
 
 
 @service(*SUPERVISING, action="assign plans", writes=True)
