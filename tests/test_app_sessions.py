@@ -100,3 +100,23 @@ def test_signing_in_sets_the_cookie_and_no_url_token(
     # the page wrote the session cookie through a same-origin script
     scripts = [str(e.proto) for e in at.get("iframe")] if at.get("iframe") else []
     assert any("curbside_session" in s and "SameSite=Strict" in s for s in scripts), scripts
+
+
+def test_a_database_not_set_up_is_named_until_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page says what to run, and works once that was run (the set-up is checked
+    once per process and database, not on every query)."""
+    fresh = f"sqlite:///{tmp_path / 'fresh.db'}"
+    at = _tab(fresh, monkeypatch).run()
+    assert any("not initialised yet" in e.value for e in at.error)
+    assert main(["--db", fresh, "init"]) == 0
+    at = _tab(fresh, monkeypatch, session_token(fresh, SUPERVISOR)).run()
+    assert not at.error and _signed_in(at)
+    calls: list[object] = []
+    import app_pages.common as common
+
+    real = common.is_initialised
+    monkeypatch.setattr(common, "is_initialised", lambda e: calls.append(e) or real(e))
+    at.run()
+    assert _signed_in(at) and calls == []
