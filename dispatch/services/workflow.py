@@ -278,15 +278,22 @@ def _changed_since(uow: UnitOfWork, row: Any, seen: PlanVersions) -> str | None:
 
 def _change_of(uow: UnitOfWork, before: Mapping[str, list[int]],
                after: Mapping[str, list[int]]) -> PlanChange:
-    names = uow.requests.external_ids(pk for pks in (*before.values(), *after.values())
-                                      for pk in pks)
-    change = PlanChange()
+    added: dict[str, set[int]] = {}
+    removed: dict[str, set[int]] = {}
     for crew in sorted(set(before) | set(after)):
         old_set, new_set = set(before.get(crew, [])), set(after.get(crew, []))
         if new_set - old_set:
-            change.added[crew] = sorted(names.get(pk, str(pk)) for pk in new_set - old_set)
+            added[crew] = new_set - old_set
         if old_set - new_set:
-            change.removed[crew] = sorted(names.get(pk, str(pk)) for pk in old_set - new_set)
+            removed[crew] = old_set - new_set
+    # only the requests that changed crew are named (not every stop of the plan)
+    names = uow.requests.external_ids(pk for pks in (*added.values(), *removed.values())
+                                      for pk in pks)
+    change = PlanChange()
+    for crew, pks in added.items():
+        change.added[crew] = sorted(names.get(pk, str(pk)) for pk in pks)
+    for crew, pks in removed.items():
+        change.removed[crew] = sorted(names.get(pk, str(pk)) for pk in pks)
     return change
 
 

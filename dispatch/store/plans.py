@@ -313,7 +313,8 @@ class _Placements:
                     "was saved - reload and try again")
             for stop, values in self.rows:
                 for name in _PLACE:
-                    set_committed_value(stop, name, values[name])
+                    if getattr(stop, name) != values[name]:
+                        set_committed_value(stop, name, values[name])
                 set_committed_value(stop, "version", stop.version + 1)
         direct = {id(r) for r, _ in self.routes}
         for route_row, stops in self.routes:
