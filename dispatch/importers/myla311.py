@@ -50,8 +50,21 @@ def is_myla311_header(columns: Iterable[str]) -> bool:
     return {"srnumber", "requesttype", "createddate"} <= lowered
 
 
+#: Header cells as :func:`_lower_keys` reads them (a file has a few dozen distinct ones).
+_LOWERED: dict[str | None, str] = {}
+
+
 def _lower_keys(row: Mapping[str, str | None]) -> dict[str, str]:
-    return {(k or "").strip().lower(): (v or "") for k, v in row.items()}
+    lowered = _LOWERED
+    out: dict[str, str] = {}
+    for k, v in row.items():
+        key = lowered.get(k)
+        if key is None:
+            if len(lowered) > 10_000:  # files with ever new headers: start again
+                lowered.clear()
+            key = lowered[k] = (k or "").strip().lower()
+        out[key] = v or ""
+    return out
 
 
 def _address(row: Mapping[str, str]) -> str:

@@ -227,7 +227,14 @@ _RECONCILE_COLUMNS = (
 )
 
 
+#: The columns a digest may hold, for a quick membership test.
+_DIGESTED = frozenset(_COLUMNS)
+
+
 def _plain(value: Any) -> Any:
+    kind = type(value)
+    if kind is str or kind is float or kind is int or value is None:
+        return value  # most values: nothing to turn into text
     if isinstance(value, datetime | date):
         return value.isoformat()
     if hasattr(value, "value"):
@@ -242,8 +249,9 @@ def record_digest(rec: ParsedRecord) -> str:
     since; the digest ignores geocoding, which is Curbside's own work.
     """
     req = rec.request
+    geocoded = "geocoded" in rec.supplied
     doc = {name: _plain(getattr(req, name)) for name in sorted(rec.supplied)
-           if name in _COLUMNS and not (name in ("lon", "lat") and "geocoded" in rec.supplied)}
+           if name in _DIGESTED and not (geocoded and name in ("lon", "lat"))}
     doc["_key"] = [req.source, req.external_id]
     text = json.dumps(doc, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
