@@ -1017,7 +1017,10 @@ SCALE_NOTE = (
     "on the SQLite 1M store, a call took 0.72 to 0.76 s before (the very first, on a "
     "cold cache, 0.99 s) and 0.53 to 0.55 s after. The PostgreSQL daily import, whose "
     "code did not change, took 5.1, 5.2 and 5.1 s in those runs, against its 5 s target. "
-    "At 21:21 UTC (SQLite) and 20:55 UTC (PostgreSQL), after the import digests and the plan page's re-plans changed (d081648 and earlier), the first call took 1.09 s on SQLite (over 1 s; second call 0.53 s) and 0.95 s on PostgreSQL (0.56 s), and the PostgreSQL daily import 4.8 s. "
+    "At 21:21 UTC (SQLite) and 20:55 UTC (PostgreSQL), after the import digests and "
+    "the re-plans changed (d081648 and earlier), the first call took 1.09 s on SQLite "
+    "(over 1 s; second call 0.53 s) and 0.95 s on PostgreSQL (0.56 s), and the "
+    "PostgreSQL daily import 4.8 s. "
     "The last runs are shown. On PostgreSQL the server has PostGIS (15.18 with postgis 3), "
     "so the spatial reads use it.")
 
