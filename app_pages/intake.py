@@ -69,6 +69,11 @@ def _md(text: object) -> str:
     return _MARKDOWN.sub(r"\\\1", str(text))
 
 
+def _source(name: str) -> str:
+    """Name the reference source(s) an address match rests on, as the city pack labels them."""
+    return city.reference_source_label(name, attribution=False)
+
+
 def _local(ts: Any) -> str:
     return str(ts.astimezone(city.timezone).strftime("%Y-%m-%d %H:%M"))
 
@@ -264,7 +269,7 @@ def _show_match(match: GeocodeResult | None) -> None:
         return
     text = (f"Found **{_md(match.matched_address)}** — {match.precision.label}, "
             f"confidence {match.confidence:.0%}"
-            + (f", from {_md(match.source)}" if match.source else ""))
+            + (f", from {_md(_source(match.source))}" if match.source else ""))
     if is_routable(match.precision, match.confidence) and not match.candidates:
         st.success(text)
     else:
@@ -277,7 +282,7 @@ def _show_match(match: GeocodeResult | None) -> None:
             format_func=lambda i: (f"{_md(match.candidates[i].matched_address)} "
                                    f"({precision_label(match.candidates[i].precision)}, "
                                    f"confidence {match.candidates[i].confidence:.0%}"
-                                   + (f", {_md(match.candidates[i].source)}"
+                                   + (f", {_md(_source(match.candidates[i].source))}"
                                       if match.candidates[i].source else "") + ")"),
             on_change=_choose_candidate,
         )

@@ -343,16 +343,33 @@ class CityPack:
         """Return the codes of the categories whose hot spots get sweep stops."""
         return tuple(c.code for c in self.categories.values() if c.sweep)
 
-    def reference_source_label(self, name: str) -> str:
-        """Return how to show reference source ``name`` (its label and attribution).
+    def reference_source_label(self, name: str, *, attribution: bool = True) -> str:
+        """Return how to show reference source ``name``: its label, and its attribution.
 
-        Unknown names (a reference built from other sources) are shown as they are.
+        Parameters
+        ----------
+        name
+            A source's name as the pack names it (``cams``), or several joined by ``+``
+            (an estimate that rests on two sources: ``cams+requests``).
+        attribution
+            Also name where the source comes from, in brackets.
+
+        Returns
+        -------
+        str
+            The labels, joined by `` + ``. Unknown names (a reference built from other
+            sources) are shown as they are.
         """
-        if self.reference is not None:
-            for src in self.reference.sources:
-                if src.name == name:
-                    return f"{src.label or src.name} ({src.attribution})"
-        return name
+        sources = {s.name: s for s in self.reference.sources} if self.reference else {}
+        shown = []
+        for part in name.split("+"):
+            src = sources.get(part)
+            if src is None:
+                shown.append(part)
+            else:
+                label = src.label or src.name
+                shown.append(f"{label} ({src.attribution})" if attribution else label)
+        return " + ".join(shown)
 
     @cached_property
     def _service_codes(self) -> dict[str, Category]:

@@ -184,6 +184,20 @@ def test_locate_shows_precision_honestly(
     assert (pin["lon"], pin["lat"], pin["precision"]) == (-118.4994716, 34.19402846, "point")
 
 
+def test_locate_names_the_reference_by_its_label_not_its_code(
+    seeded_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # issue 13, polish: labels instead of codes everywhere ("from requests" before)
+    at = _page("intake.py", seeded_url, monkeypatch).run()
+    at.text_input(key="intake_address").input("16815 W VANOWEN ST")
+    at.text_input(key="intake_zip").input("91406")
+    at.button(key="intake_locate").click().run()
+    found = [s.value for s in at.success if "16815 W VANOWEN ST" in s.value]
+    assert len(found) == 1
+    assert "from MyLA311 requests of 1" in found[0]  # the label, Markdown-escaped
+    assert "from requests" not in found[0]
+
+
 def test_locate_without_an_address_reference_asks_for_a_click(
     seeded_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -725,3 +725,19 @@ def test_bad_travel_table_names_the_field(
     with pytest.raises(CityPackError) as err:
         load_city_pack(path)
     assert "travel" in str(err.value) and words in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "attribution", "shown", "hidden"),
+    [("cams", False, ["LA County address points"], ["osmlab/labuildings", "cams"]),
+     ("cams+requests", False, ["LA County address points", " + ", "MyLA311 requests"],
+      ["cams+requests"]),
+     ("cams+requests", True, ["osmlab/labuildings", "hackforla/311-data"], []),
+     ("cams+elsewhere", False, ["LA County address points", " + elsewhere"], [])],
+)
+def test_reference_sources_are_named_by_their_labels(
+    la: CityPack, name: str, attribution: bool, shown: list[str], hidden: list[str]
+) -> None:
+    label = la.reference_source_label(name, attribution=attribution)
+    assert all(s in label for s in shown), label
+    assert not any(h in label for h in hidden), label
