@@ -309,7 +309,7 @@ def main() -> None:
         f"Command: `.venv/bin/python bench/bench_peers.py {flags}` ({where}). Same instance, one evaluator "
         "(see `bench/bench_peers.py`); wall: from the day's stops to the answer, in each solver's own process "
         "(travel matrix, model building, search). Peak RSS: that process, including the pack and the day's "
-        "requests (about 240 MB for any of them) and, for OR-Tools, the matrices as Python lists its API takes; "
+        "requests and, for OR-Tools, the matrices as Python lists its API takes; "
         "the largest of Curbside's processes. Curbside's rows next to the 10 s budgets use its default "
         "iteration budget, next to the 60 s ones ten times it.",
         "",
