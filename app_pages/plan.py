@@ -22,6 +22,7 @@ from dispatch.services.planning import (
     route_progress,
     urgent_candidates,
 )
+from dispatch.state import StopStatus
 from geo.errors import GeoError
 from geo.map_assets import use_local_assets
 from geo.map_select import lasso_control, points_in_shape, tooltip_field
@@ -258,7 +259,7 @@ def routes_and_map() -> None:
         "arrival": p.arrival.astimezone(city.timezone).strftime("%H:%M"),
         "departure": p.departure.astimezone(city.timezone).strftime("%H:%M"),
         "locked": "🔒" if int(p.request_id) in locked else "",
-        "status": details.stop_status.get(int(p.request_id), ""),
+        "status": StopStatus(details.stop_status.get(int(p.request_id), "pending")).label,
     } for i, p in enumerate(route.stops)]), hide_index=True, width="stretch",
         on_select="rerun", selection_mode="multi-row", key=f"route_stops_{route.crew}")
     chosen_rows = picked.selection.rows if picked is not None else []

@@ -62,6 +62,19 @@ class StopStatus(enum.StrEnum):
         """Return whether the stop needs nothing more today."""
         return self in (StopStatus.DONE, StopStatus.CANT_COMPLETE)
 
+    @property
+    def label(self) -> str:
+        """Return how the status reads to people: on sheets, a crew's list, the plan."""
+        return _STOP_LABELS[self]
+
+
+_STOP_LABELS = {
+    StopStatus.PENDING: "to do",
+    StopStatus.ARRIVED: "arrived",
+    StopStatus.DONE: "done",
+    StopStatus.CANT_COMPLETE: "could not complete",
+}
+
 
 _R = RequestStatus
 _OPEN_WORK = (_R.NEW, _R.TRIAGED)

@@ -326,6 +326,26 @@ def test_route_list_has_a_row_per_crew_and_shows_one_route(
     assert maps._DIMMED_COLOUR in payload
 
 
+def test_a_route_s_stops_show_their_status_in_words(
+    fresh_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # issue 13, polish: labels instead of codes ("cant_complete" in the table before)
+    facts = _plan_row(fresh_url)
+    crew = next(c for c, pks in facts["routes"].items() if len(pks) >= 2)
+    engine = make_engine(fresh_url)
+    with UnitOfWork(engine, actor=f"crew:{crew}") as uow:
+        wf.cannot_complete(uow, facts["stop_ids"][crew][0], crew,
+                           next(iter(wf.CANT_COMPLETE_REASONS)))
+    engine.dispose()
+    at = _page(fresh_url, monkeypatch).run()
+    row = at.dataframe(key=_route_list(at)).value["crew"].tolist().index(crew)
+    at.session_state[_route_list(at)] = {"selection": {"rows": [row], "columns": []}}
+    at.run()
+    assert not at.exception
+    (stops,) = [d.value for d in at.dataframe if "address" in d.value.columns]
+    assert stops["status"].tolist()[:2] == ["could not complete", "to do"]
+
+
 def test_the_chosen_route_stays_chosen_when_the_list_changes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -37,7 +37,6 @@ from dispatch.citypack import CityPack
 from dispatch.errors import NotFoundError, ValidationError
 from dispatch.planning import Plan
 from dispatch.services.workflow import (
-    STOP_ARRIVED,
     STOP_CANT,
     STOP_DONE,
     STOP_PENDING,
@@ -45,6 +44,7 @@ from dispatch.services.workflow import (
     StopView,
     _route_view,
 )
+from dispatch.state import StopStatus
 from dispatch.store import UnitOfWork
 from dispatch.store.plans import plan_from_rows
 from dispatch.text import neutralise_formula
@@ -77,12 +77,7 @@ __all__ = [
 ]
 
 #: How a stop's status reads on a sheet and in the crew's list.
-STATUS_LABELS: dict[str, str] = {
-    STOP_PENDING: "to do",
-    STOP_ARRIVED: "arrived",
-    STOP_DONE: "done",
-    STOP_CANT: "could not complete",
-}
+STATUS_LABELS: dict[str, str] = {s.value: s.label for s in StopStatus}
 
 #: Content security policy of the sheet: inline styles only; no script, frame or fetch.
 SHEET_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
