@@ -26,6 +26,12 @@ from dispatch.analytics.kpis import (
 from dispatch.auth import Role
 from dispatch.services.queries import MapFilter
 
+#: How each outcome of ``kpis.outcomes`` reads on its chart (its column: the label).
+OUTCOME_LABELS = {"fixed": "fixed", "closed_not_fixed": "closed, not fixed",
+                  "cancelled": "cancelled", "duplicate": "duplicate", "open": "still open"}
+#: How the crews chart names its two times (``crew_productivity`` columns).
+CREW_TIME_LABELS = {"drive_h": "drive", "service_h": "service"}
+
 principal = require_page(Role.ADMIN, Role.SUPERVISOR, Role.MANAGER)
 city = pack()
 st.title("Service KPIs")
@@ -166,7 +172,11 @@ with tabs[1]:
     bars = base.mark_bar().encode(
         x=alt.X("p90_h:Q", title="hours (bar: 90th percentile, tick: median)"),
         color=alt.condition(alt.datum.small_sample, alt.value("#cccccc"), alt.value("#9ecae1")),
-        tooltip=["group", "n", "median_h", "p90_h", "small_sample", "rank"])
+        tooltip=[alt.Tooltip("group:N", title=group), alt.Tooltip("n:Q", title="requests"),
+                 alt.Tooltip("median_h:Q", title="median hours", format=".1f"),
+                 alt.Tooltip("p90_h:Q", title="90th percentile hours", format=".1f"),
+                 alt.Tooltip("small_sample:N", title="small sample"),
+                 alt.Tooltip("rank:Q", title="rank")])
     ticks = base.mark_tick(color="#08306b", thickness=3, size=14).encode(x="median_h:Q")
     chart((bars + ticks).properties(height=max(160, 28 * len(summary))),
           summary.drop(columns=["group"]), f"{col}_by_{group.replace(' ', '_')}.csv", "dur")
@@ -183,11 +193,15 @@ with tabs[2]:
         x=alt.X("compliance_pct:Q", title="% closed within SLA",
                 scale=alt.Scale(domain=[0, 100])),
         color=alt.condition(alt.datum.small_sample, alt.value("#cccccc"), alt.value("#74c476")),
-        tooltip=["category", "sla_h", "closed", "within_sla", "compliance_pct",
-                 "open_past_sla", "small_sample"])
+        tooltip=["category", alt.Tooltip("sla_h:Q", title="SLA target hours"),
+                 alt.Tooltip("closed:Q", title="closed by a crew"),
+                 alt.Tooltip("within_sla:Q", title="closed within SLA"),
+                 alt.Tooltip("compliance_pct:Q", title="% within SLA", format=".1f"),
+                 alt.Tooltip("open_past_sla:Q", title="open, past SLA"),
+                 alt.Tooltip("small_sample:N", title="small sample")])
     chart(bars.properties(height=max(160, 28 * len(sla))), sla, "sla_compliance.csv", "sla")
     st.caption("SLA targets (hours) come from the city pack. Only requests a crew closed "
-               "count; open requests already past their target are in `open_past_sla`.")
+               "count; hover a bar for the open requests already past their target.")
 
 with tabs[3]:
     ages = figures.backlog.assign(
@@ -206,15 +220,14 @@ with tabs[3]:
 with tabs[4]:
     out = figures.outcomes.assign(
         category=figures.outcomes["category"].map(lambda c: labels.get(c, c)))
-    long = out.melt(id_vars="category", value_vars=["fixed", "closed_not_fixed", "cancelled",
-                                                    "duplicate", "open"],
+    long = out.melt(id_vars="category", value_vars=list(OUTCOME_LABELS),
                     var_name="outcome", value_name="requests")
+    long["outcome"] = long["outcome"].map(OUTCOME_LABELS)
     bars = alt.Chart(long).mark_bar().encode(
         y=alt.Y("category:N", sort=out["category"].tolist(), title=None,
                 axis=alt.Axis(labelLimit=260, labelOverlap=False)),
         x=alt.X("requests:Q", stack="normalize", title="share"),
-        color=alt.Color("outcome:N", sort=["fixed", "closed_not_fixed", "cancelled",
-                                           "duplicate", "open"]),
+        color=alt.Color("outcome:N", sort=list(OUTCOME_LABELS.values())),
         tooltip=["category", "outcome", "requests"])
     chart(bars.properties(height=max(160, 28 * len(out))), out, "outcomes.csv", "outcomes")
     st.caption("Fixed = completed. Closed, not fixed = a crew closed the work order without "
@@ -226,8 +239,9 @@ with tabs[5]:
     if crews.empty:
         st.info("No assigned plans with routes for these dates yet.")
     else:
-        long = crews.melt(id_vars="crew", value_vars=["drive_h", "service_h"],
+        long = crews.melt(id_vars="crew", value_vars=list(CREW_TIME_LABELS),
                           var_name="time", value_name="hours")
+        long["time"] = long["time"].map(CREW_TIME_LABELS)
         bars = alt.Chart(long).mark_bar().encode(
             y=alt.Y("crew:N", sort=crews["crew"].tolist(), title=None,
                     axis=alt.Axis(labelOverlap=False)), x="hours:Q",

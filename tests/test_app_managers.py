@@ -134,3 +134,31 @@ def test_monthly_report_names_channels_by_their_labels(
                 values |= {str(v) for v in table.column("channel").to_pylist()}
     assert "Phone" in values  # the fixture month has phone requests
     assert not values & {c.value for c in Channel}, values
+
+
+def test_kpi_charts_name_outcomes_and_measures_in_words(
+        seeded_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The outcomes legend read ``closed_not_fixed``; tooltips and a caption named columns."""
+    import json
+
+    import pyarrow as pa
+
+    at = _page("kpis.py", seeded_url, monkeypatch)
+    outcomes: set[str] = set()
+    specs = []
+    for el in [*at.get("arrow_vega_lite_chart"), *at.get("vega_lite_chart")]:
+        specs.append(el.proto.spec)
+        for dataset in el.proto.datasets:
+            table = pa.ipc.open_stream(dataset.data.data).read_all()
+            if "outcome" in table.column_names:
+                outcomes |= {str(v) for v in table.column("outcome").to_pylist()}
+    assert outcomes == {"fixed", "closed, not fixed", "cancelled", "duplicate", "still open"}
+    # every tooltip field that is a column name has a title people read
+    for spec in specs:
+        for layer in [json.loads(spec), *json.loads(spec).get("layer", [])]:
+            tips = (layer.get("encoding") or {}).get("tooltip") or []
+            for tip in tips if isinstance(tips, list) else [tips]:
+                if "_" in tip.get("field", ""):
+                    assert tip.get("title"), tip
+    captions = " ".join(c.value for c in at.caption)
+    assert "open_past_sla" not in captions and "past their target" in captions
