@@ -8,8 +8,12 @@ import streamlit as st
 
 from app_pages.common import pack, require_page, unit_of_work
 from dispatch.auth import Role
-from dispatch.services.audit import ENTITY_TYPES, actors, event_log
+from dispatch.services.audit import ENTITY_TYPES, actors, details_text, event_log, in_words
 from dispatch.text import csv_bytes
+
+#: How the log's columns are headed on the page.
+COLUMN_LABELS = {"event": "#", "at": "when", "actor": "who", "entity_type": "entity",
+                 "entity_id": "id", "action": "what happened", "details": "details"}
 
 principal = require_page(Role.ADMIN, Role.SUPERVISOR)
 city = pack()
@@ -39,6 +43,12 @@ frame = frame.assign(
     at=frame["at"].map(lambda t: t.astimezone(city.timezone).strftime("%Y-%m-%d %H:%M:%S")),
     details=frame["details"].map(lambda d: json.dumps(d, ensure_ascii=False)),
 )
-st.dataframe(frame, hide_index=True, width="stretch")
+# people read words; the download keeps the log's own names and JSON for other tools
+shown = frame.assign(
+    action=frame["action"].map(in_words),
+    entity_type=frame["entity_type"].map(in_words),
+    details=frame["details"].map(lambda d: details_text(json.loads(d))),
+).rename(columns=COLUMN_LABELS)
+st.dataframe(shown, hide_index=True, width="stretch")
 st.download_button("Download CSV", csv_bytes(frame),
                    "events.csv", "text/csv")

@@ -541,6 +541,22 @@ def test_triage_filter_then_cancel_with_a_reason(
     assert not any("selected:" in m.value for m in at.markdown)
 
 
+def test_the_event_log_reads_in_words(
+    seeded_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # issue 13, polish: the log showed entity_type, file_imported and JSON keys
+    at = _page("event_log.py", seeded_url, monkeypatch).run()
+    assert not at.exception
+    (table,) = [d.value for d in at.dataframe]
+    assert list(table.columns) == ["#", "when", "who", "entity", "id", "what happened",
+                                   "details"]
+    assert "file imported" in set(table["what happened"])
+    for column in ("entity", "what happened"):
+        assert not any("_" in v for v in table[column]), column
+    names = {part.split(": ", 1)[0] for d in table["details"] for part in d.split("; ") if d}
+    assert names and not any("_" in n for n in names), names
+
+
 def test_triage_events_and_priority_for_one_request(
     seeded_url: str, monkeypatch: pytest.MonkeyPatch, city  # type: ignore[no-untyped-def]
 ) -> None:

@@ -6,7 +6,9 @@ refuses both (triggers installed by the first migration).
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from typing import Any
 
 import pandas as pd
 
@@ -16,6 +18,28 @@ from dispatch.store import UnitOfWork
 
 #: Entity types that appear in the log.
 ENTITY_TYPES = ("request", "plan", "route", "stop", "crew", "user", "import", "city")
+
+
+def in_words(code: str) -> str:
+    """Return a log code (an action, an entity type, a detail's name) as words.
+
+    >>> in_words("updated_by_import")
+    'updated by import'
+    """
+    return code.replace("_", " ")
+
+
+def details_text(details: Any) -> str:
+    """Return an event's details as ``name: value`` pairs, the names in words.
+
+    >>> details_text({"changed_crews": ["A", "B"], "reason": "blocked"})
+    'changed crews: ["A", "B"]; reason: blocked'
+    """
+    if not isinstance(details, dict):
+        return "" if not details else json.dumps(details, ensure_ascii=False)
+    return "; ".join(f"{in_words(str(k))}: "
+                     + (v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))
+                     for k, v in details.items())
 
 
 @service(*SUPERVISING, action="read the event log")

@@ -15,6 +15,7 @@ import pandas as pd
 from dispatch.auth import SUPERVISING, service
 from dispatch.citypack import CityPack
 from dispatch.errors import NotFoundError, ValidationError
+from dispatch.services.audit import details_text, in_words
 from dispatch.services.queries import OPEN_STATUSES
 from dispatch.services.requests import PRIORITIES
 from dispatch.store import RequestFilter, UnitOfWork
@@ -207,8 +208,8 @@ def events_frame(uow: UnitOfWork, pk: int, pack: CityPack) -> pd.DataFrame:
     events = uow.events.for_entity("request", pk)
     return pd.DataFrame(
         [
-            (e.at.astimezone(pack.timezone).strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.action,
-             ", ".join(f"{k}: {v}" for k, v in (e.details or {}).items()))
+            (e.at.astimezone(pack.timezone).strftime("%Y-%m-%d %H:%M:%S"), e.actor,
+             in_words(e.action), details_text(e.details))
             for e in events
         ],
         columns=["when", "who", "action", "details"],
