@@ -6,11 +6,13 @@ import os
 
 import streamlit as st
 
-from app_pages.common import client_source, sign_in, unit_of_work
+from app_pages.common import client_source, pack, sign_in, unit_of_work
+from dispatch.auth import Role
 from dispatch.errors import AuthenticationError
 from dispatch.services.users import (
     DEMO_PASSWORD,
     authenticate,
+    demo_accounts,
     principal_for_identity,
     start_session,
 )
@@ -50,7 +52,8 @@ if submitted:
         st.rerun()
 
 if os.environ.get("CURBSIDE_DEMO") == "1":
+    crews = [name for name, role, _ in demo_accounts(pack()) if role is Role.CREW]
     st.caption(
-        "Demo database: sign in as `supervisor`, `manager`, `admin` or a crew account such "
-        f"as `crew-nc-bulky-1`, password `{DEMO_PASSWORD}`."
+        "Demo database: sign in as `supervisor`, `manager`, `admin` or a crew account ("
+        + ", ".join(f"`{name}`" for name in crews) + f"), password `{DEMO_PASSWORD}`."
     )

@@ -120,3 +120,27 @@ def test_a_database_not_set_up_is_named_until_it_is(
     monkeypatch.setattr(common, "is_initialised", lambda e: calls.append(e) or real(e))
     at.run()
     assert _signed_in(at) and calls == []
+
+
+def test_the_demo_sign_in_names_crew_accounts_that_exist(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hint named ``crew-nc-bulky-1``, an account the demo never made."""
+    import re
+
+    from dispatch.citypack import load_city_pack
+    from dispatch.services.users import DEMO_PASSWORD, authenticate, ensure_demo_accounts
+
+    engine = make_engine(url)
+    with UnitOfWork(engine, actor=Principal("root", Role.ADMIN)) as uow:
+        ensure_demo_accounts(uow, load_city_pack("los_angeles"))
+    monkeypatch.setenv("CURBSIDE_DEMO", "1")
+    at = _tab(url, monkeypatch).run()
+    hint = next(c.value for c in at.caption if "Demo database" in c.value)
+    named = re.findall(r"`(crew-[\w-]+)`", hint)
+    assert len(named) >= 3, hint
+    for username in named:
+        with UnitOfWork(engine, actor="test") as uow:
+            principal = authenticate(uow, username, DEMO_PASSWORD, source="test")
+        assert principal.role is Role.CREW and principal.crew, username
+    engine.dispose()

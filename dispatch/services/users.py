@@ -226,11 +226,11 @@ def list_users(uow: UnitOfWork) -> list[Any]:
 DEMO_PASSWORD = "curbside-demo"
 
 
-@service(Role.ADMIN, action="create accounts")
-def ensure_demo_accounts(uow: UnitOfWork, pack: CityPack) -> list[str]:
-    """Create the demo accounts that do not exist yet; return the names created.
+def demo_accounts(pack: CityPack) -> list[tuple[str, Role, str | None]]:
+    """Return the demo accounts of ``pack``: ``(username, role, crew)``.
 
-    One account per role, and one crew account for the first crew of each skill.
+    One account per role, and one crew account for the first crew of each skill (the
+    sign-in page of a demo names these).
     """
     wanted: list[tuple[str, Role, str | None]] = [
         ("admin", Role.ADMIN, None),
@@ -242,8 +242,17 @@ def ensure_demo_accounts(uow: UnitOfWork, pack: CityPack) -> list[str]:
         if crew.categories not in seen:
             seen.add(crew.categories)
             wanted.append((f"crew-{crew.name.lower()}", Role.CREW, crew.name))
+    return wanted
+
+
+@service(Role.ADMIN, action="create accounts")
+def ensure_demo_accounts(uow: UnitOfWork, pack: CityPack) -> list[str]:
+    """Create the demo accounts that do not exist yet; return the names created.
+
+    They are :func:`demo_accounts`.
+    """
     made = []
-    for username, role, crew_name in wanted:
+    for username, role, crew_name in demo_accounts(pack):
         if uow.users.by_username(username) is None:
             create_user(uow, username, DEMO_PASSWORD, role, crew=crew_name)
             made.append(username)
