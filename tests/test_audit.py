@@ -30,12 +30,20 @@ def test_log_per_request_and_per_user(db: Connection) -> None:
         external = uow.requests.get(pk).external_id  # type: ignore[union-attr]
     with UnitOfWork(db, actor=BOB) as uow:
         rs.set_priority(uow, [pk], 2)
+        other = rs.create_request(uow, la, form)  # an entry the id must leave out
     with UnitOfWork(db, actor=ANA) as uow:
         by_request = audit.event_log(uow, entity_type="request", entity_key=external)
         assert list(by_request["action"]) == ["priority_set", "created"]
         assert list(by_request["actor"]) == ["supervisor:bob", "supervisor:ana"]
+        # an id alone, with no entity chosen, finds the same (issue 13's walk: ignored)
+        by_id = audit.event_log(uow, entity_key=external)
+        assert list(by_id["action"]) == ["priority_set", "created"]
+        assert set(by_id["entity_type"]) == {"request"}
+        by_number = audit.event_log(uow, entity_key=str(pk))
+        assert set(by_number["entity_id"]) == {str(pk)}
         by_bob = audit.event_log(uow, actor="supervisor:bob")
-        assert set(by_bob["action"]) == {"priority_set"}
+        assert set(by_bob["action"]) == {"priority_set", "created"}
+        assert str(other) in set(by_bob["entity_id"])
         assert "supervisor:bob" in audit.actors(uow)
 
 

@@ -69,12 +69,21 @@ def event_log(
     """Return matching events, newest first: when (UTC), who, what entity, what changed.
 
     One bounded SQL read (column-wise): by entity, actor and, with ``days``, only the
-    last ``days`` days by the store's clock; at most ``limit`` rows.
+    last ``days`` days by the store's clock; at most ``limit`` rows. ``entity_key``
+    without ``entity_type`` is a request's city id, or a number any entity may have.
     """
     if days is not None and days < 1:
         raise ValidationError(f"got days={days}; expected at least 1 day, or None for all")
-    entity_id = resolve_entity(uow, entity_type, entity_key) if (
-        entity_type and entity_key) else None
+    entity_id = None
+    if entity_key and entity_key.strip():
+        if entity_type:
+            entity_id = resolve_entity(uow, entity_type, entity_key)
+        else:
+            # no entity chosen: a request's city id names that request; a number
+            # (a plan, a route, a request's key) matches every entity type with it
+            entity_id = resolve_entity(uow, "request", entity_key)
+            if entity_id != entity_key.strip():
+                entity_type = "request"
     since = None if days is None else uow.now() - timedelta(days=days)
     frame = uow.stats.events(entity_type=entity_type or None,
                              entity_ids=None if entity_id is None else [entity_id],
