@@ -13,7 +13,7 @@ from app_pages.common import pack, require_page, streets_url, unit_of_work
 from dispatch.auth import Role
 from dispatch.errors import DispatchError
 from dispatch.planning import Plan
-from dispatch.planning.targets import MoveTarget, rank_move_targets
+from dispatch.planning.targets import MoveTarget, first_with_room, rank_move_targets
 from dispatch.services import workflow as wf
 from dispatch.services.planning import (
     default_plan_date,
@@ -350,6 +350,7 @@ def _move_chosen(pks: list[int]) -> None:
                     f"{city.district_label.lower()}; choose fewer stops.")
             return
         to_crew = st.selectbox(f"Move the {len(pks)} chosen stop(s) to", offer,
+                               index=first_with_room([first[c] for c in offer]),
                                key="move_many_target",
                                format_func=lambda c: _target_label(first[c]))
         sure = status != "assigned" or st.checkbox(
@@ -406,9 +407,13 @@ def move_or_lock(confirm: bool) -> None:
                 "only stay with its crew.")
     target = st.selectbox(f"Move to crew (serving {city.district_label.lower()} "
                           f"{district or '(none)'}, nearest first)", list(by_crew),
-                          format_func=target_label, key="move_target")
+                          index=first_with_room(ranked), format_func=target_label,
+                          key="move_target")
     position = st.number_input("At position (0 = anywhere)", min_value=0, value=0)
-    if st.button("Move stop", disabled=not (target and confirm)):
+    full = target is not None and not by_crew[target].has_room
+    if full:
+        st.caption(f"{target} has no time or capacity left: choose a crew with room.")
+    if st.button("Move stop", disabled=not (target and confirm) or full):
         _run("Move", wf.move_stop, plan_id, rid, target,
              position=int(position) - 1 if position else None,
              expected_version=version, confirm=status == "assigned")

@@ -26,7 +26,7 @@ from dispatch.auth import Principal, Role
 from dispatch.citypack import load_city_pack
 from dispatch.cli import main
 from dispatch.planning import PlannedStop, Route, Stop, replan
-from dispatch.planning.targets import rank_move_targets
+from dispatch.planning.targets import MoveTarget, first_with_room, rank_move_targets
 from dispatch.services import workflow as wf
 from dispatch.store import UnitOfWork, make_engine
 from dispatch.store.plans import plan_from_rows
@@ -255,6 +255,21 @@ def test_move_targets_say_how_much_room_each_crew_has(
     assert target.has_room == (spare_s > 0 and spare_load > 0)
 
 
+@pytest.mark.parametrize(("rooms", "first"), [
+    ([(0, 0), (600, 2), (900, 5)], 1),  # the nearest is full: the next with room
+    ([(600, 0), (0, 4), (300, 1)], 2),  # no capacity, no time, then room
+    ([(600, 2), (0, 0)], 0),
+    ([(0, 3), (0, 0)], 0),  # nobody has room: the nearest (the move is then refused)
+    ([], 0),
+])
+def test_a_move_offers_the_nearest_crew_with_room_first(
+    rooms: list[tuple[int, int]], first: int
+) -> None:
+    targets = [MoveTarget(f"C{i}", 100.0 * i, "stop", spare_s, spare_load)
+               for i, (spare_s, spare_load) in enumerate(rooms)]
+    assert first_with_room(targets) == first
+
+
 def test_page_offers_only_crews_serving_the_stop_district_nearest_first(
     planned_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -284,6 +299,8 @@ def test_page_offers_only_crews_serving_the_stop_district_nearest_first(
         assert len(offered) < len(same_skill)
         assert "km to its" in offered[0]
         assert all(o.endswith(" min free") or " · full: " in o for o in offered)
+        # offered first: the nearest crew with room, not a nearer full one
+        assert at.selectbox(key="move_target").value == ranked[first_with_room(ranked)].crew
 
 
 # --------------------------------------------------------------- 4. route list

@@ -146,3 +146,15 @@ def rank_move_targets(
                                                            route.depot_lat), "depot", *spare))
     out.sort(key=lambda t: (t.distance_m is None, t.distance_m or 0.0, t.crew))
     return out
+
+
+def first_with_room(targets: Sequence[MoveTarget]) -> int:
+    """Return the index of the nearest target that has room (0 when none has).
+
+    What a move offers first: the nearest crew that can take the stop, not a nearer
+    one the re-plan would refuse for want of time or capacity.
+
+    >>> first_with_room([MoveTarget("A", 100.0, "stop"), MoveTarget("B", 900.0, "stop", 600, 3)])
+    1
+    """
+    return next((i for i, t in enumerate(targets) if t.has_room), 0)
