@@ -186,7 +186,11 @@ with tab_repeat:
         shown = repeats.drop(columns=["ids"]).assign(
             first=repeats["first"].dt.tz_convert(city.timezone).dt.strftime("%Y-%m-%d %H:%M"),
             last=repeats["last"].dt.tz_convert(city.timezone).dt.strftime("%Y-%m-%d %H:%M"))
-        st.dataframe(shown, hide_index=True, height=360)
+        # people read category labels; the download keeps the codes and the cell ids
+        st.dataframe(shown.drop(columns=["spot"]).assign(
+            categories=shown["categories"].map(
+                lambda cs: ", ".join(labels.get(c, c) for c in str(cs).split(", ")))),
+            hide_index=True, height=360)
         download_csv(shown, "repeat_locations.csv", "repeats")
 
 with tab_change:

@@ -10,7 +10,7 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from app_pages.common import pack, require_page, streets_url, unit_of_work
-from dispatch.auth import Role
+from dispatch.auth import Principal, Role
 from dispatch.errors import DispatchError
 from dispatch.planning import Plan
 from dispatch.planning.targets import MoveTarget, first_with_room, rank_move_targets
@@ -109,7 +109,7 @@ if not isinstance(day, date):
     st.stop()
 with unit_of_work() as uow:
     plans = wf.plans_for_day(uow, city.name, day)
-    options = {p.id: f"#{p.id} · {p.status} · by {p.created_by} · "
+    options = {p.id: f"#{p.id} · {p.status} · by {Principal.who(p.created_by)} · "
                      f"{p.created_at.astimezone(city.timezone):%H:%M}"
                      + (f" · districts {', '.join(p.districts)}" if p.districts else
                         " · whole city") for p in plans}

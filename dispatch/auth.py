@@ -68,6 +68,18 @@ class Principal:
         """Return the name written into the event log, e.g. ``supervisor:ana``."""
         return f"{self.role.value}:{self.username}"
 
+    @staticmethod
+    def who(actor: str) -> str:
+        """Return who an event-log actor (``role:name``, see :attr:`actor`) was, for people.
+
+        >>> Principal.who("supervisor:ana"), Principal.who("cli:import"), Principal.who("x")
+        ('ana', 'the command line (import)', 'x')
+        """
+        kind, sep, name = actor.partition(":")
+        if not sep:
+            return actor
+        return f"the command line ({name})" if kind == "cli" else name
+
     @property
     def sees_personal_data(self) -> bool:
         """Return whether residents' contact details may be shown to this principal."""

@@ -162,3 +162,23 @@ def test_kpi_charts_name_outcomes_and_measures_in_words(
                     assert tip.get("title"), tip
     captions = " ".join(c.value for c in at.caption)
     assert "open_past_sla" not in captions and "past their target" in captions
+
+
+def test_repeat_locations_and_request_types_are_named_in_words(
+        seeded_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The walk of issue 13 read graffiti_removal and H3 cell ids, and service_code."""
+    at = _page("hotspots.py", seeded_url, monkeypatch)
+    repeats = [d.value for d in at.dataframe if "categories" in d.value.columns]
+    assert repeats, "the fixture has repeat locations"
+    from dispatch.citypack import load_city_pack
+
+    codes = {c for c, cat in load_city_pack("los_angeles").categories.items()
+             if cat.label != c}
+    shown = {c for cs in repeats[0]["categories"] for c in str(cs).split(", ")}
+    assert shown and not shown & codes, shown
+    assert "spot" not in repeats[0].columns
+    at = _page("monthly_report.py", seeded_url, monkeypatch)
+    at.selectbox(key="report_month").set_value("2020-02").run()
+    (types,) = [d.value for d in at.dataframe if "opened" in d.value.columns
+                and len(d.value.columns) == 2]
+    assert list(types.columns) == ["request type", "opened"]

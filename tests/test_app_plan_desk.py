@@ -673,3 +673,13 @@ def test_a_confirmation_names_a_few_crews_and_counts_the_rest(crews: list[str],
                                                                line: str) -> None:
     """A re-optimise's confirmation used to list every crew whose route changed (34)."""
     assert wf.PlanChange(added={c: ["1"] for c in crews}).named() == line
+
+
+def test_plans_are_offered_by_who_made_them_in_words(
+    planned_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plan picker read "by cli:plan" or "by supervisor:supervisor" (issue 13's walk)."""
+    at = _page(planned_url, monkeypatch).run()
+    (picker,) = [s for s in at.selectbox if s.label == "Plan"]
+    made_by = [o.split(" · by ")[1].split(" · ")[0] for o in picker.options]
+    assert made_by and not any(":" in who for who in made_by), made_by

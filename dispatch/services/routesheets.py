@@ -32,7 +32,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from dispatch.auth import READING, SUPERVISING, WORKING, Role, require_crew, service
+from dispatch.auth import READING, SUPERVISING, WORKING, Principal, Role, require_crew, service
 from dispatch.citypack import CityPack
 from dispatch.errors import NotFoundError, ValidationError
 from dispatch.planning import Plan
@@ -159,7 +159,7 @@ class PlanChoice:
         made = self.created_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
         return (
             f"Plan {self.plan_id} · {self.status} · {len(self.crews)} crews · "
-            f"made {made} by {self.created_by}"
+            f"made {made} by {Principal.who(self.created_by)}"
         )
 
 
