@@ -38,6 +38,7 @@ from pyproj import Transformer
 
 from dispatch.errors import CityPackError, DispatchError
 from dispatch.model import Category, Channel, Crew, Depot
+from geo.address import PlaceNames
 from geo.boundaries import load_boundary, load_district_layer, local_utm_epsg
 from geo.districts import DistrictIndex
 from geo.errors import AddressReferenceError, BoundaryError, TravelError
@@ -96,6 +97,7 @@ _TOP_FIELDS = {
 }
 _REFERENCE_FIELDS = {
     "extent", "holdout", "layouts", "conflict_m", "coverage_m", "sources", "place_names",
+    "outside_places",
 }
 _SOURCE_FIELDS = {
     "name", "label", "file", "layout", "columns", "attribution", "authoritative", "places",
@@ -204,6 +206,9 @@ class ReferencePlan:
     place_names
         Places (the city, its communities, its neighbours) that may end an address
         without a comma; the parser strips them.
+    outside_places
+        Of those (or any place an address may end in after a comma), the ones that are
+        not part of the city: an address naming one is another city's (upper case).
     """
 
     sources: tuple[ReferenceSource, ...]
@@ -212,6 +217,12 @@ class ReferencePlan:
     conflict_m: float = CONFLICT_M
     coverage_m: float = COVERAGE_M
     place_names: tuple[str, ...] = ()
+    outside_places: frozenset[str] = frozenset()
+
+    @cached_property
+    def places(self) -> PlaceNames:
+        """Return :attr:`place_names` as the address parser takes them (made once)."""
+        return PlaceNames(self.place_names)
 
 
 @dataclass(frozen=True, eq=False)
@@ -1074,8 +1085,13 @@ class _PackReader:
         if not all(isinstance(n, str) and n.strip() for n in places):
             raise self.fail("reference.place_names",
                             f"got {places!r}; expected non-empty place names")  # fmt: skip
+        outside = self.get(t, "outside_places", "reference", list, required=False, default=[])
+        if not all(isinstance(n, str) and n.strip() for n in outside):
+            raise self.fail("reference.outside_places",
+                            f"got {outside!r}; expected non-empty place names")  # fmt: skip
         return ReferencePlan(tuple(sources), box, holdout, limits["conflict_m"],
-                             limits["coverage_m"], tuple(places))  # fmt: skip
+                             limits["coverage_m"], tuple(places),
+                             frozenset(" ".join(n.upper().split()) for n in outside))  # fmt: skip
 
     def time_field(self, c: Mapping[str, Any], key: str, w: str, default: time | None) -> time:
         fld = f"{w}.{key}"

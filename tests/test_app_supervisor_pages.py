@@ -373,6 +373,23 @@ def test_a_pasadena_address_is_refused_with_the_reason(
     assert _pks(seeded_url) == before
 
 
+def test_an_address_naming_another_city_is_refused_without_its_zip(
+    seeded_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13's walk: "100 N GARFIELD AVE, PASADENA" became Venice's Garfield Ave."""
+    at = _page("intake.py", seeded_url, monkeypatch).run()
+    at.text_input(key="intake_address").input("100 N GARFIELD AVE, PASADENA")
+    at.button(key="intake_locate").click().run()
+    assert not at.exception
+    assert "intake_pin" not in at.session_state
+    assert any("is in Pasadena, which is not part of City of Los Angeles"
+               in e.value.replace("\\", "") for e in at.error), [e.value for e in at.error]
+    before = _pks(seeded_url)
+    at.button(key="intake_save").click().run()  # the service refuses it too
+    assert not at.exception
+    assert _pks(seeded_url) == before
+
+
 def _carrying(at: AppTest, message: str) -> list[str]:
     """The text of every element on the page that carries ``message``."""
     kinds = ("markdown", "caption", "info", "warning", "success", "error", "toast", "text")

@@ -426,3 +426,23 @@ def test_the_preview_refuses_a_caller_who_may_not_import(db: Connection, city: C
     with UnitOfWork(db, actor=Principal("joe", Role.CREW, crew="BOS-1")) as uow, \
             pytest.raises(DispatchError, match="preview imports"):
         preview_upload(data, "x.csv", city, uow=uow)
+
+
+@pytest.mark.parametrize(("address", "refused"), [
+    ("100 N GARFIELD AVE, PASADENA", "Pasadena"),
+    ("100 N GARFIELD AVE PASADENA", "Pasadena"),  # no comma: a place the pack names
+    ("100 E COLORADO BLVD, GLENDALE, CA", "Glendale"),
+    ("200 N SPRING ST, LOS ANGELES", None),
+    ("5520 FULCHER AVE VAN NUYS", None),  # a community of the city
+    ("1234 VENICE BLVD", None),  # a street named like a place
+    ("100 N GARFIELD AVE", None),
+])
+def test_an_address_in_another_city_is_named_as_such(address: str, refused: str | None) -> None:
+    from dispatch.citypack import load_city_pack
+    from dispatch.services.requests import place_outside_city
+
+    reason = place_outside_city(load_city_pack("los_angeles"), address)
+    if refused is None:
+        assert reason is None
+    else:
+        assert reason is not None and f"is in {refused}, which is not part of" in reason

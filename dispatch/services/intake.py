@@ -32,7 +32,7 @@ from dispatch.services.imports import (
     locate_records,
     unique_records,
 )
-from dispatch.services.requests import distance_m, pin_outside_city, zip_outside_city
+from dispatch.services.requests import address_outside_city, distance_m, pin_outside_city
 from dispatch.store import UnitOfWork, utcnow
 from geo.address import parse_address
 from geo.geocoding import Geocoder, GeocodeResult
@@ -92,11 +92,12 @@ def located_outside_city(
 ) -> str | None:
     """Return why a typed address is outside the city (one sentence), or ``None``.
 
-    Either its ZIP is not the city's (:func:`dispatch.services.requests.zip_outside_city`)
-    or the geocoder placed it beyond the city limit; :func:`create_request` refuses
+    Either it names another city or its ZIP is not the city's
+    (:func:`dispatch.services.requests.address_outside_city`), or the geocoder placed it
+    beyond the city limit; :func:`create_request` refuses
     both, this says so as soon as the call taker presses *Locate*.
     """
-    reason = zip_outside_city(pack, geocoder, address, zipcode)
+    reason = address_outside_city(pack, geocoder, address, zipcode)
     if reason is None and match is not None and match.lon is not None and match.lat is not None:
         reason = pin_outside_city(pack, match.lon, match.lat)
     return reason

@@ -134,6 +134,34 @@ def pin_outside_city(pack: CityPack, lon: float, lat: float) -> str | None:
     return None
 
 
+def place_outside_city(pack: CityPack, address: str) -> str | None:
+    """Return why a typed address names another city (one sentence), or ``None``.
+
+    The place an address ends in (``..., Pasadena``, or ``... PASADENA`` for a name the
+    pack knows) is another city's when the pack lists it among
+    ``[reference].outside_places``: ``100 N GARFIELD AVE, PASADENA`` is not a street of
+    Los Angeles even though a Garfield Ave exists there. No ZIP is needed for this.
+    """
+    if pack.reference is None or not pack.reference.outside_places:
+        return None
+    place = " ".join(parse_address(address, None, pack.reference.places).city.upper().split())
+    if place not in pack.reference.outside_places:
+        return None
+    return (f"{address.strip()!r} is in {place.title()}, which is not part of "
+            f"{pack.display_name}: the address is outside the city limit")
+
+
+def address_outside_city(
+    pack: CityPack, geocoder: Geocoder | None, address: str, zipcode: str = ""
+) -> str | None:
+    """Return why a typed address is another city's: its ZIP, else its place; or ``None``.
+
+    :func:`zip_outside_city`, then :func:`place_outside_city`.
+    """
+    return zip_outside_city(pack, geocoder, address, zipcode) or place_outside_city(pack,
+                                                                                    address)
+
+
 def zip_outside_city(
     pack: CityPack, geocoder: Geocoder | None, address: str, zipcode: str = ""
 ) -> str | None:
@@ -193,7 +221,8 @@ def create_request(
     back the request it became and saves nothing (a double click on *Save*, a retry on
     another app instance). The store's key on the token decides a race between two
     saves of one form. With the city's ``geocoder``, a typed ZIP that is not the
-    city's is refused (:func:`zip_outside_city`).
+    city's is refused (:func:`zip_outside_city`); so is an address in a place the pack
+    lists as outside the city, geocoder or not (:func:`place_outside_city`).
 
     Raises
     ------
@@ -225,7 +254,7 @@ def create_request(
     caller_email = _check_text(form.caller_email, MAX_CALLER_EMAIL_CHARS, "caller e-mail")
     zipcode = _check_text(form.zipcode, 10, "ZIP code")
     district = None
-    outside = zip_outside_city(pack, geocoder, address, zipcode)
+    outside = address_outside_city(pack, geocoder, address, zipcode)
     if outside is not None:
         raise ValidationError(outside)
     if form.lon is not None and form.lat is not None:
