@@ -137,10 +137,10 @@ def pin_outside_city(pack: CityPack, lon: float, lat: float) -> str | None:
 def place_outside_city(pack: CityPack, address: str) -> str | None:
     """Return why a typed address names another city (one sentence), or ``None``.
 
-    The place an address ends in (``..., Pasadena``, or ``... PASADENA`` for a name the
-    pack knows) is another city's when the pack lists it among
-    ``[reference].outside_places``: ``100 N GARFIELD AVE, PASADENA`` is not a street of
-    Los Angeles even though a Garfield Ave exists there. No ZIP is needed for this.
+    The place an address ends in (``..., Springfield``, or ``... SPRINGFIELD`` for a name
+    the pack knows) is another city's when the pack lists it among
+    ``[reference].outside_places``: ``100 N MAIN ST, SPRINGFIELD`` is not a street of the
+    city even when the city has a Main St of its own. No ZIP is needed for this.
     """
     if pack.reference is None or not pack.reference.outside_places:
         return None
@@ -170,8 +170,8 @@ def zip_outside_city(
     The ZIP is the one in the address text, else the ZIP field (as the geocoder reads
     them). The city's geocoder knows the city's ZIPs: a ZIP it cannot locate, or one it
     locates beyond the city limit, is not the city's, even when the street name also
-    exists in the city (``100 E Colorado Blvd, Pasadena, CA 91101`` is not Eagle Rock's
-    W Colorado Blvd). Without a geocoder (or a ZIP) nothing can be said: ``None``.
+    exists in the city (a neighbour's ``100 E Main St`` with the neighbour's ZIP is not
+    the city's own Main St). Without a geocoder (or a ZIP) nothing can be said: ``None``.
     """
     if geocoder is None:
         return None
