@@ -60,6 +60,24 @@ def today() -> date:
         return clock_info(uow).now.astimezone(pack().timezone).date()
 
 
+#: Said on the managers' pages while the store's clock replays a past day.
+REPLAY_NOTE = ("Demo replay: these figures read the requests as stored, with what happened "
+               "to them after the replay's clock (later reports and closures included); "
+               "Triage, planning and the live board read them as they stood at "
+               "{clock}.")
+
+
+def replay_note() -> None:
+    """Say, while the store's clock replays a past day, what moment these figures are of."""
+    with unit_of_work() as uow:
+        clock = clock_info(uow)
+    if clock.replaying:
+        st.caption(REPLAY_NOTE.format(
+            clock=f"{clock.now.astimezone(pack().timezone):%A %d %B %Y, %H:%M}"),
+            help="The demo's requests were exported later, with their final status; "
+                 "the clock replays the morning they were planned.")
+
+
 def window(days: int, stored: tuple[date, date]) -> tuple[date, date]:
     """Return the default window: the ``days`` local days up to today, inside the data.
 

@@ -19,6 +19,7 @@ from app_pages.analytics_ui import (
     download_csv,
     gi_layer,
     legend_html,
+    replay_note,
     span,
     spots_pane,
     window,
@@ -48,6 +49,7 @@ from geo.maps import base_map, district_layer
 principal = require_page(Role.ADMIN, Role.SUPERVISOR, Role.MANAGER)
 city = pack()
 st.title("Hot spots")
+replay_note()
 
 days_span = span()
 

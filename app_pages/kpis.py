@@ -12,6 +12,7 @@ from app_pages.analytics_ui import (
     fmt_hours,
     load_kpis,
     load_routes,
+    replay_note,
     span,
     window,
 )
@@ -35,6 +36,7 @@ CREW_TIME_LABELS = {"drive_h": "drive", "service_h": "service"}
 principal = require_page(Role.ADMIN, Role.SUPERVISOR, Role.MANAGER)
 city = pack()
 st.title("Service KPIs")
+replay_note()
 
 days_span = span()
 

@@ -11,7 +11,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from app_pages.analytics_ui import chart, download_csv, span
+from app_pages.analytics_ui import chart, download_csv, replay_note, span
 from app_pages.common import pack, require_page, unit_of_work
 from dispatch.auth import Role
 from dispatch.model import Channel
@@ -21,6 +21,7 @@ from dispatch.store import default_url
 principal = require_page(Role.ADMIN, Role.SUPERVISOR, Role.MANAGER)
 city = pack()
 st.title("Monthly activity report")
+replay_note()
 
 days_span = span()
 

@@ -14,7 +14,7 @@ import folium
 import streamlit as st
 from streamlit_folium import st_folium
 
-from app_pages.analytics_ui import count_layer, span, spots_pane, window
+from app_pages.analytics_ui import count_layer, replay_note, span, spots_pane, window
 from app_pages.common import pack, require_page, streets_url, unit_of_work
 from dispatch.auth import Role
 from dispatch.services.queries import (
@@ -36,6 +36,7 @@ VIEW_KEY = "requests_map_view"
 principal = require_page(Role.ADMIN, Role.SUPERVISOR, Role.MANAGER)
 city = pack()
 st.title("Requests map")
+replay_note()
 
 days_span = span()
 categories = city.category_labels

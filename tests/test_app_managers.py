@@ -182,3 +182,21 @@ def test_repeat_locations_and_request_types_are_named_in_words(
     (types,) = [d.value for d in at.dataframe if "opened" in d.value.columns
                 and len(d.value.columns) == 2]
     assert list(types.columns) == ["request type", "opened"]
+
+
+@pytest.mark.parametrize("page", ["requests_map.py", "hotspots.py", "kpis.py",
+                                  "monthly_report.py"])
+def test_managers_pages_say_what_moment_a_replay_s_figures_are_of(
+        page: str, seeded_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 13's walk: Triage said 5,481 open at the replay's clock, the map "Open 30"."""
+    import shutil
+
+    def note(at: AppTest) -> list[str]:
+        return [c.value for c in at.caption if c.value.startswith("Demo replay:")]
+
+    assert note(_page(page, seeded_url, monkeypatch)) == []  # real time: nothing to say
+    replay = f"sqlite:///{tmp_path / 'replay.db'}"
+    shutil.copy(seeded_url.removeprefix("sqlite:///"), tmp_path / "replay.db")
+    assert main(["--db", replay, "clock", "set", "2020-01-03T07:00"]) == 0
+    (said,) = note(_page(page, replay, monkeypatch))
+    assert "Friday 03 January 2020, 07:00" in said and "as they stood" in said
