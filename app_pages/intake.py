@@ -121,6 +121,9 @@ def _clear_pin() -> None:
         ss.pop(key, None)
 
 
+#: "Save as" a new request (no request has key 0). ``None`` would show no choice made.
+NEW_REQUEST = 0
+
 #: The form's widgets: what the call taker typed and chose.
 FORM_KEYS = ("intake_category", "intake_address", "intake_zip", "intake_description",
              "intake_name", "intake_phone", "intake_email", "intake_channel", "intake_link")
@@ -148,7 +151,7 @@ def _submission(pin: dict[str, Any] | None) -> tuple[str, bool]:
 def _save() -> None:
     """Save the request (new, or linked as a duplicate) once; clear the caller's fields."""
     pin = ss.get("intake_pin") or {}
-    link = ss.get("intake_link")
+    link = ss.get("intake_link") or None  # NEW_REQUEST: linked to nothing
     token, repeated = _submission(ss.get("intake_pin"))
     fields = {key: ss.get(key) for key in FORM_KEYS}
     try:
@@ -192,7 +195,7 @@ def _save() -> None:
     for key in ("intake_address", "intake_zip", "intake_description", "intake_name",
                 "intake_phone", "intake_email"):
         ss[key] = ""
-    ss["intake_link"] = None
+    ss["intake_link"] = NEW_REQUEST
     ss.pop("intake_address_from_click", None)
     _clear_pin()
 
@@ -353,17 +356,17 @@ def _phone_intake() -> None:
                  index=[c.value for c in Channel].index(Channel.PHONE.value),
                  format_func=lambda v: Channel(v).label)
 
-    choices: list[int | None] = [None]
+    choices: list[int] = [NEW_REQUEST]
     if nearby:
         st.warning(f"{len(nearby)} open {labels[category].lower()} request(s) within "
                    f"{DUPLICATE_RADIUS_M:.0f} m of the pin — maybe the same problem.")
         choices += [n.pk for n in nearby]
     by_pk = {n.pk: n for n in nearby}
     if ss.get("intake_link") not in choices:
-        ss["intake_link"] = None
+        ss["intake_link"] = NEW_REQUEST
     st.radio(
         "Save as", options=choices, key="intake_link",
-        format_func=lambda pk: "a new request" if pk is None else (
+        format_func=lambda pk: "a new request" if pk == NEW_REQUEST else (
             f"duplicate of {_md(by_pk[pk].request_id)} — "
             f"{_md(by_pk[pk].address) or 'no address'}, "
             f"{by_pk[pk].distance_m:.0f} m away, requested {_local(by_pk[pk].requested_at)}"),

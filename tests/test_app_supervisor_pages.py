@@ -154,6 +154,8 @@ def test_nearby_duplicate_is_offered_and_linked(
     at.run()
     assert not at.exception
     link = at.radio(key="intake_link")
+    # a choice is shown made: a new request (no option was marked before)
+    assert link.value == 0 and link.options[0] == "a new request"
     assert any("within 75 m" in w.value for w in at.warning)
     assert any("duplicate of" in o for o in link.options)
     before = _pks(seeded_url)
