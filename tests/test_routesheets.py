@@ -201,3 +201,15 @@ def test_crew_geojson_has_depot_numbered_stops_and_local_times(plan: Plan) -> No
 
     counts = route_layer(gj).counts
     assert counts == {"lines": 1, "depots": 1, "stops": 3, "unplanned": 0}
+
+
+def test_a_sheet_names_the_kind_once_and_shows_the_crew_s_note() -> None:
+    """The walk of issue 13 read "Bulky Items · Bulky items", and no note of the crew."""
+    noted = StopView(**{**_stop(1, status="cant_complete").__dict__,
+                        "note": "Gate locked <b>", "reason": "blocked"})
+    other = StopView(**{**_stop(2).__dict__, "service_code": "Metal/Household Appliances"})
+    sheet = route_sheet_html([_view("A", [noted, other])], "Los Angeles", LA, DAY,
+                             category_labels={"bulky_items": "Bulky items"})
+    assert "Bulky Items · " not in sheet
+    assert "Metal/Household Appliances · " in sheet
+    assert "Crew: Gate locked &lt;b&gt;" in sheet

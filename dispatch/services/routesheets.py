@@ -487,6 +487,8 @@ def _crew_page(
         link = (f'<a href="{url}" target="_blank" rel="noopener">Directions</a>' if url
                 else '<span class="small">no location</span>')
         category = labels.get(s.category, s.category)
+        # what the crew wrote (a sheet printed after the work shows it)
+        crew_note = (f'<div class="small">Crew: {_e(s.note)}</div>' if s.note else "")
         status = "" if s.status == STOP_PENDING else (
             f'<div class="small">{_e(STATUS_LABELS.get(s.status, s.status))}</div>'
         )
@@ -495,9 +497,9 @@ def _crew_page(
             f'<td class="seq">{int(s.sequence)}</td>'
             f'<td class="eta">{_e(local_time(s.eta, tz))}</td>'
             f"<td>{_e(s.address)}<div class=\"small\">{link}</div></td>"
-            f"<td>{_e(s.request_id)}<div class=\"small\">{_e(s.service_code)}"
-            f" · {_e(category)}</div>{status}</td>"
-            f'<td class="notes">{_e(s.description)}</td>'
+            f"<td>{_e(s.request_id)}<div class=\"small\">{_e(_kind(s.service_code, category))}"
+            f"</div>{status}</td>"
+            f'<td class="notes">{_e(s.description)}{crew_note}</td>'
             '<td class="tick">☐</td>'
             "</tr>"
         )
@@ -512,6 +514,17 @@ def _crew_page(
         + "".join(body)
         + "</tbody></table></div>"
     )
+
+
+def _kind(service_code: str | None, category: str) -> str:
+    """Return the request's kind: the city's own type and the category, once if the same.
+
+    >>> _kind("Bulky Items", "Bulky items"), _kind("Metal/Household Appliances", "Bulky items")
+    ('Bulky items', 'Metal/Household Appliances · Bulky items')
+    """
+    if not service_code or service_code.casefold() == category.casefold():
+        return category
+    return f"{service_code} · {category}"
 
 
 # ------------------------------------------------------------------- route exports
