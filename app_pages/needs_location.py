@@ -102,7 +102,7 @@ def _source_text(source: str) -> str:
     """Name the reference layer(s) a candidate rests on, for the supervisor."""
     if not source:
         return "no address point of its own (street lines, number grid or ZIP centre)"
-    return city.reference_source_label(source)
+    return city.reference_source_label(source, attribution=False)
 
 
 for i, cand in enumerate(candidates):
