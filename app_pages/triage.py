@@ -203,21 +203,21 @@ with right:
                                 [float(located["lat"].max()), float(located["lon"].max())]]
                 child.options = {"maxZoom": 16, "padding": [24, 24]}
     chosen = located[located["id"].isin(selected)]
-    if len(chosen):
-        # control=False: requests_map's layer control is already on the map, and one
-        # naming a group defined after it fails in the browser (setZIndex of undefined).
-        group = folium.FeatureGroup(name="Selected", show=True, control=False)
-        # above the cluster markers (markerPane is 600); not interactive, so a click on a
-        # highlighted request still reaches the map and toggles it
-        folium.map.CustomPane("selected", z_index=650, pointer_events=False).add_to(fmap)
-        for lon, lat in zip(chosen["lon"], chosen["lat"], strict=True):
-            # (lon, lat) -> (lat, lon) for Leaflet
-            folium.CircleMarker([lat, lon], radius=12, color="#000000", weight=3, fill=True,
-                                fill_color=HIGHLIGHT, fill_opacity=0.6, pane="selected",
-                                interactive=False).add_to(group)
-        group.add_to(fmap)
+    # above the cluster markers (markerPane is 600); not interactive, so a click on a
+    # highlighted request still reaches the map and toggles it. On the map always, so
+    # that a pick changes only the "Selected" layer: the map frame, its zoom and its
+    # view stay as the supervisor left them (it redrew at the whole city before)
+    folium.map.CustomPane("selected", z_index=650, pointer_events=False).add_to(fmap)
+    # control=False: requests_map's layer control is already on the map, and one
+    # naming a group defined after it fails in the browser (setZIndex of undefined).
+    group = folium.FeatureGroup(name="Selected", show=True, control=False)
+    for lon, lat in zip(chosen["lon"], chosen["lat"], strict=True):
+        # (lon, lat) -> (lat, lon) for Leaflet
+        folium.CircleMarker([lat, lon], radius=12, color="#000000", weight=3, fill=True,
+                            fill_color=HIGHLIGHT, fill_opacity=0.6, pane="selected",
+                            interactive=False).add_to(group)
     out = st_folium(use_local_assets(fmap), key="triage_map", height=520,
-                    use_container_width=True,
+                    use_container_width=True, feature_group_to_add=group,
                     returned_objects=["last_clicked", "last_object_clicked"])
     st.caption("Click a request on the map to add it to the selection (again to remove it).")
 clicks = out or {}

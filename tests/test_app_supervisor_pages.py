@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from signin import sign_in_at
@@ -574,6 +575,32 @@ def test_the_event_log_reads_in_words(
         assert not any("_" in v for v in table[column]), column
     names = {part.split(": ", 1)[0] for d in table["details"] for part in d.split("; ") if d}
     assert names and not any("_" in n for n in names), names
+
+
+def test_a_triage_pick_changes_only_the_selected_layer_of_the_map(
+    seeded_url: str, monkeypatch: pytest.MonkeyPatch, city  # type: ignore[no-untyped-def]
+) -> None:
+    """Issue 13's walk: each pick redrew the map at the whole city, losing the zoom."""
+    import json
+
+    def args(at: AppTest) -> dict[str, Any]:
+        (el,) = [el for el in _walk(at._tree)
+                 if getattr(el, "type", "") == "component_instance"]
+        return dict(json.loads(el.proto.json_args))
+
+    pk = _open_request(seeded_url, city, "graffiti_removal", -118.2830, 34.0760)
+    at = _page("triage.py", seeded_url, monkeypatch).run()
+    before = args(at)
+    at.session_state["triage_picks"] = [pk]  # what a map click leaves
+    at.run()
+    assert not at.exception
+    after = args(at)
+    # the map itself is the same one (its frame stays, with its view); only the
+    # layer of picks is new
+    assert {k: v for k, v in after.items() if k != "feature_group"} == \
+        {k: v for k, v in before.items() if k != "feature_group"}
+    assert "#ffd400" in str(after["feature_group"])  # triage.HIGHLIGHT
+    assert "#ffd400" not in str(before.get("feature_group"))
 
 
 def test_triage_events_and_priority_for_one_request(
