@@ -218,11 +218,14 @@ with right:
                             interactive=False).add_to(group)
     out = st_folium(use_local_assets(fmap), key="triage_map", height=520,
                     use_container_width=True, feature_group_to_add=group,
-                    returned_objects=["last_clicked", "last_object_clicked"])
+                    returned_objects=["last_clicked", "last_object_clicked",
+                                      "last_object_clicked_count"])
     st.caption("Click a request on the map to add it to the selection (again to remove it).")
 clicks = out or {}
 click = clicks.get("last_object_clicked") or clicks.get("last_clicked")
-seen = (clicks.get("last_clicked"), clicks.get("last_object_clicked"))
+# a second click on the same marker is new too: the component counts object clicks
+seen = (clicks.get("last_clicked"), clicks.get("last_object_clicked"),
+        clicks.get("last_object_clicked_count"))
 # st_folium gives Leaflet's {"lat", "lng"}: click_lonlat does (lat, lon) -> (lon, lat)
 point = click_lonlat(click)
 if point is not None and seen != ss.get("triage_click_seen"):
