@@ -168,10 +168,14 @@ with tab_map:
         table = spots[spots["gi_bin"] != 0][["cell", "spot", "confidence", "count", "z", "p",
                                              "q", "category", "district", "lon", "lat"]]
         table = table.assign(category=table["category"].map(lambda c: labels.get(c, c)))
-        st.dataframe(table, hide_index=True, height=240,
-                     column_config={"z": st.column_config.NumberColumn(format="%.2f"),
-                                    "p": st.column_config.NumberColumn(format="%.2e"),
-                                    "q": st.column_config.NumberColumn(format="%.2e")})
+        if table.empty:
+            st.caption("No significant hexagon to list; the download has every hexagon's "
+                       "Gi* figures.")
+        else:
+            st.dataframe(table, hide_index=True, height=240,
+                         column_config={"z": st.column_config.NumberColumn(format="%.2f"),
+                                        "p": st.column_config.NumberColumn(format="%.2e"),
+                                        "q": st.column_config.NumberColumn(format="%.2e")})
         download_csv(spots, "hotspots_gi_star.csv", "gi")
 
 with tab_repeat:

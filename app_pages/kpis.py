@@ -151,7 +151,9 @@ with tabs[0]:
     vol["period"] = vol["period"].astype(str)
     bars = alt.Chart(vol).mark_bar().encode(
         x=alt.X("period:O", title=f"{period} starting"), y=alt.Y("requests:Q", stack=True),
-        color=alt.Color(f"{by}:N"), tooltip=["period:O", f"{by}:N", "requests:Q"])
+        # 20 colours: the pack has more than the default 10 categories, which repeated
+        color=alt.Color(f"{by}:N", scale=alt.Scale(scheme="tableau20")),
+        tooltip=["period:O", f"{by}:N", "requests:Q"])
     chart(bars.properties(height=320), vol, f"volume_by_{by}_per_{period}.csv", "vol")
     totals = volume(vol_data, by, None)
     st.dataframe(totals, hide_index=True, width="content")

@@ -114,8 +114,8 @@ with unit_of_work() as uow:
                      + (f" · districts {', '.join(p.districts)}" if p.districts else
                         " · whole city") for p in plans}
 if not plans:
-    st.info(f"No plan for {day:%A %d %B %Y} yet. Choose the districts and crews on the left "
-            "and press **Plan the day**.")
+    st.info(f"No plan for {day:%A %d %B %Y} yet. Choose the districts and crews in the "
+            "sidebar (the » button on a phone) and press **Plan the day**.")
     st.stop()
 
 chosen = st.session_state.get("plan_id")

@@ -200,3 +200,12 @@ def test_managers_pages_say_what_moment_a_replay_s_figures_are_of(
     assert main(["--db", replay, "clock", "set", "2020-01-03T07:00"]) == 0
     (said,) = note(_page(page, replay, monkeypatch))
     assert "Friday 03 January 2020, 07:00" in said and "as they stood" in said
+
+
+def test_hot_spots_say_when_there_is_no_significant_hexagon_to_list(
+        seeded_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The walk of issue 13 saw an empty table next to "Download CSV (1,514 rows)"."""
+    at = _page("hotspots.py", seeded_url, monkeypatch)
+    assert any("No hexagon is a significant" in i.value for i in at.info)  # the fixture
+    assert not [d for d in at.dataframe if "z" in d.value.columns]
+    assert any("No significant hexagon to list" in c.value for c in at.caption)
