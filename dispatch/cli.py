@@ -89,15 +89,13 @@ def cmd_init(args: argparse.Namespace) -> int:
             made = ensure_demo_accounts(uow, pack)
         if made:
             print(f"demo accounts (password {DEMO_PASSWORD!r}): {', '.join(made)}")
-        # the clock first, so that the demo's own import is stamped with the demo day's
-        # time like everything done in it (the event log read 2026 above 2020 before)
-        with UnitOfWork(engine, actor="cli:init") as uow:
-            clock = start_demo_clock(uow, pack)
         if pack.demo_requests is None:
             print(f"city {pack.name} ships no demo requests")
         else:
             summary = _do_import(engine, pack, pack.demo_requests, "auto", None, None)
             print(f"demo requests: {summary.line()}")
+        with UnitOfWork(engine, actor="cli:init") as uow:
+            clock = start_demo_clock(uow, pack)
         if clock is not None:
             print(f"{clock.line(pack.timezone)}; `dispatch clock real` returns to real time")
     if not pack.has_districts:
