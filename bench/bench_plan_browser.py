@@ -163,7 +163,12 @@ def measure(base: str, repeat: int) -> dict[str, list[float]]:
                 _idle(page)
                 if k:
                     page.get_by_label(re.compile(r"^Move to crew")).click()
-                    page.get_by_role("option").nth(k).click()
+                    options = page.get_by_role("option")
+                    options.first.wait_for()
+                    if k >= options.count():
+                        page.keyboard.press("Escape")
+                        break  # every crew offered was tried
+                    options.nth(k).click()
                     _idle(page)
                 if page.get_by_role("button", name="Move stop").is_disabled():
                     continue  # that crew has no room: the page does not offer the move

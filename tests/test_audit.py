@@ -59,3 +59,28 @@ def test_the_services_offer_no_way_to_change_the_log() -> None:
                        "last_id",
                        "search", "actors", "recent", "count"}
     assert not [name for name in dir(audit) if name.startswith(("update", "delete", "edit"))]
+
+
+def test_a_window_of_a_replayed_day_leaves_out_what_was_stamped_after_it(
+        db: Connection) -> None:
+    """Issue 13's walk: the demo's import (stamped at the real date) filled the top of
+    "the last 7 days" of a replayed 2020 morning, above everything done in it."""
+    from datetime import UTC, datetime
+
+    from dispatch.services.clock import set_clock
+
+    la = load_city_pack("los_angeles")
+    form = rs.IntakeForm(category="graffiti_removal", address="200 N SPRING ST",
+                         lon=-118.2427, lat=34.0537, channel=Channel.PHONE)
+    with UnitOfWork(db, actor="cli:import") as uow:
+        uow.events.append("import", "demo.csv", "file_imported", {})
+        uow.commit()
+    with UnitOfWork(db, actor=Principal("root", Role.ADMIN)) as uow:
+        set_clock(uow, datetime(2020, 1, 3, 15, 0, tzinfo=UTC))
+    with UnitOfWork(db, actor=ANA) as uow:
+        rs.create_request(uow, la, form)
+    with UnitOfWork(db, actor=ANA) as uow:
+        week = audit.event_log(uow, days=7)
+        assert "created" in set(week["action"])
+        assert "file_imported" not in set(week["action"])
+        assert "file_imported" in set(audit.event_log(uow)["action"])  # all time: there

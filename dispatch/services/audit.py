@@ -16,6 +16,9 @@ from dispatch.auth import SUPERVISING, service
 from dispatch.errors import ValidationError
 from dispatch.store import UnitOfWork
 
+#: How far past the store's clock a window of the log reaches (app instances' clocks).
+WINDOW_SLACK = timedelta(minutes=5)
+
 #: Entity types that appear in the log.
 ENTITY_TYPES = ("request", "plan", "route", "stop", "crew", "user", "import", "city")
 
@@ -69,7 +72,7 @@ def event_log(
     """Return matching events, newest first: when (UTC), who, what entity, what changed.
 
     One bounded SQL read (column-wise): by entity, actor and, with ``days``, only the
-    last ``days`` days by the store's clock; at most ``limit`` rows. ``entity_key``
+    last ``days`` days up to now by the store's clock; at most ``limit`` rows. ``entity_key``
     without ``entity_type`` is a request's city id, or a number any entity may have.
     """
     if days is not None and days < 1:
@@ -84,10 +87,15 @@ def event_log(
             entity_id = resolve_entity(uow, "request", entity_key)
             if entity_id != entity_key.strip():
                 entity_type = "request"
-    since = None if days is None else uow.now() - timedelta(days=days)
+    now = uow.now()
+    since = None if days is None else now - timedelta(days=days)
+    # a window ends now by the store's clock (a few minutes later, for the clocks of
+    # several app instances): a demo replaying a past day does not show at the top of
+    # "the last 7 days" its own import, stamped years after the day it replays
+    until = None if days is None else now + WINDOW_SLACK
     frame = uow.stats.events(entity_type=entity_type or None,
                              entity_ids=None if entity_id is None else [entity_id],
-                             actor=actor or None, since=since, limit=limit)
+                             actor=actor or None, since=since, until=until, limit=limit)
     return frame[
         ["event", "at", "actor", "entity_type", "entity_id", "action", "details"]]
 
