@@ -410,10 +410,11 @@ def move_or_lock(confirm: bool) -> None:
                           index=first_with_room(ranked), format_func=target_label,
                           key="move_target")
     position = st.number_input("At position (0 = anywhere)", min_value=0, value=0)
-    full = target is not None and not by_crew[target].has_room
-    if full:
-        st.caption(f"{target} has no time or capacity left: choose a crew with room.")
-    if st.button("Move stop", disabled=not (target and confirm) or full):
+    if target is not None and not by_crew[target].has_room:
+        # as planned it has no room; a re-plan may still fit the stop in (or refuses it)
+        st.caption(f"{target} has no time or capacity left as planned: the move is "
+                   "refused unless re-planning its route makes room.")
+    if st.button("Move stop", disabled=not (target and confirm)):
         _run("Move", wf.move_stop, plan_id, rid, target,
              position=int(position) - 1 if position else None,
              expected_version=version, confirm=status == "assigned")
