@@ -126,6 +126,17 @@ class Watch:
         self.errors.append(f"console error: {msg.text} ({where})")
 
 
+def open_page(browser: Any, base: str, title: str, username: str = "sup",
+              viewport: dict[str, int] = DESK) -> tuple[Any, Watch]:
+    """Sign ``username`` in, open the page ``title`` from the sidebar; the page and its watch."""
+    page = sign_in(browser, base, username, viewport)
+    watch = Watch(page, base)
+    page.get_by_role("link", name=title).click()
+    page.get_by_role("heading", name=title).wait_for()
+    idle(page)
+    return page, watch
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
@@ -237,11 +248,7 @@ def test_the_watch_catches_a_page_error(browser: Any, base: str) -> None:
 def test_a_click_on_the_needs_location_map_places_the_request(
     browser: Any, base: str) -> None:
     """The reported case: the map was 0 px tall, so nothing could be placed by clicking."""
-    page = sign_in(browser, base, "sup", DESK)
-    watch = Watch(page, base)
-    page.get_by_role("link", name="Needs location").click()
-    page.get_by_role("heading", name="Needs location").wait_for()
-    idle(page)
+    page, watch = open_page(browser, base, "Needs location")
     frame = page.locator('iframe[title*="folium"]').first
     frame.scroll_into_view_if_needed()
     inner = frame.content_frame
@@ -270,11 +277,7 @@ def test_a_click_on_the_needs_location_map_places_the_request(
 def test_choosing_a_route_shows_it_alone_on_the_plan_map(browser: Any, base: str) -> None:
     """Issue 13: the city plan's map was one blob; a route chosen in the list is drawn
     alone, its stops numbered, and the others left out."""
-    page = sign_in(browser, base, "sup", DESK)
-    watch = Watch(page, base)
-    page.get_by_role("link", name="Plan and assign").click()
-    page.get_by_role("heading", name="Plan and assign").wait_for()
-    idle(page)
+    page, watch = open_page(browser, base, "Plan and assign")
 
     def stops_drawn() -> int:
         inner = page.locator('iframe[title*="folium"]').first.content_frame

@@ -18,7 +18,7 @@ from dispatch.cli import main
 from dispatch.store import UnitOfWork, make_engine
 from tests.e2e_helpers import RUN_WATCH, dashboard, idle, runs, settled, shot, sign_in
 from tests.test_e2e_browser import _seed as seed_sample_day
-from tests.test_e2e_pages import DESK, PHONE, Watch
+from tests.test_e2e_pages import DESK, PHONE, Watch, open_page
 
 pytestmark = pytest.mark.browser
 
@@ -50,11 +50,7 @@ def _first_route(browser: Any, base: str) -> tuple[Any, Watch, Any, Any]:
 
     Returns the page, its error watch, the map frame and its numbered stop markers.
     """
-    page = sign_in(browser, base, "sup", DESK)
-    watch = Watch(page, base)
-    page.get_by_role("link", name="Plan and assign").click()
-    page.get_by_role("heading", name="Plan and assign").wait_for()
-    idle(page)
+    page, watch = open_page(browser, base, "Plan and assign")
     # one route alone on the map: its stops are numbered markers
     page.locator('[data-testid="stDataFrame"]').first.click(position={"x": 18, "y": 52})
     idle(page)

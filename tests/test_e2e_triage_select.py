@@ -16,9 +16,9 @@ import pytest
 
 from dispatch.model import RequestStatus
 from dispatch.store import UnitOfWork, make_engine
-from tests.e2e_helpers import dashboard, idle, shot, sign_in
+from tests.e2e_helpers import dashboard, idle, shot
 from tests.test_e2e_browser import _seed
-from tests.test_e2e_pages import DESK, Watch
+from tests.test_e2e_pages import open_page
 
 pytestmark = pytest.mark.browser
 
@@ -47,11 +47,7 @@ def test_a_pick_keeps_the_map_and_a_second_click_lets_it_go(
         browser: Any, served: tuple[str, str]) -> None:
     base, url = served
     rid, lon, lat = _an_open_request(url)
-    page = sign_in(browser, base, "sup", DESK)
-    watch = Watch(page, base)
-    page.get_by_role("link", name="Triage").click()
-    page.get_by_role("heading", name="Triage").wait_for()
-    idle(page)
+    page, watch = open_page(browser, base, "Triage")
     frame = page.locator('iframe[title*="folium"]').first
     inner = frame.content_frame
     inner.locator(".leaflet-container").wait_for()
