@@ -7,7 +7,7 @@ import json
 import streamlit as st
 
 from app_pages.common import pack, require_page, unit_of_work
-from dispatch.auth import Role
+from dispatch.auth import Principal, Role
 from dispatch.services.audit import ENTITY_TYPES, actors, details_text, event_log, in_words
 from dispatch.text import csv_bytes
 
@@ -27,7 +27,8 @@ LIMIT = 500
 cols = st.columns(4)
 entity_type = cols[0].selectbox("Entity", ["(any)", *ENTITY_TYPES])
 key = cols[1].text_input("Id (request id such as 1-1523590121, plan or route number)")
-actor = cols[2].selectbox("Who", ["(anyone)", *people])
+actor = cols[2].selectbox("Who", ["(anyone)", *people],
+                          format_func=lambda a: a if a == "(anyone)" else Principal.who(a))
 period = cols[3].selectbox("When", list(PERIODS), key="event_log_period")
 with unit_of_work() as uow:
     frame = event_log(uow, entity_type=None if entity_type == "(any)" else entity_type,
@@ -45,6 +46,7 @@ frame = frame.assign(
 )
 # people read words; the download keeps the log's own names and JSON for other tools
 shown = frame.assign(
+    actor=frame["actor"].map(Principal.who),
     action=frame["action"].map(in_words),
     entity_type=frame["entity_type"].map(in_words),
     details=frame["details"].map(lambda d: details_text(json.loads(d))),

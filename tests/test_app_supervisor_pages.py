@@ -564,6 +564,9 @@ def test_the_event_log_reads_in_words(
         assert not any("_" in v for v in table[column]), column
     names = {part.split(": ", 1)[0] for d in table["details"] for part in d.split("; ") if d}
     assert names and not any("_" in n for n in names), names
+    # who, without the log's role prefix ("cli:import" is "the command line (import)")
+    assert not any(w.startswith(("cli:", "supervisor:", "crew:")) for w in table["who"])
+    assert "the command line (import)" in set(table["who"])
 
 
 def test_a_triage_pick_changes_only_the_selected_layer_of_the_map(

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
-from dispatch.auth import SUPERVISING, service
+from dispatch.auth import SUPERVISING, Principal, service
 from dispatch.citypack import CityPack
 from dispatch.errors import NotFoundError, ValidationError
 from dispatch.services.audit import details_text, in_words
@@ -208,7 +208,7 @@ def events_frame(uow: UnitOfWork, pk: int, pack: CityPack) -> pd.DataFrame:
     events = uow.events.for_entity("request", pk)
     return pd.DataFrame(
         [
-            (e.at.astimezone(pack.timezone).strftime("%Y-%m-%d %H:%M:%S"), e.actor,
+            (e.at.astimezone(pack.timezone).strftime("%Y-%m-%d %H:%M:%S"), Principal.who(e.actor),
              in_words(e.action), details_text(e.details))
             for e in events
         ],
