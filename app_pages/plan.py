@@ -350,7 +350,8 @@ def _move_chosen(pks: list[int]) -> None:
                     f"{city.district_label.lower()}; choose fewer stops.")
             return
         to_crew = st.selectbox(f"Move the {len(pks)} chosen stop(s) to", offer,
-                               index=first_with_room([first[c] for c in offer]),
+                               index=first_with_room([first[c] for c in offer],
+                                                     stops_of[pks[0]]),
                                key="move_many_target",
                                format_func=lambda c: _target_label(first[c]))
         sure = status != "assigned" or st.checkbox(
@@ -407,13 +408,14 @@ def move_or_lock(confirm: bool) -> None:
                 "only stay with its crew.")
     target = st.selectbox(f"Move to crew (serving {city.district_label.lower()} "
                           f"{district or '(none)'}, nearest first)", list(by_crew),
-                          index=first_with_room(ranked), format_func=target_label,
+                          index=first_with_room(ranked, stops_of[rid]),
+                          format_func=target_label,
                           key="move_target")
     position = st.number_input("At position (0 = anywhere)", min_value=0, value=0)
-    if target is not None and not by_crew[target].has_room:
-        # as planned it has no room; a re-plan may still fit the stop in (or refuses it)
-        st.caption(f"{target} has no time or capacity left as planned: the move is "
-                   "refused unless re-planning its route makes room.")
+    if target is not None and not by_crew[target].fits(stops_of[rid]):
+        # as planned it has no room for this stop; a re-plan may still fit it in
+        st.caption(f"{target} has less time or capacity left as planned than this stop "
+                   "needs: the move is refused unless re-planning its route makes room.")
     if st.button("Move stop", disabled=not (target and confirm)):
         _run("Move", wf.move_stop, plan_id, rid, target,
              position=int(position) - 1 if position else None,

@@ -270,6 +270,22 @@ def test_a_move_offers_the_nearest_crew_with_room_first(
     assert first_with_room(targets) == first
 
 
+@pytest.mark.parametrize(("rooms", "service_s", "size", "first"), [
+    ([(60, 5), (600, 5)], 300, 1, 1),  # a minute left is room, not room for 5 minutes
+    ([(600, 1), (600, 3)], 300, 2, 1),  # one item of capacity left, the stop is two
+    ([(300, 2), (900, 9)], 300, 2, 0),  # exactly enough
+    ([(60, 1), (120, 1)], 300, 1, 0),  # nobody has room for it: the nearest
+])
+def test_a_move_offers_the_nearest_crew_with_room_for_that_stop(
+    rooms: list[tuple[int, int]], service_s: int, size: int, first: int
+) -> None:
+    stop = _stop("9", -118.29, 34.07)
+    stop = replace(stop, service_s=service_s, size=size)
+    targets = [MoveTarget(f"C{i}", 100.0 * i, "stop", spare_s, spare_load)
+               for i, (spare_s, spare_load) in enumerate(rooms)]
+    assert first_with_room(targets, stop) == first
+
+
 def test_page_offers_only_crews_serving_the_stop_district_nearest_first(
     planned_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

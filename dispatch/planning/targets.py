@@ -54,6 +54,14 @@ class MoveTarget:
         """Whether the crew has any time and capacity left for another stop."""
         return self.spare_s > 0 and self.spare_load > 0
 
+    def fits(self, stop: Stop) -> bool:
+        """Whether the time and capacity left cover ``stop``'s service and size.
+
+        Still a guess (the detour to the stop is not counted), but a closer one than
+        :attr:`has_room` (measured in docs/planning.md, *The supervisor's desk*).
+        """
+        return self.spare_s >= stop.service_s and self.spare_load >= stop.size
+
 
 def spare_of(route: Route) -> tuple[int, int]:
     """Return the crew time (seconds) and capacity (items) a route leaves unused.
@@ -148,13 +156,15 @@ def rank_move_targets(
     return out
 
 
-def first_with_room(targets: Sequence[MoveTarget]) -> int:
-    """Return the index of the nearest target that has room (0 when none has).
+def first_with_room(targets: Sequence[MoveTarget], stop: Stop | None = None) -> int:
+    """Return the index of the nearest target with room (0 when none has).
 
     What a move offers first: the nearest crew that can take the stop, not a nearer
-    one the re-plan would refuse for want of time or capacity.
+    one the re-plan would refuse for want of time or capacity. With ``stop``, room is
+    room for that stop (:meth:`MoveTarget.fits`); without, any room at all.
 
     >>> first_with_room([MoveTarget("A", 100.0, "stop"), MoveTarget("B", 900.0, "stop", 600, 3)])
     1
     """
-    return next((i for i, t in enumerate(targets) if t.has_room), 0)
+    return next((i for i, t in enumerate(targets)
+                 if (t.fits(stop) if stop is not None else t.has_room)), 0)
