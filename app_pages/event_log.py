@@ -41,16 +41,15 @@ if frame.empty:
 if len(frame) == LIMIT:
     st.caption(f"The newest {LIMIT} matching entries; narrow the filters for older ones.")
 frame = frame.assign(
-    at=frame["at"].map(lambda t: t.astimezone(city.timezone).strftime("%Y-%m-%d %H:%M:%S")),
-    details=frame["details"].map(lambda d: json.dumps(d, ensure_ascii=False)),
-)
+    at=frame["at"].map(lambda t: t.astimezone(city.timezone).strftime("%Y-%m-%d %H:%M:%S")))
 # people read words; the download keeps the log's own names and JSON for other tools
 shown = frame.assign(
     actor=frame["actor"].map(Principal.who),
     action=frame["action"].map(in_words),
     entity_type=frame["entity_type"].map(in_words),
-    details=frame["details"].map(lambda d: details_text(json.loads(d))),
+    details=frame["details"].map(details_text),
 ).rename(columns=COLUMN_LABELS)
+frame = frame.assign(details=frame["details"].map(lambda d: json.dumps(d, ensure_ascii=False)))
 st.dataframe(shown, hide_index=True, width="stretch")
 st.download_button("Download CSV", csv_bytes(frame),
                    "events.csv", "text/csv")

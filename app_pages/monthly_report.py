@@ -95,8 +95,7 @@ with right:
         tooltip=["channel", "opened", alt.Tooltip("share:Q", format=".0%")])
     chart(pie.properties(height=260), by_channel, f"by_channel_{month}.csv", "rep_chan")
     st.subheader("Most frequent request types")
-    st.dataframe(top_types.rename(columns={"service_code": "request type",
-                                           "opened": "opened"}), hide_index=True)
+    st.dataframe(top_types.rename(columns={"service_code": "request type"}), hide_index=True)
     download_csv(top_types, f"top_types_{month}.csv", "rep_types")
 
 st.subheader("The printable report")
